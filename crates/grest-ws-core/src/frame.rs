@@ -1,0 +1,251 @@
+//! The text frame codec of PROTOCOL.md §1.2–§1.3: `<type>:<path>:<id>:<data>`.
+//!
+//! Hand-written because wire compatibility demands the original's exact split rules (colons inside the data are
+//! kept, an empty id is "no id", unknown type characters parse but are ignored), which no crate reproduces.
+//! Parsing borrows from the input: no allocation, no JSON work. The data stays raw; it is decoded (or found to be
+//! invalid JSON, which the protocol treats as "no payload") only by whoever consumes it.
+
+use std::fmt::Write as _;
+
+/// The one-character frame type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FrameKind {
+    /// `h` — client handshake with its header map.
+    Handshake,
+    /// `k` — handshake accepted.
+    HandshakeOk,
+    /// `x` — handshake rejected, with an error object.
+    HandshakeErr,
+    /// `m` — fire-and-forget message.
+    Message,
+    /// `r` — request expecting an `s` reply.
+    Request,
+    /// `s` — reply to a request.
+    Response,
+    /// `p` — application-level ping.
+    Ping,
+    /// `o` — application-level pong.
+    Pong,
+    /// Any other type character: parses, and every dispatcher ignores it.
+    Unknown,
+}
+
+impl FrameKind {
+    /// The wire character(s) of this kind (`Unknown` has none of its own and writes `?`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            FrameKind::Handshake => "h",
+            FrameKind::HandshakeOk => "k",
+            FrameKind::HandshakeErr => "x",
+            FrameKind::Message => "m",
+            FrameKind::Request => "r",
+            FrameKind::Response => "s",
+            FrameKind::Ping => "p",
+            FrameKind::Pong => "o",
+            FrameKind::Unknown => "?",
+        }
+    }
+
+    fn from_type(t: &str) -> FrameKind {
+        match t {
+            "h" => FrameKind::Handshake,
+            "k" => FrameKind::HandshakeOk,
+            "x" => FrameKind::HandshakeErr,
+            "m" => FrameKind::Message,
+            "r" => FrameKind::Request,
+            "s" => FrameKind::Response,
+            "p" => FrameKind::Ping,
+            "o" => FrameKind::Pong,
+            _ => FrameKind::Unknown,
+        }
+    }
+
+    /// Control frames may have an empty path (`h k x p o`).
+    pub const fn is_control(self) -> bool {
+        matches!(
+            self,
+            FrameKind::Handshake | FrameKind::HandshakeOk | FrameKind::HandshakeErr | FrameKind::Ping | FrameKind::Pong
+        )
+    }
+}
+
+/// One parsed frame, borrowing from the received text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame<'a> {
+    /// The frame type.
+    pub kind: FrameKind,
+    /// The raw type text (kept so an unknown type can be logged).
+    pub type_str: &'a str,
+    /// The route, e.g. `Chat.sendMessage`; empty for control frames.
+    pub path: &'a str,
+    /// The correlation id; `None` when empty or missing.
+    pub id: Option<&'a str>,
+    /// The raw data text; `None` when empty or missing. Not yet checked to be JSON.
+    pub data: Option<&'a str>,
+}
+
+impl<'a> Frame<'a> {
+    /// Parses a frame by the original's rules; `None` for frames the original rejects (empty text, empty type,
+    /// or an empty path on a non-control type).
+    pub fn parse(text: &'a str) -> Option<Frame<'a>> {
+        if text.is_empty() {
+            return None;
+        }
+        let mut parts = text.splitn(4, ':');
+        let type_str = parts.next().unwrap_or("");
+        let path = parts.next().unwrap_or("");
+        let id = parts.next().filter(|id| !id.is_empty());
+        let data = parts.next().filter(|data| !data.is_empty());
+        if type_str.is_empty() {
+            return None;
+        }
+        let kind = FrameKind::from_type(type_str);
+        if path.is_empty() && !kind.is_control() {
+            return None;
+        }
+        Some(Frame {
+            kind,
+            type_str,
+            path,
+            id,
+            data,
+        })
+    }
+}
+
+/// Writes a frame into `out` (cleared first); `data` is already-serialized JSON, or `None` for no payload.
+pub fn write_frame(out: &mut String, kind: FrameKind, path: &str, id: Option<&str>, data: Option<&str>) {
+    out.clear();
+    out.reserve(4 + path.len() + id.map_or(0, str::len) + data.map_or(0, str::len));
+    out.push_str(kind.as_str());
+    out.push(':');
+    out.push_str(path);
+    out.push(':');
+    if let Some(id) = id {
+        out.push_str(id);
+    }
+    out.push(':');
+    if let Some(data) = data {
+        out.push_str(data);
+    }
+}
+
+/// Builds a frame as a new string.
+pub fn frame(kind: FrameKind, path: &str, id: Option<&str>, data: Option<&str>) -> String {
+    let mut out = String::new();
+    write_frame(&mut out, kind, path, id, data);
+    out
+}
+
+/// Writes the frame header `<type>:<path>:<id>:` into `out`; the caller appends the data.
+/// Lets a sender serialize the payload straight into the frame buffer without an intermediate string.
+pub fn write_frame_head(out: &mut String, kind: FrameKind, path: &str, id: Option<u64>) {
+    out.push_str(kind.as_str());
+    out.push(':');
+    out.push_str(path);
+    out.push(':');
+    if let Some(id) = id {
+        let _ = write!(out, "{id}");
+    }
+    out.push(':');
+}
+
+/// The exact handshake-accepted frame.
+pub const HANDSHAKE_OK: &str = "k:::null";
+/// The exact application ping frame.
+pub const PING: &str = "p:::";
+/// The exact application pong frame.
+pub const PONG: &str = "o:::";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_type() {
+        let cases = [
+            ("h:::{}", FrameKind::Handshake),
+            ("k:::null", FrameKind::HandshakeOk),
+            ("x:::{\"message\":\"no\"}", FrameKind::HandshakeErr),
+            ("m:Chat.ping::", FrameKind::Message),
+            ("r:Chat.sendMessage:1:{}", FrameKind::Request),
+            ("s:Chat.sendMessage:1:{}", FrameKind::Response),
+            ("p:::", FrameKind::Ping),
+            ("o:::", FrameKind::Pong),
+        ];
+        for (text, kind) in cases {
+            assert_eq!(Frame::parse(text).map(|f| f.kind), Some(kind), "{text}");
+        }
+    }
+
+    #[test]
+    fn colons_inside_data_are_kept() {
+        let f = Frame::parse(r#"r:Chat.sendMessage:7:{"text":"a:b:c","t":"12:00"}"#).unwrap();
+        assert_eq!(f.path, "Chat.sendMessage");
+        assert_eq!(f.id, Some("7"));
+        assert_eq!(f.data, Some(r#"{"text":"a:b:c","t":"12:00"}"#));
+    }
+
+    #[test]
+    fn missing_and_empty_fields() {
+        let f = Frame::parse("m:X.y").unwrap();
+        assert_eq!((f.path, f.id, f.data), ("X.y", None, None));
+        let f = Frame::parse("r:X.y::").unwrap();
+        assert_eq!((f.id, f.data), (None, None));
+        let f = Frame::parse("k:::").unwrap();
+        assert_eq!(f.data, None);
+        let f = Frame::parse("k").unwrap();
+        assert_eq!(f.kind, FrameKind::HandshakeOk);
+    }
+
+    #[test]
+    fn rejects_what_the_original_rejects() {
+        assert_eq!(Frame::parse(""), None);
+        assert_eq!(Frame::parse(":X.y:1:{}"), None);
+        assert_eq!(Frame::parse("r::1:{}"), None);
+        assert_eq!(Frame::parse("m"), None);
+    }
+
+    #[test]
+    fn unknown_types_parse_and_are_marked() {
+        let f = Frame::parse("z:Chat.x:1:{}").unwrap();
+        assert_eq!(f.kind, FrameKind::Unknown);
+        assert_eq!(f.type_str, "z");
+        // Case-sensitive, no trimming.
+        assert_eq!(Frame::parse("R:Chat.x:1:").unwrap().kind, FrameKind::Unknown);
+        assert_eq!(Frame::parse(" r:Chat.x:1:").unwrap().kind, FrameKind::Unknown);
+    }
+
+    #[test]
+    fn invalid_json_data_is_still_a_frame() {
+        let f = Frame::parse("r:Chat.x:1:{not json").unwrap();
+        assert_eq!(f.data, Some("{not json"));
+    }
+
+    #[test]
+    fn writes_exact_frames() {
+        assert_eq!(frame(FrameKind::Handshake, "", None, Some("{}")), "h:::{}");
+        assert_eq!(frame(FrameKind::HandshakeOk, "", None, Some("null")), HANDSHAKE_OK);
+        assert_eq!(frame(FrameKind::Message, "Chat.ping", None, None), "m:Chat.ping::");
+        assert_eq!(frame(FrameKind::Request, "A.b", Some("12"), Some("1")), "r:A.b:12:1");
+        assert_eq!(frame(FrameKind::Ping, "", None, None), PING);
+        assert_eq!(frame(FrameKind::Pong, "", None, None), PONG);
+        let mut head = String::new();
+        write_frame_head(&mut head, FrameKind::Request, "A.b", Some(3));
+        assert_eq!(head, "r:A.b:3:");
+    }
+
+    #[test]
+    fn round_trips() {
+        let text = frame(
+            FrameKind::Response,
+            "Chat.sendMessage",
+            Some("42"),
+            Some(r#"{"a":"x:y"}"#),
+        );
+        let f = Frame::parse(&text).unwrap();
+        assert_eq!(f.kind, FrameKind::Response);
+        assert_eq!(f.id, Some("42"));
+        assert_eq!(f.data, Some(r#"{"a":"x:y"}"#));
+    }
+}
