@@ -1,1 +1,34 @@
-//! stub
+#![doc = include_str!("../../README.md")]
+
+pub use grest_ws_core::error::MethodError;
+pub use grest_ws_core::{
+    BadRequest, Contract, ContractMeta, Direction, ErrorContext, ErrorMeta, Exists, Forbidden, GrestError, Issue,
+    MethodMeta, NotAuthorized, NotFound, PayloadTooLarge, Permission, RouteNotFound, ServerError, Validate,
+    ValidationError, WebSocketSchema, WireError, define_error,
+};
+#[cfg(feature = "macros")]
+pub use grest_ws_macros::{Validate, contract};
+pub use grest_ws_session::{DuplexContract, PeerHandle, SessionConfig};
+
+/// The wire protocol: frame codec, envelopes, validation (the `grest-ws-core` crate).
+pub mod protocol {
+    pub use grest_ws_core::{envelope, error, frame, validate};
+}
+
+/// The server (the `grest-ws-server` crate).
+#[cfg(feature = "server")]
+pub mod server {
+    pub use grest_ws_server::*;
+}
+
+/// The native client (the `grest-ws-client` crate).
+#[cfg(feature = "client")]
+pub mod client {
+    pub use grest_ws_client::*;
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use grest_ws_core as core;
+    pub use grest_ws_session as session;
+}

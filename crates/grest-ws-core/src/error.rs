@@ -210,16 +210,14 @@ pub const fn is_valid_error_type(t: &str) -> bool {
 ///
 /// ```
 /// use grest_ws_core::define_error;
-/// #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-/// pub struct Capacity { pub max: u32 }
 /// define_error! {
 ///     /// The room has no free seat.
 ///     pub struct RoomFull = ("ROOM_FULL", 400);
-///     /// Too many rooms, with the limit.
-///     pub struct TooManyRooms = ("TOO_MANY_ROOMS", 429, data: Capacity);
+///     /// Too many rooms, with the limit as data.
+///     pub struct TooManyRooms = ("TOO_MANY_ROOMS", 429, data: u32);
 /// }
-/// let e = TooManyRooms::new(Capacity { max: 3 });
-/// assert_eq!(e.data.max, 3);
+/// let e = TooManyRooms::new(3);
+/// assert_eq!(e.data, 3);
 /// assert_eq!(RoomFull::new().to_string().split(' ').next(), Some("ROOM_FULL"));
 /// ```
 #[macro_export]

@@ -1,1 +1,60 @@
-//! stub
+//! Drives one typed grest-ws session over a WebSocket: inbound dispatch by exact path, request/reply correlation,
+//! a bounded outbound queue, bounded in-flight handlers, close handling. Shared by the server and the client, so
+//! both ends behave the same on the wire.
+//!
+//! Most users reach these items through the `grest-ws` umbrella crate.
+
+mod dispatch;
+mod engine;
+mod peer;
+
+use std::time::Duration;
+
+pub use dispatch::{
+    BoxFuture, Call, Dispatch, DuplexContract, Envelope, Route, Routes, ServeWith, decode_input, not_connected, ok_without_data,
+    reply, route_not_found,
+};
+pub use engine::{Session, SessionEnd, close_socket};
+pub use peer::PeerHandle;
+pub use tokio_tungstenite;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+/// Per-session limits (DESIGN.md §7 defaults).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SessionConfig {
+    /// Concurrent in-flight handlers before the session stops reading (backpressure). Default 64.
+    pub max_in_flight: usize,
+    /// How long an outgoing request waits for its reply. Default 30 s.
+    pub request_timeout: Duration,
+    /// How long one write may take before the peer counts as a slow consumer and is dropped. Default 10 s.
+    pub write_timeout: Duration,
+    /// Outbound queue length; senders wait when it is full. Default 256.
+    pub outbound_capacity: usize,
+    /// Largest accepted message; larger ones close the socket with 1009. Default 1 MiB.
+    pub max_message_size: usize,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            max_in_flight: 64,
+            request_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(10),
+            outbound_capacity: 256,
+            max_message_size: 1 << 20,
+        }
+    }
+}
+
+impl SessionConfig {
+    /// The WebSocket settings for this session: ≤ 8 KiB read/write buffers and the message size limit.
+    pub fn websocket_config(&self) -> WebSocketConfig {
+        WebSocketConfig::default()
+            .read_buffer_size(8 * 1024)
+            .write_buffer_size(0)
+            .max_write_buffer_size(self.max_message_size + 64 * 1024)
+            .max_message_size(Some(self.max_message_size))
+            .max_frame_size(Some(self.max_message_size))
+    }
+}

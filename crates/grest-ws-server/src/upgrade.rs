@@ -1,0 +1,69 @@
+//! The HTTP side of the WebSocket upgrade, done directly on hyper so the server and the client run the same
+//! tokio-tungstenite stream type (one session engine for both) with our buffer sizes.
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+
+/// An accepted upgrade: the 101 response to return, and the future socket.
+pub(crate) struct Accepted {
+    pub(crate) response: Response,
+    pub(crate) upgrade: hyper::upgrade::OnUpgrade,
+}
+
+/// The upgraded connection as a WebSocket stream.
+pub(crate) type ServerSocket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+
+fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// Checks an RFC 6455 upgrade request; `Err` is the HTTP response to send instead.
+pub(crate) fn accept(request: &mut Request) -> Result<Accepted, Response> {
+    let headers = request.headers();
+    if request.method() != http::Method::GET
+        || !header_has_token(headers, header::CONNECTION, "upgrade")
+        || !header_has_token(headers, header::UPGRADE, "websocket")
+    {
+        return Err((StatusCode::UPGRADE_REQUIRED, "WebSocket upgrade required").into_response());
+    }
+    if headers.get(header::SEC_WEBSOCKET_VERSION).map(HeaderValue::as_bytes) != Some(b"13") {
+        return Err((StatusCode::BAD_REQUEST, "unsupported Sec-WebSocket-Version").into_response());
+    }
+    let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
+        return Err((StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key").into_response());
+    };
+    let accept_key = derive_accept_key(key.as_bytes());
+    let Some(upgrade) = request.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() else {
+        return Err((StatusCode::UPGRADE_REQUIRED, "connection cannot be upgraded").into_response());
+    };
+    let response = Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "upgrade")
+        .header(header::UPGRADE, "websocket")
+        .header(header::SEC_WEBSOCKET_ACCEPT, accept_key)
+        .body(Body::empty())
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
+    Ok(Accepted { response, upgrade })
+}
+
+/// Waits for the upgrade to complete and wraps it in a WebSocket stream.
+pub(crate) async fn into_socket(upgrade: hyper::upgrade::OnUpgrade, config: WebSocketConfig) -> Option<ServerSocket> {
+    match upgrade.await {
+        Ok(upgraded) => Some(WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await),
+        Err(e) => {
+            tracing::debug!(error = %e, "upgrade did not complete");
+            None
+        }
+    }
+}
