@@ -1,1 +1,391 @@
-//! stub
+//! Shared parts of the integration tests: a test contract that exercises every feature, a server for it on an
+//! ephemeral loopback port, and a plain WebSocket client for hand-written frames.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use futures_util::{SinkExt, StreamExt};
+use grest_ws::server::{Connected, GrestWs, ServerConfig};
+use grest_ws::{NotFound, ServerError, Validate, ValidationError, WebSocketSchema, contract, define_error};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// The handshake query of the test contract.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
+pub struct LabQuery {
+    /// A room name; must not be empty.
+    #[validate(non_empty)]
+    pub room: String,
+    /// A version number (coerced from the query string).
+    pub version: u32,
+}
+
+/// Input and output of `Lab.echo`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
+pub struct EchoInput {
+    /// Must not be empty.
+    #[validate(non_empty)]
+    pub text: String,
+}
+
+/// One order line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
+pub struct Item {
+    /// Must not be empty.
+    #[validate(non_empty)]
+    pub name: String,
+    /// Between 1 and 10.
+    #[validate(min = 1, max = 10)]
+    pub qty: u32,
+}
+
+/// Input of `Lab.order`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
+pub struct Order {
+    /// At least one line.
+    #[validate(min_length = 1)]
+    pub items: Vec<Item>,
+    /// Optional note.
+    pub note: Option<String>,
+}
+
+/// Input of `Lab.join`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinInput {
+    /// `"full"` is full, `"missing"` does not exist.
+    pub room_id: String,
+}
+
+/// Data of the `ROOM_FULL` error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
+pub struct RoomFullData {
+    /// Seats in the room.
+    pub capacity: u32,
+}
+
+define_error! {
+    /// The seed's user-defined error, here with typed data.
+    pub struct RoomFull = ("ROOM_FULL", 400, data: RoomFullData);
+}
+
+contract! {
+    /// A contract that exercises every server and client feature.
+    pub Lab {
+        connect { input: LabQuery, errors: [ServerError] }
+        client_to_server {
+            /// Echoes its input.
+            echo(EchoInput) -> EchoInput, errors [ValidationError, ServerError];
+            /// Joins a room: `ROOM_FULL` with data, or `NOT_FOUND`.
+            join(JoinInput) -> bool, errors [RoomFull, NotFound, ServerError];
+            /// Counts the items of an order.
+            order(Order) -> u32, errors [ValidationError];
+            /// Waits until `open_gate` is called (proves requests run concurrently).
+            wait_gate() -> String;
+            /// Opens the gate.
+            open_gate() -> bool;
+            /// Panics.
+            panic() -> bool;
+            /// Returns an error type the method does not declare.
+            undeclared() -> bool;
+            /// The handshake query as `room@version`.
+            room() -> String;
+            /// Records a note (fire-and-forget).
+            note(String);
+            /// Does nothing (fire-and-forget without input).
+            poke();
+            /// The recorded notes.
+            notes() -> Vec<String>;
+            /// Asks the client `question` and returns its answer, or the error's display message.
+            ask_client(String) -> String;
+            /// Asks the client `question` and returns the raw reply envelope.
+            ask_client_raw(String) -> String;
+            /// Pushes `pushed` with the input to the client.
+            push_me(String);
+            /// Closes this connection from the server side.
+            close_me();
+            /// Sleeps this many milliseconds.
+            sleep(u64) -> u64;
+        }
+        server_to_client {
+            /// A push.
+            pushed(String);
+            /// A server-to-client request.
+            question(String) -> String, errors [ServerError];
+        }
+    }
+}
+
+/// The test endpoint.
+pub const LAB_API: WebSocketSchema<Lab> = WebSocketSchema::new("ws/lab");
+
+/// State shared by every connection of one test server.
+#[derive(Default)]
+pub struct LabState {
+    /// Notes recorded by `Lab.note`.
+    pub notes: Mutex<Vec<String>>,
+    /// The gate of `wait_gate`/`open_gate`.
+    pub gate: Notify,
+    /// Connections whose on-close hook ran.
+    pub closed: Mutex<u32>,
+    /// Connections opened.
+    pub opened: Mutex<u32>,
+}
+
+/// One connection's handler.
+pub struct LabSession {
+    state: Arc<LabState>,
+    peer: lab::Peer,
+    query: LabQuery,
+}
+
+impl lab::Server for LabSession {
+    async fn echo(&self, input: EchoInput) -> Result<EchoInput, lab::EchoError> {
+        Ok(input)
+    }
+
+    async fn join(&self, input: JoinInput) -> Result<bool, lab::JoinError> {
+        match input.room_id.as_str() {
+            "full" => Err(RoomFull::with_display_message(RoomFullData { capacity: 4 }, "Room is full").into()),
+            "missing" => Err(NotFound::new().into()),
+            _ => Ok(true),
+        }
+    }
+
+    async fn order(&self, input: Order) -> Result<u32, lab::OrderError> {
+        Ok(input.items.iter().map(|i| i.qty).sum())
+    }
+
+    async fn wait_gate(&self) -> Result<String, lab::WaitGateError> {
+        self.state.gate.notified().await;
+        Ok("opened".into())
+    }
+
+    async fn open_gate(&self) -> Result<bool, lab::OpenGateError> {
+        self.state.gate.notify_waiters();
+        Ok(true)
+    }
+
+    async fn panic(&self) -> Result<bool, lab::PanicError> {
+        panic!("handler panics on purpose")
+    }
+
+    async fn undeclared(&self) -> Result<bool, lab::UndeclaredError> {
+        Err(grest_ws::GrestError::to_wire(&NotFound::new()).into())
+    }
+
+    async fn room(&self) -> Result<String, lab::RoomError> {
+        Ok(format!("{}@{}", self.query.room, self.query.version))
+    }
+
+    async fn note(&self, input: String) {
+        self.state.notes.lock().unwrap().push(input);
+    }
+
+    async fn poke(&self) {}
+
+    async fn notes(&self) -> Result<Vec<String>, lab::NotesError> {
+        Ok(self.state.notes.lock().unwrap().clone())
+    }
+
+    async fn ask_client(&self, input: String) -> Result<String, lab::AskClientError> {
+        Ok(match self.peer.question(&input).await {
+            Ok(answer) => answer,
+            Err(lab::QuestionError::ServerError(e)) => format!("error: {}", e.context.display_message.unwrap_or_default()),
+        })
+    }
+
+    async fn ask_client_raw(&self, input: String) -> Result<String, lab::AskClientRawError> {
+        let raw = self.peer.handle().request("Lab.question", Some(&input)).await.map_err(lab::AskClientRawError::from)?;
+        Ok(raw.unwrap_or_default())
+    }
+
+    async fn push_me(&self, input: String) {
+        let _ = self.peer.pushed(&input).await;
+    }
+
+    async fn close_me(&self) {
+        self.peer.handle().close();
+    }
+
+    async fn sleep(&self, input: u64) -> Result<u64, lab::SleepError> {
+        tokio::time::sleep(Duration::from_millis(input)).await;
+        Ok(input)
+    }
+}
+
+/// A running test server.
+pub struct TestServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its shared state.
+    pub state: Arc<LabState>,
+}
+
+impl TestServer {
+    /// The base URL for the client (`ws://127.0.0.1:port`).
+    pub fn base_url(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+
+    /// The endpoint URL with a valid query.
+    pub fn lab_url(&self) -> String {
+        format!("ws://{}/ws/lab?room=general&version=2", self.addr)
+    }
+}
+
+/// The lab router with a config.
+pub fn lab_router(state: Arc<LabState>, config: ServerConfig) -> Router {
+    GrestWs::new()
+        .config(config)
+        .ws(LAB_API, move |conn: Connected<Lab>| {
+            let state = state.clone();
+            async move {
+                *state.opened.lock().unwrap() += 1;
+                let on_close = state.clone();
+                conn.peer.handle().on_close(move || *on_close.closed.lock().unwrap() += 1);
+                LabSession {
+                    state,
+                    peer: conn.peer,
+                    query: conn.query,
+                }
+            }
+        })
+        .build()
+        .expect("valid registration")
+}
+
+/// Serves a router on an ephemeral loopback port.
+pub async fn serve(router: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .await
+            .expect("serve")
+    });
+    addr
+}
+
+/// Starts the lab server with default settings.
+pub async fn start() -> TestServer {
+    start_with(ServerConfig::default()).await
+}
+
+/// Starts the lab server with a config.
+pub async fn start_with(config: ServerConfig) -> TestServer {
+    let state = Arc::new(LabState::default());
+    let addr = serve(lab_router(state.clone(), config)).await;
+    TestServer { addr, state }
+}
+
+/// How long a test waits for something that should happen promptly before failing.
+pub const PATIENCE: Duration = Duration::from_secs(5);
+
+/// A plain WebSocket connection (not grest-ws's client), for hand-written frames.
+pub struct RawWs {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl RawWs {
+    /// Opens a plain WebSocket.
+    pub async fn connect(url: &str) -> RawWs {
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connect");
+        RawWs { ws }
+    }
+
+    /// Opens a plain WebSocket and completes the grest handshake (`h:::{}` → `k:::null`).
+    pub async fn handshaken(url: &str) -> RawWs {
+        let mut ws = RawWs::connect(url).await;
+        ws.send("h:::{}").await;
+        assert_eq!(ws.recv_text().await, "k:::null");
+        ws
+    }
+
+    /// Sends a text frame.
+    pub async fn send(&mut self, text: &str) {
+        self.ws.send(Message::text(text)).await.expect("send");
+    }
+
+    /// Sends any message.
+    pub async fn send_message(&mut self, message: Message) {
+        self.ws.send(message).await.expect("send");
+    }
+
+    /// The next message that is not a ping or pong.
+    pub async fn recv(&mut self) -> Option<Message> {
+        loop {
+            let next = tokio::time::timeout(PATIENCE, self.ws.next()).await.expect("a frame within the patience");
+            match next {
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(message)) => return Some(message),
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+
+    /// The next text frame; panics on anything else.
+    pub async fn recv_text(&mut self) -> String {
+        match self.recv().await {
+            Some(Message::Text(text)) => text.to_string(),
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+
+    /// Expects a close frame and returns its code and reason.
+    pub async fn recv_close(&mut self) -> (Option<u16>, String) {
+        match self.recv().await {
+            Some(Message::Close(frame)) => (
+                frame.as_ref().map(|f| u16::from(f.code)),
+                frame.map(|f| f.reason.to_string()).unwrap_or_default(),
+            ),
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+
+    /// Asserts nothing arrives for a short while (used after frames that must get no reply).
+    pub async fn expect_silence(&mut self, wait: Duration) {
+        if let Ok(Some(Ok(message))) = tokio::time::timeout(wait, self.ws.next()).await {
+            panic!("expected no frame, got {message:?}");
+        }
+    }
+}
+
+/// Parses the JSON data of a text frame `type:path:id:data`.
+pub fn frame_data(frame: &str) -> serde_json::Value {
+    let data = frame.splitn(4, ':').nth(3).expect("frame has data");
+    serde_json::from_str(data).expect("frame data is JSON")
+}
+
+/// A frame's text without its volatile context (`timestamp`, `ref`) so it can be compared exactly.
+pub fn without_context(frame: &str) -> String {
+    let mut parts: Vec<&str> = frame.splitn(4, ':').collect();
+    let mut data = frame_data(frame);
+    if let Some(context) = data.get_mut("context").and_then(|c| c.as_object_mut()) {
+        assert!(context.get("timestamp").and_then(|t| t.as_u64()).is_some(), "context.timestamp is a number");
+        assert!(
+            context.get("ref").and_then(|r| r.as_str()).is_some_and(|r| r.starts_with("ERR_REF_")),
+            "context.ref is an ERR_REF_"
+        );
+        context.remove("timestamp");
+        context.remove("ref");
+    }
+    let data = data.to_string();
+    parts[3] = &data;
+    parts.join(":")
+}
+
+/// Errors that tests construct.
+pub fn server_error_message(e: &ServerError) -> Option<&str> {
+    e.context.display_message.as_deref()
+}
+
+/// A `ValidationError`'s issues as `(path, code)` pairs.
+pub fn issue_codes(e: &ValidationError) -> Vec<(String, String)> {
+    e.data.iter().map(|i| (i.path.clone(), i.code.clone())).collect()
+}

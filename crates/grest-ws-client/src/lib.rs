@@ -29,6 +29,22 @@ pub struct ClientConfig {
     pub session: SessionConfig,
 }
 
+impl ClientConfig {
+    /// Sets the handshake timeout.
+    #[must_use]
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Sets the per-session limits.
+    #[must_use]
+    pub fn session(mut self, session: SessionConfig) -> Self {
+        self.session = session;
+        self
+    }
+}
+
 impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {

@@ -308,6 +308,13 @@ pub(crate) fn expand(def: ContractDef) -> syn::Result<TokenStream> {
                         match self { #(#to_wire_arms,)* }
                     }
                 }
+                /// A received or forwarded error of any type, mapped by the listing rule: a declared type keeps its
+                /// variant, anything else becomes `SERVER_ERROR` ("Invalid response" unless it already was one).
+                impl ::core::convert::From<#core::WireError> for #error_ty {
+                    fn from(wire: #core::WireError) -> Self {
+                        <Self as #core::MethodError>::from_wire(wire)
+                    }
+                }
                 impl ::core::fmt::Display for #error_ty {
                     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                         ::core::fmt::Display::fmt(&#core::MethodError::to_wire(self), f)

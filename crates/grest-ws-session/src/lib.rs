@@ -48,6 +48,41 @@ impl Default for SessionConfig {
 }
 
 impl SessionConfig {
+    /// Sets [`SessionConfig::max_in_flight`].
+    #[must_use]
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.max_in_flight = n.max(1);
+        self
+    }
+
+    /// Sets [`SessionConfig::request_timeout`].
+    #[must_use]
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Sets [`SessionConfig::write_timeout`].
+    #[must_use]
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout;
+        self
+    }
+
+    /// Sets [`SessionConfig::outbound_capacity`].
+    #[must_use]
+    pub fn outbound_capacity(mut self, n: usize) -> Self {
+        self.outbound_capacity = n.max(1);
+        self
+    }
+
+    /// Sets [`SessionConfig::max_message_size`].
+    #[must_use]
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+
     /// The WebSocket settings for this session: ≤ 8 KiB read/write buffers and the message size limit.
     pub fn websocket_config(&self) -> WebSocketConfig {
         WebSocketConfig::default()
