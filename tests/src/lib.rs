@@ -246,6 +246,7 @@ pub fn lab_router(state: Arc<LabState>, config: ServerConfig) -> Router {
         .ws(LAB_API, move |conn: Connected<Lab>| {
             let state = state.clone();
             async move {
+                assert_ne!(conn.query.room, "panic", "connect handler panics on purpose");
                 *state.opened.lock().unwrap() += 1;
                 let on_close = state.clone();
                 conn.peer.handle().on_close(move || *on_close.closed.lock().unwrap() += 1);

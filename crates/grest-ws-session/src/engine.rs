@@ -98,6 +98,12 @@ where
         tokio::select! {
             biased;
             Some(reply) = in_flight.next(), if !in_flight.is_empty() => {
+                // What the handler queued before it returned (pushes, requests) goes out before its reply.
+                while let Ok(command) = commands.try_recv() {
+                    if let Err(end) = out.execute(command).await {
+                        return end;
+                    }
+                }
                 if let Some(text) = reply {
                     if let Err(end) = out.write(Message::text(text)).await {
                         return end;
@@ -105,14 +111,10 @@ where
                 }
             }
             command = commands.recv() => match command {
-                Some(Command::Send(text)) => {
-                    if let Err(end) = out.write(Message::text(text)).await {
+                Some(command) => {
+                    if let Err(end) = out.execute(command).await {
                         return end;
                     }
-                }
-                Some(Command::Close(frame)) => {
-                    close_socket(out.ws, frame, config.write_timeout).await;
-                    return SessionEnd::Closed;
                 }
                 // Unreachable while `handle` holds a sender; ending is the only sane answer.
                 None => return SessionEnd::Closed,
@@ -169,6 +171,17 @@ struct Outbox<'w, S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Outbox<'_, S> {
+    /// Carries out a handle's command; `Err` when the session is over.
+    async fn execute(&mut self, command: Command) -> Result<(), SessionEnd> {
+        match command {
+            Command::Send(text) => self.write(Message::text(text)).await,
+            Command::Close(frame) => {
+                close_socket(self.ws, frame, self.config.write_timeout).await;
+                Err(SessionEnd::Closed)
+            }
+        }
+    }
+
     async fn write(&mut self, message: Message) -> Result<(), SessionEnd> {
         match tokio::time::timeout(self.config.write_timeout, self.ws.send(message)).await {
             Ok(Ok(())) => Ok(()),
