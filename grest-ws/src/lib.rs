@@ -10,6 +10,8 @@ pub use grest_ws_core::{
 pub use grest_ws_macros::{Validate, contract};
 pub use grest_ws_session::{DuplexContract, PeerHandle, SessionConfig};
 
+pub mod guarantees;
+
 /// The wire protocol: frame codec, envelopes, validation (the `grest-ws-core` crate).
 pub mod protocol {
     pub use grest_ws_core::{envelope, error, frame, validate};

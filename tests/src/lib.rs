@@ -196,12 +196,19 @@ impl lab::Server for LabSession {
     async fn ask_client(&self, input: String) -> Result<String, lab::AskClientError> {
         Ok(match self.peer.question(&input).await {
             Ok(answer) => answer,
-            Err(lab::QuestionError::ServerError(e)) => format!("error: {}", e.context.display_message.unwrap_or_default()),
+            Err(lab::QuestionError::ServerError(e)) => {
+                format!("error: {}", e.context.display_message.unwrap_or_default())
+            }
         })
     }
 
     async fn ask_client_raw(&self, input: String) -> Result<String, lab::AskClientRawError> {
-        let raw = self.peer.handle().request("Lab.question", Some(&input)).await.map_err(lab::AskClientRawError::from)?;
+        let raw = self
+            .peer
+            .handle()
+            .request("Lab.question", Some(&input))
+            .await
+            .map_err(lab::AskClientRawError::from)?;
         Ok(raw.unwrap_or_default())
     }
 
@@ -249,7 +256,9 @@ pub fn lab_router(state: Arc<LabState>, config: ServerConfig) -> Router {
                 assert_ne!(conn.query.room, "panic", "connect handler panics on purpose");
                 *state.opened.lock().unwrap() += 1;
                 let on_close = state.clone();
-                conn.peer.handle().on_close(move || *on_close.closed.lock().unwrap() += 1);
+                conn.peer
+                    .handle()
+                    .on_close(move || *on_close.closed.lock().unwrap() += 1);
                 LabSession {
                     state,
                     peer: conn.peer,
@@ -321,7 +330,9 @@ impl RawWs {
     /// The next message that is not a ping or pong.
     pub async fn recv(&mut self) -> Option<Message> {
         loop {
-            let next = tokio::time::timeout(PATIENCE, self.ws.next()).await.expect("a frame within the patience");
+            let next = tokio::time::timeout(PATIENCE, self.ws.next())
+                .await
+                .expect("a frame within the patience");
             match next {
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                 Some(Ok(message)) => return Some(message),
@@ -368,9 +379,15 @@ pub fn without_context(frame: &str) -> String {
     let mut parts: Vec<&str> = frame.splitn(4, ':').collect();
     let mut data = frame_data(frame);
     if let Some(context) = data.get_mut("context").and_then(|c| c.as_object_mut()) {
-        assert!(context.get("timestamp").and_then(|t| t.as_u64()).is_some(), "context.timestamp is a number");
         assert!(
-            context.get("ref").and_then(|r| r.as_str()).is_some_and(|r| r.starts_with("ERR_REF_")),
+            context.get("timestamp").and_then(|t| t.as_u64()).is_some(),
+            "context.timestamp is a number"
+        );
+        assert!(
+            context
+                .get("ref")
+                .and_then(|r| r.as_str())
+                .is_some_and(|r| r.starts_with("ERR_REF_")),
             "context.ref is an ERR_REF_"
         );
         context.remove("timestamp");

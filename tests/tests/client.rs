@@ -17,7 +17,11 @@ fn query() -> LabQuery {
 }
 
 async fn connect(base_url: &str, handlers: lab::Handlers) -> lab::Client {
-    Client::new(LAB_API, base_url).query(query()).connect(handlers).await.expect("connect")
+    Client::new(LAB_API, base_url)
+        .query(query())
+        .connect(handlers)
+        .await
+        .expect("connect")
 }
 
 /// Polls `check` until it holds (things that happen on another task), failing after the patience.
@@ -51,10 +55,21 @@ async fn declared_errors_arrive_typed() {
         other => panic!("expected ROOM_FULL, got {other:?}"),
     }
     assert!(matches!(
-        client.join(&JoinInput { room_id: "missing".into() }).await,
+        client
+            .join(&JoinInput {
+                room_id: "missing".into()
+            })
+            .await,
         Err(lab::JoinError::NotFound(_))
     ));
-    assert_eq!(client.join(&JoinInput { room_id: "lobby".into() }).await.unwrap(), true);
+    assert!(
+        client
+            .join(&JoinInput {
+                room_id: "lobby".into()
+            })
+            .await
+            .unwrap()
+    );
 }
 
 #[tokio::test]
@@ -69,7 +84,11 @@ async fn undeclared_error_and_panic_become_server_errors() {
         Err(lab::PanicError::ServerError(e)) => assert_eq!(server_error_message(&e), None),
         other => panic!("expected SERVER_ERROR, got {other:?}"),
     }
-    assert_eq!(client.room().await.unwrap(), "general@2", "the connection survives a panicking handler");
+    assert_eq!(
+        client.room().await.unwrap(),
+        "general@2",
+        "the connection survives a panicking handler"
+    );
 }
 
 #[tokio::test]
@@ -78,14 +97,23 @@ async fn invalid_input_fails_locally_and_server_validation_is_typed() {
     let client = connect(&server.base_url(), lab::Handlers::new()).await;
     match client.echo(&EchoInput { text: String::new() }).await {
         Err(lab::EchoError::ValidationError(e)) => {
-            assert_eq!(issue_codes(&e), [("text".to_owned(), "invalid.string.nonEmpty".to_owned())]);
+            assert_eq!(
+                issue_codes(&e),
+                [("text".to_owned(), "invalid.string.nonEmpty".to_owned())]
+            );
         }
         other => panic!("expected VALIDATION_ERROR, got {other:?}"),
     }
     let order = Order {
         items: vec![
-            Item { name: String::new(), qty: 0 },
-            Item { name: "b".into(), qty: 11 },
+            Item {
+                name: String::new(),
+                qty: 0,
+            },
+            Item {
+                name: "b".into(),
+                qty: 11,
+            },
         ],
         note: None,
     };
@@ -147,7 +175,10 @@ async fn server_pushes_and_requests_reach_client_handlers() {
         .on_question(|q| async move { Ok(format!("answer to {q}")) });
     let client = connect(&server.base_url(), handlers).await;
     client.push_me(&"ping".to_owned()).await.unwrap();
-    assert_eq!(tokio::time::timeout(PATIENCE, rx.recv()).await.unwrap().as_deref(), Some("ping"));
+    assert_eq!(
+        tokio::time::timeout(PATIENCE, rx.recv()).await.unwrap().as_deref(),
+        Some("ping")
+    );
     assert_eq!(client.ask_client(&"why".to_owned()).await.unwrap(), "answer to why");
 }
 
@@ -162,7 +193,10 @@ async fn unhandled_server_request_gets_route_not_found_and_unhandled_push_is_ign
     assert_eq!(envelope["statusCode"], 404);
     assert_eq!(envelope["context"]["displayMessage"], "Route not found: Lab.question");
     // Through the typed method, the unlisted ROUTE_NOT_FOUND becomes SERVER_ERROR "Invalid response".
-    assert_eq!(client.ask_client(&"typed?".to_owned()).await.unwrap(), "error: Invalid response");
+    assert_eq!(
+        client.ask_client(&"typed?".to_owned()).await.unwrap(),
+        "error: Invalid response"
+    );
 }
 
 #[tokio::test]
@@ -172,7 +206,9 @@ async fn client_handler_errors_and_panics_reach_the_server_as_server_errors() {
         if q == "panic" {
             panic!("client handler panics on purpose");
         }
-        Err(lab::QuestionError::ServerError(grest_ws::ServerError::with_display_message("no idea")))
+        Err(lab::QuestionError::ServerError(
+            grest_ws::ServerError::with_display_message("no idea"),
+        ))
     });
     let client = connect(&server.base_url(), handlers).await;
     assert_eq!(client.ask_client(&"hm".to_owned()).await.unwrap(), "error: no idea");
@@ -194,7 +230,11 @@ async fn request_timeout_fails_with_server_error() {
         Err(lab::SleepError::ServerError(e)) => assert_eq!(server_error_message(&e), Some("Request timeout")),
         other => panic!("expected a timeout, got {other:?}"),
     }
-    assert_eq!(client.sleep(&1).await.unwrap(), 1, "the late reply is ignored and the socket keeps working");
+    assert_eq!(
+        client.sleep(&1).await.unwrap(),
+        1,
+        "the late reply is ignored and the socket keeps working"
+    );
 }
 
 #[tokio::test]
@@ -208,7 +248,9 @@ async fn pending_requests_fail_when_the_socket_drops() {
     eventually(|| client.handle().pending_requests() == 1).await;
     client.close_me().await.unwrap();
     match tokio::time::timeout(PATIENCE, pending).await.unwrap().unwrap() {
-        Err(lab::WaitGateError::ServerError(e)) => assert_eq!(server_error_message(&e), Some("Socket connection closed!")),
+        Err(lab::WaitGateError::ServerError(e)) => {
+            assert_eq!(server_error_message(&e), Some("Socket connection closed!"))
+        }
         other => panic!("expected the drop error, got {other:?}"),
     }
     tokio::time::timeout(PATIENCE, client.handle().closed()).await.unwrap();
@@ -228,7 +270,11 @@ async fn disconnect_waits_for_pending_requests_and_close_does_not() {
     });
     eventually(|| client.handle().pending_requests() == 1).await;
     client.disconnect().await;
-    assert_eq!(slow.await.unwrap().unwrap(), 200, "graceful disconnect let the request finish");
+    assert_eq!(
+        slow.await.unwrap().unwrap(),
+        200,
+        "graceful disconnect let the request finish"
+    );
     assert!(client.handle().is_closed());
 
     let client = connect(&server.base_url(), lab::Handlers::new()).await;
@@ -265,7 +311,10 @@ async fn invalid_query_fails_before_connecting() {
         .connect(lab::Handlers::new())
         .await;
     match result {
-        Err(ConnectError::InvalidQuery(e)) => assert_eq!(issue_codes(&e), [("room".to_owned(), "invalid.string.nonEmpty".to_owned())]),
+        Err(ConnectError::InvalidQuery(e)) => assert_eq!(
+            issue_codes(&e),
+            [("room".to_owned(), "invalid.string.nonEmpty".to_owned())]
+        ),
         other => panic!("expected InvalidQuery, got {other:?}"),
     }
     assert_eq!(*server.state.opened.lock().unwrap(), 0);
@@ -302,7 +351,10 @@ async fn close_during_handshake_fails_fast_with_its_code() {
     use futures_util::SinkExt;
     use tokio_tungstenite::tungstenite::protocol::{CloseFrame, frame::coding::CloseCode};
     let url = fake_server(|mut ws| async move {
-        let frame = CloseFrame { code: CloseCode::from(4000), reason: "Invalid query parameters".into() };
+        let frame = CloseFrame {
+            code: CloseCode::from(4000),
+            reason: "Invalid query parameters".into(),
+        };
         let _ = ws.close(Some(frame)).await;
         while futures_util::StreamExt::next(&mut ws).await.is_some() {}
         let _ = ws.flush().await;
@@ -324,21 +376,31 @@ async fn silent_server_is_a_handshake_timeout() {
         drop(ws);
     })
     .await;
-    assert!(matches!(client_for(url).connect(lab::Handlers::new()).await, Err(ConnectError::Timeout)));
+    assert!(matches!(
+        client_for(url).connect(lab::Handlers::new()).await,
+        Err(ConnectError::Timeout)
+    ));
 }
 
 #[tokio::test]
 async fn x_frame_without_grest_error_is_handshake_failed() {
     use futures_util::SinkExt;
     let url = fake_server(|mut ws| async move {
-        let _ = ws.send(tokio_tungstenite::tungstenite::Message::text(r#"x:::{"message":"nope"}"#)).await;
+        let _ = ws
+            .send(tokio_tungstenite::tungstenite::Message::text(
+                r#"x:::{"message":"nope"}"#,
+            ))
+            .await;
         tokio::time::sleep(Duration::from_millis(500)).await;
     })
     .await;
     match client_for(url).connect(lab::Handlers::new()).await {
         Err(ConnectError::Rejected(wire)) => {
             assert_eq!(wire.error_type, "SERVER_ERROR");
-            assert_eq!(wire.context.display_message.as_deref(), Some("WebSocket handshake failed"));
+            assert_eq!(
+                wire.context.display_message.as_deref(),
+                Some("WebSocket handshake failed")
+            );
         }
         other => panic!("expected Rejected, got {other:?}"),
     }
@@ -367,7 +429,11 @@ async fn handshake_rejection_surfaces_the_server_error() {
 }
 
 async fn client_room(server: &grest_ws_tests::TestServer) -> String {
-    connect(&server.base_url(), lab::Handlers::new()).await.room().await.unwrap()
+    connect(&server.base_url(), lab::Handlers::new())
+        .await
+        .room()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -375,6 +441,9 @@ async fn unreachable_server_is_a_transport_error() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let result = Client::new(LAB_API, format!("ws://{addr}")).query(query()).connect(lab::Handlers::new()).await;
+    let result = Client::new(LAB_API, format!("ws://{addr}"))
+        .query(query())
+        .connect(lab::Handlers::new())
+        .await;
     assert!(matches!(result, Err(ConnectError::Transport(_))), "{result:?}");
 }

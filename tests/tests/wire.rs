@@ -23,9 +23,16 @@ async fn frames_before_the_handshake_are_ignored() {
     ws.send(r#"r:Lab.echo:1:{"text":"early"}"#).await;
     ws.send("m:Lab.note::\"early\"").await;
     ws.send("h:::{}").await;
-    assert_eq!(ws.recv_text().await, "k:::null", "the pre-handshake request got no reply");
+    assert_eq!(
+        ws.recv_text().await,
+        "k:::null",
+        "the pre-handshake request got no reply"
+    );
     ws.send("r:Lab.notes:2:").await;
-    assert_eq!(ws.recv_text().await, r#"s:Lab.notes:2:{"success":true,"type":"OK","data":[]}"#);
+    assert_eq!(
+        ws.recv_text().await,
+        r#"s:Lab.notes:2:{"success":true,"type":"OK","data":[]}"#
+    );
 }
 
 #[tokio::test]
@@ -46,12 +53,19 @@ async fn invalid_query_closes_4000_without_x_frame() {
     let server = start().await;
     for query in ["room=general&version=abc", "room=&version=1", "version=1", ""] {
         let mut ws = RawWs::connect(&format!("ws://{}/ws/lab?{query}", server.addr)).await;
-        assert_eq!(ws.recv_close().await, (Some(4000), "Invalid query parameters".to_owned()), "{query}");
+        assert_eq!(
+            ws.recv_close().await,
+            (Some(4000), "Invalid query parameters".to_owned()),
+            "{query}"
+        );
     }
     // The query is coerced: "2" satisfies the integer.
     let mut ws = RawWs::handshaken(&server.lab_url()).await;
     ws.send("r:Lab.room:1:").await;
-    assert_eq!(ws.recv_text().await, r#"s:Lab.room:1:{"success":true,"type":"OK","data":"general@2"}"#);
+    assert_eq!(
+        ws.recv_text().await,
+        r#"s:Lab.room:1:{"success":true,"type":"OK","data":"general@2"}"#
+    );
 }
 
 #[tokio::test]
@@ -71,7 +85,10 @@ async fn success_envelope_is_exact() {
     let server = start().await;
     let mut ws = RawWs::handshaken(&server.lab_url()).await;
     ws.send(r#"r:Lab.echo:1:{"text":"hi"}"#).await;
-    assert_eq!(ws.recv_text().await, r#"s:Lab.echo:1:{"success":true,"type":"OK","data":{"text":"hi"}}"#);
+    assert_eq!(
+        ws.recv_text().await,
+        r#"s:Lab.echo:1:{"success":true,"type":"OK","data":{"text":"hi"}}"#
+    );
 }
 
 #[tokio::test]
@@ -79,7 +96,10 @@ async fn colons_inside_data_survive() {
     let server = start().await;
     let mut ws = RawWs::handshaken(&server.lab_url()).await;
     ws.send(r#"r:Lab.echo:7:{"text":"a:b::c"}"#).await;
-    assert_eq!(ws.recv_text().await, r#"s:Lab.echo:7:{"success":true,"type":"OK","data":{"text":"a:b::c"}}"#);
+    assert_eq!(
+        ws.recv_text().await,
+        r#"s:Lab.echo:7:{"success":true,"type":"OK","data":{"text":"a:b::c"}}"#
+    );
 }
 
 #[tokio::test]
@@ -87,7 +107,10 @@ async fn request_without_id_is_answered_with_empty_id() {
     let server = start().await;
     let mut ws = RawWs::handshaken(&server.lab_url()).await;
     ws.send(r#"r:Lab.echo::{"text":"x"}"#).await;
-    assert_eq!(ws.recv_text().await, r#"s:Lab.echo::{"success":true,"type":"OK","data":{"text":"x"}}"#);
+    assert_eq!(
+        ws.recv_text().await,
+        r#"s:Lab.echo::{"success":true,"type":"OK","data":{"text":"x"}}"#
+    );
 }
 
 #[tokio::test]
@@ -114,7 +137,8 @@ async fn bad_input_gets_validation_error_with_every_issue() {
         without_context(&ws.recv_text().await),
         r#"s:Lab.echo:1:{"success":false,"type":"VALIDATION_ERROR","data":[{"path":"text","code":"invalid.string.nonEmpty","message":"Value must not be empty","value":""}],"statusCode":422,"context":{"displayMessage":"Invalid arguments"}}"#
     );
-    ws.send(r#"r:Lab.order:2:{"items":[{"name":"","qty":0},{"qty":"x"},{"name":"ok","qty":"3"}],"note":5}"#).await;
+    ws.send(r#"r:Lab.order:2:{"items":[{"name":"","qty":0},{"qty":"x"},{"name":"ok","qty":"3"}],"note":5}"#)
+        .await;
     let reply = frame_data(&ws.recv_text().await);
     assert_eq!(reply["type"], "VALIDATION_ERROR");
     assert_eq!(reply["statusCode"], 422);
@@ -122,7 +146,12 @@ async fn bad_input_gets_validation_error_with_every_issue() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| (i["path"].as_str().unwrap().to_owned(), i["code"].as_str().unwrap().to_owned()))
+        .map(|i| {
+            (
+                i["path"].as_str().unwrap().to_owned(),
+                i["code"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     let expected = [
         ("items.0.name", "invalid.string.nonEmpty"),
@@ -132,7 +161,10 @@ async fn bad_input_gets_validation_error_with_every_issue() {
     ];
     assert_eq!(
         issues,
-        expected.iter().map(|(p, c)| (p.to_string(), c.to_string())).collect::<Vec<_>>(),
+        expected
+            .iter()
+            .map(|(p, c)| (p.to_string(), c.to_string()))
+            .collect::<Vec<_>>(),
         "every issue, in order; `note: 5` is coerced to \"5\" and \"3\" to 3"
     );
     assert_eq!(reply["data"][1]["params"], serde_json::json!({"min": 1, "max": 10}));
@@ -143,8 +175,12 @@ async fn bad_input_gets_validation_error_with_every_issue() {
 async fn coercible_input_is_accepted() {
     let server = start().await;
     let mut ws = RawWs::handshaken(&server.lab_url()).await;
-    ws.send(r#"r:Lab.order:1:{"items":[{"name":"a","qty":"3"},{"name":"b","qty":2.0}],"note":5}"#).await;
-    assert_eq!(ws.recv_text().await, r#"s:Lab.order:1:{"success":true,"type":"OK","data":5}"#);
+    ws.send(r#"r:Lab.order:1:{"items":[{"name":"a","qty":"3"},{"name":"b","qty":2.0}],"note":5}"#)
+        .await;
+    assert_eq!(
+        ws.recv_text().await,
+        r#"s:Lab.order:1:{"success":true,"type":"OK","data":5}"#
+    );
 }
 
 #[tokio::test]
@@ -160,7 +196,10 @@ async fn invalid_json_counts_as_no_payload() {
     );
     // A method without input ignores whatever data arrives.
     ws.send("r:Lab.room:10:{garbage").await;
-    assert_eq!(ws.recv_text().await, r#"s:Lab.room:10:{"success":true,"type":"OK","data":"general@2"}"#);
+    assert_eq!(
+        ws.recv_text().await,
+        r#"s:Lab.room:10:{"success":true,"type":"OK","data":"general@2"}"#
+    );
 }
 
 #[tokio::test]
@@ -182,7 +221,10 @@ async fn message_for_request_method_runs_without_reply() {
     ws.send("m:Lab.note::\"fire\"").await;
     ws.expect_silence(SHORT).await;
     ws.send("r:Lab.notes:1:").await;
-    assert_eq!(ws.recv_text().await, r#"s:Lab.notes:1:{"success":true,"type":"OK","data":["fire"]}"#);
+    assert_eq!(
+        ws.recv_text().await,
+        r#"s:Lab.notes:1:{"success":true,"type":"OK","data":["fire"]}"#
+    );
 }
 
 #[tokio::test]
@@ -191,8 +233,14 @@ async fn replies_come_out_of_order_for_concurrent_requests() {
     let mut ws = RawWs::handshaken(&server.lab_url()).await;
     ws.send("r:Lab.waitGate:1:").await;
     ws.send("r:Lab.openGate:2:").await;
-    assert_eq!(ws.recv_text().await, r#"s:Lab.openGate:2:{"success":true,"type":"OK","data":true}"#);
-    assert_eq!(ws.recv_text().await, r#"s:Lab.waitGate:1:{"success":true,"type":"OK","data":"opened"}"#);
+    assert_eq!(
+        ws.recv_text().await,
+        r#"s:Lab.openGate:2:{"success":true,"type":"OK","data":true}"#
+    );
+    assert_eq!(
+        ws.recv_text().await,
+        r#"s:Lab.waitGate:1:{"success":true,"type":"OK","data":"opened"}"#
+    );
 }
 
 #[tokio::test]
@@ -237,21 +285,40 @@ async fn panicking_handler_gets_server_error_and_everything_survives() {
 async fn garbage_frames_leave_the_connection_working() {
     let server = start().await;
     let mut ws = RawWs::handshaken(&server.lab_url()).await;
-    for garbage in ["", "zzz", ":::", "r", "r::1:{}", "s:Lab.echo:999:{}", "s:::", "k:::null", "h:::{}", "x:::{}", "q:Lab.echo:1:{}"] {
+    for garbage in [
+        "",
+        "zzz",
+        ":::",
+        "r",
+        "r::1:{}",
+        "s:Lab.echo:999:{}",
+        "s:::",
+        "k:::null",
+        "h:::{}",
+        "x:::{}",
+        "q:Lab.echo:1:{}",
+    ] {
         ws.send(garbage).await;
     }
     ws.send_message(Message::binary(vec![0xff, 0xfe, 0x00])).await;
     ws.expect_silence(SHORT).await;
     ws.send(r#"r:Lab.echo:1:{"text":"alive"}"#).await;
-    assert_eq!(ws.recv_text().await, r#"s:Lab.echo:1:{"success":true,"type":"OK","data":{"text":"alive"}}"#);
+    assert_eq!(
+        ws.recv_text().await,
+        r#"s:Lab.echo:1:{"success":true,"type":"OK","data":{"text":"alive"}}"#
+    );
 }
 
 #[tokio::test]
 async fn binary_frame_with_protocol_text_is_accepted() {
     let server = start().await;
     let mut ws = RawWs::handshaken(&server.lab_url()).await;
-    ws.send_message(Message::binary(br#"r:Lab.echo:1:{"text":"bin"}"#.to_vec())).await;
-    assert_eq!(ws.recv_text().await, r#"s:Lab.echo:1:{"success":true,"type":"OK","data":{"text":"bin"}}"#);
+    ws.send_message(Message::binary(br#"r:Lab.echo:1:{"text":"bin"}"#.to_vec()))
+        .await;
+    assert_eq!(
+        ws.recv_text().await,
+        r#"s:Lab.echo:1:{"success":true,"type":"OK","data":{"text":"bin"}}"#
+    );
 }
 
 #[tokio::test]
@@ -286,20 +353,33 @@ async fn server_push_and_server_request_on_the_wire() {
     assert_eq!(ws.recv_text().await, r#"m:Lab.pushed::"hello""#);
 
     ws.send(r#"r:Lab.askClient:1:"name?""#).await;
-    assert_eq!(ws.recv_text().await, r#"r:Lab.question:1:"name?""#, "server requests are numbered from 1");
-    ws.send(r#"s:Lab.question:1:{"success":true,"type":"OK","data":"raw client"}"#).await;
-    assert_eq!(ws.recv_text().await, r#"s:Lab.askClient:1:{"success":true,"type":"OK","data":"raw client"}"#);
+    assert_eq!(
+        ws.recv_text().await,
+        r#"r:Lab.question:1:"name?""#,
+        "server requests are numbered from 1"
+    );
+    ws.send(r#"s:Lab.question:1:{"success":true,"type":"OK","data":"raw client"}"#)
+        .await;
+    assert_eq!(
+        ws.recv_text().await,
+        r#"s:Lab.askClient:1:{"success":true,"type":"OK","data":"raw client"}"#
+    );
 
     // A reply that breaks the success schema is a local SERVER_ERROR "Invalid response".
     ws.send(r#"r:Lab.askClient:2:"again?""#).await;
     assert_eq!(ws.recv_text().await, r#"r:Lab.question:2:"again?""#);
-    ws.send(r#"s:Lab.question:2:{"success":true,"type":"OK","data":42}"#).await;
+    ws.send(r#"s:Lab.question:2:{"success":true,"type":"OK","data":42}"#)
+        .await;
     // 42 is coerced to "42" like grest does, so this one is accepted.
-    assert_eq!(ws.recv_text().await, r#"s:Lab.askClient:2:{"success":true,"type":"OK","data":"42"}"#);
+    assert_eq!(
+        ws.recv_text().await,
+        r#"s:Lab.askClient:2:{"success":true,"type":"OK","data":"42"}"#
+    );
 
     ws.send(r#"r:Lab.askClient:3:"once more?""#).await;
     assert_eq!(ws.recv_text().await, r#"r:Lab.question:3:"once more?""#);
-    ws.send(r#"s:Lab.question:3:{"success":true,"type":"OK","data":{"not":"a string"}}"#).await;
+    ws.send(r#"s:Lab.question:3:{"success":true,"type":"OK","data":{"not":"a string"}}"#)
+        .await;
     assert_eq!(
         ws.recv_text().await,
         r#"s:Lab.askClient:3:{"success":true,"type":"OK","data":"error: Invalid response"}"#

@@ -119,7 +119,8 @@ impl<C: DuplexContract> Client<C> {
 
     /// A handshake header, sent in the `h` frame (names are lower-cased).
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.headers.insert(name.to_ascii_lowercase(), Value::String(value.into()));
+        self.headers
+            .insert(name.to_ascii_lowercase(), Value::String(value.into()));
         self
     }
 
@@ -132,12 +133,17 @@ impl<C: DuplexContract> Client<C> {
     /// The full URL this client connects to, with the query validated like the server will.
     pub fn url(&self) -> Result<String, ConnectError> {
         let pairs = self.query.as_ref().map(query_pairs).unwrap_or_default();
-        C::decode_query(pairs.clone())
-            .map_err(|issues| ConnectError::InvalidQuery(ValidationError::with_display_message(issues, INVALID_QUERY)))?;
+        C::decode_query(pairs.clone()).map_err(|issues| {
+            ConnectError::InvalidQuery(ValidationError::with_display_message(issues, INVALID_QUERY))
+        })?;
         let mut url = format!("{}{}", self.base_url.trim_end_matches('/'), self.schema.route_path());
         if !pairs.is_empty() {
             url.push('?');
-            url.push_str(&form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish());
+            url.push_str(
+                &form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(pairs)
+                    .finish(),
+            );
         }
         Ok(url)
     }
@@ -150,13 +156,25 @@ impl<C: DuplexContract> Client<C> {
             tokio_tungstenite::connect_async_with_config(&url, Some(self.config.session.websocket_config()), true)
                 .await
                 .map_err(|e| ConnectError::Transport(e.to_string()))?;
-        let hello = frame::frame(FrameKind::Handshake, "", None, Some(&Value::Object(self.headers).to_string()));
-        ws.send(Message::text(hello)).await.map_err(|e| ConnectError::Transport(e.to_string()))?;
+        let hello = frame::frame(
+            FrameKind::Handshake,
+            "",
+            None,
+            Some(&Value::Object(self.headers).to_string()),
+        );
+        ws.send(Message::text(hello))
+            .await
+            .map_err(|e| ConnectError::Transport(e.to_string()))?;
         let deadline = Instant::now() + self.config.handshake_timeout;
         loop {
             let message = match tokio::time::timeout_at(deadline, ws.next()).await {
                 Err(_) => return Err(ConnectError::Timeout),
-                Ok(None) => return Err(ConnectError::Closed { code: None, reason: String::new() }),
+                Ok(None) => {
+                    return Err(ConnectError::Closed {
+                        code: None,
+                        reason: String::new(),
+                    });
+                }
                 Ok(Some(Err(e))) => return Err(ConnectError::Transport(e.to_string())),
                 Ok(Some(Ok(message))) => message,
             };
@@ -172,7 +190,9 @@ impl<C: DuplexContract> Client<C> {
             };
             match Frame::parse(text) {
                 Some(f) if f.kind == FrameKind::HandshakeOk => break,
-                Some(f) if f.kind == FrameKind::HandshakeErr => return Err(ConnectError::Rejected(handshake_error(f.data))),
+                Some(f) if f.kind == FrameKind::HandshakeErr => {
+                    return Err(ConnectError::Rejected(handshake_error(f.data)));
+                }
                 _ => tracing::debug!("ignored a frame while waiting for the handshake answer"),
             }
         }

@@ -232,11 +232,11 @@ macro_rules! define_error {
         }
         impl $name {
             /// A new error with a fresh context.
-            pub fn new() -> Self {
+            $vis fn new() -> Self {
                 $name { context: $crate::ErrorContext::new() }
             }
             /// A new error with a display message for the end user.
-            pub fn with_display_message(message: impl Into<String>) -> Self {
+            $vis fn with_display_message(message: impl Into<String>) -> Self {
                 $name { context: $crate::ErrorContext::with_display_message(message) }
             }
         }
@@ -277,11 +277,11 @@ macro_rules! define_error {
         }
         impl $name {
             /// A new error with a fresh context.
-            pub fn new(data: $data) -> Self {
+            $vis fn new(data: $data) -> Self {
                 $name { data, context: $crate::ErrorContext::new() }
             }
             /// A new error with a display message for the end user.
-            pub fn with_display_message(data: $data, message: impl Into<String>) -> Self {
+            $vis fn with_display_message(data: $data, message: impl Into<String>) -> Self {
                 $name { data, context: $crate::ErrorContext::with_display_message(message) }
             }
         }
@@ -478,8 +478,9 @@ mod tests {
     fn wire_error_round_trips_with_typed_data() {
         define_error! {
             /// A user-defined error with data.
-            pub struct RoomFull = ("ROOM_FULL", 400, data: u32);
+            struct RoomFull = ("ROOM_FULL", 400, data: u32);
         }
+        assert_eq!(RoomFull::new(7).data, 7);
         let sent = RoomFull::with_display_message(5, "Room is full");
         let json = sent.to_wire().to_json();
         assert!(json.starts_with(r#"{"success":false,"type":"ROOM_FULL","data":5,"statusCode":400,"#));

@@ -80,7 +80,10 @@ mod tests {
         assert_eq!(snake("ChatRoom"), "chat_room");
         assert_eq!(rename_all("camelCase", "channel_id").as_deref(), Some("channelId"));
         assert_eq!(rename_all("snake_case", "InProgress").as_deref(), Some("in_progress"));
-        assert_eq!(rename_all("SCREAMING_SNAKE_CASE", "InProgress").as_deref(), Some("IN_PROGRESS"));
+        assert_eq!(
+            rename_all("SCREAMING_SNAKE_CASE", "InProgress").as_deref(),
+            Some("IN_PROGRESS")
+        );
         assert_eq!(rename_all("kebab-case", "r#type").as_deref(), Some("type"));
         assert_eq!(rename_all("nope", "x"), None);
     }

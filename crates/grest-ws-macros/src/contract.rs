@@ -111,7 +111,10 @@ impl Parse for ContractDef {
         let mut seen = std::collections::HashSet::new();
         for m in &def.methods {
             if !seen.insert((m.to_server, m.wire_name.clone())) {
-                return Err(syn::Error::new_spanned(&m.name, format!("duplicate method {:?}", m.wire_name)));
+                return Err(syn::Error::new_spanned(
+                    &m.name,
+                    format!("duplicate method {:?}", m.wire_name),
+                ));
             }
         }
         Ok(def)
@@ -136,7 +139,12 @@ impl ContractDef {
                 "input" => self.query = Some(input.parse()?),
                 "errors" => self.connect_errors = parse_errors(input)?,
                 "permission" => self.connect_permission = Some(input.parse()?),
-                _ => return Err(syn::Error::new_spanned(key, "expected `input`, `errors` or `permission`")),
+                _ => {
+                    return Err(syn::Error::new_spanned(
+                        key,
+                        "expected `input`, `errors` or `permission`",
+                    ));
+                }
             }
             if !input.is_empty() {
                 input.parse::<Token![,]>()?;
@@ -168,7 +176,12 @@ impl ContractDef {
                 match key.to_string().as_str() {
                     "errors" => errors = parse_errors(input)?,
                     "permission" => permission = Some(input.parse()?),
-                    _ => return Err(syn::Error::new_spanned(key, "expected `errors [..]` or `permission EXPR`")),
+                    _ => {
+                        return Err(syn::Error::new_spanned(
+                            key,
+                            "expected `errors [..]` or `permission EXPR`",
+                        ));
+                    }
                 }
             }
             input.parse::<Token![;]>()?;
@@ -205,12 +218,21 @@ fn option_tokens(value: Option<TokenStream>) -> TokenStream {
 pub(crate) fn expand(def: ContractDef) -> syn::Result<TokenStream> {
     let core = core_path();
     let session = session_path();
-    let ContractDef { attrs, vis, name, wire_name, .. } = &def;
+    let ContractDef {
+        attrs,
+        vis,
+        name,
+        wire_name,
+        ..
+    } = &def;
     let module = format_ident!("{}", snake(&name.to_string()));
     let query_ty = def.query.clone().map_or_else(|| quote!(()), |t| quote!(#t));
     let decode_query = match &def.query {
         Some(t) => quote!(#core::validate::decode_query::<#t>(pairs)),
-        None => quote!({ let _ = pairs; ::core::result::Result::Ok(()) }),
+        None => quote!({
+            let _ = pairs;
+            ::core::result::Result::Ok(())
+        }),
     };
     let query_shape = option_tokens(def.query.as_ref().map(|t| quote!(<#t as #core::Validate>::shape)));
     let connect_errors = def.connect_errors.iter().map(|e| quote!(#core::ErrorMeta::of::<#e>()));
@@ -287,7 +309,9 @@ pub(crate) fn expand(def: ContractDef) -> syn::Result<TokenStream> {
                     };
                 }
             });
-            let to_wire_arms = variants.iter().map(|(v, _)| quote!(#error_ty::#v(e) => #core::GrestError::to_wire(e)));
+            let to_wire_arms = variants
+                .iter()
+                .map(|(v, _)| quote!(#error_ty::#v(e) => #core::GrestError::to_wire(e)));
             let enum_doc = format!("The errors of `{path}`: exactly the declared ones, plus `SERVER_ERROR`.");
             error_enums.push(quote! {
                 #[doc = #enum_doc]

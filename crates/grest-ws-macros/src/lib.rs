@@ -22,7 +22,9 @@ fn session_path() -> proc_macro2::TokenStream {
 #[proc_macro]
 pub fn contract(input: TokenStream) -> TokenStream {
     let def = syn::parse_macro_input!(input as contract::ContractDef);
-    contract::expand(def).unwrap_or_else(syn::Error::into_compile_error).into()
+    contract::expand(def)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
 }
 
 /// Derives `Validate`: the type's JSON shape and the checks of its `#[validate(...)]` field constraints
@@ -31,5 +33,7 @@ pub fn contract(input: TokenStream) -> TokenStream {
 #[proc_macro_derive(Validate, attributes(validate))]
 pub fn derive_validate(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
-    validate_derive::derive(input).unwrap_or_else(syn::Error::into_compile_error).into()
+    validate_derive::derive(input)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
 }

@@ -174,7 +174,12 @@ pub(crate) fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
                     ));
                 }
                 let attrs = serde_attrs(&variant.attrs)?;
-                names.push(wire_name(&variant.ident.to_string(), &attrs, &container, &variant.ident)?);
+                names.push(wire_name(
+                    &variant.ident.to_string(),
+                    &attrs,
+                    &container,
+                    &variant.ident,
+                )?);
             }
             quote! {
                 fn shape() -> #core::validate::Shape { #core::validate::Shape::Literal(&[#(#names),*]) }
@@ -220,7 +225,10 @@ fn named_struct(fields: &syn::FieldsNamed, container: &Serde) -> syn::Result<Tok
             continue;
         }
         if attrs.flatten {
-            return Err(syn::Error::new_spanned(field, "#[serde(flatten)] is not supported by #[derive(Validate)]"));
+            return Err(syn::Error::new_spanned(
+                field,
+                "#[serde(flatten)] is not supported by #[derive(Validate)]",
+            ));
         }
         let ident = field.ident.as_ref().expect("named field");
         let ty = &field.ty;

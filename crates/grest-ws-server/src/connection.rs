@@ -83,7 +83,12 @@ where
         }
     }
 
-    async fn run(self: Arc<Self>, upgrade: hyper::upgrade::OnUpgrade, query: Vec<(String, String)>, remote_addr: Option<SocketAddr>) {
+    async fn run(
+        self: Arc<Self>,
+        upgrade: hyper::upgrade::OnUpgrade,
+        query: Vec<(String, String)>,
+        remote_addr: Option<SocketAddr>,
+    ) {
         let config = &self.config;
         let Some(mut ws) = upgrade::into_socket(upgrade, config.session.websocket_config()).await else {
             return;
@@ -215,7 +220,12 @@ async fn wait_for_handshake(ws: &mut ServerSocket, config: &ServerConfig) -> Res
 async fn reject(ws: &mut ServerSocket, error: &WireError, config: &ServerConfig) {
     let text = frame::frame(FrameKind::HandshakeErr, "", None, Some(&error.to_json()));
     let _ = tokio::time::timeout(config.session.write_timeout, ws.send(Message::text(text))).await;
-    close_socket(ws, Some(close_frame(CLOSE_HANDSHAKE_FAILED, "Handshake failed")), config.session.write_timeout).await;
+    close_socket(
+        ws,
+        Some(close_frame(CLOSE_HANDSHAKE_FAILED, "Handshake failed")),
+        config.session.write_timeout,
+    )
+    .await;
 }
 
 fn close_frame(code: u16, reason: &'static str) -> CloseFrame {

@@ -60,7 +60,9 @@ pub(crate) fn accept(request: &mut Request) -> Result<Accepted, Response> {
 /// Waits for the upgrade to complete and wraps it in a WebSocket stream.
 pub(crate) async fn into_socket(upgrade: hyper::upgrade::OnUpgrade, config: WebSocketConfig) -> Option<ServerSocket> {
     match upgrade.await {
-        Ok(upgraded) => Some(WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await),
+        Ok(upgraded) => {
+            Some(WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await)
+        }
         Err(e) => {
             tracing::debug!(error = %e, "upgrade did not complete");
             None

@@ -109,7 +109,11 @@ pub trait ServeWith<S>: DuplexContract {
 /// "Invalid arguments") regardless of the method's declared errors.
 pub fn decode_input<T: DeserializeOwned + Validate>(data: Option<&str>) -> Result<T, Envelope> {
     validate::decode::<T>(data).map_err(|issues| {
-        Cow::Owned(ValidationError::with_display_message(issues, INVALID_ARGUMENTS).to_wire().to_json())
+        Cow::Owned(
+            ValidationError::with_display_message(issues, INVALID_ARGUMENTS)
+                .to_wire()
+                .to_json(),
+        )
     })
 }
 

@@ -90,10 +90,7 @@ where
     D: Dispatch + ?Sized,
 {
     let mut in_flight: FuturesUnordered<InFlight<'_>> = FuturesUnordered::new();
-    let mut out = Outbox {
-        ws: &mut ws,
-        config,
-    };
+    let mut out = Outbox { ws: &mut ws, config };
     loop {
         tokio::select! {
             biased;
@@ -200,7 +197,12 @@ enum Inbound<'a> {
     Started(InFlight<'a>),
 }
 
-fn handle_text<'a, D: Dispatch + ?Sized>(text: &str, handle: &PeerHandle, routes: &Routes, dispatch: &'a D) -> Inbound<'a> {
+fn handle_text<'a, D: Dispatch + ?Sized>(
+    text: &str,
+    handle: &PeerHandle,
+    routes: &Routes,
+    dispatch: &'a D,
+) -> Inbound<'a> {
     let Some(frame) = Frame::parse(text) else {
         tracing::debug!(len = text.len(), "ignored a malformed frame");
         return Inbound::Nothing;
@@ -251,7 +253,12 @@ fn start<'a>(route: Route, is_request: bool, id: Option<&str>, call: Call<'a>) -
 }
 
 fn reply_frame(path: &str, id: Option<&str>, envelope: &str) -> String {
-    frame::frame(FrameKind::Response, path, id.filter(|id| !id.is_empty()), Some(envelope))
+    frame::frame(
+        FrameKind::Response,
+        path,
+        id.filter(|id| !id.is_empty()),
+        Some(envelope),
+    )
 }
 
 /// One running handler. Resolves to the reply frame (for `r`) or nothing (for `m`). A panic in the handler is

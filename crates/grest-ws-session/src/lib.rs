@@ -11,8 +11,8 @@ mod peer;
 use std::time::Duration;
 
 pub use dispatch::{
-    BoxFuture, Call, Dispatch, DuplexContract, Envelope, Route, Routes, ServeWith, decode_input, not_connected, ok_without_data,
-    reply, route_not_found,
+    BoxFuture, Call, Dispatch, DuplexContract, Envelope, Route, Routes, ServeWith, decode_input, not_connected,
+    ok_without_data, reply, route_not_found,
 };
 pub use engine::{Session, SessionEnd, close_socket};
 pub use peer::PeerHandle;

@@ -76,7 +76,11 @@ impl PeerHandle {
 
     /// Sends a request and waits for the raw reply data (the envelope text), or fails with `SERVER_ERROR`
     /// ("Request timeout", "Socket connection closed!").
-    pub async fn request<T: Serialize + ?Sized>(&self, path: &str, data: Option<&T>) -> Result<Option<String>, ServerError> {
+    pub async fn request<T: Serialize + ?Sized>(
+        &self,
+        path: &str,
+        data: Option<&T>,
+    ) -> Result<Option<String>, ServerError> {
         if self.is_closed() {
             return Err(not_connected());
         }
@@ -112,7 +116,11 @@ impl PeerHandle {
     }
 
     /// Typed fire-and-forget: validates the input locally, then sends it.
-    pub async fn send<I: Serialize + Validate + ?Sized>(&self, path: &str, input: Option<&I>) -> Result<(), ServerError> {
+    pub async fn send<I: Serialize + Validate + ?Sized>(
+        &self,
+        path: &str,
+        input: Option<&I>,
+    ) -> Result<(), ServerError> {
         check_outgoing(input).map_err(|_| ServerError::with_display_message("Invalid arguments"))?;
         self.notify(path, input).await
     }
@@ -242,7 +250,12 @@ fn check_outgoing<I: Validate + ?Sized>(input: Option<&I>) -> Result<(), Validat
 }
 
 /// Builds a text frame with the payload serialized straight into it.
-fn encode_frame<T: Serialize + ?Sized>(kind: FrameKind, path: &str, id: Option<u64>, data: Option<&T>) -> Result<String, ServerError> {
+fn encode_frame<T: Serialize + ?Sized>(
+    kind: FrameKind,
+    path: &str,
+    id: Option<u64>,
+    data: Option<&T>,
+) -> Result<String, ServerError> {
     let mut head = String::with_capacity(32 + path.len());
     write_frame_head(&mut head, kind, path, id);
     let mut bytes = head.into_bytes();

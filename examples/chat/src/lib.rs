@@ -154,9 +154,16 @@ impl ChatState {
     /// Asks every socket `areYouThere` and counts the `true` answers within [`PRESENCE_TIMEOUT`].
     pub async fn presence(&self) -> usize {
         let asks = self.peers().into_iter().map(|peer| async move {
-            matches!(tokio::time::timeout(PRESENCE_TIMEOUT, peer.are_you_there()).await, Ok(Ok(true)))
+            matches!(
+                tokio::time::timeout(PRESENCE_TIMEOUT, peer.are_you_there()).await,
+                Ok(Ok(true))
+            )
         });
-        futures_util::future::join_all(asks).await.into_iter().filter(|&there| there).count()
+        futures_util::future::join_all(asks)
+            .await
+            .into_iter()
+            .filter(|&there| there)
+            .count()
     }
 
     /// Registers a new connection and returns its session.

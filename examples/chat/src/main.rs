@@ -13,7 +13,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = parse_addr(std::env::args().skip(1))?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let router = app(ChatState::default())?;
-    tracing::info!("chat server listening on http://{} (WebSocket at ws://{}/ws/chat)", listener.local_addr()?, listener.local_addr()?);
+    tracing::info!(
+        "chat server listening on http://{} (WebSocket at ws://{}/ws/chat)",
+        listener.local_addr()?,
+        listener.local_addr()?
+    );
     axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

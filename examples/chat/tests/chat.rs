@@ -27,7 +27,10 @@ async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     let mut response = String::new();
     tcp.read_to_string(&mut response).await.unwrap();
     let status = response[9..12].parse().unwrap();
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -41,12 +44,18 @@ async fn listening_client(addr: SocketAddr) -> (api::Client, mpsc::UnboundedRece
             }
         })
         .on_are_you_there(|| async { Ok(true) });
-    let client = Client::new(CHAT_API, format!("ws://{addr}")).connect(handlers).await.unwrap();
+    let client = Client::new(CHAT_API, format!("ws://{addr}"))
+        .connect(handlers)
+        .await
+        .unwrap();
     (client, rx)
 }
 
 async fn next(rx: &mut mpsc::UnboundedReceiver<Message>) -> Message {
-    tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap()
+    tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -76,7 +85,10 @@ async fn messages_are_stored_and_broadcast_to_every_socket() {
     assert_eq!(to_bob.text, "hello");
     assert_eq!(to_bob.sender_id, "user-1");
     let now = grest_ws::protocol::error::now_millis();
-    assert!(to_bob.timestamp <= now && to_bob.timestamp > now - 60_000, "timestamp is epoch milliseconds");
+    assert!(
+        to_bob.timestamp <= now && to_bob.timestamp > now - 60_000,
+        "timestamp is epoch milliseconds"
+    );
     assert_eq!(state.messages(), [to_bob]);
 }
 
@@ -101,22 +113,34 @@ async fn empty_message_is_a_validation_error() {
 #[tokio::test]
 async fn wire_transcript_matches_the_protocol() {
     let (addr, _) = start().await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws/chat")).await.unwrap();
-    ws.send(tungstenite::Message::text("h:::{}")).await.unwrap();
-    assert_eq!(text(ws_next(&mut ws).await), "k:::null");
-    ws.send(tungstenite::Message::text(r#"r:Chat.sendMessage:1:{"text":"hi","channelId":"general"}"#))
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws/chat"))
         .await
         .unwrap();
+    ws.send(tungstenite::Message::text("h:::{}")).await.unwrap();
+    assert_eq!(text(ws_next(&mut ws).await), "k:::null");
+    ws.send(tungstenite::Message::text(
+        r#"r:Chat.sendMessage:1:{"text":"hi","channelId":"general"}"#,
+    ))
+    .await
+    .unwrap();
     let push = text(ws_next(&mut ws).await);
-    assert!(push.starts_with(r#"m:Chat.newMessage::{"id":"m1","text":"hi","senderId":"user-1","timestamp":"#), "{push}");
+    assert!(
+        push.starts_with(r#"m:Chat.newMessage::{"id":"m1","text":"hi","senderId":"user-1","timestamp":"#),
+        "{push}"
+    );
     assert_eq!(
         text(ws_next(&mut ws).await),
         r#"s:Chat.sendMessage:1:{"success":true,"type":"OK","data":{"success":true,"messageId":"m1"}}"#
     );
-    ws.send(tungstenite::Message::text(r#"m:Chat.markAsRead::{"messageId":"m1"}"#)).await.unwrap();
+    ws.send(tungstenite::Message::text(r#"m:Chat.markAsRead::{"messageId":"m1"}"#))
+        .await
+        .unwrap();
     ws.send(tungstenite::Message::text("m:Chat.ping::")).await.unwrap();
     ws.send(tungstenite::Message::text("r:Chat.ping:2:")).await.unwrap();
-    assert_eq!(text(ws_next(&mut ws).await), r#"s:Chat.ping:2:{"success":true,"type":"OK"}"#);
+    assert_eq!(
+        text(ws_next(&mut ws).await),
+        r#"s:Chat.ping:2:{"success":true,"type":"OK"}"#
+    );
 }
 
 fn text(message: tungstenite::Message) -> String {
@@ -130,22 +154,37 @@ async fn ws_next<S>(ws: &mut tokio_tungstenite::WebSocketStream<S>) -> tungsteni
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    tokio::time::timeout(Duration::from_secs(5), ws.next()).await.unwrap().unwrap().unwrap()
+    tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
 }
 
 #[tokio::test]
 async fn presence_counts_sockets_that_answer_true() {
     let (addr, state) = start().await;
-    assert_eq!(http_get(addr, "/api/presence").await, (200, r#"{"online":0}"#.to_owned()));
+    assert_eq!(
+        http_get(addr, "/api/presence").await,
+        (200, r#"{"online":0}"#.to_owned())
+    );
     let (_a, _) = listening_client(addr).await;
     let (_b, _) = listening_client(addr).await;
     // A client without an areYouThere handler answers ROUTE_NOT_FOUND; a raw socket never answers (2 s timeout).
-    let _deaf = Client::new(CHAT_API, format!("ws://{addr}")).connect(api::Handlers::new()).await.unwrap();
-    let (mut silent, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws/chat")).await.unwrap();
+    let _deaf = Client::new(CHAT_API, format!("ws://{addr}"))
+        .connect(api::Handlers::new())
+        .await
+        .unwrap();
+    let (mut silent, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws/chat"))
+        .await
+        .unwrap();
     silent.send(tungstenite::Message::text("h:::{}")).await.unwrap();
     assert_eq!(text(ws_next(&mut silent).await), "k:::null");
     assert_eq!(state.connected(), 4);
-    assert_eq!(http_get(addr, "/api/presence").await, (200, r#"{"online":2}"#.to_owned()));
+    assert_eq!(
+        http_get(addr, "/api/presence").await,
+        (200, r#"{"online":2}"#.to_owned())
+    );
     let question = text(ws_next(&mut silent).await);
     assert_eq!(question, "r:Chat.areYouThere:1:");
 }

@@ -14,7 +14,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--url" => url = args.next().ok_or("--url needs a ws:// URL")?,
-            other => return Err(format!("unknown argument {other:?}; usage: chat-client [--url ws://HOST:PORT]").into()),
+            other => {
+                return Err(format!("unknown argument {other:?}; usage: chat-client [--url ws://HOST:PORT]").into());
+            }
         }
     }
     let handlers = api::Handlers::new()

@@ -1,0 +1,104 @@
+//! What the compiler refuses, so that mistakes never reach the wire.
+//!
+//! A server type that does not implement every client-to-server method of its contract does not compile:
+//!
+//! ```compile_fail,E0046
+//! use grest_ws::contract;
+//! contract! {
+//!     pub Echo {
+//!         client_to_server { echo(String) -> String; ping(); }
+//!         server_to_client {}
+//!     }
+//! }
+//! struct Session;
+//! impl echo::Server for Session {
+//!     async fn echo(&self, input: String) -> Result<String, echo::EchoError> { Ok(input) }
+//!     // `ping` is missing
+//! }
+//! fn main() {}
+//! ```
+//!
+//! A handler cannot return an error type its method does not declare:
+//!
+//! ```compile_fail,E0277
+//! use grest_ws::{NotFound, contract};
+//! contract! {
+//!     pub Echo {
+//!         client_to_server { echo(String) -> String; }
+//!         server_to_client {}
+//!     }
+//! }
+//! struct Session;
+//! impl echo::Server for Session {
+//!     async fn echo(&self, _: String) -> Result<String, echo::EchoError> { Err(NotFound::new().into()) }
+//! }
+//! fn main() {}
+//! ```
+//!
+//! A `:` in a wire name would corrupt the `type:path:id:data` framing, so it is rejected:
+//!
+//! ```compile_fail
+//! use grest_ws::contract;
+//! contract! {
+//!     #[wire_name = "Chat:v2"]
+//!     pub Chat {
+//!         client_to_server {}
+//!         server_to_client {}
+//!     }
+//! }
+//! fn main() {}
+//! ```
+//!
+//! ```compile_fail
+//! use grest_ws::contract;
+//! contract! {
+//!     pub Chat {
+//!         client_to_server { #[wire_name = "send:message"] send(String); }
+//!         server_to_client {}
+//!     }
+//! }
+//! fn main() {}
+//! ```
+//!
+//! An invalid error type string or status code fails at compile time:
+//!
+//! ```compile_fail,E0080
+//! grest_ws::define_error! { pub struct Bad = ("room-full", 400); }
+//! fn main() {}
+//! ```
+//!
+//! ```compile_fail,E0080
+//! grest_ws::define_error! { pub struct Bad = ("BAD", 999); }
+//! fn main() {}
+//! ```
+//!
+//! And so does an invalid schema path:
+//!
+//! ```compile_fail,E0080
+//! use grest_ws::{WebSocketSchema, contract};
+//! contract! { pub Chat { client_to_server {} server_to_client {} } }
+//! const API: WebSocketSchema<Chat> = WebSocketSchema::new("ws/chat?x=1");
+//! fn main() {}
+//! ```
+//!
+//! For contrast, the same declarations done right compile:
+//!
+//! ```
+//! use grest_ws::{WebSocketSchema, contract};
+//! contract! {
+//!     #[wire_name = "ChatV2"]
+//!     pub Chat {
+//!         client_to_server { #[wire_name = "sendMessage"] send(String); }
+//!         server_to_client {}
+//!     }
+//! }
+//! struct Session;
+//! impl chat::Server for Session {
+//!     async fn send(&self, _: String) {}
+//! }
+//! const API: WebSocketSchema<Chat> = WebSocketSchema::new("ws/chat");
+//! fn main() {
+//!     assert_eq!(<Chat as grest_ws::Contract>::META.methods[0].path, "ChatV2.sendMessage");
+//!     grest_ws::define_error! { pub struct Fine = ("FINE_1", 418); }
+//! }
+//! ```
