@@ -447,3 +447,19 @@ async fn unreachable_server_is_a_transport_error() {
         .await;
     assert!(matches!(result, Err(ConnectError::Transport(_))), "{result:?}");
 }
+
+#[tokio::test]
+async fn dropping_every_client_handle_closes_the_connection() {
+    let server = start().await;
+    let client = connect(&server.base_url(), lab::Handlers::new()).await;
+    let clone = client.clone();
+    drop(client);
+    assert_eq!(
+        clone.room().await.unwrap(),
+        "general@2",
+        "a clone keeps the connection open"
+    );
+    drop(clone);
+    let state = server.state.clone();
+    eventually(|| *state.closed.lock().unwrap() == 1).await;
+}

@@ -197,7 +197,7 @@ impl<C: DuplexContract> Client<C> {
             }
         }
         let session = Session::new(self.config.session.clone());
-        let client = C::Client::from(session.handle().clone());
+        let client = C::Client::from(session.owning_handle());
         tokio::spawn(async move {
             let routes = Routes::new(C::META, Direction::ServerToClient);
             let end = session.run(ws, &routes, &handlers).await;

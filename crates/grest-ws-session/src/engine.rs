@@ -58,9 +58,15 @@ impl Session {
         }
     }
 
-    /// The handle to this session.
+    /// A handle to this session. The session lives until its socket closes or a handle closes it.
     pub fn handle(&self) -> &PeerHandle {
         &self.handle
+    }
+
+    /// A handle that owns this session: when it and all its clones are dropped, the session closes
+    /// (a client that is dropped without `close()` does not leak its connection).
+    pub fn owning_handle(&self) -> PeerHandle {
+        self.handle.owning()
     }
 
     /// Drives the session on `ws` until it ends; inbound `m`/`r` frames go to `dispatch` through `routes`.

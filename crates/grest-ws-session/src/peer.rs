@@ -44,6 +44,19 @@ pub(crate) struct Shared {
 #[derive(Clone)]
 pub struct PeerHandle {
     pub(crate) shared: Arc<Shared>,
+    /// Present on handles that own the session: when the last of them is dropped, the session closes.
+    _owner: Option<Arc<Owner>>,
+}
+
+/// Closes the session when the last owning handle goes away, so a dropped client does not leak its connection.
+struct Owner {
+    commands: mpsc::Sender<Command>,
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        let _ = self.commands.try_send(Command::Close(None));
+    }
 }
 
 impl std::fmt::Debug for PeerHandle {
@@ -53,8 +66,19 @@ impl std::fmt::Debug for PeerHandle {
 }
 
 impl PeerHandle {
+    /// A handle that owns the session: the session closes once it and all its clones are dropped.
+    pub(crate) fn owning(&self) -> PeerHandle {
+        PeerHandle {
+            shared: self.shared.clone(),
+            _owner: Some(Arc::new(Owner {
+                commands: self.shared.commands.clone(),
+            })),
+        }
+    }
+
     pub(crate) fn new(commands: mpsc::Sender<Command>, request_timeout: Duration) -> Self {
         PeerHandle {
+            _owner: None,
             shared: Arc::new(Shared {
                 commands,
                 pending: Mutex::new(HashMap::new()),

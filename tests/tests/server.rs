@@ -1,0 +1,111 @@
+//! Registration: several contracts on one listener next to HTTP routes, duplicate paths, metadata.
+
+use axum::Router;
+use axum::routing::get;
+use grest_ws::server::{BuildError, Connected, GrestWs};
+use grest_ws::{Contract, Direction, Permission, WebSocketSchema, contract};
+use grest_ws_tests::{LAB_API, Lab, RawWs, lab_router, serve};
+
+contract! {
+    /// A second, unrelated contract.
+    pub Clock {
+        client_to_server {
+            now() -> u64, permission Permission::Public;
+        }
+        server_to_client {
+            tick(u64);
+        }
+    }
+}
+
+const CLOCK_API: WebSocketSchema<Clock> = WebSocketSchema::new("/ws/clock");
+
+struct ClockSession;
+
+impl clock::Server for ClockSession {
+    async fn now(&self) -> Result<u64, clock::NowError> {
+        Ok(42)
+    }
+}
+
+#[tokio::test]
+async fn two_contracts_and_http_share_one_listener() {
+    let clock = GrestWs::new()
+        .ws(CLOCK_API, |_: Connected<Clock>| async { ClockSession })
+        .build()
+        .unwrap();
+    let app = Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .merge(clock)
+        .merge(lab_router(Default::default(), Default::default()));
+    let addr = serve(app).await;
+
+    let mut ws = RawWs::handshaken(&format!("ws://{addr}/ws/clock")).await;
+    ws.send("r:Clock.now:1:").await;
+    assert_eq!(
+        ws.recv_text().await,
+        r#"s:Clock.now:1:{"success":true,"type":"OK","data":42}"#
+    );
+    // Each socket only routes its own contract.
+    ws.send(r#"r:Lab.echo:2:{"text":"x"}"#).await;
+    assert!(ws.recv_text().await.contains("ROUTE_NOT_FOUND"));
+
+    let mut lab = RawWs::handshaken(&format!("ws://{addr}/ws/lab?room=a&version=1")).await;
+    lab.send("r:Lab.room:1:").await;
+    assert_eq!(
+        lab.recv_text().await,
+        r#"s:Lab.room:1:{"success":true,"type":"OK","data":"a@1"}"#
+    );
+}
+
+#[tokio::test]
+async fn plain_http_get_on_a_socket_path_is_refused() {
+    let addr = serve(lab_router(Default::default(), Default::default())).await;
+    let response = http_status(addr, "/ws/lab").await;
+    assert_eq!(response, 426, "upgrade required");
+}
+
+async fn http_status(addr: std::net::SocketAddr, path: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut response = String::new();
+    tcp.read_to_string(&mut response).await.unwrap();
+    response[9..12].parse().unwrap()
+}
+
+#[test]
+fn duplicate_paths_fail_the_build() {
+    let result = GrestWs::new()
+        .ws(CLOCK_API, |_: Connected<Clock>| async { ClockSession })
+        .ws(WebSocketSchema::<Clock>::new("ws/clock"), |_: Connected<Clock>| async {
+            ClockSession
+        })
+        .build();
+    match result {
+        Err(BuildError::DuplicatePath(path)) => assert_eq!(path, "/ws/clock"),
+        other => panic!("expected DuplicatePath, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[test]
+fn contract_metadata_describes_every_method() {
+    let meta = Lab::META;
+    assert_eq!(meta.name, "Lab");
+    let send = meta.methods.iter().find(|m| m.path == "Lab.askClient").unwrap();
+    assert_eq!(send.name, "ask_client");
+    assert_eq!(send.direction, Direction::ClientToServer);
+    assert!(send.is_request);
+    let join = meta.methods.iter().find(|m| m.path == "Lab.join").unwrap();
+    let errors: Vec<_> = join.errors.iter().map(|e| (e.error_type, e.status_code)).collect();
+    assert_eq!(errors, [("ROOM_FULL", 400), ("NOT_FOUND", 404), ("SERVER_ERROR", 500)]);
+    let pushed = meta.methods.iter().find(|m| m.path == "Lab.pushed").unwrap();
+    assert_eq!(pushed.direction, Direction::ServerToClient);
+    assert!(!pushed.is_request && pushed.success.is_none() && pushed.input.is_some());
+    assert!(meta.connect.query.is_some());
+    assert_eq!(Clock::META.methods[0].permission, Some(Permission::Public));
+    assert_eq!(LAB_API.route_path(), "/ws/lab");
+    assert_eq!(CLOCK_API.route_path(), "/ws/clock");
+}
