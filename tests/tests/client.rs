@@ -128,6 +128,22 @@ async fn invalid_input_fails_locally_and_server_validation_is_typed() {
         ),
         other => panic!("expected VALIDATION_ERROR, got {other:?}"),
     }
+    match client
+        .order(&Order {
+            items: Vec::new(),
+            note: None,
+        })
+        .await
+    {
+        Err(lab::OrderError::ValidationError(e)) => {
+            assert_eq!(
+                issue_codes(&e),
+                [("items".to_owned(), "invalid.array.minLength".to_owned())]
+            );
+            assert_eq!(e.data[0].message, "Array must have at least 1 items");
+        }
+        other => panic!("expected VALIDATION_ERROR, got {other:?}"),
+    }
     assert_eq!(server.state.notes.lock().unwrap().len(), 0);
 }
 

@@ -51,8 +51,13 @@ struct ReplyHead<'a> {
     success: Option<bool>,
     #[serde(rename = "type", default, borrow)]
     kind: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
+    /// `Some` whenever the key is present, `null` included (`Option<&RawValue>` alone would read `null` as absent).
+    #[serde(default, borrow, deserialize_with = "present")]
     data: Option<&'a RawValue>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(deserializer).map(Some)
 }
 
 /// Reads the data of a received `s` frame as the typed result of a request method (§1.8 receiver rules).
@@ -66,13 +71,19 @@ pub fn decode_reply<T: DeserializeOwned + Validate, E: MethodError>(data: Option
     let Some(text) = data else {
         return decode_ok(None);
     };
-    match serde_json::from_str::<ReplyHead<'_>>(text) {
-        Ok(ReplyHead {
+    // Only an object can be an envelope; serde would also read a JSON array into the header struct.
+    let head = if text.trim_start().starts_with('{') {
+        serde_json::from_str::<ReplyHead<'_>>(text).ok()
+    } else {
+        None
+    };
+    match head {
+        Some(ReplyHead {
             success: Some(true),
             kind: Some(kind),
             data,
         }) if kind == "OK" => decode_ok(data.map(RawValue::get)),
-        Ok(ReplyHead {
+        Some(ReplyHead {
             success: Some(false),
             kind: Some(_),
             ..
@@ -84,8 +95,416 @@ pub fn decode_reply<T: DeserializeOwned + Validate, E: MethodError>(data: Option
     }
 }
 
-/// Whether a reply to a fire-and-forget method signals success (any OK envelope; errors are dropped).
-pub fn is_ok_envelope(data: Option<&str>) -> bool {
-    data.and_then(|text| serde_json::from_str::<ReplyHead<'_>>(text).ok())
-        .is_some_and(|head| head.success == Some(true))
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::error::{INVALID_RESPONSE, match_wire, unlisted_wire_error};
+    use crate::validate::{Field, Issues, Rules, Shape};
+    use crate::{ErrorContext, GrestError, NotFound};
+
+    #[allow(unreachable_pub, dead_code)]
+    mod defs {
+        crate::define_error! {
+            /// A declared error with data.
+            pub struct RoomFull = ("ROOM_FULL", 400, data: u32);
+        }
+    }
+    use defs::RoomFull;
+
+    /// What `contract!` generates for a method declaring `errors: [NotFound, RoomFull]`.
+    #[derive(Debug, Clone, PartialEq)]
+    enum TestError {
+        NotFound(NotFound),
+        RoomFull(RoomFull),
+        ServerError(ServerError),
+    }
+
+    impl MethodError for TestError {
+        fn server_error(error: ServerError) -> Self {
+            TestError::ServerError(error)
+        }
+        fn from_wire(wire: WireError) -> Self {
+            let wire = match match_wire::<NotFound>(wire) {
+                Ok(Some(e)) => return TestError::NotFound(e),
+                Ok(None) => return TestError::ServerError(ServerError::invalid_response()),
+                Err(wire) => wire,
+            };
+            let wire = match match_wire::<RoomFull>(wire) {
+                Ok(Some(e)) => return TestError::RoomFull(e),
+                Ok(None) => return TestError::ServerError(ServerError::invalid_response()),
+                Err(wire) => wire,
+            };
+            TestError::ServerError(unlisted_wire_error(wire))
+        }
+        fn to_wire(&self) -> WireError {
+            match self {
+                TestError::NotFound(e) => e.to_wire(),
+                TestError::RoomFull(e) => e.to_wire(),
+                TestError::ServerError(e) => e.to_wire(),
+            }
+        }
+    }
+
+    /// A success type with a declared constraint (`#[validate(non_empty)] text`), implemented as the derive does.
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct Reply {
+        text: String,
+        n: u32,
+    }
+
+    impl Validate for Reply {
+        fn shape() -> Shape {
+            static FIELDS: [Field; 2] = [
+                Field {
+                    name: "text",
+                    shape: <String as Validate>::shape,
+                    rules: Rules {
+                        non_empty: true,
+                        ..Rules::NONE
+                    },
+                    has_default: false,
+                },
+                Field {
+                    name: "n",
+                    shape: <u32 as Validate>::shape,
+                    rules: Rules::NONE,
+                    has_default: false,
+                },
+            ];
+            Shape::Object(&FIELDS)
+        }
+        fn validate(&self, path: &mut Path, issues: &mut Issues) {
+            {
+                const RULES: Rules = Rules {
+                    non_empty: true,
+                    ..Rules::NONE
+                };
+                let mark = path.push("text");
+                self.text.check_rules(&RULES, path, issues);
+                self.text.validate(path, issues);
+                path.pop_to(mark);
+            }
+            {
+                const RULES: Rules = Rules::NONE;
+                let mark = path.push("n");
+                self.n.check_rules(&RULES, path, issues);
+                self.n.validate(path, issues);
+                path.pop_to(mark);
+            }
+        }
+    }
+
+    fn reply(text: &str, n: u32) -> Reply {
+        Reply { text: text.into(), n }
+    }
+
+    fn decode(data: &str) -> Result<Reply, TestError> {
+        decode_reply::<Reply, TestError>(Some(data))
+    }
+
+    /// Asserts a local `SERVER_ERROR` "Invalid response".
+    #[track_caller]
+    fn assert_invalid_response<T: std::fmt::Debug>(result: Result<T, TestError>) {
+        match result {
+            Err(TestError::ServerError(e)) => {
+                assert_eq!(e.context.display_message.as_deref(), Some(INVALID_RESPONSE));
+                assert!(e.context.reference.starts_with("ERR_REF_"), "a fresh local error");
+            }
+            other => panic!("expected SERVER_ERROR \"Invalid response\", got {other:?}"),
+        }
+    }
+
+    fn context(message: &str) -> ErrorContext {
+        ErrorContext {
+            display_message: Some(message.into()),
+            timestamp: 1_700_000_000_000,
+            reference: "ERR_REF_abc123".into(),
+        }
+    }
+
+    const CONTEXT: &str = r#""context":{"displayMessage":"msg","timestamp":1700000000000,"ref":"ERR_REF_abc123"}"#;
+
+    // ---- sending ---------------------------------------------------------------------------------------------
+
+    #[test]
+    fn write_ok_appends_the_exact_envelope() {
+        let mut out = b"s:Chat.x:1:".to_vec();
+        write_ok(&mut out, &json!({"b": 1, "a": [true, null]})).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"s:Chat.x:1:{"success":true,"type":"OK","data":{"b":1,"a":[true,null]}}"#
+        );
+        let mut out = Vec::new();
+        write_ok(&mut out, "a\"b").unwrap();
+        assert_eq!(out, br#"{"success":true,"type":"OK","data":"a\"b"}"#);
+        assert_eq!(OK_WITHOUT_DATA, r#"{"success":true,"type":"OK"}"#);
+    }
+
+    #[test]
+    fn encode_result_success_envelope_exact_bytes() {
+        let ok: Result<Reply, TestError> = Ok(reply("hi", 5));
+        assert_eq!(
+            encode_result(&ok).unwrap(),
+            r#"{"success":true,"type":"OK","data":{"text":"hi","n":5}}"#
+        );
+        let ok: Result<u32, TestError> = Ok(7);
+        assert_eq!(encode_result(&ok).unwrap(), r#"{"success":true,"type":"OK","data":7}"#);
+        let ok: Result<String, TestError> = Ok("x:y".into());
+        assert_eq!(
+            encode_result(&ok).unwrap(),
+            r#"{"success":true,"type":"OK","data":"x:y"}"#
+        );
+        let ok: Result<Option<u32>, TestError> = Ok(None);
+        assert_eq!(
+            encode_result(&ok).unwrap(),
+            r#"{"success":true,"type":"OK","data":null}"#
+        );
+        let ok: Result<Vec<Reply>, TestError> = Ok(vec![reply("a", 1)]);
+        assert_eq!(
+            encode_result(&ok).unwrap(),
+            r#"{"success":true,"type":"OK","data":[{"text":"a","n":1}]}"#
+        );
+    }
+
+    #[test]
+    fn encode_result_rejects_a_success_value_breaking_its_constraints() {
+        for bad in [Ok(reply("", 1)), Ok(reply("ok", 1)).map(|_: Reply| reply("", 2))] {
+            let result: Result<Reply, TestError> = bad;
+            let wire = encode_result(&result).unwrap_err();
+            assert_eq!(wire.error_type, "SERVER_ERROR");
+            assert_eq!(wire.status_code, 500);
+            assert_eq!(wire.data, None);
+            assert_eq!(wire.context.display_message.as_deref(), Some(INVALID_RESPONSE));
+            assert!(
+                wire.to_json()
+                    .starts_with(r#"{"success":false,"type":"SERVER_ERROR","statusCode":500,"context":{"displayMessage":"Invalid response","timestamp":"#)
+            );
+        }
+        // Nested values are checked too.
+        let nested: Result<Vec<Reply>, TestError> = Ok(vec![reply("a", 1), reply("", 2)]);
+        assert_eq!(encode_result(&nested).unwrap_err().error_type, "SERVER_ERROR");
+    }
+
+    #[test]
+    fn encode_result_writes_errors_as_their_envelope() {
+        let err: Result<Reply, TestError> = Err(TestError::NotFound(NotFound {
+            context: context("msg"),
+        }));
+        assert_eq!(
+            encode_result(&err).unwrap(),
+            format!(r#"{{"success":false,"type":"NOT_FOUND","statusCode":404,{CONTEXT}}}"#)
+        );
+        let err: Result<Reply, TestError> = Err(TestError::RoomFull(RoomFull {
+            data: 3,
+            context: context("msg"),
+        }));
+        assert_eq!(
+            encode_result(&err).unwrap(),
+            format!(r#"{{"success":false,"type":"ROOM_FULL","data":3,"statusCode":400,{CONTEXT}}}"#)
+        );
+    }
+
+    // ---- receiving: OK ---------------------------------------------------------------------------------------
+
+    #[test]
+    fn ok_envelope_yields_validated_data() {
+        assert_eq!(
+            decode(r#"{"success":true,"type":"OK","data":{"text":"hi","n":5}}"#),
+            Ok(reply("hi", 5))
+        );
+        // Key order does not matter, and the data is coerced like any input.
+        assert_eq!(
+            decode(r#"{"data":{"n":"5","text":7},"type":"OK","success":true}"#),
+            Ok(reply("7", 5))
+        );
+    }
+
+    #[test]
+    fn ok_envelope_with_bad_data_is_invalid_response() {
+        assert_invalid_response(decode(r#"{"success":true,"type":"OK","data":{"text":"","n":5}}"#));
+        assert_invalid_response(decode(r#"{"success":true,"type":"OK","data":{"text":"x","n":-1}}"#));
+        assert_invalid_response(decode(r#"{"success":true,"type":"OK","data":"nope"}"#));
+        assert_invalid_response(decode(r#"{"success":true,"type":"OK","data":null}"#));
+        assert_invalid_response(decode(r#"{"success":true,"type":"OK"}"#));
+    }
+
+    #[test]
+    fn ok_envelope_data_null_and_missing() {
+        // `null` data is a value: it decodes into types that accept it.
+        assert_eq!(
+            decode_reply::<Option<Reply>, TestError>(Some(r#"{"success":true,"type":"OK","data":null}"#)),
+            Ok(None)
+        );
+        assert_eq!(
+            decode_reply::<(), TestError>(Some(r#"{"success":true,"type":"OK","data":null}"#)),
+            Ok(())
+        );
+        assert_eq!(
+            decode_reply::<Value, TestError>(Some(r#"{"success":true,"type":"OK","data":null}"#)),
+            Ok(Value::Null)
+        );
+        // Missing data is only fine for an optional type.
+        assert_eq!(
+            decode_reply::<Option<Reply>, TestError>(Some(OK_WITHOUT_DATA)),
+            Ok(None)
+        );
+        assert_invalid_response(decode_reply::<u32, TestError>(Some(OK_WITHOUT_DATA)));
+    }
+
+    // ---- receiving: errors -----------------------------------------------------------------------------------
+
+    #[test]
+    fn listed_error_is_decoded_with_its_context() {
+        let text = format!(r#"{{"success":false,"type":"NOT_FOUND","statusCode":404,{CONTEXT}}}"#);
+        assert_eq!(
+            decode(&text),
+            Err(TestError::NotFound(NotFound {
+                context: context("msg")
+            }))
+        );
+        // The context is optional on the wire.
+        assert_eq!(
+            decode(r#"{"success":false,"type":"NOT_FOUND"}"#),
+            Err(TestError::NotFound(NotFound {
+                context: ErrorContext {
+                    display_message: None,
+                    timestamp: 0,
+                    reference: String::new()
+                }
+            }))
+        );
+    }
+
+    #[test]
+    fn listed_error_data_is_validated_with_coercion() {
+        let text = format!(r#"{{"success":false,"type":"ROOM_FULL","data":"4","statusCode":400,{CONTEXT}}}"#);
+        assert_eq!(
+            decode(&text),
+            Err(TestError::RoomFull(RoomFull {
+                data: 4,
+                context: context("msg")
+            }))
+        );
+        // Data that fails the error's schema (or is missing) turns into "Invalid response".
+        assert_invalid_response(decode(
+            r#"{"success":false,"type":"ROOM_FULL","data":"full","statusCode":400}"#,
+        ));
+        assert_invalid_response(decode(
+            r#"{"success":false,"type":"ROOM_FULL","data":-1,"statusCode":400}"#,
+        ));
+        assert_invalid_response(decode(r#"{"success":false,"type":"ROOM_FULL","statusCode":400}"#));
+    }
+
+    #[test]
+    fn server_error_and_payload_too_large_pass_as_server_error() {
+        let text = format!(r#"{{"success":false,"type":"SERVER_ERROR","statusCode":500,{CONTEXT}}}"#);
+        assert_eq!(
+            decode(&text),
+            Err(TestError::ServerError(ServerError {
+                context: context("msg")
+            }))
+        );
+        // PAYLOAD_TOO_LARGE keeps its context (display message, timestamp, ref); its data is dropped.
+        let text =
+            format!(r#"{{"success":false,"type":"PAYLOAD_TOO_LARGE","data":{{"x":1}},"statusCode":413,{CONTEXT}}}"#);
+        assert_eq!(
+            decode(&text),
+            Err(TestError::ServerError(ServerError {
+                context: context("msg")
+            }))
+        );
+    }
+
+    #[test]
+    fn unlisted_error_types_become_invalid_response() {
+        for ty in [
+            "VALIDATION_ERROR",
+            "ROUTE_NOT_FOUND",
+            "NOT_AUTHORIZED",
+            "FORBIDDEN",
+            "BAD_REQUEST",
+            "EXISTS",
+            "SOMETHING_ELSE",
+            "not_found",
+        ] {
+            let text = format!(r#"{{"success":false,"type":"{ty}","data":[],"statusCode":422,{CONTEXT}}}"#);
+            let result = decode(&text);
+            assert_invalid_response(result.clone());
+            // The peer's context is not kept: the local error gets its own reference.
+            let Err(TestError::ServerError(e)) = result else {
+                unreachable!()
+            };
+            assert_ne!(e.context.reference, "ERR_REF_abc123", "{ty}");
+        }
+    }
+
+    #[test]
+    fn malformed_error_envelope_is_invalid_response() {
+        assert_invalid_response(decode(r#"{"success":false,"type":"NOT_FOUND","statusCode":"x"}"#));
+        assert_invalid_response(decode(r#"{"success":false,"type":"NOT_FOUND","context":5}"#));
+    }
+
+    // ---- receiving: not an envelope ----------------------------------------------------------------------------
+
+    #[test]
+    fn anything_else_is_treated_as_ok_data() {
+        // Not an envelope at all: the whole payload is the data.
+        assert_eq!(decode(r#"{"text":"bare","n":"2"}"#), Ok(reply("bare", 2)));
+        assert_eq!(decode_reply::<u32, TestError>(Some("42")), Ok(42));
+        assert_eq!(decode_reply::<Vec<u32>, TestError>(Some("[1,\"2\"]")), Ok(vec![1, 2]));
+        // `success` without a string `type`, or `success:true` with another type: still data.
+        for text in [
+            r#"{"success":false,"type":5}"#,
+            r#"{"success":false}"#,
+            r#"{"success":true,"type":"NOPE","data":1}"#,
+            r#"{"success":"false","type":"NOT_FOUND"}"#,
+            r#"{"type":"OK","data":1}"#,
+        ] {
+            let expected: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(decode_reply::<Value, TestError>(Some(text)), Ok(expected), "{text}");
+            assert_invalid_response(decode(text));
+        }
+        // Arrays are data even when they look like an envelope's fields in order.
+        for text in [r#"[true,"OK",5]"#, r#"[false,"NOT_FOUND"]"#] {
+            let expected: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(decode_reply::<Value, TestError>(Some(text)), Ok(expected), "{text}");
+        }
+    }
+
+    #[test]
+    fn no_data_or_invalid_json_is_invalid_response() {
+        assert_invalid_response(decode_reply::<Reply, TestError>(None));
+        assert_invalid_response(decode("{not json"));
+        assert_invalid_response(decode(""));
+        assert_eq!(decode_reply::<Option<Reply>, TestError>(None), Ok(None));
+        assert_eq!(decode_reply::<Option<Reply>, TestError>(Some("{not json")), Ok(None));
+    }
+
+    // ---- round trips and fire-and-forget ------------------------------------------------------------------------
+
+    #[test]
+    fn encoded_results_decode_back() {
+        let ok: Result<Reply, TestError> = Ok(reply("hi", 9));
+        assert_eq!(decode(&encode_result(&ok).unwrap()), ok);
+        let unit: Result<(), TestError> = Ok(());
+        assert_eq!(
+            decode_reply::<(), TestError>(Some(&encode_result(&unit).unwrap())),
+            Ok(())
+        );
+        let none: Result<Option<u32>, TestError> = Ok(None);
+        assert_eq!(
+            decode_reply::<Option<u32>, TestError>(Some(&encode_result(&none).unwrap())),
+            Ok(None)
+        );
+        for err in [
+            TestError::NotFound(NotFound::with_display_message("gone")),
+            TestError::RoomFull(RoomFull::with_display_message(2, "full")),
+            TestError::ServerError(ServerError::with_display_message("boom")),
+        ] {
+            let sent: Result<Reply, TestError> = Err(err);
+            assert_eq!(decode(&encode_result(&sent).unwrap()), sent);
+        }
+    }
 }

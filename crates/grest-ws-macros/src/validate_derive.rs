@@ -242,8 +242,13 @@ fn named_struct(fields: &syn::FieldsNamed, container: &Serde) -> syn::Result<Tok
             {
                 const RULES: #core::validate::Rules = #rules;
                 let mark = path.push(#wire);
+                let before = issues.len();
                 #core::Validate::check_rules(&self.#ident, &RULES, path, issues);
-                #core::Validate::validate(&self.#ident, path, issues);
+                // Like grest, a value that breaks its own constraints (e.g. an array length) is not searched
+                // further.
+                if issues.len() == before {
+                    #core::Validate::validate(&self.#ident, path, issues);
+                }
                 path.pop_to(mark);
             }
         });
