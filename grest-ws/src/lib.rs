@@ -1,5 +1,6 @@
 #![doc = include_str!("../../README.md")]
 
+pub use grest_ws_core::auth::Wire;
 pub use grest_ws_core::error::MethodError;
 pub use grest_ws_core::{
     BadRequest, Contract, ContractMeta, Direction, ErrorContext, ErrorMeta, Exists, Forbidden, GrestError, Issue,
@@ -14,7 +15,7 @@ pub mod guarantees;
 
 /// The wire protocol: frame codec, envelopes, validation (the `grest-ws-core` crate).
 pub mod protocol {
-    pub use grest_ws_core::{envelope, error, frame, validate};
+    pub use grest_ws_core::{auth, envelope, error, frame, validate};
 }
 
 /// The server (the `grest-ws-server` crate).
@@ -27,6 +28,13 @@ pub mod server {
 #[cfg(feature = "client")]
 pub mod client {
     pub use grest_ws_client::*;
+}
+
+/// TypeScript types and the runtime contract descriptor for the TypeScript client (the `grest-ws-typegen`
+/// crate; feature `typegen`).
+#[cfg(feature = "typegen")]
+pub mod typegen {
+    pub use grest_ws_typegen::*;
 }
 
 #[doc(hidden)]

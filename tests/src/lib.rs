@@ -407,3 +407,23 @@ pub fn server_error_message(e: &ServerError) -> Option<&str> {
 pub fn issue_codes(e: &ValidationError) -> Vec<(String, String)> {
     e.data.iter().map(|i| (i.path.clone(), i.code.clone())).collect()
 }
+
+/// A minimal HTTP/1.1 GET with extra headers: status code and body.
+pub async fn http_get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = TcpStream::connect(addr).await.expect("connect");
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    tcp.write_all(request.as_bytes()).await.expect("write");
+    let mut response = String::new();
+    tcp.read_to_string(&mut response).await.expect("read");
+    let status = response[9..12].parse().expect("status code");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}

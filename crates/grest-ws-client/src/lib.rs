@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
+use grest_ws_core::auth::{Outbound, Wire};
 use grest_ws_core::error::INVALID_QUERY;
 use grest_ws_core::frame::{self, Frame, FrameKind};
 use grest_ws_core::{Direction, GrestError, ValidationError, WebSocketSchema, WireError};
@@ -18,6 +19,7 @@ use grest_ws_session::{DuplexContract, Routes, Session, SessionConfig};
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 /// Client settings (DESIGN.md §7 defaults).
 #[derive(Debug, Clone)]
@@ -75,9 +77,19 @@ pub enum ConnectError {
     /// No `k` or `x` within the handshake timeout.
     #[error("handshake timeout")]
     Timeout,
+    /// The server answered the upgrade with this HTTP status instead (404 unknown path, 403 Origin refused).
+    #[error("upgrade refused with HTTP status {0}")]
+    Refused(u16),
     /// The URL, TCP connection or WebSocket upgrade failed.
     #[error("connection failed: {0}")]
     Transport(String),
+}
+
+/// Client-side transport middleware: writes handshake headers, upgrade cookies or query parameters before each
+/// connection attempt (the original's `update(outbound)`).
+pub trait ClientMiddleware: Send + Sync + 'static {
+    /// Adds what this middleware sends.
+    fn update(&self, outbound: &mut Outbound);
 }
 
 /// Connects a typed client to one endpoint.
@@ -86,7 +98,9 @@ pub struct Client<C: DuplexContract> {
     schema: WebSocketSchema<C>,
     base_url: String,
     query: Option<C::Query>,
-    headers: Map<String, Value>,
+    credentials: Vec<(Wire, String)>,
+    middleware: Vec<Box<dyn ClientMiddleware>>,
+    upgrade_headers: Vec<(String, String)>,
     config: ClientConfig,
 }
 
@@ -106,7 +120,9 @@ impl<C: DuplexContract> Client<C> {
             schema,
             base_url: base_url.into(),
             query: None,
-            headers: Map::new(),
+            credentials: Vec::new(),
+            middleware: Vec::new(),
+            upgrade_headers: Vec::new(),
             config: ClientConfig::default(),
         }
     }
@@ -117,10 +133,27 @@ impl<C: DuplexContract> Client<C> {
         self
     }
 
+    /// The credential for one of the schema's wires: a header wire writes it into the `h` frame (`Bearer <v>` for
+    /// bearer wires), a query wire into the upgrade URL, a cookie wire into the upgrade's `Cookie` header.
+    pub fn credential(mut self, wire: Wire, value: impl Into<String>) -> Self {
+        self.credentials.push((wire, value.into()));
+        self
+    }
+
     /// A handshake header, sent in the `h` frame (names are lower-cased).
-    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.headers
-            .insert(name.to_ascii_lowercase(), Value::String(value.into()));
+    pub fn header(self, name: &str, value: impl Into<String>) -> Self {
+        self.middleware(StaticHeader(name.to_ascii_lowercase(), value.into()))
+    }
+
+    /// Adds a middleware; middleware runs after the credentials, in the order added.
+    pub fn middleware(mut self, middleware: impl ClientMiddleware) -> Self {
+        self.middleware.push(Box::new(middleware));
+        self
+    }
+
+    /// An extra header on the HTTP upgrade request (e.g. `Origin`).
+    pub fn upgrade_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.upgrade_headers.push((name.to_owned(), value.into()));
         self
     }
 
@@ -132,35 +165,86 @@ impl<C: DuplexContract> Client<C> {
 
     /// The full URL this client connects to, with the query validated like the server will.
     pub fn url(&self) -> Result<String, ConnectError> {
+        self.url_with(&self.outbound())
+    }
+
+    /// What the credentials and middleware write, in order.
+    fn outbound(&self) -> Outbound {
+        let mut outbound = Outbound::default();
+        for (wire, value) in &self.credentials {
+            wire.update(&mut outbound, value);
+        }
+        for middleware in &self.middleware {
+            middleware.update(&mut outbound);
+        }
+        outbound
+    }
+
+    fn url_with(&self, outbound: &Outbound) -> Result<String, ConnectError> {
         let pairs = self.query.as_ref().map(query_pairs).unwrap_or_default();
         C::decode_query(pairs.clone()).map_err(|issues| {
             ConnectError::InvalidQuery(ValidationError::with_display_message(issues, INVALID_QUERY))
         })?;
         let mut url = format!("{}{}", self.base_url.trim_end_matches('/'), self.schema.route_path());
-        if !pairs.is_empty() {
+        if !pairs.is_empty() || !outbound.query.is_empty() {
             url.push('?');
             url.push_str(
                 &form_urlencoded::Serializer::new(String::new())
-                    .extend_pairs(pairs)
+                    .extend_pairs(pairs.iter().chain(&outbound.query))
                     .finish(),
             );
         }
         Ok(url)
     }
 
+    /// The HTTP upgrade request: the URL plus cookies and extra headers.
+    fn upgrade_request(&self, outbound: &Outbound) -> Result<http::Request<()>, ConnectError> {
+        let transport = |e: &dyn std::fmt::Display| ConnectError::Transport(e.to_string());
+        let mut request = self
+            .url_with(outbound)?
+            .into_client_request()
+            .map_err(|e| transport(&e))?;
+        let headers = request.headers_mut();
+        if !outbound.cookies.is_empty() {
+            let cookie = outbound
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            headers.insert(http::header::COOKIE, cookie.parse().map_err(|e| transport(&e))?);
+        }
+        for (name, value) in &self.upgrade_headers {
+            let name = http::HeaderName::from_bytes(name.as_bytes()).map_err(|e| transport(&e))?;
+            headers.append(name, value.parse().map_err(|e| transport(&e))?);
+        }
+        Ok(request)
+    }
+
     /// Opens the socket, runs the handshake, and starts the session with `handlers` answering server messages.
     /// Resolves to the typed client once the server has sent `k`.
     pub async fn connect(self, handlers: C::Handlers) -> Result<C::Client, ConnectError> {
-        let url = self.url()?;
-        let (mut ws, _) =
-            tokio_tungstenite::connect_async_with_config(&url, Some(self.config.session.websocket_config()), true)
-                .await
-                .map_err(|e| ConnectError::Transport(e.to_string()))?;
+        let outbound = self.outbound();
+        let request = self.upgrade_request(&outbound)?;
+        let config = self.config.session.websocket_config();
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), true)
+            .await
+            .map_err(|e| match e {
+                tokio_tungstenite::tungstenite::Error::Http(response) => {
+                    ConnectError::Refused(response.status().as_u16())
+                }
+                other => ConnectError::Transport(other.to_string()),
+            })?;
+        let headers: Map<String, Value> = outbound
+            .headers
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect();
         let hello = frame::frame(
             FrameKind::Handshake,
             "",
             None,
-            Some(&Value::Object(self.headers).to_string()),
+            Some(&Value::Object(headers).to_string()),
         );
         ws.send(Message::text(hello))
             .await
@@ -204,6 +288,15 @@ impl<C: DuplexContract> Client<C> {
             tracing::debug!(?end, "client session ended");
         });
         Ok(client)
+    }
+}
+
+/// A fixed handshake header.
+struct StaticHeader(String, String);
+
+impl ClientMiddleware for StaticHeader {
+    fn update(&self, outbound: &mut Outbound) {
+        outbound.headers.insert(self.0.clone(), self.1.clone());
     }
 }
 

@@ -6,6 +6,7 @@ use std::marker::PhantomData;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::auth::Wire;
 use crate::validate::{Issues, ShapeFn, Validate};
 
 /// Which way a method travels.
@@ -114,9 +115,10 @@ pub trait Contract: Send + Sync + 'static {
     fn decode_query(pairs: Vec<(String, String)>) -> Result<Self::Query, Issues>;
 }
 
-/// A contract bound to a WebSocket path (the original's `GGWebSocketSchema`).
+/// A contract bound to a WebSocket path and the credential wires it uses (the original's `GGWebSocketSchema`).
 pub struct WebSocketSchema<C> {
     path: &'static str,
+    wires: &'static [Wire],
     contract: PhantomData<fn() -> C>,
 }
 
@@ -129,7 +131,10 @@ impl<C> Copy for WebSocketSchema<C> {}
 
 impl<C> std::fmt::Debug for WebSocketSchema<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebSocketSchema").field("path", &self.path).finish()
+        f.debug_struct("WebSocketSchema")
+            .field("path", &self.path)
+            .field("wires", &self.wires)
+            .finish()
     }
 }
 
@@ -143,8 +148,24 @@ impl<C> WebSocketSchema<C> {
         );
         WebSocketSchema {
             path,
+            wires: &[],
             contract: PhantomData,
         }
+    }
+
+    /// The credential wires this schema uses, in handshake order (the original's `use`). Clients write them,
+    /// the server verifies them with the handlers bound to them.
+    pub const fn uses(self, wires: &'static [Wire]) -> Self {
+        WebSocketSchema {
+            path: self.path,
+            wires,
+            contract: PhantomData,
+        }
+    }
+
+    /// The wires this schema uses.
+    pub const fn wires(&self) -> &'static [Wire] {
+        self.wires
     }
 
     /// The path as declared.

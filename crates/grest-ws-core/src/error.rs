@@ -153,6 +153,12 @@ impl<'de> Deserialize<'de> for WireError {
     }
 }
 
+impl<E: GrestError> From<E> for WireError {
+    fn from(error: E) -> Self {
+        error.to_wire()
+    }
+}
+
 impl WireError {
     /// Serializes the envelope to JSON text.
     pub fn to_json(&self) -> String {

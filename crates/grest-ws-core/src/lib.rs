@@ -3,6 +3,7 @@
 //!
 //! Most users reach these items through the `grest-ws` umbrella crate.
 
+pub mod auth;
 pub mod contract;
 pub mod envelope;
 pub mod error;

@@ -2,6 +2,7 @@
 //! (`h` within the timeout, else `x` + close 4001) → the application's connect handler (handlers exist before
 //! `k`) → `k:::null` → the session.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
@@ -11,9 +12,10 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;
 use futures_util::{FutureExt, SinkExt, StreamExt};
+use grest_ws_core::auth::{Grants, Inbound};
 use grest_ws_core::error::INVALID_QUERY;
 use grest_ws_core::frame::{self, Frame, FrameKind};
-use grest_ws_core::{Direction, GrestError, ServerError, WireError};
+use grest_ws_core::{Direction, Forbidden, GrestError, ServerError, WireError};
 use grest_ws_session::{Call, Dispatch, DuplexContract, Routes, ServeWith, Session, close_socket};
 use serde_json::{Map, Value};
 use tokio::time::Instant;
@@ -22,7 +24,10 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::ServerConfig;
+use crate::auth::{OriginPolicy, Pipeline, cookie_header, origin_refused, parse_query};
+use crate::sockets::{SocketInfo, Sockets};
 use crate::upgrade::{self, ServerSocket};
+use http::Extensions;
 
 /// Close code: the handshake query failed validation.
 pub const CLOSE_INVALID_QUERY: u16 = 4000;
@@ -36,8 +41,19 @@ pub struct Connected<C: DuplexContract> {
     pub peer: C::Peer,
     /// The validated handshake query.
     pub query: C::Query,
+    /// What the handshake's wires and middleware minted: principals (by type) and ambient context.
+    pub extensions: Extensions,
+    /// The scopes resolved at the handshake, pinned for the connection's life.
+    pub grants: Grants,
     /// Facts about the connection.
     pub info: ConnectionInfo,
+}
+
+impl<C: DuplexContract> Connected<C> {
+    /// The principal (or other context) of type `T` minted at the handshake, if any.
+    pub fn get<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.extensions.get::<T>()
+    }
 }
 
 /// Facts about one connection.
@@ -48,22 +64,27 @@ pub struct ConnectionInfo {
     pub path: String,
     /// The peer's address, when the router is served with `into_make_service_with_connect_info::<SocketAddr>()`.
     pub remote_addr: Option<SocketAddr>,
-    /// The handshake headers the client sent in its `h` frame (lower-case names).
-    pub handshake_headers: Map<String, Value>,
 }
 
 /// A registered endpoint, type-erased so endpoints of different contracts live in one list.
 pub(crate) trait Endpoint: Send + Sync + 'static {
-    fn path(&self) -> &str;
     fn handle(self: Arc<Self>, request: Request) -> Response;
 }
 
+/// What every endpoint of one server shares.
+pub(crate) struct Shared {
+    pub(crate) config: ServerConfig,
+    pub(crate) origin: OriginPolicy,
+    pub(crate) sockets: Sockets,
+}
+
 pub(crate) struct TypedEndpoint<C, S, F> {
-    pub(crate) path: String,
-    pub(crate) routes: Routes,
-    pub(crate) on_connect: F,
-    pub(crate) config: Arc<ServerConfig>,
-    pub(crate) contract: PhantomData<fn() -> (C, S)>,
+    path: String,
+    routes: Routes,
+    pipeline: Pipeline,
+    on_connect: F,
+    shared: Arc<Shared>,
+    contract: PhantomData<fn() -> (C, S)>,
 }
 
 impl<C, S, F, Fut> TypedEndpoint<C, S, F>
@@ -73,27 +94,28 @@ where
     F: Fn(Connected<C>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = S> + Send + 'static,
 {
-    pub(crate) fn new(path: String, on_connect: F, config: Arc<ServerConfig>) -> Self {
+    pub(crate) fn new(path: String, pipeline: Pipeline, on_connect: F, shared: Arc<Shared>) -> Self {
         TypedEndpoint {
             path,
             routes: Routes::new(C::META, Direction::ClientToServer),
+            pipeline,
             on_connect,
-            config,
+            shared,
             contract: PhantomData,
         }
     }
 
-    async fn run(
-        self: Arc<Self>,
-        upgrade: hyper::upgrade::OnUpgrade,
-        query: Vec<(String, String)>,
-        remote_addr: Option<SocketAddr>,
-    ) {
-        let config = &self.config;
+    async fn run(self: Arc<Self>, upgrade: hyper::upgrade::OnUpgrade, upgrade_info: UpgradeInfo) {
+        let config = &self.shared.config;
         let Some(mut ws) = upgrade::into_socket(upgrade, config.session.websocket_config()).await else {
             return;
         };
-        let query = match C::decode_query(query) {
+        let UpgradeInfo {
+            query,
+            cookie,
+            remote_addr,
+        } = upgrade_info;
+        let typed_query = match C::decode_query(query.clone()) {
             Ok(query) => query,
             Err(issues) => {
                 tracing::debug!(path = %self.path, ?issues, "handshake query failed validation");
@@ -102,7 +124,7 @@ where
                 return;
             }
         };
-        let handshake_headers = match wait_for_handshake(&mut ws, config).await {
+        let headers = match wait_for_handshake(&mut ws, config).await {
             Ok(headers) => headers,
             Err(HandshakeWait::TimedOut) => {
                 let error = ServerError::with_display_message("Handshake timeout");
@@ -112,36 +134,69 @@ where
             }
             Err(HandshakeWait::Gone) => return,
         };
+        let inbound = Inbound { headers, cookie, query };
+        let authenticated = match self.pipeline.run(inbound).await {
+            Ok(authenticated) => authenticated,
+            Err(error) => {
+                tracing::debug!(path = %self.path, error_type = %error.error_type, error_ref = %error.context.reference, "handshake rejected");
+                reject(&mut ws, &error, config).await;
+                return;
+            }
+        };
         let session = Session::new(config.session.clone());
+        let allowed = C::META
+            .methods
+            .iter()
+            .map(|m| authenticated.grants.allows(m.permission.as_ref()))
+            .collect();
+        let info = ConnectionInfo {
+            path: self.path.clone(),
+            remote_addr,
+        };
+        self.shared.sockets.register(
+            SocketInfo {
+                path: self.path.clone(),
+                extensions: authenticated.extensions.clone(),
+            },
+            session.handle(),
+        );
         let connected = Connected {
             peer: C::Peer::from(session.handle().clone()),
-            query,
-            info: ConnectionInfo {
-                path: self.path.clone(),
-                remote_addr,
-                handshake_headers,
-            },
+            query: typed_query,
+            extensions: authenticated.extensions,
+            grants: authenticated.grants,
+            info,
         };
         let handler = match AssertUnwindSafe((self.on_connect)(connected)).catch_unwind().await {
             Ok(handler) => handler,
             Err(_) => {
                 let error = ServerError::new();
                 tracing::error!(path = %self.path, error_ref = %error.context.reference, "connect handler panicked");
+                session.handle().close();
                 reject(&mut ws, &error.to_wire(), config).await;
                 return;
             }
         };
         if ws.send(Message::text(frame::HANDSHAKE_OK)).await.is_err() {
+            session.handle().close();
             return;
         }
         tracing::debug!(path = %self.path, ?remote_addr, "connection open");
         let dispatch = ServerDispatch::<C, S> {
             handler,
+            allowed,
             contract: PhantomData,
         };
         let end = session.run(ws, &self.routes, &dispatch).await;
         tracing::debug!(path = %self.path, ?end, "connection closed");
     }
+}
+
+/// What the HTTP upgrade request tells the handshake.
+struct UpgradeInfo {
+    query: Vec<(String, String)>,
+    cookie: Option<String>,
+    remote_addr: Option<SocketAddr>,
 }
 
 impl<C, S, F, Fut> Endpoint for TypedEndpoint<C, S, F>
@@ -151,34 +206,43 @@ where
     F: Fn(Connected<C>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = S> + Send + 'static,
 {
-    fn path(&self) -> &str {
-        &self.path
-    }
-
     fn handle(self: Arc<Self>, mut request: Request) -> Response {
+        if !self
+            .shared
+            .origin
+            .permits(request.headers(), self.pipeline.uses_cookies())
+        {
+            tracing::debug!(path = %self.path, "upgrade refused by the Origin policy");
+            return origin_refused();
+        }
         let accepted = match upgrade::accept(&mut request) {
             Ok(accepted) => accepted,
             Err(response) => return response,
         };
-        let query = request
-            .uri()
-            .query()
-            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-            .unwrap_or_default();
-        let remote_addr = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0);
-        tokio::spawn(self.run(accepted.upgrade, query, remote_addr));
+        let info = UpgradeInfo {
+            query: parse_query(request.uri().query()),
+            cookie: cookie_header(request.headers()),
+            remote_addr: request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0),
+        };
+        tokio::spawn(self.run(accepted.upgrade, info));
         accepted.response
     }
 }
 
 /// Routes client-to-server messages of contract `C` to one connection's handler.
+/// Methods the connection's scopes do not allow are answered `FORBIDDEN` (403) without running the handler; the
+/// connection stays open. Decided once per connection, since scopes are pinned at the handshake.
 struct ServerDispatch<C, S> {
     handler: S,
+    allowed: Box<[bool]>,
     contract: PhantomData<fn() -> C>,
 }
 
 impl<C: ServeWith<S>, S: Send + Sync> Dispatch for ServerDispatch<C, S> {
     fn call(&self, method: usize, data: Option<&str>) -> Call<'_> {
+        if !self.allowed.get(method).copied().unwrap_or(false) {
+            return Call::error(&Forbidden::new());
+        }
         C::call(&self.handler, method, data)
     }
 }
@@ -189,7 +253,10 @@ enum HandshakeWait {
 }
 
 /// Waits for the first `h` frame; anything else before it is ignored (PROTOCOL.md §2.1 step 6).
-async fn wait_for_handshake(ws: &mut ServerSocket, config: &ServerConfig) -> Result<Map<String, Value>, HandshakeWait> {
+async fn wait_for_handshake(
+    ws: &mut ServerSocket,
+    config: &ServerConfig,
+) -> Result<BTreeMap<String, String>, HandshakeWait> {
     let deadline = Instant::now() + config.handshake_timeout;
     loop {
         let message = match tokio::time::timeout_at(deadline, ws.next()).await {
@@ -205,10 +272,18 @@ async fn wait_for_handshake(ws: &mut ServerSocket, config: &ServerConfig) -> Res
         };
         match Frame::parse(text) {
             Some(frame) if frame.kind == FrameKind::Handshake => {
+                // The original uses `data || {}` and does not check value types; non-string values are kept as
+                // their JSON text.
                 let headers = frame
                     .data
                     .and_then(|data| serde_json::from_str::<Map<String, Value>>(data).ok())
-                    .unwrap_or_default();
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| match v {
+                        Value::String(s) => (k, s),
+                        other => (k, other.to_string()),
+                    })
+                    .collect();
                 return Ok(headers);
             }
             _ => tracing::debug!("ignored a frame before the handshake"),

@@ -1,18 +1,16 @@
 //! The grest-ws server: typed WebSocket endpoints mounted on an axum [`Router`], next to ordinary HTTP routes.
 //!
-//! ```ignore
-//! let app = Router::new()
-//!     .route("/health", get(|| async { "ok" }))
-//!     .merge(GrestWs::new().ws(CHAT_API, |conn: Connected<Chat>| async move { ChatSession::new(conn) }).build()?);
-//! ```
-//!
-//! Each connection runs the handshake pipeline (query validation, in-band handshake), then the connect handler
-//! builds the per-connection value that implements the contract's server trait; only then is `k` sent.
+//! Each connection runs the handshake pipeline — Origin policy, query validation (close 4000), the in-band `h`
+//! frame, the schema's wires and the registered middleware, the connect permission (`x` + close 4001 on any
+//! failure) — then the connect handler builds the per-connection value that implements the contract's server
+//! trait; only then is `k` sent.
 
+mod auth;
 mod connection;
+mod sockets;
 mod upgrade;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,11 +18,16 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::Request;
 use axum::routing::get;
-use grest_ws_core::WebSocketSchema;
+use grest_ws_core::auth::{Wire, WireSource};
+use grest_ws_core::{ContractMeta, Direction, WebSocketSchema};
 use grest_ws_session::{ServeWith, SessionConfig};
 
+use auth::{Bindings, ErasedMiddleware, ErasedWireHandler, Pipeline, Stage};
+pub use auth::{HttpAuth, Middleware, OriginPolicy, WireHandler, require_auth};
 pub use connection::{CLOSE_HANDSHAKE_FAILED, CLOSE_INVALID_QUERY, Connected, ConnectionInfo};
-use connection::{Endpoint, TypedEndpoint};
+use connection::{Endpoint, Shared, TypedEndpoint};
+pub use grest_ws_core::auth::{Grants, Inbound};
+pub use sockets::{SocketInfo, Sockets};
 
 /// Server settings (DESIGN.md §7 defaults).
 #[derive(Debug, Clone)]
@@ -68,13 +71,28 @@ pub enum BuildError {
     /// Two endpoints on one path.
     #[error("WebSocket path {0:?} is registered more than once")]
     DuplicatePath(String),
+    /// The registration is unsafe or inconsistent; every offender is listed.
+    #[error("refusing to start:\n  - {}", .0.join("\n  - "))]
+    Refused(Vec<String>),
 }
 
-/// Collects typed WebSocket endpoints and builds them into an axum router.
+/// A `.ws(...)` call, kept until [`GrestWs::build`] has checked the whole server.
+struct Registration {
+    path: String,
+    meta: &'static ContractMeta,
+    wires: &'static [Wire],
+    make: Box<dyn FnOnce(Pipeline, Arc<Shared>) -> Arc<dyn Endpoint>>,
+}
+
+/// Collects typed WebSocket endpoints, wire bindings and middleware, checks them, and builds an axum router.
 #[must_use]
 pub struct GrestWs {
-    config: Arc<ServerConfig>,
-    endpoints: Vec<Arc<dyn Endpoint>>,
+    config: ServerConfig,
+    origin: OriginPolicy,
+    sockets: Sockets,
+    bindings: Bindings,
+    middleware: Vec<Arc<dyn ErasedMiddleware>>,
+    registrations: Vec<Registration>,
 }
 
 impl Default for GrestWs {
@@ -86,8 +104,12 @@ impl Default for GrestWs {
 impl std::fmt::Debug for GrestWs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GrestWs")
-            .field("paths", &self.endpoints.iter().map(|e| e.path()).collect::<Vec<_>>())
-            .finish()
+            .field(
+                "paths",
+                &self.registrations.iter().map(|r| r.path.as_str()).collect::<Vec<_>>(),
+            )
+            .field("bound_wires", &self.bindings.keys().map(Wire::name).collect::<Vec<_>>())
+            .finish_non_exhaustive()
     }
 }
 
@@ -95,20 +117,65 @@ impl GrestWs {
     /// No endpoints, default settings.
     pub fn new() -> Self {
         GrestWs {
-            config: Arc::new(ServerConfig::default()),
-            endpoints: Vec::new(),
+            config: ServerConfig::default(),
+            origin: OriginPolicy::default(),
+            sockets: Sockets::default(),
+            bindings: HashMap::new(),
+            middleware: Vec::new(),
+            registrations: Vec::new(),
         }
     }
 
-    /// Replaces the settings of the endpoints registered after this call.
+    /// Replaces the settings.
     pub fn config(mut self, config: ServerConfig) -> Self {
-        self.config = Arc::new(config);
+        self.config = config;
         self
     }
 
+    /// Sets the Origin policy (by default cookie-authenticated sockets accept same-origin browsers only).
+    pub fn origin_policy(mut self, policy: OriginPolicy) -> Self {
+        self.origin = policy;
+        self
+    }
+
+    /// Binds the handler that verifies `wire`'s credentials, once for the whole server: every schema that uses the
+    /// wire, and every [`HttpAuth`] built from it, runs this handler.
+    pub fn bind<H: WireHandler>(mut self, wire: Wire, handler: H) -> Self {
+        self.bindings
+            .insert(wire, Arc::new(handler) as Arc<dyn ErasedWireHandler>);
+        self
+    }
+
+    /// Adds a middleware that runs in every endpoint's handshake, after the schema's wires, in the order added.
+    pub fn middleware<M: Middleware>(mut self, middleware: M) -> Self {
+        self.middleware.push(Arc::new(middleware));
+        self
+    }
+
+    /// The live connections of this server (to close a user's sockets, or count them).
+    pub fn sockets(&self) -> Sockets {
+        self.sockets.clone()
+    }
+
+    /// A guard for axum HTTP routes that runs these wires with the handlers bound here (one wire, two
+    /// transports). Fails when a wire has no bound handler.
+    pub fn http_auth(&self, wires: &[Wire]) -> Result<HttpAuth, BuildError> {
+        let mut problems = Vec::new();
+        let stages = self.wire_stages(wires, "HTTP guard", &mut problems);
+        if !problems.is_empty() {
+            return Err(BuildError::Refused(problems));
+        }
+        Ok(HttpAuth {
+            pipeline: Arc::new(Pipeline {
+                stages,
+                connect_permission: None,
+            }),
+        })
+    }
+
     /// Registers a typed endpoint. `on_connect` runs once per connection after the handshake, with the typed
-    /// query and the handle to the client, and returns the per-connection value that implements the contract's
-    /// server trait (a missing method is a compile error).
+    /// query, the principals and the handle to the client, and returns the per-connection value that implements
+    /// the contract's server trait (a missing method is a compile error).
     pub fn ws<C, S, F, Fut>(mut self, schema: WebSocketSchema<C>, on_connect: F) -> Self
     where
         C: ServeWith<S>,
@@ -116,23 +183,64 @@ impl GrestWs {
         F: Fn(Connected<C>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = S> + Send + 'static,
     {
-        let endpoint = TypedEndpoint::<C, S, F>::new(schema.route_path(), on_connect, self.config.clone());
-        self.endpoints.push(Arc::new(endpoint));
+        let path = schema.route_path();
+        let endpoint_path = path.clone();
+        self.registrations.push(Registration {
+            path,
+            meta: C::META,
+            wires: schema.wires(),
+            make: Box::new(move |pipeline, shared| {
+                Arc::new(TypedEndpoint::<C, S, F>::new(
+                    endpoint_path,
+                    pipeline,
+                    on_connect,
+                    shared,
+                ))
+            }),
+        });
         self
     }
 
-    /// Builds the router. Fails when a path is registered twice. Merge the result into your application's router;
-    /// an upgrade to any other path gets the router's 404.
+    /// Checks the whole registration and builds the router. Refuses to build — listing every offender — when a
+    /// path is registered twice, a used wire has no bound handler, two wires of a schema read the same header,
+    /// cookie or query parameter, a server-to-client method declares a non-public permission, a non-public
+    /// permission sits on a schema without a permission-resolving wire, a permission is malformed, or strict mode
+    /// is on (some surface declares a permission) and a client-to-server method declares none.
+    ///
+    /// Merge the result into your application's router; an upgrade to any other path gets the router's 404.
     pub fn build(self) -> Result<Router, BuildError> {
+        let mut problems = Vec::new();
         let mut seen = HashSet::new();
-        let mut router = Router::new();
-        for endpoint in self.endpoints {
-            let path = endpoint.path().to_owned();
-            if !seen.insert(path.clone()) {
-                return Err(BuildError::DuplicatePath(path));
+        for registration in &self.registrations {
+            if !seen.insert(registration.path.as_str()) {
+                return Err(BuildError::DuplicatePath(registration.path.clone()));
             }
+        }
+        let strict = self.registrations.iter().any(|r| {
+            r.meta.connect.permission.is_some()
+                || r.meta
+                    .methods_in(Direction::ClientToServer)
+                    .any(|(_, m)| m.permission.is_some())
+        });
+        let mut pipelines = Vec::with_capacity(self.registrations.len());
+        for registration in &self.registrations {
+            let pipeline = self.pipeline_for(registration, &mut problems);
+            check_permissions(registration, &pipeline, strict, &mut problems);
+            pipelines.push(pipeline);
+        }
+        if !problems.is_empty() {
+            return Err(BuildError::Refused(problems));
+        }
+        let shared = Arc::new(Shared {
+            config: self.config,
+            origin: self.origin,
+            sockets: self.sockets,
+        });
+        let mut router = Router::new();
+        for (registration, pipeline) in self.registrations.into_iter().zip(pipelines) {
+            let endpoint = (registration.make)(pipeline, shared.clone());
             router = router.route(
-                &path,
+                &registration.path,
                 get(move |request: Request| {
                     let endpoint = endpoint.clone();
                     async move { endpoint.handle(request) }
@@ -140,5 +248,77 @@ impl GrestWs {
             );
         }
         Ok(router)
+    }
+
+    fn wire_stages(&self, wires: &[Wire], owner: &str, problems: &mut Vec<String>) -> Vec<Stage> {
+        let mut sources = HashSet::new();
+        let mut stages = Vec::with_capacity(wires.len());
+        for wire in wires {
+            let key = match wire.source() {
+                WireSource::Header { name, .. } => format!("header {:?}", name.to_ascii_lowercase()),
+                WireSource::Cookie { name } => format!("cookie {name:?}"),
+                WireSource::Query { name } => format!("query parameter {name:?}"),
+            };
+            if !sources.insert(key.clone()) {
+                problems.push(format!("{owner}: two wires read the same {key}"));
+            }
+            match self.bindings.get(wire) {
+                Some(handler) => stages.push(Stage::Wire(*wire, handler.clone())),
+                None => problems.push(format!(
+                    "{owner}: wire {:?} is used but no handler is bound to it (GrestWs::bind)",
+                    wire.name()
+                )),
+            }
+        }
+        stages
+    }
+
+    fn pipeline_for(&self, registration: &Registration, problems: &mut Vec<String>) -> Pipeline {
+        let owner = format!("socket {} ({})", registration.path, registration.meta.name);
+        let mut stages = self.wire_stages(registration.wires, &owner, problems);
+        stages.extend(self.middleware.iter().cloned().map(Stage::Middleware));
+        Pipeline {
+            stages,
+            connect_permission: registration.meta.connect.permission,
+        }
+    }
+}
+
+/// The permission rules of one registration (PROTOCOL.md §6 refuse-to-start rules).
+fn check_permissions(registration: &Registration, pipeline: &Pipeline, strict: bool, problems: &mut Vec<String>) {
+    let meta = registration.meta;
+    let surfaces = std::iter::once((format!("{} connect", meta.name), meta.connect.permission))
+        .chain(meta.methods.iter().map(|m| (m.path.to_owned(), m.permission)));
+    for (surface, permission) in surfaces {
+        let Some(permission) = permission else { continue };
+        if let Some(problem) = permission.problem() {
+            problems.push(format!("{surface}: {problem}"));
+        }
+        if !permission.is_public() && !pipeline.resolves_permissions() {
+            problems.push(format!(
+                "{surface} requires a permission, but socket {} uses no permission-resolving wire: it would be \
+                 permanently FORBIDDEN",
+                registration.path
+            ));
+        }
+    }
+    for (_, method) in meta.methods_in(Direction::ServerToClient) {
+        if method.permission.is_some_and(|p| !p.is_public()) {
+            problems.push(format!(
+                "{}: server-to-client methods are never gated; declare Permission::Public",
+                method.path
+            ));
+        }
+    }
+    if strict {
+        for (_, method) in meta.methods_in(Direction::ClientToServer) {
+            if method.permission.is_none() {
+                problems.push(format!(
+                    "{}: declares no permission, but strict mode is on (another surface declares one); \
+                     declare Permission::Public to make it public",
+                    method.path
+                ));
+            }
+        }
     }
 }

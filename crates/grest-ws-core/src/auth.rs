@@ -1,0 +1,351 @@
+//! Credential wires and permissions, the transport-neutral part (PROTOCOL.md §1.9, §6).
+//!
+//! A [`Wire`] is declared once in shared API code: where a credential travels (a handshake header, the upgrade
+//! cookie, or a query parameter). Clients write it ([`Wire::update`]); servers read it ([`Wire::read`]) from an
+//! [`Inbound`] view that is the same for a WebSocket handshake and an HTTP request — one wire, two transports.
+//! What a credential *means* (verifying it, the principal, the scopes) is bound on the server.
+
+use std::collections::BTreeMap;
+
+use crate::contract::Permission;
+
+/// Where a wire's credential travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WireSource {
+    /// A header in the in-band handshake (`h` frame) — or the HTTP request header on HTTP routes. Names are
+    /// lower-case; `bearer` writes `Bearer <value>` and strips that prefix on read.
+    Header {
+        /// The lower-case header name.
+        name: &'static str,
+        /// Whether the value uses the bearer scheme.
+        bearer: bool,
+    },
+    /// A cookie, read only from the real upgrade (or HTTP) `Cookie` header, never from the in-band handshake.
+    Cookie {
+        /// The cookie name.
+        name: &'static str,
+    },
+    /// A query parameter of the upgrade (or HTTP) URL, for browsers and foreign clients.
+    Query {
+        /// The parameter name.
+        name: &'static str,
+    },
+}
+
+/// A credential wire, declared once and shared by clients and servers.
+///
+/// ```
+/// use grest_ws_core::auth::Wire;
+/// pub const USER_TOKEN: Wire = Wire::header("user-token", "authorization").bearer();
+/// pub const SESSION: Wire = Wire::cookie("session", "session");
+/// pub const TOKEN_QUERY: Wire = Wire::query("token-query", "token");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Wire {
+    name: &'static str,
+    source: WireSource,
+}
+
+impl Wire {
+    /// A wire carried in a handshake header (lower-case `header`, checked at compile time for a `const`).
+    pub const fn header(name: &'static str, header: &'static str) -> Wire {
+        assert!(is_lower_token(header), "header names must be lower-case tokens");
+        Wire {
+            name,
+            source: WireSource::Header {
+                name: header,
+                bearer: false,
+            },
+        }
+    }
+
+    /// A wire carried in a cookie of the upgrade request.
+    pub const fn cookie(name: &'static str, cookie: &'static str) -> Wire {
+        Wire {
+            name,
+            source: WireSource::Cookie { name: cookie },
+        }
+    }
+
+    /// A wire carried in a query parameter of the upgrade URL.
+    pub const fn query(name: &'static str, parameter: &'static str) -> Wire {
+        Wire {
+            name,
+            source: WireSource::Query { name: parameter },
+        }
+    }
+
+    /// Uses the bearer scheme (`Bearer <value>`); only meaningful for header wires.
+    pub const fn bearer(self) -> Wire {
+        match self.source {
+            WireSource::Header { name, .. } => Wire {
+                name: self.name,
+                source: WireSource::Header { name, bearer: true },
+            },
+            _ => self,
+        }
+    }
+
+    /// The wire's name (for messages and logs; never its value).
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Where it travels.
+    pub const fn source(&self) -> WireSource {
+        self.source
+    }
+
+    /// Whether the credential travels in the in-band handshake (so a client must write it there).
+    pub const fn is_in_band(&self) -> bool {
+        matches!(self.source, WireSource::Header { .. })
+    }
+
+    /// Reads the raw credential from an inbound view; `None` when absent (or not in the bearer scheme).
+    pub fn read<'a>(&self, inbound: &'a Inbound) -> Option<&'a str> {
+        match self.source {
+            WireSource::Header { name, bearer } => {
+                let value = inbound.headers.get(name)?.as_str();
+                if bearer {
+                    value.strip_prefix("Bearer ")
+                } else {
+                    Some(value)
+                }
+            }
+            WireSource::Cookie { name } => inbound.cookie.as_deref().and_then(|c| cookie_value(c, name)),
+            WireSource::Query { name } => inbound.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()),
+        }
+    }
+
+    /// Writes a credential where this wire carries it.
+    pub fn update(&self, outbound: &mut Outbound, value: &str) {
+        match self.source {
+            WireSource::Header { name, bearer } => {
+                let value = if bearer {
+                    format!("Bearer {value}")
+                } else {
+                    value.to_owned()
+                };
+                outbound.headers.insert(name.to_owned(), value);
+            }
+            WireSource::Cookie { name } => outbound.cookies.push((name.to_owned(), value.to_owned())),
+            WireSource::Query { name } => outbound.query.push((name.to_owned(), value.to_owned())),
+        }
+    }
+}
+
+const fn is_lower_token(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    if bytes.is_empty() {
+        return false;
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if !(b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_') {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// The value of one cookie in a `Cookie` header (`a=1; b=2`).
+pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+    header.split(';').find_map(|pair| {
+        let (k, v) = pair.trim().split_once('=')?;
+        (k.trim() == name).then(|| v.trim().trim_matches('"'))
+    })
+}
+
+/// What the server reads credentials from: the handshake headers (lower-case names), the upgrade's `Cookie`
+/// header, and the upgrade URL's raw query pairs. Dropped once the handshake is over; its `Debug` never shows
+/// values.
+#[derive(Default, Clone)]
+pub struct Inbound {
+    /// Handshake headers (the `h` frame's object; on HTTP, the request headers), lower-case names.
+    pub headers: BTreeMap<String, String>,
+    /// The upgrade request's `Cookie` header.
+    pub cookie: Option<String>,
+    /// The URL's query pairs, as received.
+    pub query: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for Inbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inbound")
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("cookie", &self.cookie.as_ref().map(|_| "<redacted>"))
+            .field("query", &self.query.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// What a client writes credentials into: handshake headers, upgrade cookies, query parameters.
+#[derive(Default, Clone)]
+pub struct Outbound {
+    /// Handshake headers for the `h` frame (lower-case names).
+    pub headers: BTreeMap<String, String>,
+    /// Cookies for the upgrade request.
+    pub cookies: Vec<(String, String)>,
+    /// Query parameters for the upgrade URL.
+    pub query: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for Outbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbound")
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("cookies", &self.cookies.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .field("query", &self.query.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// The scopes granted to one connection, resolved once at the handshake: one list per permission-resolving wire.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grants {
+    /// One scope list per permission wire that ran.
+    pub scopes: Vec<Vec<String>>,
+}
+
+impl Grants {
+    /// Whether `permission` is satisfied. `None` and [`Permission::Public`] always are; [`Permission::Any`] is
+    /// when at least one permission wire authenticated the connection; a scope when any wire granted it.
+    pub fn allows(&self, permission: Option<&Permission>) -> bool {
+        match permission {
+            None | Some(Permission::Public) => true,
+            Some(Permission::Any) => !self.scopes.is_empty(),
+            Some(Permission::Scope(scope)) => self.scopes.iter().any(|s| s.iter().any(|g| g == scope)),
+            Some(Permission::AllOf(all)) => all.iter().all(|p| self.allows(Some(p))),
+            Some(Permission::AnyOf(any)) => any.iter().any(|p| self.allows(Some(p))),
+        }
+    }
+}
+
+impl Permission {
+    /// Whether this is [`Permission::Public`].
+    pub const fn is_public(&self) -> bool {
+        matches!(self, Permission::Public)
+    }
+
+    /// A structural problem (empty `allOf`/`anyOf`, nesting deeper than 3), if any.
+    pub fn problem(&self) -> Option<&'static str> {
+        fn check(p: &Permission, depth: usize) -> Option<&'static str> {
+            match p {
+                Permission::AllOf(list) | Permission::AnyOf(list) => {
+                    if list.is_empty() {
+                        return Some("allOf/anyOf must not be empty");
+                    }
+                    if depth >= 3 {
+                        return Some("permissions nest at most 3 levels deep");
+                    }
+                    list.iter().find_map(|p| check(p, depth + 1))
+                }
+                _ => None,
+            }
+        }
+        check(self, 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOKEN: Wire = Wire::header("token", "authorization").bearer();
+    const PLAIN: Wire = Wire::header("version", "x-client-version");
+    const SESSION: Wire = Wire::cookie("session", "session");
+    const QUERY: Wire = Wire::query("q", "token");
+
+    fn inbound() -> Inbound {
+        Inbound {
+            headers: [
+                ("authorization".to_owned(), "Bearer secret".to_owned()),
+                ("x-client-version".to_owned(), "2".to_owned()),
+            ]
+            .into(),
+            cookie: Some("theme=dark; session=abc123; other=1".to_owned()),
+            query: vec![("room".into(), "a".into()), ("token".into(), "q-token".into())],
+        }
+    }
+
+    #[test]
+    fn wires_read_their_source() {
+        let inbound = inbound();
+        assert_eq!(TOKEN.read(&inbound), Some("secret"));
+        assert_eq!(PLAIN.read(&inbound), Some("2"));
+        assert_eq!(SESSION.read(&inbound), Some("abc123"));
+        assert_eq!(QUERY.read(&inbound), Some("q-token"));
+        assert_eq!(Wire::cookie("x", "missing").read(&inbound), None);
+        let mut no_scheme = inbound.clone();
+        no_scheme.headers.insert("authorization".into(), "secret".into());
+        assert_eq!(
+            TOKEN.read(&no_scheme),
+            None,
+            "the bearer prefix is required, case-sensitive"
+        );
+        no_scheme.headers.insert("authorization".into(), "bearer secret".into());
+        assert_eq!(TOKEN.read(&no_scheme), None);
+    }
+
+    #[test]
+    fn wires_write_their_source() {
+        let mut out = Outbound::default();
+        TOKEN.update(&mut out, "secret");
+        SESSION.update(&mut out, "abc");
+        QUERY.update(&mut out, "t");
+        assert_eq!(
+            out.headers.get("authorization").map(String::as_str),
+            Some("Bearer secret")
+        );
+        assert_eq!(out.cookies, [("session".to_owned(), "abc".to_owned())]);
+        assert_eq!(out.query, [("token".to_owned(), "t".to_owned())]);
+        assert!(!format!("{out:?}").contains("secret"), "Debug never shows values");
+        assert!(!format!("{:?}", inbound()).contains("abc123"));
+    }
+
+    #[test]
+    fn permissions_against_grants() {
+        let grants = Grants {
+            scopes: vec![vec!["chat:read".into()], vec!["chat:write".into(), "admin".into()]],
+        };
+        assert!(grants.allows(None));
+        assert!(grants.allows(Some(&Permission::Public)));
+        assert!(grants.allows(Some(&Permission::Any)));
+        assert!(grants.allows(Some(&Permission::Scope("admin"))));
+        assert!(!grants.allows(Some(&Permission::Scope("root"))));
+        assert!(grants.allows(Some(&Permission::AllOf(&[
+            Permission::Scope("chat:read"),
+            Permission::Scope("admin")
+        ]))));
+        assert!(!grants.allows(Some(&Permission::AllOf(&[
+            Permission::Scope("chat:read"),
+            Permission::Scope("root")
+        ]))));
+        assert!(grants.allows(Some(&Permission::AnyOf(&[
+            Permission::Scope("root"),
+            Permission::Scope("admin")
+        ]))));
+        let nested = Permission::AnyOf(&[
+            Permission::Scope("root"),
+            Permission::AllOf(&[Permission::Scope("chat:write"), Permission::Scope("chat:read")]),
+        ]);
+        assert!(grants.allows(Some(&nested)));
+        let none = Grants::default();
+        assert!(!none.allows(Some(&Permission::Any)));
+        assert!(none.allows(Some(&Permission::Public)));
+    }
+
+    #[test]
+    fn permission_structure_is_checked() {
+        assert_eq!(Permission::Scope("a").problem(), None);
+        assert!(Permission::AllOf(&[]).problem().is_some());
+        let deep = Permission::AllOf(&[Permission::AnyOf(&[Permission::AllOf(&[Permission::AnyOf(&[
+            Permission::Scope("a"),
+        ])])])]);
+        assert!(deep.problem().is_some());
+        let ok = Permission::AllOf(&[Permission::AnyOf(&[Permission::AllOf(&[Permission::Scope("a")])])]);
+        assert_eq!(ok.problem(), None);
+    }
+}
