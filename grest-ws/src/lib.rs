@@ -11,6 +11,11 @@ pub use grest_ws_core::{
 pub use grest_ws_macros::{Validate, contract};
 pub use grest_ws_session::{DuplexContract, PeerHandle, SessionConfig};
 
+/// Per-socket settings shared by both ends (the `grest-ws-session` crate).
+pub mod session {
+    pub use grest_ws_session::{Heartbeat, LogMode, SessionConfig, SessionEnd};
+}
+
 pub mod guarantees;
 
 /// The wire protocol: frame codec, envelopes, validation (the `grest-ws-core` crate).

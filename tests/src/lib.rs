@@ -250,24 +250,35 @@ impl TestServer {
 pub fn lab_router(state: Arc<LabState>, config: ServerConfig) -> Router {
     GrestWs::new()
         .config(config)
-        .ws(LAB_API, move |conn: Connected<Lab>| {
-            let state = state.clone();
-            async move {
-                assert_ne!(conn.query.room, "panic", "connect handler panics on purpose");
-                *state.opened.lock().unwrap() += 1;
-                let on_close = state.clone();
-                conn.peer
-                    .handle()
-                    .on_close(move || *on_close.closed.lock().unwrap() += 1);
-                LabSession {
-                    state,
-                    peer: conn.peer,
-                    query: conn.query,
-                }
-            }
-        })
+        .ws(LAB_API, lab_connect(state))
         .build()
         .expect("valid registration")
+}
+
+/// The lab's connect handler: counts opened and closed connections in `state`.
+pub fn lab_connect(
+    state: Arc<LabState>,
+) -> impl Fn(Connected<Lab>) -> std::pin::Pin<Box<dyn std::future::Future<Output = LabSession> + Send>>
++ Send
++ Sync
++ Clone
++ 'static {
+    move |conn: Connected<Lab>| {
+        let state = state.clone();
+        Box::pin(async move {
+            assert_ne!(conn.query.room, "panic", "connect handler panics on purpose");
+            *state.opened.lock().unwrap() += 1;
+            let on_close = state.clone();
+            conn.peer
+                .handle()
+                .on_close(move || *on_close.closed.lock().unwrap() += 1);
+            LabSession {
+                state,
+                peer: conn.peer,
+                query: conn.query,
+            }
+        })
+    }
 }
 
 /// Serves a router on an ephemeral loopback port.
@@ -360,11 +371,23 @@ impl RawWs {
         }
     }
 
-    /// Asserts nothing arrives for a short while (used after frames that must get no reply).
+    /// Asserts nothing but pings and pongs arrives for a while (used after frames that must get no reply). Keeps
+    /// polling, so the socket answers pings meanwhile.
     pub async fn expect_silence(&mut self, wait: Duration) {
-        if let Ok(Some(Ok(message))) = tokio::time::timeout(wait, self.ws.next()).await {
-            panic!("expected no frame, got {message:?}");
+        let deadline = tokio::time::Instant::now() + wait;
+        while let Ok(next) = tokio::time::timeout_at(deadline, self.ws.next()).await {
+            match next {
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(message)) => panic!("expected no frame, got {message:?}"),
+                Some(Err(e)) => panic!("the socket failed: {e}"),
+                None => panic!("the socket ended"),
+            }
         }
+    }
+
+    /// Polls until the stream ends (completing a close handshake the server started).
+    pub async fn finish(&mut self) {
+        while let Ok(Some(_)) = tokio::time::timeout(PATIENCE, self.ws.next()).await {}
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::routing::get;
 use axum::{Extension, Router};
-use grest_ws::client::{Client, ConnectError};
+use grest_ws::client::{Client, ClientConfig, ConnectError};
 use grest_ws::server::{BuildError, Connected, GrestWs, HttpAuth, Inbound, Middleware, OriginPolicy, WireHandler};
 use grest_ws::{
     BadRequest, Forbidden, NotAuthorized, Permission, ServerError, WebSocketSchema, Wire, WireError, contract,
@@ -436,13 +436,17 @@ async fn the_app_can_close_one_users_sockets() {
         .connect(Default::default())
         .await
         .unwrap();
+    // Without reconnect, so the closed sockets stay closed (a real app also revokes the credential).
+    let no_reconnect = || ClientConfig::default().reconnect(None);
     let bob = client(&server, TOKEN_API)
         .credential(USER_TOKEN, "secret-bob")
+        .config(no_reconnect())
         .connect(Default::default())
         .await
         .unwrap();
     let bob_cookie = client(&server, COOKIE_API)
         .credential(SESSION, "s-bob")
+        .config(no_reconnect())
         .connect(Default::default())
         .await
         .unwrap();

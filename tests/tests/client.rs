@@ -256,7 +256,12 @@ async fn request_timeout_fails_with_server_error() {
 #[tokio::test]
 async fn pending_requests_fail_when_the_socket_drops() {
     let server = start().await;
-    let client = connect(&server.base_url(), lab::Handlers::new()).await;
+    let client = Client::new(LAB_API, server.base_url())
+        .query(query())
+        .config(ClientConfig::default().reconnect(None))
+        .connect(lab::Handlers::new())
+        .await
+        .unwrap();
     let pending = tokio::spawn({
         let client = client.clone();
         async move { client.wait_gate().await }

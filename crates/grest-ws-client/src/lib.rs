@@ -1,5 +1,7 @@
 //! The grest-ws native client (tokio): connect to a typed endpoint, call client-to-server methods with typed
-//! results, and answer server-to-client messages with partial handlers.
+//! results, answer server-to-client messages with partial handlers — and stay connected: heartbeats detect
+//! half-open links, reconnects back off exponentially with jitter, and `before_connect` refreshes rotating
+//! credentials before every attempt.
 //!
 //! ```ignore
 //! let client = Client::new(CHAT_API, "ws://127.0.0.1:3000")
@@ -8,61 +10,31 @@
 //! let reply = client.send_message(&SendMessageRequest { text: "hi".into(), channel_id: "general".into() }).await?;
 //! ```
 
-use std::time::Duration;
+mod config;
+mod open;
+mod params;
 
-use futures_util::{SinkExt, StreamExt};
+use std::future::Future;
+
 use grest_ws_core::auth::{Outbound, Wire};
-use grest_ws_core::error::INVALID_QUERY;
-use grest_ws_core::frame::{self, Frame, FrameKind};
-use grest_ws_core::{Direction, GrestError, ValidationError, WebSocketSchema, WireError};
-use grest_ws_session::{DuplexContract, Routes, Session, SessionConfig};
-use serde_json::{Map, Value};
-use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use grest_ws_core::{Direction, ValidationError, WebSocketSchema, WireError};
+use grest_ws_session::{DuplexContract, PeerHandle, Routes, Session};
 
-/// Client settings (DESIGN.md §7 defaults).
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct ClientConfig {
-    /// How long to wait for the server's `k`/`x` after sending `h`. Default 5 s.
-    pub handshake_timeout: Duration,
-    /// Per-session limits (request timeout 30 s, …).
-    pub session: SessionConfig,
-}
-
-impl ClientConfig {
-    /// Sets the handshake timeout.
-    #[must_use]
-    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.handshake_timeout = timeout;
-        self
-    }
-
-    /// Sets the per-session limits.
-    #[must_use]
-    pub fn session(mut self, session: SessionConfig) -> Self {
-        self.session = session;
-        self
-    }
-}
-
-impl Default for ClientConfig {
-    fn default() -> Self {
-        ClientConfig {
-            handshake_timeout: Duration::from_secs(5),
-            session: SessionConfig::default(),
-        }
-    }
-}
+pub use config::{ClientConfig, ReconnectConfig, ShouldRetry};
+pub use grest_ws_session::{Heartbeat, LogMode};
+use open::{ClientSocket, Target};
+pub use params::{BeforeConnect, ConnectParams, ParamSource, StaticParams};
 
 /// Why a connection attempt failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConnectError {
     /// The query failed the contract's validation; nothing was sent.
     #[error("invalid query: {0}")]
     InvalidQuery(ValidationError),
+    /// `before_connect` failed.
+    #[error("before_connect failed: {0}")]
+    BeforeConnect(WireError),
     /// The server rejected the handshake with this error (`x` frame).
     #[error("handshake rejected: {0}")]
     Rejected(WireError),
@@ -85,6 +57,56 @@ pub enum ConnectError {
     Transport(String),
 }
 
+impl ConnectError {
+    /// Whether retrying cannot help: credentials refused (`NOT_AUTHORIZED`, `FORBIDDEN`) or invalid parameters
+    /// (`VALIDATION_ERROR`, close 4000). The default reconnect policy stops on these.
+    pub fn is_terminal(&self) -> bool {
+        match self {
+            ConnectError::InvalidQuery(_) | ConnectError::Closed { code: Some(4000), .. } => true,
+            ConnectError::Rejected(e) | ConnectError::BeforeConnect(e) => {
+                matches!(
+                    e.error_type.as_str(),
+                    "NOT_AUTHORIZED" | "FORBIDDEN" | "VALIDATION_ERROR"
+                )
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether this is a validation failure of the connection parameters (never retried).
+    fn is_invalid_params(&self) -> bool {
+        match self {
+            ConnectError::InvalidQuery(_) => true,
+            ConnectError::BeforeConnect(e) => e.error_type == "VALIDATION_ERROR",
+            _ => false,
+        }
+    }
+}
+
+/// Why a client ended for good (reported once to [`Client::on_close`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// `close()`/`disconnect()` was called, or every client handle was dropped.
+    Manual,
+    /// The socket dropped and reconnect is off.
+    Drop,
+    /// Reconnect gave up after `max_attempts` failures.
+    RetriesExhausted,
+    /// A reconnect attempt failed in a way `should_retry` calls terminal.
+    Unrecoverable,
+}
+
+/// Why a socket went away (reported on every drop to [`Client::on_disconnect`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DisconnectReason {
+    /// This side closed it.
+    Manual,
+    /// The server, the network or the heartbeat ended it.
+    Drop,
+}
+
 /// Client-side transport middleware: writes handshake headers, upgrade cookies or query parameters before each
 /// connection attempt (the original's `update(outbound)`).
 pub trait ClientMiddleware: Send + Sync + 'static {
@@ -92,239 +114,298 @@ pub trait ClientMiddleware: Send + Sync + 'static {
     fn update(&self, outbound: &mut Outbound);
 }
 
-/// Connects a typed client to one endpoint.
-#[must_use]
-pub struct Client<C: DuplexContract> {
-    schema: WebSocketSchema<C>,
-    base_url: String,
-    query: Option<C::Query>,
-    credentials: Vec<(Wire, String)>,
-    middleware: Vec<Box<dyn ClientMiddleware>>,
-    upgrade_headers: Vec<(String, String)>,
-    config: ClientConfig,
+/// What the setup callback gets on every (re)connection.
+#[non_exhaustive]
+pub struct Setup<C: DuplexContract> {
+    /// The client (a handle that does not keep the connection alive by itself, so handlers may hold it).
+    pub client: C::Client,
+    /// Whether this is a reconnection.
+    pub is_reconnect: bool,
 }
 
-impl<C: DuplexContract> std::fmt::Debug for Client<C> {
+type CloseCallback = Box<dyn Fn(CloseReason, Option<&ConnectError>) + Send + Sync>;
+type DisconnectCallback = Box<dyn Fn(DisconnectReason) + Send + Sync>;
+type ErrorCallback = Box<dyn Fn(&ConnectError) + Send + Sync>;
+
+#[derive(Default)]
+struct Callbacks {
+    on_close: Vec<CloseCallback>,
+    on_disconnect: Vec<DisconnectCallback>,
+    on_error: Vec<ErrorCallback>,
+}
+
+/// Connects a typed client to one endpoint. `P` is where the connection parameters come from: fixed
+/// ([`Client::new`]) or fresh before every attempt ([`Client::before_connect`]).
+#[must_use]
+pub struct Client<C: DuplexContract, P = StaticParams<C>> {
+    source: P,
+    target: Target<C>,
+    callbacks: Callbacks,
+}
+
+impl<C: DuplexContract, P> std::fmt::Debug for Client<C, P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("path", &self.schema.path())
-            .field("base_url", &self.base_url)
+            .field("path", &self.target.schema.path())
+            .field("config", &self.target.config)
             .finish_non_exhaustive()
     }
 }
 
-impl<C: DuplexContract> Client<C> {
-    /// A client for `schema` at `base_url` (`ws://host:port`).
+impl<C: DuplexContract> Client<C, StaticParams<C>>
+where
+    C::Query: Clone,
+{
+    /// A client for `schema` at `base_url` (`ws://host:port`) with fixed parameters.
     pub fn new(schema: WebSocketSchema<C>, base_url: impl Into<String>) -> Self {
-        Client {
-            schema,
-            base_url: base_url.into(),
-            query: None,
-            credentials: Vec::new(),
-            middleware: Vec::new(),
-            upgrade_headers: Vec::new(),
-            config: ClientConfig::default(),
-        }
+        Client::with_source(schema, StaticParams(ConnectParams::new(base_url)))
     }
 
     /// The typed handshake query, sent in the upgrade URL.
     pub fn query(mut self, query: C::Query) -> Self {
-        self.query = Some(query);
+        self.source.0 = self.source.0.query(query);
         self
     }
 
     /// The credential for one of the schema's wires: a header wire writes it into the `h` frame (`Bearer <v>` for
     /// bearer wires), a query wire into the upgrade URL, a cookie wire into the upgrade's `Cookie` header.
     pub fn credential(mut self, wire: Wire, value: impl Into<String>) -> Self {
-        self.credentials.push((wire, value.into()));
+        self.source.0 = self.source.0.credential(wire, value);
         self
     }
 
     /// A handshake header, sent in the `h` frame (names are lower-cased).
-    pub fn header(self, name: &str, value: impl Into<String>) -> Self {
-        self.middleware(StaticHeader(name.to_ascii_lowercase(), value.into()))
-    }
-
-    /// Adds a middleware; middleware runs after the credentials, in the order added.
-    pub fn middleware(mut self, middleware: impl ClientMiddleware) -> Self {
-        self.middleware.push(Box::new(middleware));
-        self
-    }
-
-    /// An extra header on the HTTP upgrade request (e.g. `Origin`).
-    pub fn upgrade_header(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.upgrade_headers.push((name.to_owned(), value.into()));
-        self
-    }
-
-    /// Replaces the settings.
-    pub fn config(mut self, config: ClientConfig) -> Self {
-        self.config = config;
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.source.0 = self.source.0.header(name, value);
         self
     }
 
     /// The full URL this client connects to, with the query validated like the server will.
     pub fn url(&self) -> Result<String, ConnectError> {
-        self.url_with(&self.outbound())
+        self.target.url(&self.source.0)
+    }
+}
+
+impl<C, F, Fut> Client<C, BeforeConnect<F>>
+where
+    C: DuplexContract,
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<ConnectParams<C>, WireError>> + Send + 'static,
+{
+    /// A client whose URL, query and credentials come from `provider`, run before the first connection and
+    /// before every reconnect (fresh short-lived tokens, signed URLs). Static parameters cannot be added to it.
+    pub fn before_connect(schema: WebSocketSchema<C>, provider: F) -> Self {
+        Client::with_source(schema, BeforeConnect(provider))
+    }
+}
+
+impl<C: DuplexContract, P: ParamSource<C>> Client<C, P> {
+    fn with_source(schema: WebSocketSchema<C>, source: P) -> Self {
+        Client {
+            source,
+            target: Target {
+                schema,
+                middleware: Vec::new(),
+                upgrade_headers: Vec::new(),
+                config: ClientConfig::default(),
+            },
+            callbacks: Callbacks::default(),
+        }
     }
 
-    /// What the credentials and middleware write, in order.
-    fn outbound(&self) -> Outbound {
-        let mut outbound = Outbound::default();
-        for (wire, value) in &self.credentials {
-            wire.update(&mut outbound, value);
-        }
-        for middleware in &self.middleware {
-            middleware.update(&mut outbound);
-        }
-        outbound
+    /// Replaces the settings.
+    pub fn config(mut self, config: ClientConfig) -> Self {
+        self.target.config = config;
+        self
     }
 
-    fn url_with(&self, outbound: &Outbound) -> Result<String, ConnectError> {
-        let pairs = self.query.as_ref().map(query_pairs).unwrap_or_default();
-        C::decode_query(pairs.clone()).map_err(|issues| {
-            ConnectError::InvalidQuery(ValidationError::with_display_message(issues, INVALID_QUERY))
-        })?;
-        let mut url = format!("{}{}", self.base_url.trim_end_matches('/'), self.schema.route_path());
-        if !pairs.is_empty() || !outbound.query.is_empty() {
-            url.push('?');
-            url.push_str(
-                &form_urlencoded::Serializer::new(String::new())
-                    .extend_pairs(pairs.iter().chain(&outbound.query))
-                    .finish(),
-            );
-        }
-        Ok(url)
+    /// Adds a middleware; middleware runs after the credentials and headers, in the order added.
+    pub fn middleware(mut self, middleware: impl ClientMiddleware) -> Self {
+        self.target.middleware.push(Box::new(middleware));
+        self
     }
 
-    /// The HTTP upgrade request: the URL plus cookies and extra headers.
-    fn upgrade_request(&self, outbound: &Outbound) -> Result<http::Request<()>, ConnectError> {
-        let transport = |e: &dyn std::fmt::Display| ConnectError::Transport(e.to_string());
-        let mut request = self
-            .url_with(outbound)?
-            .into_client_request()
-            .map_err(|e| transport(&e))?;
-        let headers = request.headers_mut();
-        if !outbound.cookies.is_empty() {
-            let cookie = outbound
-                .cookies
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join("; ");
-            headers.insert(http::header::COOKIE, cookie.parse().map_err(|e| transport(&e))?);
-        }
-        for (name, value) in &self.upgrade_headers {
-            let name = http::HeaderName::from_bytes(name.as_bytes()).map_err(|e| transport(&e))?;
-            headers.append(name, value.parse().map_err(|e| transport(&e))?);
-        }
-        Ok(request)
+    /// An extra header on the HTTP upgrade request (e.g. `Origin`).
+    pub fn upgrade_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.target.upgrade_headers.push((name.to_owned(), value.into()));
+        self
     }
 
-    /// Opens the socket, runs the handshake, and starts the session with `handlers` answering server messages.
-    /// Resolves to the typed client once the server has sent `k`.
-    pub async fn connect(self, handlers: C::Handlers) -> Result<C::Client, ConnectError> {
-        let outbound = self.outbound();
-        let request = self.upgrade_request(&outbound)?;
-        let config = self.config.session.websocket_config();
-        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), true)
-            .await
-            .map_err(|e| match e {
-                tokio_tungstenite::tungstenite::Error::Http(response) => {
-                    ConnectError::Refused(response.status().as_u16())
-                }
-                other => ConnectError::Transport(other.to_string()),
-            })?;
-        let headers: Map<String, Value> = outbound
-            .headers
-            .into_iter()
-            .map(|(k, v)| (k, Value::String(v)))
-            .collect();
-        let hello = frame::frame(
-            FrameKind::Handshake,
-            "",
-            None,
-            Some(&Value::Object(headers).to_string()),
-        );
-        ws.send(Message::text(hello))
-            .await
-            .map_err(|e| ConnectError::Transport(e.to_string()))?;
-        let deadline = Instant::now() + self.config.handshake_timeout;
+    /// Called once when the client ends for good, with the reason and, for the reconnect reasons, the last
+    /// failure.
+    pub fn on_close(mut self, callback: impl Fn(CloseReason, Option<&ConnectError>) + Send + Sync + 'static) -> Self {
+        self.callbacks.on_close.push(Box::new(callback));
+        self
+    }
+
+    /// Called on every socket drop, before any reconnect attempt.
+    pub fn on_disconnect(mut self, callback: impl Fn(DisconnectReason) + Send + Sync + 'static) -> Self {
+        self.callbacks.on_disconnect.push(Box::new(callback));
+        self
+    }
+
+    /// Called for every failed reconnect attempt.
+    pub fn on_error(mut self, callback: impl Fn(&ConnectError) + Send + Sync + 'static) -> Self {
+        self.callbacks.on_error.push(Box::new(callback));
+        self
+    }
+
+    /// Connects with fixed handlers for server-to-client messages (reused after reconnects).
+    pub async fn connect(self, handlers: C::Handlers) -> Result<C::Client, ConnectError>
+    where
+        C::Handlers: Clone,
+    {
+        self.connect_with(move |_| handlers.clone()).await
+    }
+
+    /// Connects; `setup` builds the handlers for server-to-client messages on the first connection and again on
+    /// every reconnection (so per-connection state starts fresh). The first attempt's failure is returned, not
+    /// retried. Resolves once the server has sent `k`.
+    pub async fn connect_with(
+        self,
+        setup: impl Fn(Setup<C>) -> C::Handlers + Send + Sync + 'static,
+    ) -> Result<C::Client, ConnectError> {
+        let params = self.source.params().await.map_err(ConnectError::BeforeConnect)?;
+        let ws = self.target.open(&params).await?;
+        let session = Session::new(self.target.config.socket_session());
+        let handle = session.handle().clone();
+        handle.set_log_mode(self.target.config.log_mode);
+        if handle.log_mode() == LogMode::All {
+            tracing::info!(path = self.target.schema.path(), "ws open");
+        }
+        let handlers = setup(Setup {
+            client: C::Client::from(handle.clone()),
+            is_reconnect: false,
+        });
+        let driver = Driver {
+            source: self.source,
+            target: self.target,
+            callbacks: self.callbacks,
+            setup: Box::new(setup),
+            handle: handle.clone(),
+        };
+        tokio::spawn(driver.run(ws, session, handlers));
+        Ok(C::Client::from(handle.owning()))
+    }
+}
+
+/// The task that owns a client's sockets: runs each session, and reconnects after drops.
+struct Driver<C: DuplexContract, P> {
+    source: P,
+    target: Target<C>,
+    callbacks: Callbacks,
+    setup: Box<dyn Fn(Setup<C>) -> C::Handlers + Send + Sync>,
+    handle: PeerHandle,
+}
+
+impl<C: DuplexContract, P: ParamSource<C>> Driver<C, P> {
+    async fn run(self, mut ws: ClientSocket, mut session: Session, mut handlers: C::Handlers) {
+        let routes = Routes::new(C::META, Direction::ServerToClient);
+        let path = self.target.schema.path();
         loop {
-            let message = match tokio::time::timeout_at(deadline, ws.next()).await {
-                Err(_) => return Err(ConnectError::Timeout),
-                Ok(None) => {
-                    return Err(ConnectError::Closed {
-                        code: None,
-                        reason: String::new(),
-                    });
-                }
-                Ok(Some(Err(e))) => return Err(ConnectError::Transport(e.to_string())),
-                Ok(Some(Ok(message))) => message,
+            let end = session.run(ws, &routes, &handlers).await;
+            drop(handlers);
+            if self.handle.is_closing() {
+                self.emit_disconnect(DisconnectReason::Manual);
+                return self.finish(CloseReason::Manual, None);
+            }
+            if self.handle.log_mode() != LogMode::Off {
+                tracing::warn!(path, ?end, "ws drop");
+            }
+            self.emit_disconnect(DisconnectReason::Drop);
+            let Some(reconnect) = self.target.config.reconnect.clone() else {
+                return self.finish(CloseReason::Drop, None);
             };
-            let text = match &message {
-                Message::Text(text) => text.as_str(),
-                Message::Close(frame) => {
-                    return Err(ConnectError::Closed {
-                        code: frame.as_ref().map(|f| u16::from(f.code)),
-                        reason: frame.as_ref().map(|f| f.reason.to_string()).unwrap_or_default(),
+            match self.reconnect(&reconnect).await {
+                Ok((socket, resumed)) => {
+                    ws = socket;
+                    session = resumed;
+                    handlers = (self.setup)(Setup {
+                        client: C::Client::from(self.handle.clone()),
+                        is_reconnect: true,
                     });
+                    if self.handle.log_mode() == LogMode::All {
+                        tracing::info!(path, "ws reconnect-success");
+                    }
                 }
-                _ => continue,
-            };
-            match Frame::parse(text) {
-                Some(f) if f.kind == FrameKind::HandshakeOk => break,
-                Some(f) if f.kind == FrameKind::HandshakeErr => {
-                    return Err(ConnectError::Rejected(handshake_error(f.data)));
-                }
-                _ => tracing::debug!("ignored a frame while waiting for the handshake answer"),
+                Err((reason, error)) => return self.finish(reason, error.as_ref()),
             }
         }
-        let session = Session::new(self.config.session.clone());
-        let client = C::Client::from(session.owning_handle());
-        tokio::spawn(async move {
-            let routes = Routes::new(C::META, Direction::ServerToClient);
-            let end = session.run(ws, &routes, &handlers).await;
-            tracing::debug!(?end, "client session ended");
-        });
-        Ok(client)
     }
-}
 
-/// A fixed handshake header.
-struct StaticHeader(String, String);
-
-impl ClientMiddleware for StaticHeader {
-    fn update(&self, outbound: &mut Outbound) {
-        outbound.headers.insert(self.0.clone(), self.1.clone());
-    }
-}
-
-/// The error of an `x` frame: a grest error envelope, or `SERVER_ERROR` "WebSocket handshake failed".
-fn handshake_error(data: Option<&str>) -> WireError {
-    data.and_then(|d| serde_json::from_str::<WireError>(d).ok())
-        .unwrap_or_else(|| grest_ws_core::ServerError::with_display_message("WebSocket handshake failed").to_wire())
-}
-
-/// A query value as URL pairs: strings as they are, other scalars as JSON text, arrays as repeated keys.
-fn query_pairs<Q: serde::Serialize>(query: &Q) -> Vec<(String, String)> {
-    let Ok(Value::Object(object)) = serde_json::to_value(query) else {
-        return Vec::new();
-    };
-    let mut pairs = Vec::new();
-    for (key, value) in object {
-        let values = match value {
-            Value::Array(items) => items,
-            Value::Null => Vec::new(),
-            other => vec![other],
-        };
-        for value in values {
-            let text = match value {
-                Value::String(s) => s,
-                other => other.to_string(),
+    /// Attempts until one succeeds, the policy gives up, or the client is closed meanwhile.
+    async fn reconnect(
+        &self,
+        policy: &ReconnectConfig,
+    ) -> Result<(ClientSocket, Session), (CloseReason, Option<ConnectError>)> {
+        let mut attempt = 0u32;
+        loop {
+            let delay = policy.delay(attempt);
+            if self.handle.log_mode() == LogMode::All {
+                tracing::info!(
+                    path = self.target.schema.path(),
+                    attempt,
+                    ?delay,
+                    "ws reconnect-attempt"
+                );
+            }
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = self.handle.closing() => return Err((CloseReason::Manual, None)),
+            }
+            let result = match self.source.params().await {
+                Ok(params) => self.target.open(&params).await,
+                Err(error) => Err(ConnectError::BeforeConnect(error)),
             };
-            pairs.push((key.clone(), text));
+            let error = match result {
+                Ok(ws) if self.handle.is_closing() => {
+                    drop(ws);
+                    return Err((CloseReason::Manual, None));
+                }
+                Ok(ws) => return Ok((ws, Session::resume(&self.handle, self.target.config.socket_session()))),
+                Err(error) => error,
+            };
+            for callback in &self.callbacks.on_error {
+                callback(&error);
+            }
+            if error.is_invalid_params() || !(policy.should_retry)(&error) {
+                return Err((CloseReason::Unrecoverable, Some(error)));
+            }
+            attempt += 1;
+            if policy.max_attempts.is_some_and(|max| attempt >= max) {
+                return Err((CloseReason::RetriesExhausted, Some(error)));
+            }
         }
     }
-    pairs
+
+    fn emit_disconnect(&self, reason: DisconnectReason) {
+        for callback in &self.callbacks.on_disconnect {
+            callback(reason);
+        }
+    }
+
+    fn finish(&self, reason: CloseReason, error: Option<&ConnectError>) {
+        let mode = self.handle.log_mode();
+        let path = self.target.schema.path();
+        match reason {
+            CloseReason::RetriesExhausted | CloseReason::Unrecoverable if mode != LogMode::Off => {
+                tracing::error!(path, ?reason, ?error, "ws final-close");
+            }
+            CloseReason::Drop if mode != LogMode::Off => tracing::warn!(path, "ws final-close after a drop"),
+            CloseReason::Manual if mode == LogMode::All => tracing::info!(path, "ws close"),
+            _ => {}
+        }
+        self.handle.finish();
+        for callback in &self.callbacks.on_close {
+            callback(reason, error);
+        }
+    }
+}
+
+impl<C: DuplexContract> std::fmt::Debug for Setup<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Setup")
+            .field("is_reconnect", &self.is_reconnect)
+            .finish()
+    }
 }

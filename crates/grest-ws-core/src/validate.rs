@@ -361,6 +361,9 @@ pub enum Shape {
     Record(ShapeFn),
     /// An object with named fields.
     Object(&'static [Field]),
+    /// A named type (`#[derive(Validate)]` on a struct with named fields or a unit-only enum): the Rust type name
+    /// and its shape. Validation looks straight through it; code generators use the name.
+    Named(&'static str, ShapeFn),
 }
 
 /// One field of an object shape.
@@ -542,6 +545,9 @@ impl<T: Validate> Validate for BTreeMap<String, T> {
 ///
 /// `value` is `None` when the field (or the whole payload) is missing.
 pub fn check_value(value: Option<&mut Value>, shape: &Shape, rules: &Rules, path: &mut Path, issues: &mut Issues) {
+    if let Shape::Named(_, inner) = shape {
+        return check_value(value, &inner(), rules, path, issues);
+    }
     let value = match value {
         Some(v) if !v.is_null() || matches!(shape, Shape::Null | Shape::Any) => v,
         other => {
@@ -553,7 +559,8 @@ pub fn check_value(value: Option<&mut Value>, shape: &Shape, rules: &Rules, path
         }
     };
     match shape {
-        Shape::Any => {}
+        // A named shape was looked through above.
+        Shape::Any | Shape::Named(..) => {}
         Shape::Null => {}
         Shape::Optional(inner) => check_value(Some(value), &inner(), rules, path, issues),
         Shape::Boolean => {
@@ -807,13 +814,16 @@ mod tests {
             }
             impl Validate for $name {
                 fn shape() -> Shape {
-                    static FIELDS: &[Field] = &[$(Field {
-                        name: stringify!($field),
-                        shape: <$ty as Validate>::shape,
-                        rules: validated!(@rules $($rules)?),
-                        has_default: false,
-                    }),*];
-                    Shape::Object(FIELDS)
+                    fn object() -> Shape {
+                        static FIELDS: &[Field] = &[$(Field {
+                            name: stringify!($field),
+                            shape: <$ty as Validate>::shape,
+                            rules: validated!(@rules $($rules)?),
+                            has_default: false,
+                        }),*];
+                        Shape::Object(FIELDS)
+                    }
+                    Shape::Named(stringify!($name), object)
                 }
                 fn validate(&self, path: &mut Path, issues: &mut Issues) {
                     $({
@@ -999,7 +1009,7 @@ mod tests {
 
     impl Validate for Color {
         fn shape() -> Shape {
-            Shape::Literal(&["red", "green"])
+            Shape::Named("Color", || Shape::Literal(&["red", "green"]))
         }
     }
 
@@ -1593,6 +1603,25 @@ mod tests {
             issue_values::<Painted>(r#"{"color":1}"#),
             json!([{"path": "color", "code": "invalid.literal.invalid", "message": "Value must be one of: red, green",
                     "params": {"expected": "red, green"}, "value": 1}])
+        );
+    }
+
+    #[test]
+    fn named_shapes_carry_the_type_name_and_validate_as_their_inner_shape() {
+        let Shape::Named(name, inner) = Painted::shape() else {
+            panic!("a derived struct has a named shape")
+        };
+        assert_eq!(name, "Painted");
+        assert!(matches!(inner(), Shape::Object(fields) if fields.len() == 1 && fields[0].name == "color"));
+        assert!(matches!(Color::shape(), Shape::Named("Color", inner) if matches!(inner(), Shape::Literal(_))));
+        // A missing or null named value is `required`, exactly as the unnamed shape would be.
+        assert_eq!(
+            issue_values::<Painted>(r#"{"color":null}"#),
+            json!([{"path": "color", "code": "required", "message": "Value is required", "value": null}])
+        );
+        assert_eq!(
+            issue_values::<Painted>("null"),
+            json!([{"path": "", "code": "required", "message": "Value is required", "value": null}])
         );
     }
 

@@ -533,7 +533,7 @@ pub(crate) fn expand(def: ContractDef) -> syn::Result<TokenStream> {
                     &self.handle
                 }
 
-                /// Closes gracefully: waits up to 5 s for outstanding requests, then closes.
+                /// Closes gracefully for good: waits up to 5 s for outstanding requests, then closes.
                 pub async fn disconnect(&self) {
                     self.handle.disconnect(::std::time::Duration::from_secs(5)).await
                 }
@@ -541,6 +541,17 @@ pub(crate) fn expand(def: ContractDef) -> syn::Result<TokenStream> {
                 /// Closes at once; outstanding requests fail with `SERVER_ERROR` "Socket connection closed!".
                 pub fn close(&self) {
                     self.handle.close()
+                }
+
+                /// Whether a socket is currently connected (false while a reconnecting client is between sockets).
+                pub fn is_connected(&self) -> bool {
+                    self.handle.is_connected()
+                }
+
+                /// Drops the current socket as if the network had; a reconnecting client reconnects (and re-runs
+                /// its setup). Outstanding requests fail with "Socket connection closed!".
+                pub fn force_reconnect(&self) {
+                    self.handle.drop_socket()
                 }
             }
 

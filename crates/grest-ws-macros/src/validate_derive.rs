@@ -141,7 +141,7 @@ pub(crate) fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
     let container = serde_attrs(&input.attrs)?;
     let body = match &input.data {
         Data::Struct(data) => match &data.fields {
-            Fields::Named(fields) => named_struct(fields, &container)?,
+            Fields::Named(fields) => named_struct(name, fields, &container)?,
             Fields::Unnamed(fields) if fields.unnamed.len() == 1 => {
                 let ty = &fields.unnamed[0].ty;
                 quote! {
@@ -181,8 +181,12 @@ pub(crate) fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
                     &variant.ident,
                 )?);
             }
+            let type_name = type_name(name);
             quote! {
-                fn shape() -> #core::validate::Shape { #core::validate::Shape::Literal(&[#(#names),*]) }
+                fn shape() -> #core::validate::Shape {
+                    fn literal() -> #core::validate::Shape { #core::validate::Shape::Literal(&[#(#names),*]) }
+                    #core::validate::Shape::Named(#type_name, literal)
+                }
             }
         }
         Data::Union(_) => return Err(syn::Error::new_spanned(name, "unions are not supported")),
@@ -205,7 +209,13 @@ fn wire_name(ident: &str, attrs: &Serde, container: &Serde, span: &impl quote::T
     }
 }
 
-fn named_struct(fields: &syn::FieldsNamed, container: &Serde) -> syn::Result<TokenStream> {
+/// The Rust type name a named shape carries (`r#type` → `type`).
+fn type_name(ident: &syn::Ident) -> String {
+    let name = ident.to_string();
+    name.strip_prefix("r#").unwrap_or(&name).to_owned()
+}
+
+fn named_struct(name: &syn::Ident, fields: &syn::FieldsNamed, container: &Serde) -> syn::Result<TokenStream> {
     let core = core_path();
     if container.transparent {
         let field = fields.named.first().and_then(|f| f.ident.as_ref());
@@ -254,10 +264,14 @@ fn named_struct(fields: &syn::FieldsNamed, container: &Serde) -> syn::Result<Tok
         });
     }
     let count = shape_fields.len();
+    let type_name = type_name(name);
     Ok(quote! {
         fn shape() -> #core::validate::Shape {
-            static FIELDS: [#core::validate::Field; #count] = [#(#shape_fields),*];
-            #core::validate::Shape::Object(&FIELDS)
+            fn object() -> #core::validate::Shape {
+                static FIELDS: [#core::validate::Field; #count] = [#(#shape_fields),*];
+                #core::validate::Shape::Object(&FIELDS)
+            }
+            #core::validate::Shape::Named(#type_name, object)
         }
         #[allow(unused_variables)]
         fn validate(&self, path: &mut #core::validate::Path, issues: &mut #core::validate::Issues) {

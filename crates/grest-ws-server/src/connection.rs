@@ -10,7 +10,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use grest_ws_core::auth::{Grants, Inbound};
 use grest_ws_core::error::INVALID_QUERY;
@@ -172,13 +172,13 @@ where
             Err(_) => {
                 let error = ServerError::new();
                 tracing::error!(path = %self.path, error_ref = %error.context.reference, "connect handler panicked");
-                session.handle().close();
+                session.handle().finish();
                 reject(&mut ws, &error.to_wire(), config).await;
                 return;
             }
         };
         if ws.send(Message::text(frame::HANDSHAKE_OK)).await.is_err() {
-            session.handle().close();
+            session.handle().finish();
             return;
         }
         tracing::debug!(path = %self.path, ?remote_addr, "connection open");
@@ -187,7 +187,9 @@ where
             allowed,
             contract: PhantomData,
         };
+        let handle = session.handle().clone();
         let end = session.run(ws, &self.routes, &dispatch).await;
+        handle.finish();
         tracing::debug!(path = %self.path, ?end, "connection closed");
     }
 }
@@ -207,6 +209,9 @@ where
     Fut: Future<Output = S> + Send + 'static,
 {
     fn handle(self: Arc<Self>, mut request: Request) -> Response {
+        if self.shared.sockets.is_shutting_down() {
+            return (http::StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+        }
         if !self
             .shared
             .origin

@@ -2,8 +2,14 @@
 //! for shutdown.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use grest_ws_session::PeerHandle;
 use http::Extensions;
@@ -33,6 +39,8 @@ pub struct Sockets {
 struct Inner {
     next_id: AtomicU64,
     entries: Mutex<HashMap<u64, Entry>>,
+    shutting_down: AtomicBool,
+    emptied: Notify,
 }
 
 impl std::fmt::Debug for Sockets {
@@ -62,6 +70,42 @@ impl Sockets {
         handles.len()
     }
 
+    /// Graceful shutdown: new upgrades are refused (HTTP 503); every live connection lets its in-flight handlers
+    /// finish for up to `drain`, then closes with 1001 "going away" (clients treat it as a drop and reconnect).
+    /// Resolves when every connection has closed, or shortly after the drain time. Call it from axum's
+    /// `with_graceful_shutdown` future.
+    pub async fn shutdown(&self, drain: Duration) {
+        self.inner.shutting_down.store(true, Ordering::Release);
+        let deadline = Instant::now() + drain;
+        let handles: Vec<PeerHandle> = self.lock().values().map(|entry| entry.handle.clone()).collect();
+        tracing::info!(connections = handles.len(), ?drain, "draining WebSocket connections");
+        for handle in &handles {
+            handle.drain(
+                deadline,
+                CloseFrame {
+                    code: CloseCode::Away,
+                    reason: "Server shutting down".into(),
+                },
+            );
+        }
+        let all_closed = async {
+            loop {
+                let emptied = self.inner.emptied.notified();
+                if self.count() == 0 {
+                    return;
+                }
+                emptied.await;
+            }
+        };
+        // Closing handshakes get a moment beyond the drain time.
+        let _ = tokio::time::timeout_at(deadline + Duration::from_secs(2), all_closed).await;
+    }
+
+    /// Whether [`Sockets::shutdown`] has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.shutting_down.load(Ordering::Acquire)
+    }
+
     /// Adds a connection; it leaves the registry when its session ends.
     pub(crate) fn register(&self, info: SocketInfo, handle: &PeerHandle) {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
@@ -75,7 +119,11 @@ impl Sockets {
         let inner = Arc::downgrade(&self.inner);
         handle.on_close(move || {
             if let Some(inner) = inner.upgrade() {
-                inner.entries.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                let mut entries = inner.entries.lock().unwrap_or_else(|e| e.into_inner());
+                entries.remove(&id);
+                if entries.is_empty() {
+                    inner.emptied.notify_waiters();
+                }
             }
         });
     }

@@ -20,8 +20,10 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::dispatch::{BoxFuture, Call, Dispatch, Envelope, Route, Routes};
-use crate::peer::Command;
-use crate::{PeerHandle, SessionConfig};
+use crate::peer::{Command, Link, LogMode};
+use crate::{Heartbeat, PeerHandle, SessionConfig};
+use std::sync::Arc;
+use tokio::time::Instant;
 
 /// Why a session ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +33,10 @@ pub enum SessionEnd {
     PeerClosed(Option<u16>),
     /// This side closed it through a handle.
     Closed,
+    /// This side drained in-flight handlers and closed (server shutdown, 1001).
+    Drained,
+    /// Nothing arrived within the heartbeat deadline; the TCP connection was dropped at once.
+    HeartbeatTimeout,
     /// A message exceeded the size limit (closed with 1009).
     MessageTooBig,
     /// The peer did not read fast enough: a write missed the write deadline.
@@ -39,54 +45,106 @@ pub enum SessionEnd {
     Error(String),
 }
 
-/// A session's queue and handle, created before the socket is handed to [`run`] so handlers can hold the
-/// handle while the connection is being set up.
+/// One socket's session: its queue and link, attached to a handle before the socket is handed to
+/// [`Session::run`], so handlers can hold the handle while the connection is being set up.
 pub struct Session {
     handle: PeerHandle,
+    link: Arc<Link>,
     commands: mpsc::Receiver<Command>,
     config: SessionConfig,
 }
 
 impl Session {
-    /// A new session with its handle.
+    /// A new handle with this socket's session attached.
     pub fn new(config: SessionConfig) -> Self {
+        let handle = PeerHandle::new(config.request_timeout);
+        Session::resume(&handle, config)
+    }
+
+    /// A new socket's session for an existing handle (a reconnect): the handle's typed wrappers keep working,
+    /// request ids start again at 1.
+    pub fn resume(handle: &PeerHandle, config: SessionConfig) -> Self {
         let (tx, commands) = mpsc::channel(config.outbound_capacity);
+        let link = Arc::new(Link::new(tx));
+        handle.attach(link.clone());
         Session {
-            handle: PeerHandle::new(tx, config.request_timeout),
+            handle: handle.clone(),
+            link,
             commands,
             config,
         }
     }
 
-    /// A handle to this session. The session lives until its socket closes or a handle closes it.
+    /// The handle this session is attached to.
     pub fn handle(&self) -> &PeerHandle {
         &self.handle
     }
 
-    /// A handle that owns this session: when it and all its clones are dropped, the session closes
-    /// (a client that is dropped without `close()` does not leak its connection).
-    pub fn owning_handle(&self) -> PeerHandle {
-        self.handle.owning()
-    }
-
-    /// Drives the session on `ws` until it ends; inbound `m`/`r` frames go to `dispatch` through `routes`.
-    /// When it returns, pending requests have failed and on-close hooks have run.
+    /// Drives the session on `ws` until the socket ends; inbound `m`/`r` frames go to `dispatch` through
+    /// `routes`. When it returns, this socket's outstanding requests have failed. The handle lives on: call
+    /// [`PeerHandle::finish`] to end it, or [`Session::resume`] it on a new socket.
     pub async fn run<S, D>(self, ws: WebSocketStream<S>, routes: &Routes, dispatch: &D) -> SessionEnd
     where
         S: AsyncRead + AsyncWrite + Unpin,
         D: Dispatch + ?Sized,
     {
-        let handle = self.handle.clone();
-        let end = drive(ws, self.commands, &self.handle, &self.config, routes, dispatch).await;
-        handle.finish();
+        let end = drive(
+            ws,
+            self.commands,
+            &self.handle,
+            &self.link,
+            &self.config,
+            routes,
+            dispatch,
+        )
+        .await;
+        self.handle.detach(&self.link);
         end
     }
 }
 
+/// When the heartbeat next needs attention.
+struct Liveness {
+    heartbeat: Option<Heartbeat>,
+    last_inbound: Instant,
+    ping_at: Instant,
+    drain: Option<(Instant, CloseFrame)>,
+}
+
+impl Liveness {
+    fn new(heartbeat: Option<Heartbeat>) -> Self {
+        let now = Instant::now();
+        Liveness {
+            ping_at: now + heartbeat.map_or(Duration::ZERO, |h| h.interval),
+            heartbeat,
+            last_inbound: now,
+            drain: None,
+        }
+    }
+
+    fn dead_at(&self) -> Option<Instant> {
+        self.heartbeat.map(|h| self.last_inbound + h.interval + h.timeout)
+    }
+
+    /// The next instant the timer must fire, if any.
+    fn next_deadline(&self) -> Option<Instant> {
+        [
+            self.heartbeat.map(|_| self.ping_at),
+            self.dead_at(),
+            self.drain.as_ref().map(|(at, _)| *at),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn drive<S, D>(
     mut ws: WebSocketStream<S>,
     mut commands: mpsc::Receiver<Command>,
     handle: &PeerHandle,
+    link: &Link,
     config: &SessionConfig,
     routes: &Routes,
     dispatch: &D,
@@ -97,13 +155,17 @@ where
 {
     let mut in_flight: FuturesUnordered<InFlight<'_>> = FuturesUnordered::new();
     let mut out = Outbox { ws: &mut ws, config };
+    let mut liveness = Liveness::new(config.heartbeat);
+    let far = || Instant::now() + Duration::from_secs(86_400 * 365);
+    let timer = tokio::time::sleep_until(liveness.next_deadline().unwrap_or_else(far));
+    tokio::pin!(timer);
     loop {
         tokio::select! {
             biased;
             Some(reply) = in_flight.next(), if !in_flight.is_empty() => {
                 // What the handler queued before it returned (pushes, requests) goes out before its reply.
                 while let Ok(command) = commands.try_recv() {
-                    if let Err(end) = out.execute(command).await {
+                    if let Err(end) = out.execute(command, &mut liveness, in_flight.is_empty()).await {
                         return end;
                     }
                 }
@@ -112,17 +174,50 @@ where
                         return end;
                     }
                 }
+                if in_flight.is_empty() {
+                    if let Some((_, frame)) = liveness.drain.take() {
+                        close_socket(out.ws, Some(frame), config.write_timeout).await;
+                        return SessionEnd::Drained;
+                    }
+                }
             }
             command = commands.recv() => match command {
                 Some(command) => {
-                    if let Err(end) = out.execute(command).await {
+                    if let Err(end) = out.execute(command, &mut liveness, in_flight.is_empty()).await {
                         return end;
                     }
+                    timer.as_mut().reset(liveness.next_deadline().unwrap_or_else(far));
                 }
-                // Unreachable while `handle` holds a sender; ending is the only sane answer.
+                // Unreachable while the link holds a sender; ending is the only sane answer.
                 None => return SessionEnd::Closed,
             },
+            () = &mut timer => {
+                let now = Instant::now();
+                if let Some((at, frame)) = liveness.drain.take() {
+                    if now >= at {
+                        close_socket(out.ws, Some(frame), config.write_timeout).await;
+                        return SessionEnd::Drained;
+                    }
+                    liveness.drain = Some((at, frame));
+                }
+                if liveness.dead_at().is_some_and(|dead| now >= dead) {
+                    tracing::warn!("no inbound traffic within the heartbeat deadline; dropping the connection");
+                    return SessionEnd::HeartbeatTimeout;
+                }
+                if let Some(heartbeat) = liveness.heartbeat {
+                    if now >= liveness.ping_at {
+                        if let Err(end) = out.write(Message::Ping(Default::default())).await {
+                            return end;
+                        }
+                        liveness.ping_at = now + heartbeat.interval;
+                    }
+                }
+                timer.as_mut().reset(liveness.next_deadline().unwrap_or_else(far));
+            }
             inbound = out.ws.next(), if in_flight.len() < config.max_in_flight => {
+                if liveness.heartbeat.is_some() {
+                    liveness.last_inbound = Instant::now();
+                }
                 let message = match inbound {
                     None => return SessionEnd::PeerClosed(None),
                     Some(Ok(message)) => message,
@@ -153,7 +248,7 @@ where
                     }
                     Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
                 };
-                match handle_text(text, handle, routes, dispatch) {
+                match handle_text(text, handle, link, routes, dispatch) {
                     Inbound::Nothing => {}
                     Inbound::Reply(reply) => {
                         if let Err(end) = out.write(Message::text(reply)).await {
@@ -175,12 +270,20 @@ struct Outbox<'w, S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Outbox<'_, S> {
     /// Carries out a handle's command; `Err` when the session is over.
-    async fn execute(&mut self, command: Command) -> Result<(), SessionEnd> {
+    async fn execute(&mut self, command: Command, liveness: &mut Liveness, idle: bool) -> Result<(), SessionEnd> {
         match command {
             Command::Send(text) => self.write(Message::text(text)).await,
             Command::Close(frame) => {
                 close_socket(self.ws, frame, self.config.write_timeout).await;
                 Err(SessionEnd::Closed)
+            }
+            Command::Drain(_, frame) if idle => {
+                close_socket(self.ws, Some(frame), self.config.write_timeout).await;
+                Err(SessionEnd::Drained)
+            }
+            Command::Drain(deadline, frame) => {
+                liveness.drain = Some((deadline, frame));
+                Ok(())
             }
         }
     }
@@ -206,6 +309,7 @@ enum Inbound<'a> {
 fn handle_text<'a, D: Dispatch + ?Sized>(
     text: &str,
     handle: &PeerHandle,
+    link: &Link,
     routes: &Routes,
     dispatch: &'a D,
 ) -> Inbound<'a> {
@@ -218,7 +322,9 @@ fn handle_text<'a, D: Dispatch + ?Sized>(
             let is_request = frame.kind == FrameKind::Request;
             match routes.get(frame.path) {
                 Some(route) => {
-                    tracing::trace!(path = route.path, id = frame.id, "inbound");
+                    if handle.log_mode() == LogMode::All {
+                        tracing::info!(path = route.path, id = frame.id, "ws←");
+                    }
                     start(route, is_request, frame.id, dispatch.call(route.method, frame.data))
                 }
                 None if is_request => {
@@ -232,7 +338,7 @@ fn handle_text<'a, D: Dispatch + ?Sized>(
             }
         }
         FrameKind::Response => {
-            if !handle.resolve(frame.id, frame.data) {
+            if !handle.resolve(link, frame.id, frame.data) {
                 tracing::debug!(id = frame.id, path = frame.path, "ignored a reply with an unknown id");
             }
             Inbound::Nothing

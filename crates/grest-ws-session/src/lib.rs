@@ -15,7 +15,7 @@ pub use dispatch::{
     ok_without_data, reply, route_not_found,
 };
 pub use engine::{Session, SessionEnd, close_socket};
-pub use peer::PeerHandle;
+pub use peer::{LogMode, PeerHandle};
 pub use tokio_tungstenite;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
@@ -33,6 +33,27 @@ pub struct SessionConfig {
     pub outbound_capacity: usize,
     /// Largest accepted message; larger ones close the socket with 1009. Default 1 MiB.
     pub max_message_size: usize,
+    /// Protocol pings and the dead-peer deadline; `None` disables. Default 25 s + 20 s.
+    pub heartbeat: Option<Heartbeat>,
+}
+
+/// Liveness: a protocol ping every `interval`; a peer from which nothing at all arrived for
+/// `interval + timeout` is dead and its TCP connection is dropped at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// Time between pings. Default 25 s.
+    pub interval: Duration,
+    /// Extra silence tolerated after an interval. Default 20 s.
+    pub timeout: Duration,
+}
+
+impl Default for Heartbeat {
+    fn default() -> Self {
+        Heartbeat {
+            interval: Duration::from_secs(25),
+            timeout: Duration::from_secs(20),
+        }
+    }
 }
 
 impl Default for SessionConfig {
@@ -43,6 +64,7 @@ impl Default for SessionConfig {
             write_timeout: Duration::from_secs(10),
             outbound_capacity: 256,
             max_message_size: 1 << 20,
+            heartbeat: Some(Heartbeat::default()),
         }
     }
 }
@@ -73,6 +95,13 @@ impl SessionConfig {
     #[must_use]
     pub fn outbound_capacity(mut self, n: usize) -> Self {
         self.outbound_capacity = n.max(1);
+        self
+    }
+
+    /// Sets [`SessionConfig::heartbeat`] (`None` disables it).
+    #[must_use]
+    pub fn heartbeat(mut self, heartbeat: Option<Heartbeat>) -> Self {
+        self.heartbeat = heartbeat;
         self
     }
 

@@ -1,7 +1,10 @@
 //! The cloneable handle that sends to the peer and correlates requests with their replies.
+//!
+//! A handle outlives sockets: each socket is a [`Link`] (its own queue, request ids from 1, pending replies); a
+//! reconnecting client attaches a new link to the same handle, so typed handles stay valid across reconnects.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,80 +25,157 @@ pub(crate) enum Command {
     Send(String),
     /// Close the socket with this close frame (`None` = no status code) and end the session.
     Close(Option<CloseFrame>),
+    /// Let in-flight handlers finish (until the deadline), then close with this frame.
+    Drain(tokio::time::Instant, CloseFrame),
 }
 
 type ReplySlot = oneshot::Sender<Option<String>>;
 type CloseHook = Box<dyn FnOnce() + Send>;
 
-pub(crate) struct Shared {
+/// One socket's share of a handle: its outbound queue and its outstanding requests.
+pub(crate) struct Link {
     pub(crate) commands: mpsc::Sender<Command>,
     pending: Mutex<HashMap<u64, ReplySlot>>,
     next_id: AtomicU64,
+}
+
+impl Link {
+    pub(crate) fn new(commands: mpsc::Sender<Command>) -> Self {
+        Link {
+            commands,
+            pending: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    fn lock_pending(&self) -> std::sync::MutexGuard<'_, HashMap<u64, ReplySlot>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+pub(crate) struct Shared {
+    link: Mutex<Option<Arc<Link>>>,
+    /// Set once the handle is closed for good (no reconnect).
+    closing: AtomicBool,
+    /// Set once everything has ended: pending failed, hooks run.
     closed: AtomicBool,
     closed_notify: Notify,
+    closing_notify: Notify,
     settled_notify: Notify,
     on_close: Mutex<Vec<CloseHook>>,
     request_timeout: Duration,
+    log_mode: AtomicU8,
 }
 
-/// A cloneable handle to one live session: send messages, make requests, close, observe the end.
+/// How much a handle logs about its traffic (through `tracing`): nothing, failed calls only, or every message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(u8)]
+pub enum LogMode {
+    /// Nothing.
+    Off = 0,
+    /// Calls that fail (warn).
+    #[default]
+    NonOk = 1,
+    /// Every outgoing and incoming message (info), and failures (warn).
+    All = 2,
+}
+
+/// A cloneable handle to a peer: send messages, make requests, close, observe the end.
 ///
 /// The generated typed handles (`Peer`, `Client`) wrap this.
 #[derive(Clone)]
 pub struct PeerHandle {
     pub(crate) shared: Arc<Shared>,
-    /// Present on handles that own the session: when the last of them is dropped, the session closes.
+    /// Present on handles that own the connection: when the last of them is dropped, it closes.
     _owner: Option<Arc<Owner>>,
 }
 
-/// Closes the session when the last owning handle goes away, so a dropped client does not leak its connection.
+/// Closes the connection when the last owning handle goes away, so a dropped client does not leak it.
 struct Owner {
-    commands: mpsc::Sender<Command>,
+    shared: Arc<Shared>,
 }
 
 impl Drop for Owner {
     fn drop(&mut self) {
-        let _ = self.commands.try_send(Command::Close(None));
+        close_shared(&self.shared, None);
+    }
+}
+
+fn close_shared(shared: &Shared, frame: Option<CloseFrame>) {
+    shared.closing.store(true, Ordering::Release);
+    shared.closing_notify.notify_waiters();
+    let link = shared.link.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    if let Some(link) = link {
+        let _ = link.commands.try_send(Command::Close(frame));
     }
 }
 
 impl std::fmt::Debug for PeerHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PeerHandle").field("closed", &self.is_closed()).finish()
+        f.debug_struct("PeerHandle")
+            .field("connected", &self.is_connected())
+            .field("closed", &self.is_closed())
+            .finish()
     }
 }
 
 impl PeerHandle {
-    /// A handle that owns the session: the session closes once it and all its clones are dropped.
-    pub(crate) fn owning(&self) -> PeerHandle {
-        PeerHandle {
-            shared: self.shared.clone(),
-            _owner: Some(Arc::new(Owner {
-                commands: self.shared.commands.clone(),
-            })),
-        }
-    }
-
-    pub(crate) fn new(commands: mpsc::Sender<Command>, request_timeout: Duration) -> Self {
+    /// A handle without a socket yet.
+    pub(crate) fn new(request_timeout: Duration) -> Self {
         PeerHandle {
             _owner: None,
             shared: Arc::new(Shared {
-                commands,
-                pending: Mutex::new(HashMap::new()),
-                next_id: AtomicU64::new(1),
+                link: Mutex::new(None),
+                closing: AtomicBool::new(false),
                 closed: AtomicBool::new(false),
                 closed_notify: Notify::new(),
+                closing_notify: Notify::new(),
                 settled_notify: Notify::new(),
                 on_close: Mutex::new(Vec::new()),
                 request_timeout,
+                log_mode: AtomicU8::new(LogMode::Off as u8),
             }),
         }
     }
 
+    /// A handle that owns the connection: it closes once this handle and all its clones are dropped.
+    pub fn owning(&self) -> PeerHandle {
+        PeerHandle {
+            shared: self.shared.clone(),
+            _owner: Some(Arc::new(Owner {
+                shared: self.shared.clone(),
+            })),
+        }
+    }
+
+    pub(crate) fn attach(&self, link: Arc<Link>) {
+        *self.lock_link() = Some(link);
+    }
+
+    /// Ends a socket's link: its outstanding requests fail with "Socket connection closed!".
+    pub(crate) fn detach(&self, link: &Arc<Link>) {
+        link.lock_pending().clear();
+        let mut current = self.lock_link();
+        if current.as_ref().is_some_and(|l| Arc::ptr_eq(l, link)) {
+            *current = None;
+        }
+        drop(current);
+        self.shared.settled_notify.notify_waiters();
+    }
+
+    fn current_link(&self) -> Option<Arc<Link>> {
+        self.lock_link().clone()
+    }
+
+    fn lock_link(&self) -> std::sync::MutexGuard<'_, Option<Arc<Link>>> {
+        self.shared.link.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Sends a fire-and-forget message; resolves once the frame is queued for the socket.
     pub async fn notify<T: Serialize + ?Sized>(&self, path: &str, data: Option<&T>) -> Result<(), ServerError> {
+        let link = self.live_link()?;
         let text = encode_frame(FrameKind::Message, path, None, data)?;
-        self.enqueue(text).await
+        enqueue(&link, text).await
     }
 
     /// Sends a request and waits for the raw reply data (the envelope text), or fails with `SERVER_ERROR`
@@ -105,22 +185,20 @@ impl PeerHandle {
         path: &str,
         data: Option<&T>,
     ) -> Result<Option<String>, ServerError> {
-        if self.is_closed() {
-            return Err(not_connected());
-        }
-        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let link = self.live_link()?;
+        let id = link.next_id.fetch_add(1, Ordering::Relaxed);
         let text = encode_frame(FrameKind::Request, path, Some(id), data)?;
         let (slot, reply) = oneshot::channel();
-        self.lock_pending().insert(id, slot);
-        if let Err(error) = self.enqueue(text).await {
-            self.forget(id);
+        link.lock_pending().insert(id, slot);
+        if let Err(error) = enqueue(&link, text).await {
+            self.forget(&link, id);
             return Err(error);
         }
         match tokio::time::timeout(self.shared.request_timeout, reply).await {
             Ok(Ok(data)) => Ok(data),
             Ok(Err(_)) => Err(ServerError::with_display_message(SOCKET_CLOSED)),
             Err(_) => {
-                self.forget(id);
+                self.forget(&link, id);
                 Err(ServerError::with_display_message(REQUEST_TIMEOUT))
             }
         }
@@ -134,9 +212,23 @@ impl PeerHandle {
         O: serde::de::DeserializeOwned + Validate,
         E: MethodError,
     {
-        check_outgoing(input).map_err(|e| E::from_wire(e.to_wire()))?;
-        let data = self.request(path, input).await.map_err(E::server_error)?;
-        grest_ws_core::envelope::decode_reply::<O, E>(data.as_deref())
+        let result = match check_outgoing(input) {
+            Err(e) => Err(E::from_wire(e.to_wire())),
+            Ok(()) => match self.request(path, input).await {
+                Ok(data) => grest_ws_core::envelope::decode_reply::<O, E>(data.as_deref()),
+                Err(e) => Err(E::server_error(e)),
+            },
+        };
+        self.log_outgoing(path, result.as_ref().err());
+        result
+    }
+
+    fn log_outgoing(&self, path: &str, error: Option<&impl std::fmt::Debug>) {
+        match (self.log_mode(), error) {
+            (LogMode::Off, _) | (LogMode::NonOk, None) => {}
+            (_, Some(error)) => tracing::warn!(path, ?error, "ws→ failed"),
+            (LogMode::All, None) => tracing::info!(path, "ws→"),
+        }
     }
 
     /// Typed fire-and-forget: validates the input locally, then sends it.
@@ -145,19 +237,31 @@ impl PeerHandle {
         path: &str,
         input: Option<&I>,
     ) -> Result<(), ServerError> {
-        check_outgoing(input).map_err(|_| ServerError::with_display_message("Invalid arguments"))?;
-        self.notify(path, input).await
+        let result = match check_outgoing(input) {
+            Err(_) => Err(ServerError::with_display_message("Invalid arguments")),
+            Ok(()) => self.notify(path, input).await,
+        };
+        self.log_outgoing(path, result.as_ref().err());
+        result
     }
 
-    /// Closes the socket at once (close frame without a status code); pending requests fail.
+    /// Closes for good, at once (close frame without a status code); outstanding requests fail and a
+    /// reconnecting client stops reconnecting.
     pub fn close(&self) {
         self.close_with(None);
     }
 
-    /// Closes the socket with a status code and reason.
+    /// Closes for good with a status code and reason.
     pub fn close_with(&self, frame: Option<CloseFrame>) {
-        if !self.is_closed() {
-            let _ = self.shared.commands.try_send(Command::Close(frame));
+        close_shared(&self.shared, frame);
+    }
+
+    /// Closes the current socket without closing the handle: a reconnecting client treats it as a drop and
+    /// reconnects (the original's `forceReconnect`); elsewhere it is the same as [`PeerHandle::close`] minus the
+    /// finality.
+    pub fn drop_socket(&self) {
+        if let Some(link) = self.current_link() {
+            let _ = link.commands.try_send(Command::Close(None));
         }
     }
 
@@ -166,7 +270,7 @@ impl PeerHandle {
         let settled = async {
             loop {
                 let notified = self.shared.settled_notify.notified();
-                if self.lock_pending().is_empty() {
+                if self.pending_requests() == 0 {
                     return;
                 }
                 notified.await;
@@ -174,15 +278,59 @@ impl PeerHandle {
         };
         let _ = tokio::time::timeout(grace, settled).await;
         self.close();
-        self.closed().await;
+        if self.current_link().is_some() {
+            self.closed().await;
+        }
     }
 
-    /// Whether the session has ended.
+    /// Lets in-flight handlers finish (up to `deadline`), then closes the socket with `frame`.
+    pub fn drain(&self, deadline: tokio::time::Instant, frame: CloseFrame) {
+        if let Some(link) = self.current_link() {
+            let _ = link.commands.try_send(Command::Drain(deadline, frame));
+        }
+    }
+
+    /// Whether a socket is attached and the handle is not closed.
+    pub fn is_connected(&self) -> bool {
+        !self.is_closing() && self.current_link().is_some()
+    }
+
+    /// Whether [`PeerHandle::close`] was called (or the last owning handle dropped).
+    pub fn is_closing(&self) -> bool {
+        self.shared.closing.load(Ordering::Acquire)
+    }
+
+    /// Whether the handle has ended for good.
     pub fn is_closed(&self) -> bool {
         self.shared.closed.load(Ordering::Acquire)
     }
 
-    /// Resolves when the session has ended.
+    /// Resolves once [`PeerHandle::close`] was called (or the last owning handle dropped).
+    pub async fn closing(&self) {
+        loop {
+            let notified = self.shared.closing_notify.notified();
+            if self.is_closing() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Sets how much this handle logs.
+    pub fn set_log_mode(&self, mode: LogMode) {
+        self.shared.log_mode.store(mode as u8, Ordering::Relaxed);
+    }
+
+    /// How much this handle logs.
+    pub fn log_mode(&self) -> LogMode {
+        match self.shared.log_mode.load(Ordering::Relaxed) {
+            0 => LogMode::Off,
+            1 => LogMode::NonOk,
+            _ => LogMode::All,
+        }
+    }
+
+    /// Resolves when the handle has ended for good.
     pub async fn closed(&self) {
         loop {
             let notified = self.shared.closed_notify.notified();
@@ -193,7 +341,7 @@ impl PeerHandle {
         }
     }
 
-    /// Runs `hook` once when the session ends (at once if it already has).
+    /// Runs `hook` once when the handle ends for good (at once if it already has).
     pub fn on_close(&self, hook: impl FnOnce() + Send + 'static) {
         let mut hooks = self.shared.on_close.lock().unwrap_or_else(|e| e.into_inner());
         if self.is_closed() {
@@ -204,37 +352,29 @@ impl PeerHandle {
         }
     }
 
-    /// Number of this side's requests still waiting for a reply.
+    /// Number of this side's requests on the current socket still waiting for a reply.
     pub fn pending_requests(&self) -> usize {
-        self.lock_pending().len()
+        self.current_link().map_or(0, |link| link.lock_pending().len())
     }
 
-    async fn enqueue(&self, text: String) -> Result<(), ServerError> {
-        if self.is_closed() {
+    fn live_link(&self) -> Result<Arc<Link>, ServerError> {
+        if self.is_closing() {
             return Err(not_connected());
         }
-        self.shared
-            .commands
-            .send(Command::Send(text))
-            .await
-            .map_err(|_| ServerError::with_display_message(SOCKET_CLOSED))
+        self.current_link().ok_or_else(not_connected)
     }
 
-    fn lock_pending(&self) -> std::sync::MutexGuard<'_, HashMap<u64, ReplySlot>> {
-        self.shared.pending.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn forget(&self, id: u64) {
-        self.lock_pending().remove(&id);
+    fn forget(&self, link: &Link, id: u64) {
+        link.lock_pending().remove(&id);
         self.shared.settled_notify.notify_waiters();
     }
 
-    /// Hands a received reply to its waiting request; `false` when no request has that id.
-    pub(crate) fn resolve(&self, id: Option<&str>, data: Option<&str>) -> bool {
+    /// Hands a received reply to its waiting request; `false` when no request on this link has that id.
+    pub(crate) fn resolve(&self, link: &Link, id: Option<&str>, data: Option<&str>) -> bool {
         let Some(id) = id.and_then(|id| id.parse::<u64>().ok()) else {
             return false;
         };
-        let slot = self.lock_pending().remove(&id);
+        let slot = link.lock_pending().remove(&id);
         self.shared.settled_notify.notify_waiters();
         match slot {
             Some(slot) => {
@@ -245,12 +385,19 @@ impl PeerHandle {
         }
     }
 
-    /// Marks the session ended: pending requests fail, close hooks run, waiters wake. Idempotent.
-    pub(crate) fn finish(&self) {
+    /// Ends the handle for good: the socket (if any) is closed, pending requests fail, on-close hooks run,
+    /// waiters wake. Idempotent. The server calls it when a connection ends; a reconnecting client when it
+    /// gives up.
+    pub fn finish(&self) {
+        self.shared.closing.store(true, Ordering::Release);
+        self.shared.closing_notify.notify_waiters();
         if self.shared.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        self.lock_pending().clear();
+        if let Some(link) = self.lock_link().take() {
+            link.lock_pending().clear();
+            let _ = link.commands.try_send(Command::Close(None));
+        }
         self.shared.settled_notify.notify_waiters();
         let hooks = std::mem::take(&mut *self.shared.on_close.lock().unwrap_or_else(|e| e.into_inner()));
         for hook in hooks {
@@ -260,6 +407,13 @@ impl PeerHandle {
         }
         self.shared.closed_notify.notify_waiters();
     }
+}
+
+async fn enqueue(link: &Link, text: String) -> Result<(), ServerError> {
+    link.commands
+        .send(Command::Send(text))
+        .await
+        .map_err(|_| ServerError::with_display_message(SOCKET_CLOSED))
 }
 
 fn check_outgoing<I: Validate + ?Sized>(input: Option<&I>) -> Result<(), ValidationError> {

@@ -1,0 +1,106 @@
+//! Where a connection attempt's URL, query and credentials come from: fixed at build time, or produced fresh
+//! before every attempt by `before_connect` (rotating tokens, signed URLs). The two are separate types, so
+//! mixing them is a compile error.
+
+use std::future::Future;
+
+use grest_ws_core::WireError;
+use grest_ws_core::auth::{Outbound, Wire};
+use grest_ws_session::{BoxFuture, DuplexContract};
+
+/// The complete parameters of one connection attempt.
+#[must_use]
+pub struct ConnectParams<C: DuplexContract> {
+    pub(crate) base_url: String,
+    pub(crate) query: Option<C::Query>,
+    pub(crate) credentials: Vec<(Wire, String)>,
+    pub(crate) headers: Vec<(String, String)>,
+}
+
+impl<C: DuplexContract> Clone for ConnectParams<C>
+where
+    C::Query: Clone,
+{
+    fn clone(&self) -> Self {
+        ConnectParams {
+            base_url: self.base_url.clone(),
+            query: self.query.clone(),
+            credentials: self.credentials.clone(),
+            headers: self.headers.clone(),
+        }
+    }
+}
+
+impl<C: DuplexContract> ConnectParams<C> {
+    /// Parameters for `base_url` (`ws://host:port`).
+    pub fn new(base_url: impl Into<String>) -> Self {
+        ConnectParams {
+            base_url: base_url.into(),
+            query: None,
+            credentials: Vec::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// The typed handshake query, sent in the upgrade URL.
+    pub fn query(mut self, query: C::Query) -> Self {
+        self.query = Some(query);
+        self
+    }
+
+    /// The credential for one of the schema's wires: a header wire writes it into the `h` frame (`Bearer <v>` for
+    /// bearer wires), a query wire into the upgrade URL, a cookie wire into the upgrade's `Cookie` header.
+    pub fn credential(mut self, wire: Wire, value: impl Into<String>) -> Self {
+        self.credentials.push((wire, value.into()));
+        self
+    }
+
+    /// A handshake header, sent in the `h` frame (names are lower-cased).
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_ascii_lowercase(), value.into()));
+        self
+    }
+
+    /// Writes the credentials and headers.
+    pub(crate) fn write(&self, outbound: &mut Outbound) {
+        for (wire, value) in &self.credentials {
+            wire.update(outbound, value);
+        }
+        for (name, value) in &self.headers {
+            outbound.headers.insert(name.clone(), value.clone());
+        }
+    }
+}
+
+/// A source of [`ConnectParams`], asked before every attempt.
+pub trait ParamSource<C: DuplexContract>: Send + Sync + 'static {
+    /// The parameters of the next attempt; an error fails the attempt (a `VALIDATION_ERROR` for good).
+    fn params(&self) -> BoxFuture<'_, Result<ConnectParams<C>, WireError>>;
+}
+
+/// Parameters fixed when the client is built.
+pub struct StaticParams<C: DuplexContract>(pub(crate) ConnectParams<C>);
+
+impl<C: DuplexContract> ParamSource<C> for StaticParams<C>
+where
+    C::Query: Clone,
+{
+    fn params(&self) -> BoxFuture<'_, Result<ConnectParams<C>, WireError>> {
+        let params = self.0.clone();
+        Box::pin(async move { Ok(params) })
+    }
+}
+
+/// Parameters produced by an async provider before every attempt (the original's `beforeConnect`).
+pub struct BeforeConnect<F>(pub(crate) F);
+
+impl<C, F, Fut> ParamSource<C> for BeforeConnect<F>
+where
+    C: DuplexContract,
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<ConnectParams<C>, WireError>> + Send + 'static,
+{
+    fn params(&self) -> BoxFuture<'_, Result<ConnectParams<C>, WireError>> {
+        Box::pin((self.0)())
+    }
+}

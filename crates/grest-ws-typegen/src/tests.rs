@@ -1,0 +1,436 @@
+//! Tests with hand-written shapes and metadata, exactly as `#[derive(Validate)]` and `contract!` generate them
+//! (those macros expand to paths of the umbrella crate, which this crate cannot depend on).
+
+use grest_ws_core::contract::{ConnectMeta, ContractMeta, Direction, ErrorMeta, MethodMeta};
+use grest_ws_core::validate::{Field, Issues, Rules, Shape, ShapeFn, Validate};
+use grest_ws_core::{Contract, ServerError, ValidationError, WebSocketSchema};
+use serde_json::{Value, json};
+
+use super::{TypegenError, javascript, typescript};
+
+const fn field(name: &'static str, shape: ShapeFn) -> Field {
+    Field {
+        name,
+        shape,
+        rules: Rules::NONE,
+        has_default: false,
+    }
+}
+
+/// A named struct, as the derive writes it.
+macro_rules! named_object {
+    ($ty:ident, $name:literal, [$($field:expr),* $(,)?]) => {
+        struct $ty;
+        impl Validate for $ty {
+            fn shape() -> Shape {
+                fn object() -> Shape {
+                    static FIELDS: &[Field] = &[$($field),*];
+                    Shape::Object(FIELDS)
+                }
+                Shape::Named($name, object)
+            }
+        }
+    };
+}
+
+struct Color;
+impl Validate for Color {
+    fn shape() -> Shape {
+        Shape::Named("Color", || Shape::Literal(&["red", "dark-green"]))
+    }
+}
+
+named_object!(
+    Query,
+    "RoomQuery",
+    [
+        Field {
+            rules: Rules {
+                non_empty: true,
+                ..Rules::NONE
+            },
+            ..field("room", String::shape)
+        },
+        field("version", Option::<u32>::shape),
+    ]
+);
+
+named_object!(
+    Post,
+    "Post",
+    [
+        Field {
+            rules: Rules {
+                non_empty: true,
+                max_length: Some(500),
+                ..Rules::NONE
+            },
+            ..field("text", String::shape)
+        },
+        field("colors", || Shape::Array(Color::shape)),
+        field("maybe", || Shape::Array(Option::<Color>::shape)),
+        field("tags", std::collections::BTreeMap::<String, u8>::shape),
+        Field {
+            has_default: true,
+            ..field("priority", i64::shape)
+        },
+        field("extra", Value::shape),
+        field("kebab-key", bool::shape),
+        field("inline", inline_shape),
+    ]
+);
+
+fn inline_shape() -> Shape {
+    static FIELDS: &[Field] = &[field("x", f64::shape)];
+    Shape::Object(FIELDS)
+}
+
+named_object!(
+    Ack,
+    "Ack",
+    [
+        Field {
+            rules: Rules {
+                min: Some(0.5),
+                max: Some(10.0),
+                ..Rules::NONE
+            },
+            ..field("score", f64::shape)
+        },
+        field("post", Post::shape),
+    ]
+);
+
+named_object!(
+    Tree,
+    "Tree",
+    [
+        field("label", String::shape),
+        field("children", || Shape::Array(Tree::shape))
+    ]
+);
+
+const fn method(
+    name: &'static str,
+    path: &'static str,
+    direction: Direction,
+    input: Option<ShapeFn>,
+    success: Option<ShapeFn>,
+    errors: &'static [ErrorMeta],
+) -> MethodMeta {
+    MethodMeta {
+        name,
+        path,
+        direction,
+        is_request: success.is_some(),
+        errors,
+        permission: None,
+        input,
+        success,
+    }
+}
+
+const SERVER: ErrorMeta = ErrorMeta::of::<ServerError>();
+const VALIDATION: ErrorMeta = ErrorMeta::of::<ValidationError>();
+
+struct Room;
+impl Contract for Room {
+    const META: &'static ContractMeta = &ContractMeta {
+        name: "Room",
+        connect: ConnectMeta {
+            query: Some(Query::shape),
+            errors: &[SERVER],
+            permission: None,
+        },
+        methods: &[
+            method(
+                "post",
+                "Room.post",
+                Direction::ClientToServer,
+                Some(Post::shape),
+                Some(Ack::shape),
+                &[VALIDATION, SERVER],
+            ),
+            method("typing", "Room.typing", Direction::ClientToServer, None, None, &[]),
+            method(
+                "grow",
+                "Room.grow",
+                Direction::ClientToServer,
+                Some(Tree::shape),
+                Some(Tree::shape),
+                &[],
+            ),
+            method(
+                "pushed",
+                "Room.pushed",
+                Direction::ServerToClient,
+                Some(Post::shape),
+                None,
+                &[],
+            ),
+            method(
+                "are_you_there",
+                "Room.areYouThere",
+                Direction::ServerToClient,
+                None,
+                Some(bool::shape),
+                &[SERVER],
+            ),
+        ],
+    };
+    type Query = ();
+    fn decode_query(_: Vec<(String, String)>) -> Result<(), Issues> {
+        Ok(())
+    }
+}
+
+const ROOM_API: WebSocketSchema<Room> = WebSocketSchema::new("ws/room");
+
+/// The JSON descriptor inside a generated module (`… = {…};`).
+fn descriptor(module: &str) -> Value {
+    let start = module.find(" = {").expect("descriptor start") + 3;
+    let end = module.rfind("};").expect("descriptor end") + 1;
+    serde_json::from_str(&module[start..end]).expect("the descriptor is JSON")
+}
+
+#[test]
+fn payload_structs_become_interfaces_with_their_rust_names() {
+    let ts = typescript(ROOM_API).unwrap();
+    assert!(ts.starts_with("// Generated by grest-ws-typegen from the Rust contract `Room`."));
+    assert!(ts.contains("import type { ContractDescriptor } from \"@grest-ws/client\";\n\n/** Rust `"));
+    assert!(
+        ts.contains(
+            "/** Rust `Post`. */\nexport interface Post {\n  /** Must not be empty; at most 500 long. */\n  text: string;\n  \
+             colors: Color[];\n  maybe: (Color | null)[];\n  tags: Record<string, number>;\n  \
+             /** Defaults when missing. */\n  priority?: number;\n  extra: unknown;\n  \"kebab-key\": boolean;\n  \
+             inline: { x: number };\n}\n"
+        ),
+        "{ts}"
+    );
+    assert!(ts.contains("export type Color = \"red\" | \"dark-green\";\n"), "{ts}");
+    assert!(
+        ts.contains(
+            "export interface RoomQuery {\n  /** Must not be empty. */\n  room: string;\n  version?: number | null;\n}"
+        ),
+        "{ts}"
+    );
+    assert!(
+        ts.contains("  /** At least 0.5; at most 10. */\n  score: number;\n  post: Post;\n"),
+        "{ts}"
+    );
+    // Each named type is declared once, however often it is used.
+    assert_eq!(ts.matches("export interface Post ").count(), 1);
+    assert_eq!(ts.matches("export type Color ").count(), 1);
+}
+
+#[test]
+fn the_methods_map_has_kinds_inputs_successes_and_declared_errors_per_direction() {
+    let ts = typescript(ROOM_API).unwrap();
+    assert!(
+        ts.contains(
+            "export interface RoomMethods {\n  clientToServer: {\n    /** `Room.post` (request). */\n    \
+             post: { request: true; input: Post; success: Ack; errors: \"VALIDATION_ERROR\" | \"SERVER_ERROR\" };\n    \
+             /** `Room.typing` (fire-and-forget). */\n    \
+             typing: { request: false; input: void; success: void; errors: never };\n"
+        ),
+        "{ts}"
+    );
+    assert!(
+        ts.contains(
+            "  serverToClient: {\n    /** `Room.pushed` (fire-and-forget). */\n    \
+             pushed: { request: false; input: Post; success: void; errors: never };\n    \
+             /** `Room.areYouThere` (request). */\n    \
+             areYouThere: { request: true; input: void; success: boolean; errors: \"SERVER_ERROR\" };\n  };\n}\n"
+        ),
+        "{ts}"
+    );
+    assert!(ts.contains("export const RoomContract: ContractDescriptor<RoomMethods, RoomQuery> = {\n"));
+}
+
+#[test]
+fn the_runtime_descriptor_carries_paths_kinds_errors_and_shapes() {
+    let ts = typescript(ROOM_API).unwrap();
+    let js = javascript(ROOM_API).unwrap();
+    assert!(js.contains("export const RoomContract = {\n"));
+    assert!(!js.contains("import"), "the JavaScript module needs nothing else");
+    let d = descriptor(&js);
+    assert_eq!(d, descriptor(&ts), "both outputs carry one descriptor");
+    assert_eq!(d["name"], "Room");
+    assert_eq!(d["path"], "ws/room");
+    assert_eq!(
+        d["connect"],
+        json!({"query": {"kind": "ref", "name": "RoomQuery"}, "errors": [{"type": "SERVER_ERROR", "statusCode": 500}]})
+    );
+    assert_eq!(
+        d["clientToServer"]["post"],
+        json!({
+            "path": "Room.post", "request": true,
+            "input": {"kind": "ref", "name": "Post"}, "success": {"kind": "ref", "name": "Ack"},
+            "errors": [{"type": "VALIDATION_ERROR", "statusCode": 422}, {"type": "SERVER_ERROR", "statusCode": 500}],
+        })
+    );
+    assert_eq!(
+        d["clientToServer"]["typing"],
+        json!({"path": "Room.typing", "request": false, "input": null, "success": null, "errors": []})
+    );
+    assert_eq!(
+        d["serverToClient"]["areYouThere"]["success"],
+        json!({"kind": "boolean"})
+    );
+    assert_eq!(
+        d["serverToClient"].as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["pushed", "areYouThere"]
+    );
+    let post = &d["shapes"]["Post"]["fields"];
+    assert_eq!(
+        post[0],
+        json!({"name": "text", "shape": {"kind": "string"}, "rules": {"nonEmpty": true, "maxLength": 500}})
+    );
+    assert_eq!(
+        post[2]["shape"],
+        json!({"kind": "array", "item": {"kind": "optional", "inner": {"kind": "ref", "name": "Color"}}})
+    );
+    assert_eq!(
+        post[3]["shape"],
+        json!({"kind": "record", "item": {"kind": "number", "integer": true, "min": 0, "max": 255}})
+    );
+    assert_eq!(
+        post[4],
+        json!({"name": "priority", "shape": {"kind": "number", "integer": true}, "hasDefault": true})
+    );
+    assert_eq!(
+        d["shapes"]["Color"],
+        json!({"kind": "literal", "values": ["red", "dark-green"]})
+    );
+    assert_eq!(d["shapes"]["Ack"]["fields"][0]["rules"], json!({"min": 0.5, "max": 10}));
+}
+
+#[test]
+fn recursive_types_refer_to_themselves() {
+    let ts = typescript(ROOM_API).unwrap();
+    assert!(
+        ts.contains("export interface Tree {\n  label: string;\n  children: Tree[];\n}"),
+        "{ts}"
+    );
+    assert!(ts.contains("grow: { request: true; input: Tree; success: Tree; errors: never };"));
+    let d = descriptor(&ts);
+    assert_eq!(
+        d["shapes"]["Tree"]["fields"][1]["shape"],
+        json!({"kind": "array", "item": {"kind": "ref", "name": "Tree"}})
+    );
+}
+
+/// A second, different type that is also called `Post`.
+struct OtherPost;
+impl Validate for OtherPost {
+    fn shape() -> Shape {
+        fn object() -> Shape {
+            static FIELDS: &[Field] = &[field("body", String::shape)];
+            Shape::Object(FIELDS)
+        }
+        Shape::Named("Post", object)
+    }
+}
+
+/// A payload type named like the generated type map.
+struct Reserved;
+impl Validate for Reserved {
+    fn shape() -> Shape {
+        Shape::Named("ClashMethods", || Shape::Literal(&["a"]))
+    }
+}
+
+struct Clash;
+impl Contract for Clash {
+    const META: &'static ContractMeta = &ContractMeta {
+        name: "Clash",
+        connect: ConnectMeta {
+            query: None,
+            errors: &[],
+            permission: None,
+        },
+        methods: &[
+            method("a", "Clash.a", Direction::ClientToServer, Some(Post::shape), None, &[]),
+            method(
+                "b",
+                "Clash.b",
+                Direction::ClientToServer,
+                Some(OtherPost::shape),
+                None,
+                &[],
+            ),
+        ],
+    };
+    type Query = ();
+    fn decode_query(_: Vec<(String, String)>) -> Result<(), Issues> {
+        Ok(())
+    }
+}
+
+struct ClashReserved;
+impl Contract for ClashReserved {
+    const META: &'static ContractMeta = &ContractMeta {
+        name: "Clash",
+        connect: ConnectMeta {
+            query: None,
+            errors: &[],
+            permission: None,
+        },
+        methods: &[method(
+            "a",
+            "Clash.a",
+            Direction::ServerToClient,
+            Some(Reserved::shape),
+            None,
+            &[],
+        )],
+    };
+    type Query = ();
+    fn decode_query(_: Vec<(String, String)>) -> Result<(), Issues> {
+        Ok(())
+    }
+}
+
+#[test]
+fn two_types_with_one_name_are_refused() {
+    let clash = WebSocketSchema::<Clash>::new("ws/clash");
+    assert_eq!(typescript(clash), Err(TypegenError::NameCollision("Post".to_owned())));
+    assert_eq!(javascript(clash), Err(TypegenError::NameCollision("Post".to_owned())));
+    let reserved = WebSocketSchema::<ClashReserved>::new("ws/clash");
+    assert_eq!(
+        typescript(reserved),
+        Err(TypegenError::NameCollision("ClashMethods".to_owned()))
+    );
+    assert!(
+        TypegenError::NameCollision("Post".to_owned())
+            .to_string()
+            .contains("`Post`")
+    );
+}
+
+#[test]
+fn a_contract_without_query_or_methods_is_still_a_module() {
+    let ts = typescript(WebSocketSchema::<ClashEmpty>::new("/ws/empty")).unwrap();
+    assert!(ts.contains("export interface EmptyMethods {\n  clientToServer: {\n  };\n  serverToClient: {\n  };\n}"));
+    let d = descriptor(&ts);
+    assert_eq!(d["connect"], json!({"query": null, "errors": []}));
+    assert_eq!(d["path"], "/ws/empty");
+    assert_eq!(d["shapes"], json!({}));
+}
+
+struct ClashEmpty;
+impl Contract for ClashEmpty {
+    const META: &'static ContractMeta = &ContractMeta {
+        name: "Empty",
+        connect: ConnectMeta {
+            query: None,
+            errors: &[],
+            permission: None,
+        },
+        methods: &[],
+    };
+    type Query = ();
+    fn decode_query(_: Vec<(String, String)>) -> Result<(), Issues> {
+        Ok(())
+    }
+}
