@@ -60,6 +60,18 @@
 //! fn main() {}
 //! ```
 //!
+//! An anchor's `extend` accepts only modules created from that anchor:
+//!
+//! ```compile_fail,E0277
+//! use grest_ws::{AnchorSchema, WebSocketSchema, contract};
+//! contract! { pub anchor Chat {} }
+//! contract! { pub anchor Other {} }
+//! contract! { pub Module extends Other { client_to_server {} server_to_client {} } }
+//! const CHAT_SOCKET: AnchorSchema<Chat> = AnchorSchema::new("ws/chat");
+//! const MODULE_API: WebSocketSchema<Module> = CHAT_SOCKET.extend();
+//! fn main() {}
+//! ```
+//!
 //! An invalid error type string or status code fails at compile time:
 //!
 //! ```compile_fail,E0080
@@ -97,6 +109,10 @@
 //!     async fn send(&self, _: String) {}
 //! }
 //! const API: WebSocketSchema<Chat> = WebSocketSchema::new("ws/chat");
+//! contract! { pub anchor Hub {} }
+//! contract! { pub Module extends Hub { client_to_server {} server_to_client {} } }
+//! const HUB_SOCKET: grest_ws::AnchorSchema<Hub> = grest_ws::AnchorSchema::new("ws/hub");
+//! const MODULE_API: WebSocketSchema<Module> = HUB_SOCKET.extend();
 //! fn main() {
 //!     assert_eq!(<Chat as grest_ws::Contract>::META.methods[0].path, "ChatV2.sendMessage");
 //!     grest_ws::define_error! { pub struct Fine = ("FINE_1", 418); }

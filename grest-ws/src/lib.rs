@@ -1,11 +1,12 @@
 #![doc = include_str!("../../README.md")]
 
 pub use grest_ws_core::auth::Wire;
+pub use grest_ws_core::contract::{Anchor, AnchorSchema, Extends};
 pub use grest_ws_core::error::MethodError;
 pub use grest_ws_core::{
     BadRequest, Contract, ContractMeta, Direction, ErrorContext, ErrorMeta, Exists, Forbidden, GrestError, Issue,
-    MethodMeta, NotAuthorized, NotFound, PayloadTooLarge, Permission, RouteNotFound, ServerError, Validate,
-    ValidationError, WebSocketSchema, WireError, define_error,
+    MethodMeta, NotAuthorized, NotFound, PayloadTooLarge, Permission, RawContract, RawSchema, RouteNotFound,
+    ServerError, Validate, ValidationError, WebSocketSchema, WireError, define_error,
 };
 #[cfg(feature = "macros")]
 pub use grest_ws_macros::{Validate, contract};
@@ -13,7 +14,9 @@ pub use grest_ws_session::{DuplexContract, PeerHandle, SessionConfig};
 
 /// Per-socket settings shared by both ends (the `grest-ws-session` crate).
 pub mod session {
-    pub use grest_ws_session::{Heartbeat, LogMode, SessionConfig, SessionEnd};
+    pub use grest_ws_session::{
+        Heartbeat, LogMode, RAW_PING, RAW_PONG, RawControl, RawMessage, RawSender, SessionConfig, SessionEnd,
+    };
 }
 
 pub mod guarantees;

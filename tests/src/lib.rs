@@ -320,6 +320,17 @@ impl RawWs {
         RawWs { ws }
     }
 
+    /// Opens a plain WebSocket with a prepared upgrade request (extra headers such as `Cookie`); returns the
+    /// server's 101 response too.
+    pub async fn connect_request(
+        request: http::Request<()>,
+    ) -> (RawWs, tokio_tungstenite::tungstenite::handshake::client::Response) {
+        let (ws, response) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("websocket connect");
+        (RawWs { ws }, response)
+    }
+
     /// Opens a plain WebSocket and completes the grest handshake (`h:::{}` → `k:::null`).
     pub async fn handshaken(url: &str) -> RawWs {
         let mut ws = RawWs::connect(url).await;

@@ -37,56 +37,32 @@ fn user(id: &str) -> Option<User> {
     })
 }
 
-/// Shared by the three credential handlers: a credential `<prefix><user>` is that user.
-async fn verify(credential: Option<&str>, prefix: &str) -> Result<User, WireError> {
-    let credential = credential.ok_or_else(|| NotAuthorized::with_display_message("Missing credential"))?;
-    credential
-        .strip_prefix(prefix)
-        .and_then(user)
-        .ok_or_else(|| NotAuthorized::with_display_message("Invalid credential").into())
-}
-
-struct Tokens {
+/// The handler of all three credential wires: a credential `<prefix><user>` is that user. Records each run.
+struct Credentials {
+    prefix: &'static str,
     events: Events,
 }
 
-impl WireHandler for Tokens {
-    type Principal = User;
-    const RESOLVES_PERMISSIONS: bool = true;
-
-    async fn process(&self, token: Option<&str>) -> Result<User, WireError> {
-        self.events.push("process token");
-        verify(token, "secret-").await
-    }
-
-    async fn permissions(&self, user: &User) -> Vec<String> {
-        user.scopes.clone()
+impl Credentials {
+    fn new(prefix: &'static str, events: &Events) -> Self {
+        Credentials {
+            prefix,
+            events: events.clone(),
+        }
     }
 }
 
-struct Sessions;
-
-impl WireHandler for Sessions {
+impl WireHandler for Credentials {
     type Principal = User;
     const RESOLVES_PERMISSIONS: bool = true;
 
-    async fn process(&self, cookie: Option<&str>) -> Result<User, WireError> {
-        verify(cookie, "s-").await
-    }
-
-    async fn permissions(&self, user: &User) -> Vec<String> {
-        user.scopes.clone()
-    }
-}
-
-struct Tickets;
-
-impl WireHandler for Tickets {
-    type Principal = User;
-    const RESOLVES_PERMISSIONS: bool = true;
-
-    async fn process(&self, ticket: Option<&str>) -> Result<User, WireError> {
-        verify(ticket, "t-").await
+    async fn process(&self, credential: Option<&str>) -> Result<User, WireError> {
+        self.events.push(&format!("process {}", self.prefix));
+        let credential = credential.ok_or_else(|| NotAuthorized::with_display_message("Missing credential"))?;
+        credential
+            .strip_prefix(self.prefix)
+            .and_then(user)
+            .ok_or_else(|| NotAuthorized::with_display_message("Invalid credential").into())
     }
 
     async fn permissions(&self, user: &User) -> Vec<String> {
@@ -199,9 +175,9 @@ struct Server {
 fn vault_server(origin: OriginPolicy, events: &Events) -> (GrestWs, HttpAuth) {
     let ws = GrestWs::new()
         .origin_policy(origin)
-        .bind(USER_TOKEN, Tokens { events: events.clone() })
-        .bind(SESSION, Sessions)
-        .bind(TICKET, Tickets)
+        .bind(USER_TOKEN, Credentials::new("secret-", events))
+        .bind(SESSION, Credentials::new("s-", events))
+        .bind(TICKET, Credentials::new("t-", events))
         .middleware(LocaleMiddleware {
             name: "a",
             events: events.clone(),
@@ -408,7 +384,7 @@ async fn wires_then_middleware_run_in_order_and_their_context_reaches_handlers()
         .unwrap();
     assert_eq!(
         server.events.take(),
-        ["parse a", "parse b", "process token", "process a", "process b"]
+        ["parse a", "parse b", "process secret-", "process a", "process b"]
     );
     assert_eq!(alice.locale().await.unwrap(), "et");
 
@@ -423,7 +399,7 @@ async fn wires_then_middleware_run_in_order_and_their_context_reaches_handlers()
     assert_eq!((wire.error_type.as_str(), wire.status_code), ("BAD_REQUEST", 400));
     assert_eq!(
         server.events.take(),
-        ["parse a", "parse b", "process token", "process a"],
+        ["parse a", "parse b", "process secret-", "process a"],
         "the chain stops at the failure"
     );
 }
@@ -587,13 +563,8 @@ fn build_lists_every_offender() {
     const TIDY_API: WebSocketSchema<Tidy> = WebSocketSchema::new("ws/tidy").uses(&[USER_TOKEN, SAME_HEADER]);
     let problems = refused(
         GrestWs::new()
-            .bind(
-                USER_TOKEN,
-                Tokens {
-                    events: Events::default(),
-                },
-            )
-            .bind(SAME_HEADER, Tickets)
+            .bind(USER_TOKEN, Credentials::new("secret-", &Events::default()))
+            .bind(SAME_HEADER, Credentials::new("t-", &Events::default()))
             .ws(SLOPPY_API, |_: Connected<Sloppy>| async { SloppySession })
             .ws(TIDY_API, |_: Connected<Tidy>| async { TidySession })
             .build(),

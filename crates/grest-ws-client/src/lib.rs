@@ -11,19 +11,26 @@
 //! ```
 
 mod config;
+mod connection;
 mod open;
 mod params;
+mod raw;
 
 use std::future::Future;
 
 use grest_ws_core::auth::{Outbound, Wire};
-use grest_ws_core::{Direction, ValidationError, WebSocketSchema, WireError};
-use grest_ws_session::{DuplexContract, PeerHandle, Routes, Session};
+use grest_ws_core::{ValidationError, WebSocketSchema, WireError};
+use std::sync::Arc;
+
+use connection::{Callbacks, Connection};
+use grest_ws_session::{DuplexContract, OwnedDispatch, PeerHandle};
 
 pub use config::{ClientConfig, ReconnectConfig, ShouldRetry};
+pub use grest_ws_session::RawMessage;
 pub use grest_ws_session::{Heartbeat, LogMode};
-use open::{ClientSocket, Target};
+use open::Target;
 pub use params::{BeforeConnect, ConnectParams, ParamSource, StaticParams};
+pub use raw::{RawClient, RawConnection};
 
 /// Why a connection attempt failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -55,6 +62,9 @@ pub enum ConnectError {
     /// The URL, TCP connection or WebSocket upgrade failed.
     #[error("connection failed: {0}")]
     Transport(String),
+    /// This contract is already attached to the shared socket of that URL and handshake headers.
+    #[error("contract {0:?} is already registered on this pooled socket; use Client::dedicated() for a second one")]
+    AlreadyAttached(&'static str),
 }
 
 impl ConnectError {
@@ -74,7 +84,7 @@ impl ConnectError {
     }
 
     /// Whether this is a validation failure of the connection parameters (never retried).
-    fn is_invalid_params(&self) -> bool {
+    pub(crate) fn is_invalid_params(&self) -> bool {
         match self {
             ConnectError::InvalidQuery(_) => true,
             ConnectError::BeforeConnect(e) => e.error_type == "VALIDATION_ERROR",
@@ -123,17 +133,6 @@ pub struct Setup<C: DuplexContract> {
     pub is_reconnect: bool,
 }
 
-type CloseCallback = Box<dyn Fn(CloseReason, Option<&ConnectError>) + Send + Sync>;
-type DisconnectCallback = Box<dyn Fn(DisconnectReason) + Send + Sync>;
-type ErrorCallback = Box<dyn Fn(&ConnectError) + Send + Sync>;
-
-#[derive(Default)]
-struct Callbacks {
-    on_close: Vec<CloseCallback>,
-    on_disconnect: Vec<DisconnectCallback>,
-    on_error: Vec<ErrorCallback>,
-}
-
 /// Connects a typed client to one endpoint. `P` is where the connection parameters come from: fixed
 /// ([`Client::new`]) or fresh before every attempt ([`Client::before_connect`]).
 #[must_use]
@@ -141,6 +140,7 @@ pub struct Client<C: DuplexContract, P = StaticParams<C>> {
     source: P,
     target: Target<C>,
     callbacks: Callbacks,
+    dedicated: bool,
 }
 
 impl<C: DuplexContract, P> std::fmt::Debug for Client<C, P> {
@@ -194,8 +194,11 @@ where
 {
     /// A client whose URL, query and credentials come from `provider`, run before the first connection and
     /// before every reconnect (fresh short-lived tokens, signed URLs). Static parameters cannot be added to it.
+    /// Such a client always has its own socket (its parameters change, so it cannot be pooled).
     pub fn before_connect(schema: WebSocketSchema<C>, provider: F) -> Self {
-        Client::with_source(schema, BeforeConnect(provider))
+        let mut client = Client::with_source(schema, BeforeConnect(provider));
+        client.dedicated = true;
+        client
     }
 }
 
@@ -210,7 +213,16 @@ impl<C: DuplexContract, P: ParamSource<C>> Client<C, P> {
                 config: ClientConfig::default(),
             },
             callbacks: Callbacks::default(),
+            dedicated: false,
         }
+    }
+
+    /// Gives this client a socket of its own instead of sharing one with other clients of the same URL and
+    /// handshake headers (pooling is the default; a pooled socket runs with the settings of the client that
+    /// opened it).
+    pub fn dedicated(mut self) -> Self {
+        self.dedicated = true;
+        self
     }
 
     /// Replaces the settings.
@@ -261,145 +273,50 @@ impl<C: DuplexContract, P: ParamSource<C>> Client<C, P> {
     /// Connects; `setup` builds the handlers for server-to-client messages on the first connection and again on
     /// every reconnection (so per-connection state starts fresh). The first attempt's failure is returned, not
     /// retried. Resolves once the server has sent `k`.
+    ///
+    /// Clients with fixed parameters and the same URL and handshake headers share one socket (modules of one
+    /// extendable contract multiplex over it); the same contract cannot be attached twice to one shared socket —
+    /// use [`Client::dedicated`] for that.
     pub async fn connect_with(
         self,
         setup: impl Fn(Setup<C>) -> C::Handlers + Send + Sync + 'static,
     ) -> Result<C::Client, ConnectError> {
+        self.connect_setup(module_setup::<C>(setup)).await
+    }
+
+    /// Connects with an untyped dispatcher for server-to-client messages, reused after reconnects: it gets every
+    /// inbound message of this contract with its route (test kits, proxies, adapters).
+    pub async fn connect_dispatch(self, dispatch: Arc<dyn OwnedDispatch>) -> Result<C::Client, ConnectError> {
+        self.connect_setup(Arc::new(move |_: &PeerHandle, _: bool| dispatch.clone()))
+            .await
+    }
+
+    async fn connect_setup(self, setup: connection::SetupFn) -> Result<C::Client, ConnectError> {
         let params = self.source.params().await.map_err(ConnectError::BeforeConnect)?;
-        let ws = self.target.open(&params).await?;
-        let session = Session::new(self.target.config.socket_session());
-        let handle = session.handle().clone();
-        handle.set_log_mode(self.target.config.log_mode);
-        if handle.log_mode() == LogMode::All {
-            tracing::info!(path = self.target.schema.path(), "ws open");
+        let key = (!self.dedicated).then(|| self.target.pool_key(&params)).transpose()?;
+        let mut callbacks = Some(self.callbacks);
+        if let Some(key) = &key {
+            if let Some(client) = connection::attach_pooled::<C>(key, &setup, &mut callbacks)? {
+                return Ok(client);
+            }
         }
+        let ws = self.target.open(&params).await?;
+        let connection = Connection::<C, P>::new(self.source, self.target, key);
+        connection.start(ws, setup, callbacks.unwrap_or_default())
+    }
+}
+
+/// The setup of a contract's handlers, without the contract's types (pooled sockets hold several).
+fn module_setup<C: DuplexContract>(
+    setup: impl Fn(Setup<C>) -> C::Handlers + Send + Sync + 'static,
+) -> connection::SetupFn {
+    Arc::new(move |handle: &PeerHandle, is_reconnect: bool| {
         let handlers = setup(Setup {
             client: C::Client::from(handle.clone()),
-            is_reconnect: false,
+            is_reconnect,
         });
-        let driver = Driver {
-            source: self.source,
-            target: self.target,
-            callbacks: self.callbacks,
-            setup: Box::new(setup),
-            handle: handle.clone(),
-        };
-        tokio::spawn(driver.run(ws, session, handlers));
-        Ok(C::Client::from(handle.owning()))
-    }
-}
-
-/// The task that owns a client's sockets: runs each session, and reconnects after drops.
-struct Driver<C: DuplexContract, P> {
-    source: P,
-    target: Target<C>,
-    callbacks: Callbacks,
-    setup: Box<dyn Fn(Setup<C>) -> C::Handlers + Send + Sync>,
-    handle: PeerHandle,
-}
-
-impl<C: DuplexContract, P: ParamSource<C>> Driver<C, P> {
-    async fn run(self, mut ws: ClientSocket, mut session: Session, mut handlers: C::Handlers) {
-        let routes = Routes::new(C::META, Direction::ServerToClient);
-        let path = self.target.schema.path();
-        loop {
-            let end = session.run(ws, &routes, &handlers).await;
-            drop(handlers);
-            if self.handle.is_closing() {
-                self.emit_disconnect(DisconnectReason::Manual);
-                return self.finish(CloseReason::Manual, None);
-            }
-            if self.handle.log_mode() != LogMode::Off {
-                tracing::warn!(path, ?end, "ws drop");
-            }
-            self.emit_disconnect(DisconnectReason::Drop);
-            let Some(reconnect) = self.target.config.reconnect.clone() else {
-                return self.finish(CloseReason::Drop, None);
-            };
-            match self.reconnect(&reconnect).await {
-                Ok((socket, resumed)) => {
-                    ws = socket;
-                    session = resumed;
-                    handlers = (self.setup)(Setup {
-                        client: C::Client::from(self.handle.clone()),
-                        is_reconnect: true,
-                    });
-                    if self.handle.log_mode() == LogMode::All {
-                        tracing::info!(path, "ws reconnect-success");
-                    }
-                }
-                Err((reason, error)) => return self.finish(reason, error.as_ref()),
-            }
-        }
-    }
-
-    /// Attempts until one succeeds, the policy gives up, or the client is closed meanwhile.
-    async fn reconnect(
-        &self,
-        policy: &ReconnectConfig,
-    ) -> Result<(ClientSocket, Session), (CloseReason, Option<ConnectError>)> {
-        let mut attempt = 0u32;
-        loop {
-            let delay = policy.delay(attempt);
-            if self.handle.log_mode() == LogMode::All {
-                tracing::info!(
-                    path = self.target.schema.path(),
-                    attempt,
-                    ?delay,
-                    "ws reconnect-attempt"
-                );
-            }
-            tokio::select! {
-                () = tokio::time::sleep(delay) => {}
-                () = self.handle.closing() => return Err((CloseReason::Manual, None)),
-            }
-            let result = match self.source.params().await {
-                Ok(params) => self.target.open(&params).await,
-                Err(error) => Err(ConnectError::BeforeConnect(error)),
-            };
-            let error = match result {
-                Ok(ws) if self.handle.is_closing() => {
-                    drop(ws);
-                    return Err((CloseReason::Manual, None));
-                }
-                Ok(ws) => return Ok((ws, Session::resume(&self.handle, self.target.config.socket_session()))),
-                Err(error) => error,
-            };
-            for callback in &self.callbacks.on_error {
-                callback(&error);
-            }
-            if error.is_invalid_params() || !(policy.should_retry)(&error) {
-                return Err((CloseReason::Unrecoverable, Some(error)));
-            }
-            attempt += 1;
-            if policy.max_attempts.is_some_and(|max| attempt >= max) {
-                return Err((CloseReason::RetriesExhausted, Some(error)));
-            }
-        }
-    }
-
-    fn emit_disconnect(&self, reason: DisconnectReason) {
-        for callback in &self.callbacks.on_disconnect {
-            callback(reason);
-        }
-    }
-
-    fn finish(&self, reason: CloseReason, error: Option<&ConnectError>) {
-        let mode = self.handle.log_mode();
-        let path = self.target.schema.path();
-        match reason {
-            CloseReason::RetriesExhausted | CloseReason::Unrecoverable if mode != LogMode::Off => {
-                tracing::error!(path, ?reason, ?error, "ws final-close");
-            }
-            CloseReason::Drop if mode != LogMode::Off => tracing::warn!(path, "ws final-close after a drop"),
-            CloseReason::Manual if mode == LogMode::All => tracing::info!(path, "ws close"),
-            _ => {}
-        }
-        self.handle.finish();
-        for callback in &self.callbacks.on_close {
-            callback(reason, error);
-        }
-    }
+        Arc::new(handlers) as Arc<dyn OwnedDispatch>
+    })
 }
 
 impl<C: DuplexContract> std::fmt::Debug for Setup<C> {

@@ -5,8 +5,7 @@ use futures_util::{SinkExt, StreamExt};
 use grest_ws_core::auth::Outbound;
 use grest_ws_core::error::INVALID_QUERY;
 use grest_ws_core::frame::{self, Frame, FrameKind};
-use grest_ws_core::{GrestError, ServerError, ValidationError, WebSocketSchema, WireError};
-use grest_ws_session::DuplexContract;
+use grest_ws_core::{Contract, GrestError, ServerError, ValidationError, WebSocketSchema, WireError};
 use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -27,7 +26,7 @@ pub(crate) struct Target<C> {
     pub(crate) config: ClientConfig,
 }
 
-impl<C: DuplexContract> Target<C> {
+impl<C: Contract> Target<C> {
     /// What the credentials, headers and middleware write, in that order.
     fn outbound(&self, params: &ConnectParams<C>) -> Outbound {
         let mut outbound = Outbound::default();
@@ -36,6 +35,23 @@ impl<C: DuplexContract> Target<C> {
             middleware.update(&mut outbound);
         }
         outbound
+    }
+
+    /// The pool key of these parameters: the full URL plus the sorted handshake headers and cookies (clients
+    /// that would send the same bytes share a socket).
+    pub(crate) fn pool_key(&self, params: &ConnectParams<C>) -> Result<String, ConnectError> {
+        let outbound = self.outbound(params);
+        let mut key = self.url_with(params, &outbound)?;
+        key.push_str("::");
+        for (name, value) in &outbound.headers {
+            key.push_str(&format!("{name}={value}&"));
+        }
+        let mut cookies = outbound.cookies.clone();
+        cookies.sort();
+        for (name, value) in cookies {
+            key.push_str(&format!("cookie:{name}={value}&"));
+        }
+        Ok(key)
     }
 
     /// The full URL, with the typed query validated like the server will (failure: nothing is sent).

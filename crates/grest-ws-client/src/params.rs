@@ -4,20 +4,21 @@
 
 use std::future::Future;
 
+use grest_ws_core::Contract;
 use grest_ws_core::WireError;
 use grest_ws_core::auth::{Outbound, Wire};
-use grest_ws_session::{BoxFuture, DuplexContract};
+use grest_ws_session::BoxFuture;
 
 /// The complete parameters of one connection attempt.
 #[must_use]
-pub struct ConnectParams<C: DuplexContract> {
+pub struct ConnectParams<C: Contract> {
     pub(crate) base_url: String,
     pub(crate) query: Option<C::Query>,
     pub(crate) credentials: Vec<(Wire, String)>,
     pub(crate) headers: Vec<(String, String)>,
 }
 
-impl<C: DuplexContract> Clone for ConnectParams<C>
+impl<C: Contract> Clone for ConnectParams<C>
 where
     C::Query: Clone,
 {
@@ -31,7 +32,7 @@ where
     }
 }
 
-impl<C: DuplexContract> ConnectParams<C> {
+impl<C: Contract> ConnectParams<C> {
     /// Parameters for `base_url` (`ws://host:port`).
     pub fn new(base_url: impl Into<String>) -> Self {
         ConnectParams {
@@ -73,15 +74,15 @@ impl<C: DuplexContract> ConnectParams<C> {
 }
 
 /// A source of [`ConnectParams`], asked before every attempt.
-pub trait ParamSource<C: DuplexContract>: Send + Sync + 'static {
+pub trait ParamSource<C: Contract>: Send + Sync + 'static {
     /// The parameters of the next attempt; an error fails the attempt (a `VALIDATION_ERROR` for good).
     fn params(&self) -> BoxFuture<'_, Result<ConnectParams<C>, WireError>>;
 }
 
 /// Parameters fixed when the client is built.
-pub struct StaticParams<C: DuplexContract>(pub(crate) ConnectParams<C>);
+pub struct StaticParams<C: Contract>(pub(crate) ConnectParams<C>);
 
-impl<C: DuplexContract> ParamSource<C> for StaticParams<C>
+impl<C: Contract> ParamSource<C> for StaticParams<C>
 where
     C::Query: Clone,
 {
@@ -96,7 +97,7 @@ pub struct BeforeConnect<F>(pub(crate) F);
 
 impl<C, F, Fut> ParamSource<C> for BeforeConnect<F>
 where
-    C: DuplexContract,
+    C: Contract,
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<ConnectParams<C>, WireError>> + Send + 'static,
 {

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::auth::Wire;
-use crate::validate::{Issues, ShapeFn, Validate};
+use crate::validate::{Issues, Shape, ShapeFn, Validate};
 
 /// Which way a method travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -115,10 +115,107 @@ pub trait Contract: Send + Sync + 'static {
     fn decode_query(pairs: Vec<(String, String)>) -> Result<Self::Query, Issues>;
 }
 
+/// The shared connection of extendable modules (the original's `GGDuplexExtendableContract`): a handshake
+/// (`connect`) without methods. Modules declared with `contract! { pub M extends Anchor { … } }` in their own
+/// files or crates add methods; all of them share one path, one handshake and one socket.
+pub trait Anchor: Send + Sync + 'static {
+    /// The anchor's name (never on the wire; for messages).
+    const NAME: &'static str;
+    /// The shared handshake.
+    const CONNECT: ConnectMeta;
+    /// The typed handshake query.
+    type Query: Serialize + DeserializeOwned + Validate + Send + Sync + 'static;
+    /// Decodes and validates the upgrade URL's query pairs.
+    fn decode_query(pairs: Vec<(String, String)>) -> Result<Self::Query, Issues>;
+}
+
+/// Marks a module created from anchor `A`; [`AnchorSchema::extend`] accepts nothing else (a compile error).
+pub trait Extends<A: Anchor>: Contract {}
+
+/// Which extendable group a schema belongs to: modules of one anchor may share a path.
+#[derive(Clone, Copy)]
+pub struct Group {
+    /// The anchor's name.
+    pub name: &'static str,
+    id: fn() -> std::any::TypeId,
+}
+
+impl Group {
+    /// Whether two schemas extend the same anchor.
+    pub fn same(&self, other: &Group) -> bool {
+        (self.id)() == (other.id)()
+    }
+}
+
+impl std::fmt::Debug for Group {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Group").field("name", &self.name).finish()
+    }
+}
+
+/// An anchor bound to a path and wires (the original's `GGWebSocketExtendableSchema`); each module gets its
+/// ordinary schema from [`AnchorSchema::extend`].
+pub struct AnchorSchema<A> {
+    path: &'static str,
+    wires: &'static [Wire],
+    anchor: PhantomData<fn() -> A>,
+}
+
+impl<A> Clone for AnchorSchema<A> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<A> Copy for AnchorSchema<A> {}
+
+impl<A> std::fmt::Debug for AnchorSchema<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AnchorSchema").field("path", &self.path).finish()
+    }
+}
+
+impl<A: Anchor> AnchorSchema<A> {
+    /// Binds the anchor to a path (checked like [`WebSocketSchema::new`]).
+    pub const fn new(path: &'static str) -> Self {
+        assert!(
+            is_valid_exact_path(path),
+            "invalid WebSocket path: must be non-empty without whitespace, ?, # or *"
+        );
+        AnchorSchema {
+            path,
+            wires: &[],
+            anchor: PhantomData,
+        }
+    }
+
+    /// The credential wires every module's connection uses.
+    pub const fn uses(self, wires: &'static [Wire]) -> Self {
+        AnchorSchema {
+            path: self.path,
+            wires,
+            anchor: PhantomData,
+        }
+    }
+
+    /// The schema of module `M`: the anchor's path and wires, `M`'s methods.
+    pub const fn extend<M: Extends<A>>(&self) -> WebSocketSchema<M> {
+        WebSocketSchema {
+            path: self.path,
+            wires: self.wires,
+            group: Some(Group {
+                name: A::NAME,
+                id: std::any::TypeId::of::<A>,
+            }),
+            contract: PhantomData,
+        }
+    }
+}
+
 /// A contract bound to a WebSocket path and the credential wires it uses (the original's `GGWebSocketSchema`).
 pub struct WebSocketSchema<C> {
     path: &'static str,
     wires: &'static [Wire],
+    group: Option<Group>,
     contract: PhantomData<fn() -> C>,
 }
 
@@ -149,8 +246,14 @@ impl<C> WebSocketSchema<C> {
         WebSocketSchema {
             path,
             wires: &[],
+            group: None,
             contract: PhantomData,
         }
+    }
+
+    /// The extendable group this schema's contract belongs to, if any.
+    pub const fn group(&self) -> Option<Group> {
+        self.group
     }
 
     /// The credential wires this schema uses, in handshake order (the original's `use`). Clients write them,
@@ -159,6 +262,7 @@ impl<C> WebSocketSchema<C> {
         WebSocketSchema {
             path: self.path,
             wires,
+            group: self.group,
             contract: PhantomData,
         }
     }
@@ -190,10 +294,15 @@ pub fn normalize_path(path: &str) -> String {
 
 /// PROTOCOL.md §7 rules for an exact (non-wildcard) path.
 pub const fn is_valid_exact_path(path: &str) -> bool {
-    let bytes = path.as_bytes();
+    is_valid_base(path.as_bytes(), path.len())
+}
+
+/// Whether `bytes[..end]` is a valid exact path or wildcard base: non-empty, something besides `/`, no
+/// whitespace, `?`, `#` or `*`.
+const fn is_valid_base(bytes: &[u8], end: usize) -> bool {
     let mut meaningful = false;
     let mut i = 0;
-    while i < bytes.len() {
+    while i < end {
         let b = bytes[i];
         if b.is_ascii_whitespace() || b == b'?' || b == b'#' || b == b'*' {
             return false;
@@ -204,4 +313,248 @@ pub const fn is_valid_exact_path(path: &str) -> bool {
         i += 1;
     }
     meaningful
+}
+
+/// Whether `path` is a wildcard prefix path (ends with `/*`, PROTOCOL.md §7).
+pub const fn is_prefix_path(path: &str) -> bool {
+    let bytes = path.as_bytes();
+    bytes.len() >= 2 && bytes[bytes.len() - 2] == b'/' && bytes[bytes.len() - 1] == b'*'
+}
+
+/// PROTOCOL.md §7 rules for a socket path: an exact path, or — when `allow_prefix` — a wildcard prefix path
+/// `<base>/*` whose base is a valid exact path.
+pub const fn is_valid_socket_path(path: &str, allow_prefix: bool) -> bool {
+    let bytes = path.as_bytes();
+    if is_prefix_path(path) {
+        allow_prefix && is_valid_base(bytes, bytes.len() - 2)
+    } else {
+        is_valid_base(bytes, bytes.len())
+    }
+}
+
+/// The base of a wildcard prefix path (`/tcp/*` → `/tcp`), or the path itself, with the leading `/`.
+pub fn prefix_base(path: &str) -> String {
+    normalize_path(path.strip_suffix("/*").unwrap_or(path))
+}
+
+/// A raw byte-stream contract (the original's `GGRawSocketContract`): only the connection — query, permission,
+/// and how clients connect. After the handshake the socket carries opaque text and binary frames.
+///
+/// Every raw contract is also a [`Contract`] without methods, so connection parameters, metadata and the
+/// handshake pipeline are shared with typed contracts (name the trait when both apply:
+/// `<Pty as RawContract>::Query`).
+///
+/// ```
+/// use grest_ws_core::contract::{RawContract, RawSchema};
+///
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// pub struct PtyQuery { pub vm_id: String }
+/// # impl grest_ws_core::Validate for PtyQuery {
+/// #     fn shape() -> grest_ws_core::validate::Shape { grest_ws_core::validate::Shape::Any }
+/// # }
+///
+/// /// A terminal stream; grest clients on both ends (in-band handshake).
+/// pub struct Pty;
+/// impl RawContract for Pty {
+///     const NAME: &'static str = "Pty";
+///     type Query = PtyQuery;
+/// }
+/// pub const PTY_API: RawSchema<Pty> = RawSchema::new("ws/pty");
+///
+/// /// A foreign client (noVNC) on any path under `/desktop`.
+/// pub struct Desktop;
+/// impl RawContract for Desktop {
+///     const NAME: &'static str = "Desktop";
+///     const CUSTOM_CLIENT: bool = true;
+///     const PROTOCOLS: &'static [&'static str] = &["binary"];
+///     type Query = ();
+/// }
+/// pub const DESKTOP_API: RawSchema<Desktop> = RawSchema::new("desktop/*");
+/// ```
+///
+/// A wildcard path on a contract that is not `CUSTOM_CLIENT` does not compile:
+///
+/// ```compile_fail
+/// use grest_ws_core::contract::{RawContract, RawSchema};
+/// pub struct Pty;
+/// impl RawContract for Pty {
+///     const NAME: &'static str = "Pty";
+///     type Query = ();
+/// }
+/// pub const PTY_API: RawSchema<Pty> = RawSchema::new("ws/pty/*");
+/// ```
+pub trait RawContract: Send + Sync + 'static {
+    /// The contract name (for messages and logs).
+    const NAME: &'static str;
+    /// For foreign clients (noVNC, editor webviews) that cannot speak the grest handshake: no in-band `h`/`k`,
+    /// authentication from the upgrade request alone (cookie, query), no keepalive sentinels, wildcard paths
+    /// allowed, and no grest client. Default `false`.
+    const CUSTOM_CLIENT: bool = false;
+    /// The WebSocket subprotocols the socket speaks: the server echoes the first of these that the client
+    /// offered, and none when nothing matches. Default none.
+    const PROTOCOLS: &'static [&'static str] = &[];
+    /// The connection permission, checked against the scopes the wires resolved. Default none.
+    const PERMISSION: Option<Permission> = None;
+    /// The typed upgrade query; `()` when the contract takes none (the URL may still carry credentials).
+    type Query: Serialize + DeserializeOwned + Validate + Send + Sync + 'static;
+
+    /// Decodes and validates the upgrade URL's query pairs, with the coercion typed contracts use.
+    fn decode_query(pairs: Vec<(String, String)>) -> Result<Self::Query, Issues> {
+        if matches!(<Self::Query as Validate>::shape(), Shape::Null) {
+            // No declared query: whatever the URL carries belongs to the wires.
+            return crate::validate::decode_value(serde_json::Value::Null);
+        }
+        crate::validate::decode_query(pairs)
+    }
+}
+
+impl<C: RawContract> Contract for C {
+    const META: &'static ContractMeta = &ContractMeta {
+        name: C::NAME,
+        connect: ConnectMeta {
+            query: Some(<C::Query as Validate>::shape),
+            errors: &[],
+            permission: C::PERMISSION,
+        },
+        methods: &[],
+    };
+    type Query = C::Query;
+
+    fn decode_query(pairs: Vec<(String, String)>) -> Result<Self::Query, Issues> {
+        <C as RawContract>::decode_query(pairs)
+    }
+}
+
+/// A raw contract bound to a path and the credential wires it uses (the original's `GGRawWebSocketSchema`).
+///
+/// The path follows PROTOCOL.md §7; a trailing `/*` makes it a wildcard prefix (`/base/*` serves `/base` and
+/// everything under `/base/`), which only `CUSTOM_CLIENT` contracts may use — checked at compile time for a
+/// `const` schema. A `CUSTOM_CLIENT` schema must use only wires a foreign client can send with the upgrade
+/// (cookie, query): the server refuses to build otherwise.
+pub struct RawSchema<C> {
+    path: &'static str,
+    wires: &'static [Wire],
+    contract: PhantomData<fn() -> C>,
+}
+
+impl<C> Clone for RawSchema<C> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<C> Copy for RawSchema<C> {}
+
+impl<C> std::fmt::Debug for RawSchema<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawSchema")
+            .field("path", &self.path)
+            .field("wires", &self.wires)
+            .finish()
+    }
+}
+
+impl<C: RawContract> RawSchema<C> {
+    /// Binds a raw contract to a path (`"ws/pty"` ≡ `"/ws/pty"`; `"code-server/*"` for a wildcard prefix).
+    pub const fn new(path: &'static str) -> Self {
+        assert!(
+            is_valid_socket_path(path, true),
+            "invalid WebSocket path: must be non-empty without whitespace, ?, # or * (except a trailing /*)"
+        );
+        assert!(
+            C::CUSTOM_CLIENT || !is_prefix_path(path),
+            "a wildcard path (trailing /*) is only for CUSTOM_CLIENT raw contracts"
+        );
+        RawSchema {
+            path,
+            wires: &[],
+            contract: PhantomData,
+        }
+    }
+}
+
+impl<C> RawSchema<C> {
+    /// The credential wires this schema uses, in handshake order.
+    pub const fn uses(self, wires: &'static [Wire]) -> Self {
+        RawSchema {
+            path: self.path,
+            wires,
+            contract: PhantomData,
+        }
+    }
+
+    /// The wires this schema uses.
+    pub const fn wires(&self) -> &'static [Wire] {
+        self.wires
+    }
+
+    /// The path as declared.
+    pub const fn path(&self) -> &'static str {
+        self.path
+    }
+
+    /// Whether the path is a wildcard prefix (`…/*`).
+    pub const fn is_prefix(&self) -> bool {
+        is_prefix_path(self.path)
+    }
+
+    /// The path with a leading `/` (and its `/*` when it is a prefix): what duplicate registrations are
+    /// detected by.
+    pub fn route_path(&self) -> String {
+        normalize_path(self.path)
+    }
+
+    /// The path a client connects to, or a prefix path's base, with a leading `/`.
+    pub fn base_path(&self) -> String {
+        prefix_base(self.path)
+    }
+}
+
+#[cfg(test)]
+mod raw_tests {
+    use super::*;
+
+    #[test]
+    fn socket_paths_follow_the_rules() {
+        assert!(is_valid_socket_path("ws/pty", false));
+        assert!(is_valid_socket_path("/code-server/*", true));
+        assert!(
+            !is_valid_socket_path("/code-server/*", false),
+            "prefix paths only where allowed"
+        );
+        assert!(!is_valid_socket_path("/*", true), "a prefix needs a base");
+        assert!(!is_valid_socket_path("//*", true));
+        assert!(!is_valid_socket_path("/a*/*", true), "no * inside the base");
+        assert!(!is_valid_socket_path("/a b/*", true));
+        assert!(!is_valid_socket_path("/a?/*", true));
+        assert!(!is_valid_socket_path("/a/*/b", true), "the wildcard only trails");
+        assert!(is_prefix_path("/a/*") && !is_prefix_path("/a*") && !is_prefix_path("*"));
+        assert_eq!(prefix_base("code-server/*"), "/code-server");
+        assert_eq!(prefix_base("/ws/pty"), "/ws/pty");
+    }
+
+    struct Stream;
+    impl RawContract for Stream {
+        const NAME: &'static str = "Stream";
+        type Query = ();
+    }
+
+    #[test]
+    fn a_raw_contract_without_query_ignores_the_url() {
+        let pairs = vec![("token".to_owned(), "t".to_owned())];
+        assert_eq!(<Stream as RawContract>::decode_query(pairs), Ok(()));
+        assert_eq!(<Stream as Contract>::META.name, "Stream");
+        assert!(<Stream as Contract>::META.methods.is_empty());
+        let schema: RawSchema<Stream> = RawSchema::new("ws/stream");
+        assert_eq!(
+            (schema.route_path(), schema.base_path()),
+            ("/ws/stream".into(), "/ws/stream".into())
+        );
+        assert!(!schema.is_prefix());
+    }
+
+    #[test]
+    #[should_panic(expected = "only for CUSTOM_CLIENT")]
+    fn a_wildcard_needs_a_custom_client() {
+        let _ = RawSchema::<Stream>::new("ws/stream/*");
+    }
 }

@@ -10,7 +10,9 @@ pub mod error;
 pub mod frame;
 pub mod validate;
 
-pub use contract::{Contract, ContractMeta, Direction, ErrorMeta, MethodMeta, Permission, WebSocketSchema};
+pub use contract::{
+    Contract, ContractMeta, Direction, ErrorMeta, MethodMeta, Permission, RawContract, RawSchema, WebSocketSchema,
+};
 pub use error::{
     BadRequest, ErrorContext, Exists, Forbidden, GrestError, MethodError, NotAuthorized, NotFound, PayloadTooLarge,
     RouteNotFound, ServerError, ValidationError, WireError, is_valid_error_type,

@@ -9,9 +9,20 @@ use syn::{Attribute, Ident, LitStr, Token, Type, Visibility, braced, bracketed, 
 use crate::case::{camel, pascal, snake};
 use crate::{core_path, session_path};
 
+/// What a `contract!` declares.
+enum Kind {
+    /// A duplex contract.
+    Plain,
+    /// An anchor: only the connection (`connect`), extended by modules that share one socket.
+    Anchor,
+    /// A module of an anchor: methods of its own, the anchor's connection.
+    Extends(syn::Path),
+}
+
 pub(crate) struct ContractDef {
     attrs: Vec<Attribute>,
     vis: Visibility,
+    kind: Kind,
     name: Ident,
     wire_name: String,
     query: Option<Type>,
@@ -76,13 +87,26 @@ impl Parse for ContractDef {
         let mut attrs = input.call(Attribute::parse_outer)?;
         let wire_lit = take_wire_name(&mut attrs)?;
         let vis: Visibility = input.parse()?;
+        let anchor = input.peek(Ident) && input.peek2(Ident) && input.fork().parse::<Ident>()? == "anchor";
+        if anchor {
+            input.parse::<Ident>()?;
+        }
         let name: Ident = input.parse()?;
         let wire_name = checked_name(wire_lit, name.to_string(), "contract")?;
+        let kind = if anchor {
+            Kind::Anchor
+        } else if input.peek(Ident) && input.fork().parse::<Ident>()? == "extends" {
+            input.parse::<Ident>()?;
+            Kind::Extends(input.parse()?)
+        } else {
+            Kind::Plain
+        };
         let body;
         braced!(body in input);
         let mut def = ContractDef {
             attrs,
             vis,
+            kind,
             name,
             wire_name,
             query: None,
@@ -105,6 +129,23 @@ impl Parse for ContractDef {
                     ));
                 }
             }
+        }
+        match &def.kind {
+            Kind::Anchor if !def.methods.is_empty() => {
+                return Err(syn::Error::new_spanned(
+                    &def.name,
+                    "an anchor declares only `connect`; modules extend it",
+                ));
+            }
+            Kind::Extends(_)
+                if def.query.is_some() || !def.connect_errors.is_empty() || def.connect_permission.is_some() =>
+            {
+                return Err(syn::Error::new_spanned(
+                    &def.name,
+                    "a module uses its anchor's `connect`",
+                ));
+            }
+            _ => {}
         }
         // Client-to-server methods first, so indices are stable whatever the section order.
         def.methods.sort_by_key(|m| !m.to_server);
@@ -200,6 +241,59 @@ impl ContractDef {
     }
 }
 
+/// The query type, the query decoder and the `ConnectMeta` of a contract's own `connect`.
+fn connect_parts(def: &ContractDef) -> (TokenStream, TokenStream, TokenStream) {
+    let core = core_path();
+    let query_ty = def.query.clone().map_or_else(|| quote!(()), |t| quote!(#t));
+    let decode_query = match &def.query {
+        Some(t) => quote!(#core::validate::decode_query::<#t>(pairs)),
+        None => quote!({
+            let _ = pairs;
+            ::core::result::Result::Ok(())
+        }),
+    };
+    let query_shape = option_tokens(def.query.as_ref().map(|t| quote!(<#t as #core::Validate>::shape)));
+    let connect_errors = def.connect_errors.iter().map(|e| quote!(#core::ErrorMeta::of::<#e>()));
+    let connect_permission = option_tokens(def.connect_permission.as_ref().map(|p| quote!(#p)));
+    let connect_meta = quote! {
+        #core::contract::ConnectMeta {
+            query: #query_shape,
+            errors: &[#(#connect_errors),*],
+            permission: #connect_permission,
+        }
+    };
+    (query_ty, decode_query, connect_meta)
+}
+
+/// An anchor: the marker type and its `Anchor` impl (the shared connection of its modules).
+fn expand_anchor(def: &ContractDef) -> TokenStream {
+    let core = core_path();
+    let ContractDef {
+        attrs,
+        vis,
+        name,
+        wire_name,
+        ..
+    } = def;
+    let (query_ty, decode_query, connect_meta) = connect_parts(def);
+    quote! {
+        #(#attrs)*
+        #[derive(Debug, Clone, Copy, Default)]
+        #vis struct #name;
+
+        impl #core::contract::Anchor for #name {
+            const NAME: &'static str = #wire_name;
+            const CONNECT: #core::contract::ConnectMeta = #connect_meta;
+            type Query = #query_ty;
+            fn decode_query(
+                pairs: ::std::vec::Vec<(::std::string::String, ::std::string::String)>,
+            ) -> ::core::result::Result<Self::Query, #core::validate::Issues> {
+                #decode_query
+            }
+        }
+    }
+}
+
 fn last_ident(path: &syn::Path) -> Ident {
     path.segments.last().expect("non-empty path").ident.clone()
 }
@@ -216,6 +310,9 @@ fn option_tokens(value: Option<TokenStream>) -> TokenStream {
 }
 
 pub(crate) fn expand(def: ContractDef) -> syn::Result<TokenStream> {
+    if matches!(def.kind, Kind::Anchor) {
+        return Ok(expand_anchor(&def));
+    }
     let core = core_path();
     let session = session_path();
     let ContractDef {
@@ -226,17 +323,18 @@ pub(crate) fn expand(def: ContractDef) -> syn::Result<TokenStream> {
         ..
     } = &def;
     let module = format_ident!("{}", snake(&name.to_string()));
-    let query_ty = def.query.clone().map_or_else(|| quote!(()), |t| quote!(#t));
-    let decode_query = match &def.query {
-        Some(t) => quote!(#core::validate::decode_query::<#t>(pairs)),
-        None => quote!({
-            let _ = pairs;
-            ::core::result::Result::Ok(())
-        }),
+    let (query_ty, decode_query, connect_meta, extends_impl) = match &def.kind {
+        Kind::Extends(anchor) => (
+            quote!(<#anchor as #core::contract::Anchor>::Query),
+            quote!(<#anchor as #core::contract::Anchor>::decode_query(pairs)),
+            quote!(<#anchor as #core::contract::Anchor>::CONNECT),
+            quote!(impl #core::contract::Extends<#anchor> for super::#name {}),
+        ),
+        _ => {
+            let (query_ty, decode_query, connect_meta) = connect_parts(&def);
+            (query_ty, decode_query, connect_meta, quote!())
+        }
     };
-    let query_shape = option_tokens(def.query.as_ref().map(|t| quote!(<#t as #core::Validate>::shape)));
-    let connect_errors = def.connect_errors.iter().map(|e| quote!(#core::ErrorMeta::of::<#e>()));
-    let connect_permission = option_tokens(def.connect_permission.as_ref().map(|p| quote!(#p)));
 
     let mut method_metas = Vec::new();
     let mut error_enums = Vec::new();
@@ -504,6 +602,12 @@ pub(crate) fn expand(def: ContractDef) -> syn::Result<TokenStream> {
                 }
             }
 
+            impl ::core::convert::AsRef<#session::PeerHandle> for Peer {
+                fn as_ref(&self) -> &#session::PeerHandle {
+                    &self.handle
+                }
+            }
+
             impl Peer {
                 #(#peer_fns)*
 
@@ -522,6 +626,12 @@ pub(crate) fn expand(def: ContractDef) -> syn::Result<TokenStream> {
             impl ::core::convert::From<#session::PeerHandle> for Client {
                 fn from(handle: #session::PeerHandle) -> Self {
                     Client { handle }
+                }
+            }
+
+            impl ::core::convert::AsRef<#session::PeerHandle> for Client {
+                fn as_ref(&self) -> &#session::PeerHandle {
+                    &self.handle
                 }
             }
 
@@ -577,13 +687,35 @@ pub(crate) fn expand(def: ContractDef) -> syn::Result<TokenStream> {
                 #(#handler_setters)*
             }
 
-            impl #session::Dispatch for Handlers {
+            impl #session::OwnedDispatch for Handlers {
                 #[allow(unused_variables)]
-                fn call(&self, method: usize, data: ::core::option::Option<&str>) -> #session::Call<'_> {
-                    match method {
+                fn call_owned(
+                    &self,
+                    route: &#session::Route,
+                    data: ::core::option::Option<&str>,
+                ) -> #session::Call<'static> {
+                    match route.method {
                         #(#handler_arms,)*
-                        _ => #session::route_not_found(#wire_name),
+                        _ => #session::route_not_found(route.path),
                     }
+                }
+            }
+
+            impl #session::Dispatch for Handlers {
+                fn route(&self, path: &str) -> ::core::option::Option<#session::Route> {
+                    static ROUTES: ::std::sync::OnceLock<#session::Routes> = ::std::sync::OnceLock::new();
+                    ROUTES
+                        .get_or_init(|| {
+                            #session::Routes::new(
+                                <super::#name as #core::Contract>::META,
+                                #core::Direction::ServerToClient,
+                            )
+                        })
+                        .get(path)
+                }
+
+                fn call(&self, route: &#session::Route, data: ::core::option::Option<&str>) -> #session::Call<'_> {
+                    #session::OwnedDispatch::call_owned(self, route, data)
                 }
             }
 
@@ -600,11 +732,7 @@ pub(crate) fn expand(def: ContractDef) -> syn::Result<TokenStream> {
             impl #core::Contract for super::#name {
                 const META: &'static #core::ContractMeta = &#core::ContractMeta {
                     name: #wire_name,
-                    connect: #core::contract::ConnectMeta {
-                        query: #query_shape,
-                        errors: &[#(#connect_errors),*],
-                        permission: #connect_permission,
-                    },
+                    connect: #connect_meta,
                     methods: &[#(#method_metas),*],
                 };
                 type Query = #query_ty;
@@ -614,6 +742,8 @@ pub(crate) fn expand(def: ContractDef) -> syn::Result<TokenStream> {
                     #decode_query
                 }
             }
+
+            #extends_impl
 
             impl #session::DuplexContract for super::#name {
                 type Peer = Peer;

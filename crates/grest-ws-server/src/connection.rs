@@ -12,11 +12,17 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, Request};
 use axum::response::{IntoResponse, Response};
 use futures_util::{FutureExt, SinkExt, StreamExt};
+use std::any::Any;
+
 use grest_ws_core::auth::{Grants, Inbound};
 use grest_ws_core::error::INVALID_QUERY;
 use grest_ws_core::frame::{self, Frame, FrameKind};
-use grest_ws_core::{Direction, Forbidden, GrestError, ServerError, WireError};
-use grest_ws_session::{Call, Dispatch, DuplexContract, Routes, ServeWith, Session, close_socket};
+use grest_ws_core::validate::Issues;
+use grest_ws_core::{Forbidden, GrestError, ServerError, WireError};
+use grest_ws_session::{
+    BoxFuture, Call, Dispatch, DuplexContract, PeerHandle, Route, Routes, ServeWith, Session, close_socket,
+    route_not_found,
+};
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
@@ -24,7 +30,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::ServerConfig;
-use crate::auth::{OriginPolicy, Pipeline, cookie_header, origin_refused, parse_query};
+use crate::auth::{Authenticated, OriginPolicy, Pipeline, cookie_header, origin_refused, parse_query};
 use crate::sockets::{SocketInfo, Sockets};
 use crate::upgrade::{self, ServerSocket};
 use http::Extensions;
@@ -66,11 +72,6 @@ pub struct ConnectionInfo {
     pub remote_addr: Option<SocketAddr>,
 }
 
-/// A registered endpoint, type-erased so endpoints of different contracts live in one list.
-pub(crate) trait Endpoint: Send + Sync + 'static {
-    fn handle(self: Arc<Self>, request: Request) -> Response;
-}
-
 /// What every endpoint of one server shares.
 pub(crate) struct Shared {
     pub(crate) config: ServerConfig,
@@ -78,33 +79,91 @@ pub(crate) struct Shared {
     pub(crate) sockets: Sockets,
 }
 
-pub(crate) struct TypedEndpoint<C, S, F> {
-    path: String,
-    routes: Routes,
-    pipeline: Pipeline,
+/// One contract served on an endpoint: a plain contract alone, or one module of an extendable group.
+pub(crate) trait Module: Send + Sync + 'static {
+    /// Decodes this contract's typed query from the upgrade URL.
+    fn decode_query(&self, pairs: &[(String, String)]) -> Result<Box<dyn Any + Send>, Issues>;
+    /// Runs the connect handler and returns the connection's dispatcher for this contract.
+    fn open<'a>(&'a self, opening: Opening<'a>) -> BoxFuture<'a, Box<dyn ModuleDispatch>>;
+}
+
+/// What a module's connect handler is built from.
+pub(crate) struct Opening<'a> {
+    handle: &'a PeerHandle,
+    query: Box<dyn Any + Send>,
+    authenticated: &'a Authenticated,
+    info: &'a ConnectionInfo,
+}
+
+/// One contract's dispatcher on one connection.
+pub(crate) trait ModuleDispatch: Send + Sync {
+    fn call(&self, method: usize, data: Option<&str>) -> Call<'_>;
+}
+
+/// A typed contract with its connect handler.
+pub(crate) struct TypedModule<C, S, F> {
     on_connect: F,
-    shared: Arc<Shared>,
     contract: PhantomData<fn() -> (C, S)>,
 }
 
-impl<C, S, F, Fut> TypedEndpoint<C, S, F>
+impl<C, S, F> TypedModule<C, S, F> {
+    pub(crate) fn new(on_connect: F) -> Self {
+        TypedModule {
+            on_connect,
+            contract: PhantomData,
+        }
+    }
+}
+
+impl<C, S, F, Fut> Module for TypedModule<C, S, F>
 where
     C: ServeWith<S>,
     S: Send + Sync + 'static,
     F: Fn(Connected<C>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = S> + Send + 'static,
 {
-    pub(crate) fn new(path: String, pipeline: Pipeline, on_connect: F, shared: Arc<Shared>) -> Self {
-        TypedEndpoint {
-            path,
-            routes: Routes::new(C::META, Direction::ClientToServer),
-            pipeline,
-            on_connect,
-            shared,
-            contract: PhantomData,
-        }
+    fn decode_query(&self, pairs: &[(String, String)]) -> Result<Box<dyn Any + Send>, Issues> {
+        C::decode_query(pairs.to_vec()).map(|query| Box::new(query) as Box<dyn Any + Send>)
     }
 
+    fn open<'a>(&'a self, opening: Opening<'a>) -> BoxFuture<'a, Box<dyn ModuleDispatch>> {
+        Box::pin(async move {
+            let Ok(query) = opening.query.downcast::<C::Query>() else {
+                unreachable!("the query was decoded by this module")
+            };
+            let grants = &opening.authenticated.grants;
+            let allowed = C::META
+                .methods
+                .iter()
+                .map(|m| grants.allows(m.permission.as_ref()))
+                .collect();
+            let connected = Connected {
+                peer: C::Peer::from(opening.handle.clone()),
+                query: *query,
+                extensions: opening.authenticated.extensions.clone(),
+                grants: grants.clone(),
+                info: opening.info.clone(),
+            };
+            let handler = (self.on_connect)(connected).await;
+            Box::new(ServerDispatch::<C, S> {
+                handler,
+                allowed,
+                contract: PhantomData,
+            }) as Box<dyn ModuleDispatch>
+        })
+    }
+}
+
+/// A typed endpoint: one path, one handshake, one or more contracts (modules of one anchor).
+pub(crate) struct Endpoint {
+    pub(crate) path: String,
+    pub(crate) pipeline: Pipeline,
+    pub(crate) modules: Vec<Arc<dyn Module>>,
+    pub(crate) routes: Routes,
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Endpoint {
     async fn run(self: Arc<Self>, upgrade: hyper::upgrade::OnUpgrade, upgrade_info: UpgradeInfo) {
         let config = &self.shared.config;
         let Some(mut ws) = upgrade::into_socket(upgrade, config.session.websocket_config()).await else {
@@ -115,15 +174,18 @@ where
             cookie,
             remote_addr,
         } = upgrade_info;
-        let typed_query = match C::decode_query(query.clone()) {
-            Ok(query) => query,
-            Err(issues) => {
-                tracing::debug!(path = %self.path, ?issues, "handshake query failed validation");
-                let frame = close_frame(CLOSE_INVALID_QUERY, INVALID_QUERY);
-                close_socket(&mut ws, Some(frame), config.session.write_timeout).await;
-                return;
+        let mut queries = Vec::with_capacity(self.modules.len());
+        for module in &self.modules {
+            match module.decode_query(&query) {
+                Ok(decoded) => queries.push(decoded),
+                Err(issues) => {
+                    tracing::debug!(path = %self.path, ?issues, "handshake query failed validation");
+                    let frame = close_frame(CLOSE_INVALID_QUERY, INVALID_QUERY);
+                    close_socket(&mut ws, Some(frame), config.session.write_timeout).await;
+                    return;
+                }
             }
-        };
+        }
         let headers = match wait_for_handshake(&mut ws, config).await {
             Ok(headers) => headers,
             Err(HandshakeWait::TimedOut) => {
@@ -144,11 +206,7 @@ where
             }
         };
         let session = Session::new(config.session.clone());
-        let allowed = C::META
-            .methods
-            .iter()
-            .map(|m| authenticated.grants.allows(m.permission.as_ref()))
-            .collect();
+        let handle = session.handle().clone();
         let info = ConnectionInfo {
             path: self.path.clone(),
             remote_addr,
@@ -158,57 +216,43 @@ where
                 path: self.path.clone(),
                 extensions: authenticated.extensions.clone(),
             },
-            session.handle(),
+            &handle,
         );
-        let connected = Connected {
-            peer: C::Peer::from(session.handle().clone()),
-            query: typed_query,
-            extensions: authenticated.extensions,
-            grants: authenticated.grants,
-            info,
-        };
-        let handler = match AssertUnwindSafe((self.on_connect)(connected)).catch_unwind().await {
-            Ok(handler) => handler,
-            Err(_) => {
-                let error = ServerError::new();
-                tracing::error!(path = %self.path, error_ref = %error.context.reference, "connect handler panicked");
-                session.handle().finish();
-                reject(&mut ws, &error.to_wire(), config).await;
-                return;
+        let mut dispatchers = Vec::with_capacity(self.modules.len());
+        for (module, query) in self.modules.iter().zip(queries) {
+            let opening = Opening {
+                handle: &handle,
+                query,
+                authenticated: &authenticated,
+                info: &info,
+            };
+            match AssertUnwindSafe(module.open(opening)).catch_unwind().await {
+                Ok(dispatcher) => dispatchers.push(dispatcher),
+                Err(_) => {
+                    let error = ServerError::new();
+                    tracing::error!(path = %self.path, error_ref = %error.context.reference, "connect handler panicked");
+                    handle.finish();
+                    reject(&mut ws, &error.to_wire(), config).await;
+                    return;
+                }
             }
-        };
+        }
         if ws.send(Message::text(frame::HANDSHAKE_OK)).await.is_err() {
-            session.handle().finish();
+            handle.finish();
             return;
         }
         tracing::debug!(path = %self.path, ?remote_addr, "connection open");
-        let dispatch = ServerDispatch::<C, S> {
-            handler,
-            allowed,
-            contract: PhantomData,
+        let dispatch = GroupDispatch {
+            routes: &self.routes,
+            modules: dispatchers,
         };
-        let handle = session.handle().clone();
-        let end = session.run(ws, &self.routes, &dispatch).await;
+        let end = session.run(ws, &dispatch).await;
         handle.finish();
         tracing::debug!(path = %self.path, ?end, "connection closed");
     }
-}
 
-/// What the HTTP upgrade request tells the handshake.
-struct UpgradeInfo {
-    query: Vec<(String, String)>,
-    cookie: Option<String>,
-    remote_addr: Option<SocketAddr>,
-}
-
-impl<C, S, F, Fut> Endpoint for TypedEndpoint<C, S, F>
-where
-    C: ServeWith<S>,
-    S: Send + Sync + 'static,
-    F: Fn(Connected<C>) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = S> + Send + 'static,
-{
-    fn handle(self: Arc<Self>, mut request: Request) -> Response {
+    /// Answers an upgrade request: Origin policy, RFC 6455 checks, then the connection runs on its own task.
+    pub(crate) fn handle(self: Arc<Self>, mut request: Request) -> Response {
         if self.shared.sockets.is_shutting_down() {
             return (http::StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
         }
@@ -234,6 +278,32 @@ where
     }
 }
 
+/// What the HTTP upgrade request tells the handshake.
+struct UpgradeInfo {
+    query: Vec<(String, String)>,
+    cookie: Option<String>,
+    remote_addr: Option<SocketAddr>,
+}
+
+/// Routes one connection's messages to the dispatcher of the contract (module) that owns the path.
+struct GroupDispatch<'r> {
+    routes: &'r Routes,
+    modules: Vec<Box<dyn ModuleDispatch>>,
+}
+
+impl Dispatch for GroupDispatch<'_> {
+    fn route(&self, path: &str) -> Option<Route> {
+        self.routes.get(path)
+    }
+
+    fn call(&self, route: &Route, data: Option<&str>) -> Call<'_> {
+        match self.modules.get(route.target) {
+            Some(module) => module.call(route.method, data),
+            None => route_not_found(route.path),
+        }
+    }
+}
+
 /// Routes client-to-server messages of contract `C` to one connection's handler.
 /// Methods the connection's scopes do not allow are answered `FORBIDDEN` (403) without running the handler; the
 /// connection stays open. Decided once per connection, since scopes are pinned at the handshake.
@@ -243,7 +313,7 @@ struct ServerDispatch<C, S> {
     contract: PhantomData<fn() -> C>,
 }
 
-impl<C: ServeWith<S>, S: Send + Sync> Dispatch for ServerDispatch<C, S> {
+impl<C: ServeWith<S>, S: Send + Sync> ModuleDispatch for ServerDispatch<C, S> {
     fn call(&self, method: usize, data: Option<&str>) -> Call<'_> {
         if !self.allowed.get(method).copied().unwrap_or(false) {
             return Call::error(&Forbidden::new());
@@ -252,13 +322,13 @@ impl<C: ServeWith<S>, S: Send + Sync> Dispatch for ServerDispatch<C, S> {
     }
 }
 
-enum HandshakeWait {
+pub(crate) enum HandshakeWait {
     TimedOut,
     Gone,
 }
 
 /// Waits for the first `h` frame; anything else before it is ignored (PROTOCOL.md §2.1 step 6).
-async fn wait_for_handshake(
+pub(crate) async fn wait_for_handshake(
     ws: &mut ServerSocket,
     config: &ServerConfig,
 ) -> Result<BTreeMap<String, String>, HandshakeWait> {
@@ -297,7 +367,7 @@ async fn wait_for_handshake(
 }
 
 /// Rejects the handshake: `x` frame with the error envelope, then close 4001 "Handshake failed".
-async fn reject(ws: &mut ServerSocket, error: &WireError, config: &ServerConfig) {
+pub(crate) async fn reject(ws: &mut ServerSocket, error: &WireError, config: &ServerConfig) {
     let text = frame::frame(FrameKind::HandshakeErr, "", None, Some(&error.to_json()));
     let _ = tokio::time::timeout(config.session.write_timeout, ws.send(Message::text(text))).await;
     close_socket(
@@ -308,7 +378,7 @@ async fn reject(ws: &mut ServerSocket, error: &WireError, config: &ServerConfig)
     .await;
 }
 
-fn close_frame(code: u16, reason: &'static str) -> CloseFrame {
+pub(crate) fn close_frame(code: u16, reason: &'static str) -> CloseFrame {
     CloseFrame {
         code: CloseCode::from(code),
         reason: reason.into(),

@@ -7,6 +7,7 @@
 
 mod auth;
 mod connection;
+mod raw;
 mod sockets;
 mod upgrade;
 
@@ -19,14 +20,17 @@ use axum::Router;
 use axum::extract::Request;
 use axum::routing::get;
 use grest_ws_core::auth::{Wire, WireSource};
+use grest_ws_core::contract::Group;
 use grest_ws_core::{ContractMeta, Direction, WebSocketSchema};
-use grest_ws_session::{ServeWith, SessionConfig};
+use grest_ws_session::{Routes, ServeWith, SessionConfig};
 
 use auth::{Bindings, ErasedMiddleware, ErasedWireHandler, Pipeline, Stage};
 pub use auth::{HttpAuth, Middleware, OriginPolicy, WireHandler, require_auth};
 pub use connection::{CLOSE_HANDSHAKE_FAILED, CLOSE_INVALID_QUERY, Connected, ConnectionInfo};
-use connection::{Endpoint, Shared, TypedEndpoint};
+use connection::{Endpoint, Module, Shared, TypedModule};
 pub use grest_ws_core::auth::{Grants, Inbound};
+pub use grest_ws_session::{RawMessage, RawSender};
+pub use raw::{RawConnected, RawSocket, Upgrade};
 pub use sockets::{SocketInfo, Sockets};
 
 /// Server settings (DESIGN.md §7 defaults).
@@ -81,7 +85,8 @@ struct Registration {
     path: String,
     meta: &'static ContractMeta,
     wires: &'static [Wire],
-    make: Box<dyn FnOnce(Pipeline, Arc<Shared>) -> Arc<dyn Endpoint>>,
+    group: Option<Group>,
+    module: Arc<dyn Module>,
 }
 
 /// Collects typed WebSocket endpoints, wire bindings and middleware, checks them, and builds an axum router.
@@ -93,6 +98,7 @@ pub struct GrestWs {
     bindings: Bindings,
     middleware: Vec<Arc<dyn ErasedMiddleware>>,
     registrations: Vec<Registration>,
+    raw: Vec<raw::RawRegistration>,
 }
 
 impl Default for GrestWs {
@@ -123,6 +129,7 @@ impl GrestWs {
             bindings: HashMap::new(),
             middleware: Vec::new(),
             registrations: Vec::new(),
+            raw: Vec::new(),
         }
     }
 
@@ -183,20 +190,12 @@ impl GrestWs {
         F: Fn(Connected<C>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = S> + Send + 'static,
     {
-        let path = schema.route_path();
-        let endpoint_path = path.clone();
         self.registrations.push(Registration {
-            path,
+            path: schema.route_path(),
             meta: C::META,
             wires: schema.wires(),
-            make: Box::new(move |pipeline, shared| {
-                Arc::new(TypedEndpoint::<C, S, F>::new(
-                    endpoint_path,
-                    pipeline,
-                    on_connect,
-                    shared,
-                ))
-            }),
+            group: schema.group(),
+            module: Arc::new(TypedModule::<C, S, F>::new(on_connect)),
         });
         self
     }
@@ -210,11 +209,15 @@ impl GrestWs {
     /// Merge the result into your application's router; an upgrade to any other path gets the router's 404.
     pub fn build(self) -> Result<Router, BuildError> {
         let mut problems = Vec::new();
-        let mut seen = HashSet::new();
+        let mut paths: Vec<(&str, Vec<&Registration>)> = Vec::new();
         for registration in &self.registrations {
-            if !seen.insert(registration.path.as_str()) {
-                return Err(BuildError::DuplicatePath(registration.path.clone()));
+            match paths.iter_mut().find(|(path, _)| *path == registration.path) {
+                Some((_, members)) => members.push(registration),
+                None => paths.push((&registration.path, vec![registration])),
             }
+        }
+        for (path, members) in &paths {
+            check_sharing(path, members, &mut problems)?;
         }
         let strict = self.registrations.iter().any(|r| {
             r.meta.connect.permission.is_some()
@@ -222,12 +225,19 @@ impl GrestWs {
                     .methods_in(Direction::ClientToServer)
                     .any(|(_, m)| m.permission.is_some())
         });
-        let mut pipelines = Vec::with_capacity(self.registrations.len());
-        for registration in &self.registrations {
-            let pipeline = self.pipeline_for(registration, &mut problems);
-            check_permissions(registration, &pipeline, strict, &mut problems);
-            pipelines.push(pipeline);
+        let mut planned = Vec::with_capacity(paths.len());
+        for (path, members) in &paths {
+            let pipeline = self.pipeline_for(members[0], &mut problems);
+            let mut routes = Routes::default();
+            for (target, member) in members.iter().enumerate() {
+                check_permissions(member, &pipeline, strict, &mut problems);
+                routes.add(target, member.meta, Direction::ClientToServer);
+            }
+            let modules = members.iter().map(|m| m.module.clone()).collect();
+            planned.push((path.to_string(), pipeline, modules, routes));
         }
+        let typed_paths: Vec<&str> = paths.iter().map(|(path, _)| *path).collect();
+        let raw = raw::plan(&self, &typed_paths, &mut problems)?;
         if !problems.is_empty() {
             return Err(BuildError::Refused(problems));
         }
@@ -237,17 +247,23 @@ impl GrestWs {
             sockets: self.sockets,
         });
         let mut router = Router::new();
-        for (registration, pipeline) in self.registrations.into_iter().zip(pipelines) {
-            let endpoint = (registration.make)(pipeline, shared.clone());
+        for (path, pipeline, modules, routes) in planned {
+            let endpoint = Arc::new(Endpoint {
+                path: path.clone(),
+                pipeline,
+                modules,
+                routes,
+                shared: shared.clone(),
+            });
             router = router.route(
-                &registration.path,
+                &path,
                 get(move |request: Request| {
                     let endpoint = endpoint.clone();
                     async move { endpoint.handle(request) }
                 }),
             );
         }
-        Ok(router)
+        Ok(raw.mount(router, &shared))
     }
 
     fn wire_stages(&self, wires: &[Wire], owner: &str, problems: &mut Vec<String>) -> Vec<Stage> {
@@ -282,6 +298,31 @@ impl GrestWs {
             connect_permission: registration.meta.connect.permission,
         }
     }
+}
+
+/// Several registrations may share a path only as modules of one anchor, with distinct module names.
+fn check_sharing(path: &str, members: &[&Registration], problems: &mut Vec<String>) -> Result<(), BuildError> {
+    let [first, rest @ ..] = members else { return Ok(()) };
+    let Some(group) = first.group else {
+        return if rest.is_empty() {
+            Ok(())
+        } else {
+            Err(BuildError::DuplicatePath(path.to_owned()))
+        };
+    };
+    if rest.iter().any(|m| !m.group.is_some_and(|g| g.same(&group))) {
+        return Err(BuildError::DuplicatePath(path.to_owned()));
+    }
+    let mut names = HashSet::new();
+    for member in members {
+        if !names.insert(member.meta.name) {
+            problems.push(format!(
+                "duplicate extension {:?} on extendable contract {:?} at {path}",
+                member.meta.name, group.name
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The permission rules of one registration (PROTOCOL.md §6 refuse-to-start rules).

@@ -11,14 +11,14 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use grest_ws_session::PeerHandle;
+use grest_ws_session::{PeerHandle, RawControl};
 use http::Extensions;
 
 /// What the application can see of a live connection.
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct SocketInfo {
-    /// The endpoint path.
+    /// The endpoint path (for a wildcard raw socket, the concrete request path).
     pub path: String,
     /// What the handshake put into the connection's extensions (principals, middleware context).
     pub extensions: Extensions,
@@ -26,10 +26,34 @@ pub struct SocketInfo {
 
 struct Entry {
     info: SocketInfo,
-    handle: PeerHandle,
+    handle: Live,
 }
 
-/// The live typed connections of a server; cheap to clone.
+/// A live connection's handle: a typed session or a raw byte stream.
+#[derive(Clone)]
+enum Live {
+    Typed(PeerHandle),
+    Raw(RawControl),
+}
+
+impl Live {
+    fn close(&self) {
+        match self {
+            Live::Typed(handle) => handle.close(),
+            Live::Raw(control) => control.close_with(None),
+        }
+    }
+
+    /// Typed sessions let in-flight handlers finish first; a raw stream has none and closes at once.
+    fn drain(&self, deadline: Instant, frame: CloseFrame) {
+        match self {
+            Live::Typed(handle) => handle.drain(deadline, frame),
+            Live::Raw(control) => control.close_with(Some(frame)),
+        }
+    }
+}
+
+/// The live connections (typed and raw) of a server; cheap to clone.
 #[derive(Clone, Default)]
 pub struct Sockets {
     inner: Arc<Inner>,
@@ -58,7 +82,7 @@ impl Sockets {
     /// Closes every connection matching `predicate` (e.g. one user's, after their access was revoked, since
     /// scopes are pinned for a connection's life) and returns how many.
     pub fn close_where(&self, predicate: impl Fn(&SocketInfo) -> bool) -> usize {
-        let handles: Vec<PeerHandle> = self
+        let handles: Vec<Live> = self
             .lock()
             .values()
             .filter(|entry| predicate(&entry.info))
@@ -77,7 +101,7 @@ impl Sockets {
     pub async fn shutdown(&self, drain: Duration) {
         self.inner.shutting_down.store(true, Ordering::Release);
         let deadline = Instant::now() + drain;
-        let handles: Vec<PeerHandle> = self.lock().values().map(|entry| entry.handle.clone()).collect();
+        let handles: Vec<Live> = self.lock().values().map(|entry| entry.handle.clone()).collect();
         tracing::info!(connections = handles.len(), ?drain, "draining WebSocket connections");
         for handle in &handles {
             handle.drain(
@@ -108,16 +132,22 @@ impl Sockets {
 
     /// Adds a connection; it leaves the registry when its session ends.
     pub(crate) fn register(&self, info: SocketInfo, handle: &PeerHandle) {
+        let forget = self.insert(info, Live::Typed(handle.clone()));
+        handle.on_close(forget);
+    }
+
+    /// Adds a raw connection; it leaves the registry when the socket ends.
+    pub(crate) fn register_raw(&self, info: SocketInfo, control: &RawControl) {
+        let forget = self.insert(info, Live::Raw(control.clone()));
+        control.on_close(forget);
+    }
+
+    /// Adds an entry; returns the hook that removes it.
+    fn insert(&self, info: SocketInfo, handle: Live) -> impl FnOnce() + Send + 'static {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        self.lock().insert(
-            id,
-            Entry {
-                info,
-                handle: handle.clone(),
-            },
-        );
+        self.lock().insert(id, Entry { info, handle });
         let inner = Arc::downgrade(&self.inner);
-        handle.on_close(move || {
+        move || {
             if let Some(inner) = inner.upgrade() {
                 let mut entries = inner.entries.lock().unwrap_or_else(|e| e.into_inner());
                 entries.remove(&id);
@@ -125,7 +155,7 @@ impl Sockets {
                     inner.emptied.notify_waiters();
                 }
             }
-        });
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Entry>> {

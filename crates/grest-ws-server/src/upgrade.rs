@@ -30,6 +30,25 @@ fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) 
 
 /// Checks an RFC 6455 upgrade request; `Err` is the HTTP response to send instead.
 pub(crate) fn accept(request: &mut Request) -> Result<Accepted, Response> {
+    accept_with_protocols(request, &[])
+}
+
+/// The first of `ours` that the client offered in `Sec-WebSocket-Protocol`, if any (PROTOCOL.md §7).
+/// Subprotocol names compare exactly, as the original does.
+fn negotiate(headers: &HeaderMap, ours: &[&'static str]) -> Option<&'static str> {
+    let offered: Vec<&str> = headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    ours.iter().copied().find(|protocol| offered.contains(protocol))
+}
+
+/// [`accept`] for a socket that speaks subprotocols: the response echoes the first of `protocols` that the client
+/// offered, and names none when nothing matches.
+pub(crate) fn accept_with_protocols(request: &mut Request, protocols: &[&'static str]) -> Result<Accepted, Response> {
     let headers = request.headers();
     if request.method() != http::Method::GET
         || !header_has_token(headers, header::CONNECTION, "upgrade")
@@ -44,14 +63,19 @@ pub(crate) fn accept(request: &mut Request) -> Result<Accepted, Response> {
         return Err((StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key").into_response());
     };
     let accept_key = derive_accept_key(key.as_bytes());
+    let protocol = negotiate(headers, protocols);
     let Some(upgrade) = request.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() else {
         return Err((StatusCode::UPGRADE_REQUIRED, "connection cannot be upgraded").into_response());
     };
-    let response = Response::builder()
+    let mut response = Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)
         .header(header::CONNECTION, "upgrade")
         .header(header::UPGRADE, "websocket")
-        .header(header::SEC_WEBSOCKET_ACCEPT, accept_key)
+        .header(header::SEC_WEBSOCKET_ACCEPT, accept_key);
+    if let Some(protocol) = protocol {
+        response = response.header(header::SEC_WEBSOCKET_PROTOCOL, protocol);
+    }
+    let response = response
         .body(Body::empty())
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
     Ok(Accepted { response, upgrade })

@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-use crate::dispatch::{BoxFuture, Call, Dispatch, Envelope, Route, Routes};
+use crate::dispatch::{BoxFuture, Call, Dispatch, Envelope, Route};
 use crate::peer::{Command, Link, LogMode};
 use crate::{Heartbeat, PeerHandle, SessionConfig};
 use std::sync::Arc;
@@ -80,24 +80,14 @@ impl Session {
         &self.handle
     }
 
-    /// Drives the session on `ws` until the socket ends; inbound `m`/`r` frames go to `dispatch` through
-    /// `routes`. When it returns, this socket's outstanding requests have failed. The handle lives on: call
+    /// Drives the session on `ws` until the socket ends; inbound `m`/`r` frames go to `dispatch`. When it returns, this socket's outstanding requests have failed. The handle lives on: call
     /// [`PeerHandle::finish`] to end it, or [`Session::resume`] it on a new socket.
-    pub async fn run<S, D>(self, ws: WebSocketStream<S>, routes: &Routes, dispatch: &D) -> SessionEnd
+    pub async fn run<S, D>(self, ws: WebSocketStream<S>, dispatch: &D) -> SessionEnd
     where
         S: AsyncRead + AsyncWrite + Unpin,
         D: Dispatch + ?Sized,
     {
-        let end = drive(
-            ws,
-            self.commands,
-            &self.handle,
-            &self.link,
-            &self.config,
-            routes,
-            dispatch,
-        )
-        .await;
+        let end = drive(ws, self.commands, &self.handle, &self.link, &self.config, dispatch).await;
         self.handle.detach(&self.link);
         end
     }
@@ -139,14 +129,12 @@ impl Liveness {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn drive<S, D>(
     mut ws: WebSocketStream<S>,
     mut commands: mpsc::Receiver<Command>,
     handle: &PeerHandle,
     link: &Link,
     config: &SessionConfig,
-    routes: &Routes,
     dispatch: &D,
 ) -> SessionEnd
 where
@@ -248,7 +236,7 @@ where
                     }
                     Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
                 };
-                match handle_text(text, handle, link, routes, dispatch) {
+                match handle_text(text, handle, link, dispatch) {
                     Inbound::Nothing => {}
                     Inbound::Reply(reply) => {
                         if let Err(end) = out.write(Message::text(reply)).await {
@@ -306,13 +294,7 @@ enum Inbound<'a> {
     Started(InFlight<'a>),
 }
 
-fn handle_text<'a, D: Dispatch + ?Sized>(
-    text: &str,
-    handle: &PeerHandle,
-    link: &Link,
-    routes: &Routes,
-    dispatch: &'a D,
-) -> Inbound<'a> {
+fn handle_text<'a, D: Dispatch + ?Sized>(text: &str, handle: &PeerHandle, link: &Link, dispatch: &'a D) -> Inbound<'a> {
     let Some(frame) = Frame::parse(text) else {
         tracing::debug!(len = text.len(), "ignored a malformed frame");
         return Inbound::Nothing;
@@ -320,12 +302,12 @@ fn handle_text<'a, D: Dispatch + ?Sized>(
     match frame.kind {
         FrameKind::Request | FrameKind::Message => {
             let is_request = frame.kind == FrameKind::Request;
-            match routes.get(frame.path) {
+            match dispatch.route(frame.path) {
                 Some(route) => {
                     if handle.log_mode() == LogMode::All {
                         tracing::info!(path = route.path, id = frame.id, "ws←");
                     }
-                    start(route, is_request, frame.id, dispatch.call(route.method, frame.data))
+                    start(route, is_request, frame.id, dispatch.call(&route, frame.data))
                 }
                 None if is_request => {
                     let error = RouteNotFound::for_path(frame.path).to_wire().to_json();

@@ -7,15 +7,17 @@
 mod dispatch;
 mod engine;
 mod peer;
+mod raw;
 
 use std::time::Duration;
 
 pub use dispatch::{
-    BoxFuture, Call, Dispatch, DuplexContract, Envelope, Route, Routes, ServeWith, decode_input, not_connected,
-    ok_without_data, reply, route_not_found,
+    BoxFuture, Call, Dispatch, DuplexContract, Envelope, OwnedDispatch, Route, Routes, ServeWith, decode_input,
+    not_connected, ok_without_data, reply, route_not_found,
 };
 pub use engine::{Session, SessionEnd, close_socket};
 pub use peer::{LogMode, PeerHandle};
+pub use raw::{RAW_PING, RAW_PONG, RawControl, RawMessage, RawSender, RawSession};
 pub use tokio_tungstenite;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 

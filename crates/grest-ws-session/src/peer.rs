@@ -90,14 +90,27 @@ pub struct PeerHandle {
     _owner: Option<Arc<Owner>>,
 }
 
-/// Closes the connection when the last owning handle goes away, so a dropped client does not leak it.
+/// Releases a handle's hold on the connection — on `close()`, or when the last clone is dropped, so a dropped
+/// client does not leak its connection. A dedicated client's release closes the connection; a pooled client's
+/// detaches its contract (and closes the connection when it was the last).
 struct Owner {
-    shared: Arc<Shared>,
+    released: AtomicBool,
+    release: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+impl Owner {
+    fn release(&self) {
+        self.released.store(true, Ordering::Release);
+        let release = self.release.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(release) = release {
+            release();
+        }
+    }
 }
 
 impl Drop for Owner {
     fn drop(&mut self) {
-        close_shared(&self.shared, None);
+        self.release();
     }
 }
 
@@ -138,14 +151,27 @@ impl PeerHandle {
         }
     }
 
-    /// A handle that owns the connection: it closes once this handle and all its clones are dropped.
+    /// A handle that owns the connection: `close()` on it, or dropping it and all its clones, closes the
+    /// connection.
     pub fn owning(&self) -> PeerHandle {
+        let shared = self.shared.clone();
+        self.owned_by(move || close_shared(&shared, None))
+    }
+
+    /// A handle whose `close()` — or the drop of its last clone — runs `release` once instead of closing the
+    /// connection (a pooled client detaches its contract). Calls through it fail once released.
+    pub fn owned_by(&self, release: impl FnOnce() + Send + 'static) -> PeerHandle {
         PeerHandle {
             shared: self.shared.clone(),
             _owner: Some(Arc::new(Owner {
-                shared: self.shared.clone(),
+                released: AtomicBool::new(false),
+                release: Mutex::new(Some(Box::new(release))),
             })),
         }
+    }
+
+    fn is_released(&self) -> bool {
+        self._owner.as_ref().is_some_and(|o| o.released.load(Ordering::Acquire))
     }
 
     pub(crate) fn attach(&self, link: Arc<Link>) {
@@ -251,9 +277,16 @@ impl PeerHandle {
         self.close_with(None);
     }
 
-    /// Closes for good with a status code and reason.
+    /// Closes for good with a status code and reason (an owning handle releases its hold instead; see
+    /// [`PeerHandle::owned_by`]).
     pub fn close_with(&self, frame: Option<CloseFrame>) {
-        close_shared(&self.shared, frame);
+        match &self._owner {
+            Some(owner) => {
+                owner.release();
+                self.shared.closed_notify.notify_waiters();
+            }
+            None => close_shared(&self.shared, frame),
+        }
     }
 
     /// Closes the current socket without closing the handle: a reconnecting client treats it as a drop and
@@ -278,7 +311,7 @@ impl PeerHandle {
         };
         let _ = tokio::time::timeout(grace, settled).await;
         self.close();
-        if self.current_link().is_some() {
+        if self.current_link().is_some() && self._owner.is_none() {
             self.closed().await;
         }
     }
@@ -297,12 +330,12 @@ impl PeerHandle {
 
     /// Whether [`PeerHandle::close`] was called (or the last owning handle dropped).
     pub fn is_closing(&self) -> bool {
-        self.shared.closing.load(Ordering::Acquire)
+        self.shared.closing.load(Ordering::Acquire) || self.is_released()
     }
 
-    /// Whether the handle has ended for good.
+    /// Whether the handle has ended for good (or released its hold on a shared connection).
     pub fn is_closed(&self) -> bool {
-        self.shared.closed.load(Ordering::Acquire)
+        self.shared.closed.load(Ordering::Acquire) || self.is_released()
     }
 
     /// Resolves once [`PeerHandle::close`] was called (or the last owning handle dropped).

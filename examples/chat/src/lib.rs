@@ -1,5 +1,8 @@
 //! The seed's chat, served by grest-ws: the `Chat` contract at `ws/chat`, an in-memory message store, broadcast to
-//! every connected socket, and HTTP routes on the same listener (`GET /health`, `GET /api/presence`).
+//! every connected socket, and HTTP routes on the same listener (`GET /health`, `GET /api/presence`, and the chat
+//! web page with the TypeScript client, see [`web`]).
+
+pub mod web;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -65,11 +68,19 @@ pub struct TypingEvent {
     pub channel_id: String,
 }
 
+/// The handshake query: `?name=alice` makes `alice` the sender of this socket's messages.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Validate)]
+pub struct ChatQuery {
+    /// The display name; when absent the socket is `user-<n>`.
+    #[validate(non_empty, max_length = 32)]
+    pub name: Option<String>,
+}
+
 contract! {
     /// The seed's `ChatContract`: a public socket with one request, two fire-and-forget messages, two pushes and
-    /// one server-to-client request.
+    /// one server-to-client request, plus an optional display name in the handshake query.
     pub Chat {
-        connect { errors: [ServerError] }
+        connect { input: ChatQuery, errors: [ServerError] }
         client_to_server {
             /// Stores and broadcasts a message.
             send_message(SendMessageRequest) -> SendMessageResponse, errors [ValidationError, ServerError], permission Permission::Public;
@@ -176,7 +187,7 @@ impl ChatState {
         });
         ChatSession {
             state: self.clone(),
-            user_id: format!("user-{id}"),
+            user_id: conn.query.name.unwrap_or_else(|| format!("user-{id}")),
         }
     }
 }
@@ -227,7 +238,7 @@ pub fn app(state: ChatState) -> Result<Router, BuildError> {
             async move { session }
         })
         .build()?;
-    Ok(Router::new()
+    Ok(web::routes()
         .route("/health", get(|| async { "ok" }))
         .route(
             "/api/presence",

@@ -44,7 +44,9 @@ async fn listening_client(addr: SocketAddr) -> (api::Client, mpsc::UnboundedRece
             }
         })
         .on_are_you_there(|| async { Ok(true) });
+    // Dedicated: several chat clients of one process would otherwise share (and refuse to share) one socket.
     let client = Client::new(CHAT_API, format!("ws://{addr}"))
+        .dedicated()
         .connect(handlers)
         .await
         .unwrap();
@@ -172,6 +174,7 @@ async fn presence_counts_sockets_that_answer_true() {
     let (_b, _) = listening_client(addr).await;
     // A client without an areYouThere handler answers ROUTE_NOT_FOUND; a raw socket never answers (2 s timeout).
     let _deaf = Client::new(CHAT_API, format!("ws://{addr}"))
+        .dedicated()
         .connect(api::Handlers::new())
         .await
         .unwrap();

@@ -1,0 +1,189 @@
+// End to end in real headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core) against the real
+// Rust chat server: two pages chat, validation errors show inline, presence counts the pages, and the pages
+// survive a server restart. A screenshot lands in <repo>/test-output/.
+
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+import { chromium } from "playwright-core";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");
+const OUTPUT = join(ROOT, "test-output");
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+let port;
+let base;
+let server;
+let context;
+let profile;
+let alice;
+let bob;
+const pageErrors = [];
+
+function freePort() {
+  return new Promise((resolvePort, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const { port: p } = probe.address();
+      probe.close(() => resolvePort(p));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Starts the chat server binary and waits until `/health` answers. */
+async function startServer() {
+  const child = spawn(join(ROOT, "target/debug/chat"), ["--addr", `127.0.0.1:${port}`], {
+    stdio: ["ignore", "inherit", "inherit"],
+    env: { ...process.env, RUST_LOG: "warn" },
+  });
+  const exited = new Promise((r) => child.once("exit", r));
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`chat server exited with ${child.exitCode}`);
+    try {
+      const response = await fetch(`${base}/health`);
+      if ((await response.text()) === "ok") return { child, exited };
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error("chat server did not come up within 20 s");
+    }
+    await sleep(50);
+  }
+}
+
+async function presence() {
+  const response = await fetch(`${base}/api/presence`);
+  return response.json();
+}
+
+async function joinAs(page, name) {
+  await page.bringToFront();
+  await page.goto(base);
+  await page.fill("#name", name);
+  await page.click("#join");
+  await page.waitForSelector('#state[data-state="connected"]');
+  await page.waitForSelector("#chat:not([hidden])");
+  assert.equal(await page.isHidden("#join-form"), true, "the name form goes away once joined");
+}
+
+async function send(page, text) {
+  // Both pages share a window; the one in front renders at full speed (Playwright's clicks wait on frames).
+  await page.bringToFront();
+  await page.fill("#text", text);
+  await page.click("#send");
+}
+
+/** Waits until the page lists a message from `sender` with `text`. */
+function messageShown(page, sender, text) {
+  return page
+    .locator("#messages li", { has: page.locator(".sender", { hasText: sender }) })
+    .filter({ has: page.locator(".text", { hasText: text }) })
+    .first()
+    .waitFor({ timeout: 10_000 });
+}
+
+before(async () => {
+  const build = spawnSync("cargo", ["build", "-p", "chat", "--bin", "chat"], { cwd: ROOT, stdio: "inherit" });
+  assert.equal(build.status, 0, "cargo build -p chat failed");
+  port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  server = await startServer();
+  profile = mkdtempSync(join(tmpdir(), "grest-ws-chromium-"));
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: FLAGS,
+  });
+  context.setDefaultTimeout(15_000);
+  alice = await context.newPage();
+  bob = await context.newPage();
+  for (const page of [alice, bob]) page.on("pageerror", (error) => pageErrors.push(error));
+});
+
+after(async () => {
+  await context?.close();
+  server?.child.kill("SIGKILL");
+  if (profile) rmSync(profile, { recursive: true, force: true });
+});
+
+test("two pages chat with each other", async () => {
+  await joinAs(alice, "alice");
+  await joinAs(bob, "bob");
+  assert.equal(await alice.textContent("#state"), "connected");
+  await send(alice, "hello from alice");
+  await messageShown(alice, "alice", "hello from alice");
+  await messageShown(bob, "alice", "hello from alice");
+  await send(bob, "hi alice, bob here");
+  await messageShown(alice, "bob", "hi alice, bob here");
+  assert.equal(await alice.inputValue("#text"), "", "the input clears after a send");
+  assert.equal(await alice.locator("#messages li.mine").count(), 1, "alice's own message is marked");
+});
+
+test("an empty message shows the validation error inline and sends nothing", async () => {
+  const before = await bob.locator("#messages li").count();
+  await send(alice, "");
+  await alice.waitForSelector("#send-error:not([hidden])");
+  assert.equal(await alice.textContent("#send-error"), "Value must not be empty");
+  assert.equal(await alice.getAttribute("#text", "aria-invalid"), "true");
+  await send(alice, "not empty");
+  await messageShown(bob, "alice", "not empty");
+  assert.equal(await alice.isHidden("#send-error"), true, "the error clears after a good send");
+  assert.equal(await bob.locator("#messages li").count(), before + 1);
+});
+
+test("a name the contract refuses is shown inline before any socket opens", async () => {
+  const page = await context.newPage();
+  try {
+    await page.goto(base);
+    await page.fill("#name", "x".repeat(40));
+    await page.click("#join");
+    await page.waitForSelector("#name-error:not([hidden])");
+    assert.equal(await page.textContent("#name-error"), "Value must be at most 32 characters");
+    assert.equal(await page.getAttribute("#state", "data-state"), "idle");
+  } finally {
+    await page.close();
+  }
+});
+
+test("the pages answer areYouThere: /api/presence counts them", async () => {
+  assert.deepEqual(await presence(), { online: 2 });
+});
+
+test("the pages survive a server restart", async () => {
+  server.child.kill("SIGKILL");
+  await server.exited;
+  for (const page of [alice, bob]) await page.waitForSelector('#state[data-state="reconnecting"]');
+  assert.equal(await bob.textContent("#state"), "reconnecting…");
+  server = await startServer();
+  for (const page of [alice, bob]) {
+    await page.waitForSelector('#state[data-state="connected"]', { timeout: 20_000 });
+  }
+  await send(bob, "still here after the restart");
+  await messageShown(alice, "bob", "still here after the restart");
+  assert.deepEqual(await presence(), { online: 2 });
+  mkdirSync(OUTPUT, { recursive: true });
+  await alice.screenshot({ path: join(OUTPUT, "chat.png"), fullPage: true });
+  assert.deepEqual(pageErrors, []);
+});

@@ -1,0 +1,429 @@
+// The typed client against a scripted in-process server: the exact frames it sends, what it makes of replies,
+// incoming handlers, timeouts, drops, reconnect, terminal errors, heartbeat and lifecycle.
+
+import assert from "node:assert/strict";
+import { afterEach, test } from "node:test";
+
+import { GrestError, createClient } from "../../src/index.js";
+import { ChatContract } from "../../../../examples/chat/static/chat-contract.js";
+import { WebSocket, eventually, sleep, startServer } from "./fake-server.js";
+
+const servers = [];
+const clients = [];
+
+afterEach(async () => {
+  for (const client of clients.splice(0)) client.close();
+  for (const server of servers.splice(0)) await server.close();
+});
+
+async function server() {
+  const s = await startServer();
+  servers.push(s);
+  return s;
+}
+
+function client(url, config = {}) {
+  const c = createClient(ChatContract, { url, WebSocket, reconnect: false, ...config });
+  clients.push(c);
+  return c;
+}
+
+/** A connected client and the server's side of its socket. */
+async function connected(config = {}) {
+  const s = await server();
+  const c = client(s.url, config);
+  const connecting = c.connect();
+  const peer = await s.nextPeer();
+  await peer.accept();
+  await connecting;
+  return { s, c, peer };
+}
+
+const OK = (data) => JSON.stringify({ success: true, type: "OK", data });
+
+test("handshake: path, query and headers, then connected", async () => {
+  const s = await server();
+  const c = client(`${s.url}/`, { query: { name: "alice" }, headers: { authorization: "Bearer t" } });
+  const states = [];
+  c.onStateChange((state) => states.push(state));
+  const connecting = c.connect();
+  const peer = await s.nextPeer();
+  assert.equal(peer.url, "/ws/chat?name=alice");
+  assert.equal(await peer.next(), 'h:::{"authorization":"Bearer t"}');
+  assert.equal(c.isConnected, false);
+  peer.send("k:::null");
+  await connecting;
+  assert.equal(c.isConnected, true);
+  assert.deepEqual(states, ["connecting", "connected"]);
+});
+
+test("requests are numbered from 1, replies are matched by id, data is validated", async () => {
+  const { c, peer } = await connected();
+  const first = c.outgoing.sendMessage({ text: "hi", channelId: "general" });
+  const second = c.outgoing.sendMessage({ text: "there", channelId: "general" });
+  assert.equal(await peer.next(), 'r:Chat.sendMessage:1:{"text":"hi","channelId":"general"}');
+  assert.equal(await peer.next(), 'r:Chat.sendMessage:2:{"text":"there","channelId":"general"}');
+  assert.equal(c.pendingRequests, 2);
+  // Out of order, and an unknown id is ignored.
+  peer.send(`s:Chat.sendMessage:9:${OK({ success: true, messageId: "m9" })}`);
+  peer.send(`s:Chat.sendMessage:2:${OK({ success: true, messageId: "m2" })}`);
+  peer.send(`s:Chat.sendMessage:1:${OK({ success: true, messageId: "m1" })}`);
+  assert.deepEqual(await first, { success: true, messageId: "m1" });
+  assert.deepEqual(await second.asResult(), { success: true, type: "OK", data: { success: true, messageId: "m2" } });
+  assert.equal(c.pendingRequests, 0);
+});
+
+test("invalid input fails locally with every issue and never reaches the wire", async () => {
+  const { c, peer } = await connected();
+  const result = await c.outgoing.sendMessage({ text: "", channelId: 5 }).asResult();
+  assert.ok(result instanceof GrestError);
+  assert.equal(result.type, "VALIDATION_ERROR");
+  assert.equal(result.statusCode, 422);
+  assert.deepEqual(result.data, [{ path: "text", code: "invalid.string.nonEmpty", message: "Value must not be empty", value: "" }]);
+  await assert.rejects(c.outgoing.markAsRead({}), (e) => e.type === "SERVER_ERROR");
+  await c.outgoing.ping();
+  assert.equal(await peer.next(), "m:Chat.ping::", "nothing was sent before the ping");
+});
+
+test("error replies follow the listing rule; broken OK data is SERVER_ERROR Invalid response", async () => {
+  const { c, peer } = await connected();
+  const issues = [{ path: "text", code: "invalid.string.nonEmpty", message: "Value must not be empty", value: "" }];
+  const calls = [1, 2, 3, 4].map(() => c.outgoing.sendMessage({ text: "x", channelId: "g" }).asResult());
+  for (let i = 0; i < 4; i++) await peer.next();
+  const context = { displayMessage: "Invalid arguments", timestamp: 1700000000000, ref: "ERR_REF_abc" };
+  peer.send(`s:Chat.sendMessage:1:${JSON.stringify({ success: false, type: "VALIDATION_ERROR", data: issues, statusCode: 422, context })}`);
+  peer.send(`s:Chat.sendMessage:2:${JSON.stringify({ success: false, type: "ROOM_FULL", statusCode: 400, context })}`);
+  peer.send(`s:Chat.sendMessage:3:${OK({ success: "yes" })}`);
+  peer.send(`s:Chat.sendMessage:4:${JSON.stringify({ success: false, type: "SERVER_ERROR", statusCode: 500, context: { timestamp: 1, ref: "ERR_REF_x" } })}`);
+  const [validation, undeclared, broken, server] = await Promise.all(calls);
+  assert.equal(validation.type, "VALIDATION_ERROR");
+  assert.deepEqual(validation.data, issues);
+  assert.deepEqual(validation.context, context);
+  assert.deepEqual([undeclared.type, undeclared.context.displayMessage], ["SERVER_ERROR", "Invalid response"]);
+  assert.deepEqual([broken.type, broken.context.displayMessage], ["SERVER_ERROR", "Invalid response"]);
+  assert.deepEqual([server.type, server.context.ref], ["SERVER_ERROR", "ERR_REF_x"]);
+  // `await` rejects with the same instances.
+  const rejected = c.outgoing.sendMessage({ text: "x", channelId: "g" });
+  await peer.next();
+  peer.send(`s:Chat.sendMessage:5:${JSON.stringify({ success: false, type: "VALIDATION_ERROR", data: issues, statusCode: 422, context })}`);
+  await assert.rejects(rejected, (e) => e instanceof GrestError && e.type === "VALIDATION_ERROR");
+});
+
+test("fire-and-forget calls send m frames, with no data when the method has no input", async () => {
+  const { c, peer } = await connected();
+  assert.equal(await c.outgoing.markAsRead({ messageId: "m1", extra: undefined }), undefined);
+  await c.outgoing.ping();
+  assert.equal(await peer.next(), 'm:Chat.markAsRead::{"messageId":"m1"}');
+  assert.equal(await peer.next(), "m:Chat.ping::");
+});
+
+test("incoming: pushes reach handlers, requests are answered, unhandled ones get ROUTE_NOT_FOUND", async () => {
+  const { c, peer } = await connected();
+  const messages = [];
+  c.incoming.on({ newMessage: (m) => messages.push(m) });
+  peer.send("r:Chat.areYouThere:1:");
+  const notFound = JSON.parse((await peer.next()).slice("s:Chat.areYouThere:1:".length));
+  assert.equal(notFound.type, "ROUTE_NOT_FOUND");
+  assert.equal(notFound.statusCode, 404);
+  assert.equal(notFound.context.displayMessage, "Route not found: Chat.areYouThere");
+  c.incoming.on({ areYouThere: async () => true });
+  peer.send("r:Chat.areYouThere:2:");
+  assert.equal(await peer.next(), 's:Chat.areYouThere:2:{"success":true,"type":"OK","data":true}');
+  peer.send('m:Chat.newMessage::{"id":"m1","text":"hi","senderId":"bob","timestamp":"17"}');
+  // An invalid push is dropped; an invalid request is answered VALIDATION_ERROR.
+  peer.send('m:Chat.newMessage::{"id":"m2"}');
+  c.incoming.on({ typing: () => {} });
+  peer.send('r:Chat.typing:3:{"userId":1}');
+  const invalid = JSON.parse((await peer.next()).slice("s:Chat.typing:3:".length));
+  assert.equal(invalid.type, "VALIDATION_ERROR");
+  assert.equal(invalid.context.displayMessage, "Invalid arguments");
+  assert.deepEqual(invalid.data.map((i) => i.path), ["channelId"]);
+  assert.deepEqual(messages, [{ id: "m1", text: "hi", senderId: "bob", timestamp: 17 }]);
+  // A fire-and-forget method called with `r` is answered OK without data.
+  peer.send('r:Chat.typing:4:{"userId":"u","channelId":"c"}');
+  assert.equal(await peer.next(), 's:Chat.typing:4:{"success":true,"type":"OK"}');
+  assert.throws(() => c.incoming.on({ nope: () => {} }), /no server-to-client method "nope"/);
+});
+
+test("a handler's errors: declared pass, undeclared and bad results become Invalid response", async () => {
+  const { c, peer } = await connected();
+  const answers = [
+    () => {
+      throw new GrestError("SERVER_ERROR", { displayMessage: "busy" });
+    },
+    () => {
+      throw new GrestError("ROOM_FULL", { statusCode: 400 });
+    },
+    () => "yes",
+    () => {
+      throw new Error("secret detail");
+    },
+  ];
+  const replies = [];
+  for (const [i, answer] of answers.entries()) {
+    c.incoming.on({ areYouThere: answer });
+    peer.send(`r:Chat.areYouThere:${i + 1}:`);
+    replies.push(JSON.parse((await peer.next()).split(":").slice(3).join(":")));
+  }
+  assert.deepEqual(
+    replies.map((r) => [r.type, r.context.displayMessage]),
+    [
+      ["SERVER_ERROR", "busy"],
+      ["SERVER_ERROR", "Invalid response"],
+      ["SERVER_ERROR", "Invalid response"],
+      ["SERVER_ERROR", undefined],
+    ],
+  );
+  assert.ok(!JSON.stringify(replies).includes("secret"));
+});
+
+test("p::: is answered with o:::", async () => {
+  const { peer } = await connected();
+  peer.send("p:::");
+  assert.equal(await peer.next(), "o:::");
+});
+
+test("a request without a reply times out; a late reply is ignored", async () => {
+  const { c, peer } = await connected({ timeout: 100 });
+  const started = Date.now();
+  const result = await c.outgoing.sendMessage({ text: "x", channelId: "g" }).asResult();
+  assert.deepEqual([result.type, result.context.displayMessage], ["SERVER_ERROR", "Request timeout"]);
+  assert.ok(Date.now() - started >= 95);
+  await peer.next();
+  peer.send(`s:Chat.sendMessage:1:${OK({ success: true, messageId: "late" })}`);
+  peer.send("p:::");
+  assert.equal(await peer.next(), "o:::", "still connected");
+  assert.equal(c.pendingRequests, 0);
+});
+
+test("calls before connect fail with SERVER_ERROR not connected", async () => {
+  const c = client("ws://127.0.0.1:1");
+  const result = await c.outgoing.sendMessage({ text: "x", channelId: "g" }).asResult();
+  assert.equal(result.context.displayMessage, "WebSocket client is not connected. Call connect() first.");
+});
+
+test("a drop fails pending requests and, with reconnect off, is the final close", async () => {
+  const { c, peer } = await connected();
+  const events = [];
+  c.onDisconnect((reason) => events.push(`disconnect:${reason}`));
+  c.onClose((reason) => events.push(`close:${reason}`));
+  const pending = c.outgoing.sendMessage({ text: "x", channelId: "g" }).asResult();
+  await peer.next();
+  peer.socket.terminate();
+  const result = await pending;
+  assert.deepEqual([result.type, result.context.displayMessage], ["SERVER_ERROR", "Socket connection closed!"]);
+  await eventually(() => events.length === 2);
+  assert.deepEqual(events, ["disconnect:drop", "close:drop"]);
+  assert.equal(c.state, "closed");
+});
+
+test("after a drop the client reconnects, re-runs setup and numbers requests from 1 again", async () => {
+  const s = await server();
+  const c = client(s.url, { reconnect: { initialDelayMs: 20, heartbeat: false } });
+  const setups = [];
+  const connecting = c.connect(({ isReconnect, incoming }) => {
+    setups.push(isReconnect);
+    incoming.on({ areYouThere: () => isReconnect });
+  });
+  const first = await s.nextPeer();
+  await first.accept();
+  await connecting;
+  const states = [];
+  c.onStateChange((state) => states.push(state));
+  void c.outgoing.sendMessage({ text: "a", channelId: "g" }).asResult();
+  assert.equal(await first.next(), 'r:Chat.sendMessage:1:{"text":"a","channelId":"g"}');
+  first.socket.close(1001);
+  const second = await s.nextPeer();
+  await second.accept();
+  await eventually(() => c.isConnected);
+  assert.deepEqual(setups, [false, true]);
+  assert.deepEqual(states, ["reconnecting", "connected"]);
+  second.send("r:Chat.areYouThere:1:");
+  assert.equal(await second.next(), 's:Chat.areYouThere:1:{"success":true,"type":"OK","data":true}');
+  void c.outgoing.sendMessage({ text: "b", channelId: "g" }).asResult();
+  assert.equal(await second.next(), 'r:Chat.sendMessage:1:{"text":"b","channelId":"g"}');
+});
+
+test("a terminal handshake error ends reconnecting as unrecoverable", async () => {
+  const s = await server();
+  const c = client(s.url, { reconnect: { initialDelayMs: 10, heartbeat: false } });
+  const closed = new Promise((resolve) => c.onClose((reason, error) => resolve({ reason, error })));
+  const errors = [];
+  c.onError((e) => errors.push(e));
+  const connecting = c.connect();
+  await (await s.nextPeer()).accept();
+  await connecting;
+  s.peers[0].socket.terminate();
+  const again = await s.nextPeer();
+  await again.next();
+  const context = { displayMessage: "Invalid token", timestamp: 1, ref: "ERR_REF_t" };
+  again.send(`x:::${JSON.stringify({ success: false, type: "NOT_AUTHORIZED", statusCode: 401, context })}`);
+  again.socket.close(4001, "Handshake failed");
+  const { reason, error } = await closed;
+  assert.equal(reason, "unrecoverable");
+  assert.equal(error.type, "NOT_AUTHORIZED");
+  assert.deepEqual(error.context, context);
+  assert.deepEqual(errors, [error]);
+  assert.equal(s.peers.length, 2, "no further attempt");
+});
+
+test("retryable failures are retried until maxAttempts, then retries-exhausted", async () => {
+  const s = await server();
+  const c = client(s.url, { reconnect: { initialDelayMs: 5, maxAttempts: 3, heartbeat: false } });
+  const closed = new Promise((resolve) => c.onClose((reason, error) => resolve({ reason, error })));
+  const connecting = c.connect();
+  await (await s.nextPeer()).accept();
+  await connecting;
+  s.peers[0].socket.terminate();
+  for (let i = 0; i < 3; i++) {
+    const peer = await s.nextPeer();
+    await peer.next();
+    peer.send('x:::{"message":"nope"}');
+  }
+  const { reason, error } = await closed;
+  assert.equal(reason, "retries-exhausted");
+  assert.deepEqual([error.type, error.context.displayMessage], ["SERVER_ERROR", "WebSocket handshake failed"]);
+  assert.equal(s.peers.length, 4);
+});
+
+test("the heartbeat sends p::: and drops a silent link, then reconnects", async () => {
+  const s = await server();
+  const c = client(s.url, { reconnect: { initialDelayMs: 5, heartbeat: { intervalMs: 40, timeoutMs: 60 } } });
+  const drops = [];
+  c.onDisconnect((reason) => drops.push(reason));
+  const connecting = c.connect();
+  const first = await s.nextPeer();
+  await first.accept();
+  await connecting;
+  // Traffic keeps the link alive: answer pings for a while.
+  const started = Date.now();
+  while (Date.now() - started < 200) {
+    const frame = await first.next();
+    assert.equal(frame, "p:::");
+    first.send("o:::");
+  }
+  assert.deepEqual(drops, []);
+  // Then go silent: the client gives up on this socket within interval + 2 * timeout and opens another.
+  const second = await s.nextPeer(1000);
+  assert.deepEqual(drops, ["drop"]);
+  await second.accept();
+  await eventually(() => c.isConnected);
+});
+
+test("handshake failures: x frame, close 4000, timeout; the first connect is not retried", async () => {
+  const s = await server();
+  const rejected = client(s.url, { reconnect: true });
+  const attempt = rejected.connect();
+  const peer = await s.nextPeer();
+  await peer.next();
+  peer.send(`x:::${JSON.stringify({ success: false, type: "FORBIDDEN", statusCode: 403, context: { timestamp: 1, ref: "r" } })}`);
+  await assert.rejects(attempt, (e) => e.type === "FORBIDDEN" && e.statusCode === 403);
+  assert.equal(rejected.state, "idle");
+
+  const badQuery = client(s.url);
+  const attempt2 = badQuery.connect();
+  const peer2 = await s.nextPeer();
+  await peer2.next();
+  peer2.socket.close(4000, "Invalid query parameters");
+  await assert.rejects(attempt2, (e) => e.type === "VALIDATION_ERROR" && e.context.displayMessage === "Invalid query parameters");
+
+  const slow = client(s.url, { handshakeTimeoutMs: 80 });
+  const attempt3 = slow.connect();
+  await (await s.nextPeer()).next();
+  await assert.rejects(attempt3, (e) => e.type === "SERVER_ERROR" && e.context.displayMessage === "Handshake timeout");
+  await sleep(100);
+  assert.equal(s.peers.length, 3, "no retry of a first connect");
+});
+
+test("an invalid query fails before any socket is opened", async () => {
+  const s = await server();
+  const c = client(s.url, { query: { name: "" } });
+  await assert.rejects(c.connect(), (e) => {
+    assert.equal(e.type, "VALIDATION_ERROR");
+    assert.equal(e.context.displayMessage, "Invalid query parameters");
+    assert.deepEqual(e.data.map((i) => i.code), ["invalid.string.nonEmpty"]);
+    return true;
+  });
+  await sleep(50);
+  assert.equal(s.peers.length, 0);
+});
+
+test("beforeConnect supplies fresh params for every attempt", async () => {
+  const s = await server();
+  let n = 0;
+  const c = createClient(ChatContract, {
+    WebSocket,
+    beforeConnect: async () => ({ url: s.url, query: { name: `v${++n}` }, headers: { "x-attempt": String(n) } }),
+    reconnect: { initialDelayMs: 5, heartbeat: false },
+  });
+  clients.push(c);
+  const connecting = c.connect();
+  const first = await s.nextPeer();
+  assert.equal(await first.accept(), 'h:::{"x-attempt":"1"}');
+  await connecting;
+  first.socket.terminate();
+  const second = await s.nextPeer();
+  assert.equal(second.url, "/ws/chat?name=v2");
+  assert.equal(await second.accept(), 'h:::{"x-attempt":"2"}');
+  assert.throws(
+    () => createClient(ChatContract, { url: "x", beforeConnect: () => ({}) }),
+    /either url\/query\/headers or beforeConnect/,
+  );
+});
+
+test("disconnect() waits for pending requests; a closed client cannot connect again", async () => {
+  const { c, peer } = await connected();
+  const reasons = [];
+  c.onClose((reason) => reasons.push(reason));
+  const call = c.outgoing.sendMessage({ text: "x", channelId: "g" });
+  await peer.next();
+  const disconnecting = c.disconnect();
+  await sleep(30);
+  assert.equal(c.state, "connected", "still waiting for the reply");
+  peer.send(`s:Chat.sendMessage:1:${OK({ success: true, messageId: "m1" })}`);
+  assert.deepEqual(await call, { success: true, messageId: "m1" });
+  await disconnecting;
+  assert.equal(await peer.closed, 1005, "a close frame without a status code");
+  assert.deepEqual(reasons, ["manual"]);
+  assert.equal(c.state, "closed");
+  await assert.rejects(c.connect(), (e) => /cannot be reconnected/.test(e.context.displayMessage));
+});
+
+test("close() is immediate: pending requests fail, no reconnect", async () => {
+  const { s, c, peer } = await connected({ reconnect: { initialDelayMs: 5 } });
+  const call = c.outgoing.sendMessage({ text: "x", channelId: "g" }).asResult();
+  await peer.next();
+  c.close();
+  assert.equal((await call).context.displayMessage, "Socket connection closed!");
+  await peer.closed;
+  await sleep(50);
+  assert.equal(s.peers.length, 1);
+});
+
+test("forceReconnect() replaces the socket", async () => {
+  const { s, c } = await connected({ reconnect: { initialDelayMs: 5, heartbeat: false } });
+  c.forceReconnect();
+  assert.equal(c.state, "reconnecting");
+  await (await s.nextPeer()).accept();
+  await eventually(() => c.isConnected);
+  assert.equal(s.peers.length, 2);
+});
+
+test("a reply to a request from a dropped socket is not sent on the next one", async () => {
+  const s = await server();
+  const c = client(s.url, { reconnect: { initialDelayMs: 5, heartbeat: false } });
+  let answer;
+  c.incoming.on({ areYouThere: () => new Promise((resolve) => (answer = resolve)) });
+  const connecting = c.connect();
+  const first = await s.nextPeer();
+  await first.accept();
+  await connecting;
+  first.send("r:Chat.areYouThere:1:");
+  await eventually(() => answer !== undefined);
+  first.socket.terminate();
+  const second = await s.nextPeer();
+  await second.accept();
+  await eventually(() => c.isConnected);
+  answer(true);
+  assert.equal(await second.silentFor(100), true);
+});

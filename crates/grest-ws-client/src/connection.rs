@@ -1,0 +1,323 @@
+//! One physical client connection and the task that keeps it alive: runs each socket's session, reconnects after
+//! drops, and serves every contract attached to it. Clients with the same URL and handshake headers share one
+//! connection through a process-wide pool (the original's pooling; modules of one extendable contract multiplex
+//! over it).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, RwLock};
+
+use grest_ws_core::{ContractMeta, Direction};
+use grest_ws_session::{Call, Dispatch, DuplexContract, LogMode, OwnedDispatch, PeerHandle, Route, Routes, Session};
+
+use crate::open::{ClientSocket, Target};
+use crate::{CloseReason, ConnectError, DisconnectReason, ParamSource, ReconnectConfig};
+
+type CloseCallback = Box<dyn Fn(CloseReason, Option<&ConnectError>) + Send + Sync>;
+type DisconnectCallback = Box<dyn Fn(DisconnectReason) + Send + Sync>;
+type ErrorCallback = Box<dyn Fn(&ConnectError) + Send + Sync>;
+
+/// The lifecycle callbacks of one client.
+#[derive(Default)]
+pub(crate) struct Callbacks {
+    pub(crate) on_close: Vec<CloseCallback>,
+    pub(crate) on_disconnect: Vec<DisconnectCallback>,
+    pub(crate) on_error: Vec<ErrorCallback>,
+}
+
+/// Builds a contract's handlers for a (re)connection, given the connection's handle.
+pub(crate) type SetupFn = Arc<dyn Fn(&PeerHandle, bool) -> Arc<dyn OwnedDispatch> + Send + Sync>;
+
+/// One contract attached to a connection.
+struct Attachment {
+    id: usize,
+    meta: &'static ContractMeta,
+    routes: Routes,
+    setup: SetupFn,
+    handlers: Arc<dyn OwnedDispatch>,
+    callbacks: Arc<Callbacks>,
+}
+
+/// The contracts attached to one connection; routes inbound messages to the one that owns the path.
+#[derive(Default)]
+struct Modules {
+    next_id: AtomicUsize,
+    list: RwLock<Vec<Attachment>>,
+}
+
+impl Modules {
+    fn attach(
+        &self,
+        handle: &PeerHandle,
+        meta: &'static ContractMeta,
+        setup: &SetupFn,
+        callbacks: Arc<Callbacks>,
+    ) -> Result<usize, ConnectError> {
+        let mut list = self.list.write().unwrap_or_else(|e| e.into_inner());
+        if list.iter().any(|a| a.meta.name == meta.name) {
+            return Err(ConnectError::AlreadyAttached(meta.name));
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        list.push(Attachment {
+            id,
+            meta,
+            routes: Routes::new(meta, Direction::ServerToClient),
+            setup: setup.clone(),
+            handlers: setup(handle, false),
+            callbacks,
+        });
+        Ok(id)
+    }
+
+    /// Removes an attachment; returns its callbacks and how many remain.
+    fn detach(&self, id: usize) -> (Option<Arc<Callbacks>>, usize) {
+        let mut list = self.list.write().unwrap_or_else(|e| e.into_inner());
+        let callbacks = list.iter().position(|a| a.id == id).map(|i| list.remove(i).callbacks);
+        (callbacks, list.len())
+    }
+
+    /// After a reconnect: every attachment's setup runs again.
+    fn rerun_setups(&self, handle: &PeerHandle) {
+        let mut list = self.list.write().unwrap_or_else(|e| e.into_inner());
+        for attachment in list.iter_mut() {
+            attachment.handlers = (attachment.setup)(handle, true);
+        }
+    }
+
+    fn callbacks(&self) -> Vec<Arc<Callbacks>> {
+        let list = self.list.read().unwrap_or_else(|e| e.into_inner());
+        list.iter().map(|a| a.callbacks.clone()).collect()
+    }
+}
+
+impl Dispatch for Modules {
+    fn route(&self, path: &str) -> Option<Route> {
+        let list = self.list.read().unwrap_or_else(|e| e.into_inner());
+        list.iter()
+            .find_map(|a| a.routes.get(path).map(|route| Route { target: a.id, ..route }))
+    }
+
+    fn call(&self, route: &Route, data: Option<&str>) -> Call<'_> {
+        let handlers = {
+            let list = self.list.read().unwrap_or_else(|e| e.into_inner());
+            list.iter().find(|a| a.id == route.target).map(|a| a.handlers.clone())
+        };
+        match handlers {
+            Some(handlers) => handlers.call_owned(route, data),
+            // Detached while the message was in flight.
+            None => grest_ws_session::route_not_found(route.path),
+        }
+    }
+}
+
+/// A pooled connection, found by URL + handshake headers.
+struct Pooled {
+    handle: PeerHandle,
+    modules: Arc<Modules>,
+}
+
+static POOL: LazyLock<Mutex<HashMap<String, Pooled>>> = LazyLock::new(Default::default);
+
+fn lock_pool() -> std::sync::MutexGuard<'static, HashMap<String, Pooled>> {
+    POOL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Attaches contract `C` to the pooled connection of `key`, if one is open.
+/// The callbacks move into the connection only when the contract is attached.
+pub(crate) fn attach_pooled<C: DuplexContract>(
+    key: &str,
+    setup: &SetupFn,
+    callbacks: &mut Option<Callbacks>,
+) -> Result<Option<C::Client>, ConnectError> {
+    let pool = lock_pool();
+    let Some(pooled) = pool.get(key).filter(|p| !p.handle.is_closing()) else {
+        return Ok(None);
+    };
+    let callbacks = Arc::new(callbacks.take().unwrap_or_default());
+    let id = pooled.modules.attach(&pooled.handle, C::META, setup, callbacks)?;
+    Ok(Some(C::Client::from(release_handle(
+        &pooled.handle,
+        &pooled.modules,
+        id,
+    ))))
+}
+
+/// The typed client's handle: closing it (or dropping its last clone) detaches its contract, and closes the
+/// connection when no contract is left.
+fn release_handle(handle: &PeerHandle, modules: &Arc<Modules>, id: usize) -> PeerHandle {
+    let base = handle.clone();
+    let modules = modules.clone();
+    handle.owned_by(move || {
+        let (callbacks, remaining) = modules.detach(id);
+        if remaining == 0 {
+            base.close();
+        }
+        if let Some(callbacks) = callbacks {
+            for callback in &callbacks.on_close {
+                callback(CloseReason::Manual, None);
+            }
+        }
+    })
+}
+
+/// A physical connection: where it connects, what is attached, and its pool key.
+pub(crate) struct Connection<C: DuplexContract, P> {
+    source: P,
+    target: Target<C>,
+    key: Option<String>,
+}
+
+impl<C: DuplexContract, P: ParamSource<C>> Connection<C, P> {
+    pub(crate) fn new(source: P, target: Target<C>, key: Option<String>) -> Self {
+        Connection { source, target, key }
+    }
+
+    /// Starts the connection on its first socket with contract `C` attached; returns `C`'s typed client.
+    pub(crate) fn start(
+        self,
+        ws: ClientSocket,
+        setup: SetupFn,
+        callbacks: Callbacks,
+    ) -> Result<C::Client, ConnectError> {
+        let session = Session::new(self.target.config.socket_session());
+        let handle = session.handle().clone();
+        handle.set_log_mode(self.target.config.log_mode);
+        if handle.log_mode() == LogMode::All {
+            tracing::info!(path = self.target.schema.path(), "ws open");
+        }
+        let modules = Arc::new(Modules::default());
+        let id = modules.attach(&handle, C::META, &setup, Arc::new(callbacks))?;
+        if let Some(key) = &self.key {
+            lock_pool().insert(
+                key.clone(),
+                Pooled {
+                    handle: handle.clone(),
+                    modules: modules.clone(),
+                },
+            );
+        }
+        let client = C::Client::from(release_handle(&handle, &modules, id));
+        let driver = Driver {
+            connection: self,
+            modules,
+            handle,
+        };
+        tokio::spawn(driver.run(ws, session));
+        Ok(client)
+    }
+}
+
+/// The task that owns a connection's sockets.
+struct Driver<C: DuplexContract, P> {
+    connection: Connection<C, P>,
+    modules: Arc<Modules>,
+    handle: PeerHandle,
+}
+
+impl<C: DuplexContract, P: ParamSource<C>> Driver<C, P> {
+    async fn run(self, mut ws: ClientSocket, mut session: Session) {
+        let path = self.connection.target.schema.path();
+        loop {
+            let end = session.run(ws, &*self.modules).await;
+            if self.handle.is_closing() {
+                self.emit_disconnect(DisconnectReason::Manual);
+                return self.finish(CloseReason::Manual, None);
+            }
+            if self.handle.log_mode() != LogMode::Off {
+                tracing::warn!(path, ?end, "ws drop");
+            }
+            self.emit_disconnect(DisconnectReason::Drop);
+            let Some(reconnect) = self.connection.target.config.reconnect.clone() else {
+                return self.finish(CloseReason::Drop, None);
+            };
+            match self.reconnect(&reconnect).await {
+                Ok((socket, resumed)) => {
+                    ws = socket;
+                    session = resumed;
+                    self.modules.rerun_setups(&self.handle);
+                    if self.handle.log_mode() == LogMode::All {
+                        tracing::info!(path, "ws reconnect-success");
+                    }
+                }
+                Err((reason, error)) => return self.finish(reason, error.as_ref()),
+            }
+        }
+    }
+
+    /// Attempts until one succeeds, the policy gives up, or the client is closed meanwhile.
+    async fn reconnect(
+        &self,
+        policy: &ReconnectConfig,
+    ) -> Result<(ClientSocket, Session), (CloseReason, Option<ConnectError>)> {
+        let target = &self.connection.target;
+        let mut attempt = 0u32;
+        loop {
+            let delay = policy.delay(attempt);
+            if self.handle.log_mode() == LogMode::All {
+                tracing::info!(path = target.schema.path(), attempt, ?delay, "ws reconnect-attempt");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = self.handle.closing() => return Err((CloseReason::Manual, None)),
+            }
+            let result = match self.connection.source.params().await {
+                Ok(params) => target.open(&params).await,
+                Err(error) => Err(ConnectError::BeforeConnect(error)),
+            };
+            let error = match result {
+                Ok(ws) if self.handle.is_closing() => {
+                    drop(ws);
+                    return Err((CloseReason::Manual, None));
+                }
+                Ok(ws) => return Ok((ws, Session::resume(&self.handle, target.config.socket_session()))),
+                Err(error) => error,
+            };
+            for callbacks in self.modules.callbacks() {
+                for callback in &callbacks.on_error {
+                    callback(&error);
+                }
+            }
+            if error.is_invalid_params() || !(policy.should_retry)(&error) {
+                return Err((CloseReason::Unrecoverable, Some(error)));
+            }
+            attempt += 1;
+            if policy.max_attempts.is_some_and(|max| attempt >= max) {
+                return Err((CloseReason::RetriesExhausted, Some(error)));
+            }
+        }
+    }
+
+    fn emit_disconnect(&self, reason: DisconnectReason) {
+        for callbacks in self.modules.callbacks() {
+            for callback in &callbacks.on_disconnect {
+                callback(reason);
+            }
+        }
+    }
+
+    fn finish(&self, reason: CloseReason, error: Option<&ConnectError>) {
+        if let Some(key) = &self.connection.key {
+            let mut pool = lock_pool();
+            if pool.get(key).is_some_and(|p| Arc::ptr_eq(&p.modules, &self.modules)) {
+                pool.remove(key);
+            }
+        }
+        let mode = self.handle.log_mode();
+        let path = self.connection.target.schema.path();
+        match reason {
+            CloseReason::RetriesExhausted | CloseReason::Unrecoverable if mode != LogMode::Off => {
+                tracing::error!(path, ?reason, ?error, "ws final-close");
+            }
+            CloseReason::Drop if mode != LogMode::Off => tracing::warn!(path, "ws final-close after a drop"),
+            CloseReason::Manual if mode == LogMode::All => tracing::info!(path, "ws close"),
+            _ => {}
+        }
+        self.handle.finish();
+        // A manual close already told each released client; only the remaining ones hear it here.
+        for callbacks in self.modules.callbacks() {
+            for callback in &callbacks.on_close {
+                callback(reason, error);
+            }
+        }
+    }
+}

@@ -1,0 +1,437 @@
+//! The raw byte-stream client (default mode, PROTOCOL.md §7): the typed client's connection — URL and query,
+//! credentials, in-band handshake, heartbeat, reconnect with backoff, `before_connect` — carrying opaque text and
+//! binary frames. A reconnected stream is a fresh stream: nothing sent while it was down is replayed.
+//!
+//! ```ignore
+//! let pty = RawClient::new(PTY_API, "ws://127.0.0.1:3000")
+//!     .query(PtyQuery { vm_id: "vm-1".into() })
+//!     .on_message(|frame| print!("{}", String::from_utf8_lossy(frame.as_bytes())))
+//!     .connect()
+//!     .await?;
+//! pty.send("ls\n").await?;
+//! ```
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use grest_ws_core::auth::Wire;
+use grest_ws_core::{RawContract, RawSchema, ServerError, WebSocketSchema, WireError};
+use grest_ws_session::{LogMode, RawMessage, RawSender, RawSession, not_connected};
+use tokio::sync::{Notify, mpsc};
+
+use crate::open::{ClientSocket, Target};
+use crate::{
+    BeforeConnect, ClientConfig, ClientMiddleware, CloseReason, ConnectError, ConnectParams, DisconnectReason,
+    ParamSource, ReconnectConfig, StaticParams,
+};
+
+type MessageCallback = Box<dyn Fn(&RawMessage) + Send + Sync>;
+type CloseCallback = Box<dyn Fn(CloseReason, Option<&ConnectError>) + Send + Sync>;
+type DisconnectCallback = Box<dyn Fn(DisconnectReason) + Send + Sync>;
+type ErrorCallback = Box<dyn Fn(&ConnectError) + Send + Sync>;
+
+#[derive(Default)]
+struct Callbacks {
+    on_message: Vec<MessageCallback>,
+    on_close: Vec<CloseCallback>,
+    on_disconnect: Vec<DisconnectCallback>,
+    on_error: Vec<ErrorCallback>,
+}
+
+/// Connects to a default-mode raw endpoint. `P` is where the connection parameters come from: fixed
+/// ([`RawClient::new`]) or fresh before every attempt ([`RawClient::before_connect`]). A `CUSTOM_CLIENT`
+/// contract has no grest client: building one for it does not compile.
+#[must_use]
+pub struct RawClient<C: RawContract, P = StaticParams<C>> {
+    source: P,
+    target: Target<C>,
+    callbacks: Callbacks,
+}
+
+impl<C: RawContract, P> std::fmt::Debug for RawClient<C, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawClient")
+            .field("path", &self.target.schema.path())
+            .field("config", &self.target.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: RawContract> RawClient<C, StaticParams<C>>
+where
+    <C as RawContract>::Query: Clone,
+{
+    /// A client for `schema` at `base_url` (`ws://host:port`) with fixed parameters.
+    pub fn new(schema: RawSchema<C>, base_url: impl Into<String>) -> Self {
+        RawClient::with_source(schema, StaticParams(ConnectParams::new(base_url)))
+    }
+
+    /// The typed query, sent in the upgrade URL (validated before anything is sent).
+    pub fn query(mut self, query: <C as RawContract>::Query) -> Self {
+        self.source.0 = self.source.0.query(query);
+        self
+    }
+
+    /// The credential for one of the schema's wires (header wires in the `h` frame, query wires in the URL,
+    /// cookie wires in the upgrade's `Cookie` header).
+    pub fn credential(mut self, wire: Wire, value: impl Into<String>) -> Self {
+        self.source.0 = self.source.0.credential(wire, value);
+        self
+    }
+
+    /// A handshake header, sent in the `h` frame (names are lower-cased).
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.source.0 = self.source.0.header(name, value);
+        self
+    }
+}
+
+impl<C, F, Fut> RawClient<C, BeforeConnect<F>>
+where
+    C: RawContract,
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<ConnectParams<C>, WireError>> + Send + 'static,
+{
+    /// A client whose URL, query and credentials come from `provider`, run before the first connection and before
+    /// every reconnect.
+    pub fn before_connect(schema: RawSchema<C>, provider: F) -> Self {
+        RawClient::with_source(schema, BeforeConnect(provider))
+    }
+}
+
+impl<C: RawContract, P: ParamSource<C>> RawClient<C, P> {
+    fn with_source(schema: RawSchema<C>, source: P) -> Self {
+        const {
+            assert!(
+                !C::CUSTOM_CLIENT,
+                "a CUSTOM_CLIENT raw contract is for foreign clients; it has no grest client"
+            )
+        };
+        RawClient {
+            source,
+            target: Target {
+                // The connection is a typed one's without methods: the same URL, wires and handshake.
+                schema: WebSocketSchema::new(schema.path()).uses(schema.wires()),
+                middleware: Vec::new(),
+                upgrade_headers: Vec::new(),
+                config: ClientConfig::default(),
+            },
+            callbacks: Callbacks::default(),
+        }
+    }
+
+    /// Replaces the settings (handshake timeout, limits and heartbeat, reconnect, logging).
+    pub fn config(mut self, config: ClientConfig) -> Self {
+        self.target.config = config;
+        self
+    }
+
+    /// Adds a middleware; it runs after the credentials and headers, in the order added.
+    pub fn middleware(mut self, middleware: impl ClientMiddleware) -> Self {
+        self.target.middleware.push(Box::new(middleware));
+        self
+    }
+
+    /// An extra header on the HTTP upgrade request (e.g. `Origin`).
+    pub fn upgrade_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.target.upgrade_headers.push((name.to_owned(), value.into()));
+        self
+    }
+
+    /// Called with every frame from the server, with its frame type; kept across reconnects. Runs on the
+    /// connection's task: hand long work to another task.
+    pub fn on_message(mut self, callback: impl Fn(&RawMessage) + Send + Sync + 'static) -> Self {
+        self.callbacks.on_message.push(Box::new(callback));
+        self
+    }
+
+    /// Called once when the client ends for good, with the reason and, for the reconnect reasons, the last
+    /// failure.
+    pub fn on_close(mut self, callback: impl Fn(CloseReason, Option<&ConnectError>) + Send + Sync + 'static) -> Self {
+        self.callbacks.on_close.push(Box::new(callback));
+        self
+    }
+
+    /// Called on every socket drop, before any reconnect attempt.
+    pub fn on_disconnect(mut self, callback: impl Fn(DisconnectReason) + Send + Sync + 'static) -> Self {
+        self.callbacks.on_disconnect.push(Box::new(callback));
+        self
+    }
+
+    /// Called for every failed reconnect attempt.
+    pub fn on_error(mut self, callback: impl Fn(&ConnectError) + Send + Sync + 'static) -> Self {
+        self.callbacks.on_error.push(Box::new(callback));
+        self
+    }
+
+    /// Connects and runs the handshake; resolves once the server has sent `k`, so frames sent from then on reach
+    /// the server's handler. The first attempt's failure is returned, not retried.
+    pub async fn connect(self) -> Result<RawConnection, ConnectError> {
+        let params = self.source.params().await.map_err(ConnectError::BeforeConnect)?;
+        let ws = self.target.open(&params).await?;
+        let state = Arc::new(State {
+            current: Mutex::new(None),
+            closing: AtomicBool::new(false),
+            closing_notify: Notify::new(),
+            closed: AtomicBool::new(false),
+            closed_notify: Notify::new(),
+            reconnects: self.target.config.reconnect.is_some(),
+        });
+        if self.target.config.log_mode == LogMode::All {
+            tracing::info!(path = self.target.schema.path(), "raw ws open");
+        }
+        let driver = Driver {
+            source: self.source,
+            target: self.target,
+            callbacks: self.callbacks,
+            state: state.clone(),
+        };
+        let (session, inbound) = driver.attach();
+        tokio::spawn(driver.run(ws, session, inbound));
+        Ok(RawConnection {
+            _owner: Arc::new(Owner { state: state.clone() }),
+            state,
+        })
+    }
+}
+
+/// What the connection handles and the task share.
+struct State {
+    /// The current socket's sender, while connected.
+    current: Mutex<Option<RawSender>>,
+    /// Set once the client is closed for good (no reconnect).
+    closing: AtomicBool,
+    closing_notify: Notify,
+    /// Set once everything has ended.
+    closed: AtomicBool,
+    closed_notify: Notify,
+    reconnects: bool,
+}
+
+impl State {
+    fn current(&self) -> Option<RawSender> {
+        self.current.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set_current(&self, sender: Option<RawSender>) {
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = sender;
+    }
+
+    fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::SeqCst)
+    }
+
+    fn close(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+        self.closing_notify.notify_waiters();
+        if let Some(sender) = self.current() {
+            sender.close();
+        }
+    }
+
+    async fn closing(&self) {
+        loop {
+            let notified = self.closing_notify.notified();
+            if self.is_closing() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Closes the connection when the last [`RawConnection`] clone is dropped, so a dropped client does not leak it.
+struct Owner {
+    state: Arc<State>,
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.state.close();
+    }
+}
+
+/// A connected raw client: send frames, observe the connection, reconnect or close. Cheap to clone; dropping
+/// every clone closes it.
+#[derive(Clone)]
+pub struct RawConnection {
+    state: Arc<State>,
+    _owner: Arc<Owner>,
+}
+
+impl std::fmt::Debug for RawConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawConnection")
+            .field("connected", &self.is_connected())
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RawConnection {
+    /// Sends a frame: `String`/`&str` as a text frame, bytes as a binary frame. While disconnected it fails with
+    /// `SERVER_ERROR` ("WebSocket client is not connected…"): nothing is queued for a later socket.
+    pub async fn send(&self, message: impl Into<RawMessage>) -> Result<(), ServerError> {
+        match self.state.current() {
+            Some(sender) if !self.state.is_closing() => sender.send(message).await,
+            _ => Err(not_connected()),
+        }
+    }
+
+    /// Whether a socket is up and the client is not closed.
+    pub fn is_connected(&self) -> bool {
+        !self.state.is_closing() && self.state.current().is_some_and(|sender| !sender.is_closed())
+    }
+
+    /// Whether the client has ended for good.
+    pub fn is_closed(&self) -> bool {
+        self.state.closed.load(Ordering::SeqCst)
+    }
+
+    /// Closes the current socket as if it had dropped, so the client reconnects (a fresh stream). Does nothing
+    /// when reconnect is off, the client is closed, or no socket is up.
+    pub fn force_reconnect(&self) {
+        if !self.state.reconnects || self.state.is_closing() {
+            return;
+        }
+        if let Some(sender) = self.state.current() {
+            sender.close();
+        }
+    }
+
+    /// Closes for good, at once: stops reconnecting and closes the socket.
+    pub fn close(&self) {
+        self.state.close();
+    }
+
+    /// Resolves once the client has ended for good (after [`RawConnection::close`], or when reconnect gives up).
+    pub async fn closed(&self) {
+        loop {
+            let notified = self.state.closed_notify.notified();
+            if self.is_closed() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// The task that owns a raw client's sockets: pumps each one, delivers its frames, reconnects after drops.
+struct Driver<C: RawContract, P> {
+    source: P,
+    target: Target<C>,
+    callbacks: Callbacks,
+    state: Arc<State>,
+}
+
+impl<C: RawContract, P: ParamSource<C>> Driver<C, P> {
+    /// A session for a new socket, its sender installed as the current one.
+    fn attach(&self) -> (RawSession, mpsc::Receiver<RawMessage>) {
+        let (session, sender, inbound) = RawSession::new(self.target.config.socket_session(), true);
+        self.state.set_current(Some(sender.clone()));
+        // A close that raced with the attach still closes this socket.
+        if self.state.is_closing() {
+            sender.close();
+        }
+        (session, inbound)
+    }
+
+    async fn run(self, mut ws: ClientSocket, mut session: RawSession, mut inbound: mpsc::Receiver<RawMessage>) {
+        let path = self.target.schema.path();
+        let log_mode = self.target.config.log_mode;
+        loop {
+            let end = {
+                let run = session.run(ws);
+                tokio::pin!(run);
+                loop {
+                    tokio::select! {
+                        end = &mut run => break end,
+                        Some(message) = inbound.recv() => self.deliver(&message),
+                    }
+                }
+            };
+            // Frames that arrived before the end are still the application's.
+            while let Ok(message) = inbound.try_recv() {
+                self.deliver(&message);
+            }
+            self.state.set_current(None);
+            if self.state.is_closing() {
+                self.emit_disconnect(DisconnectReason::Manual);
+                return self.finish(CloseReason::Manual, None);
+            }
+            if log_mode != LogMode::Off {
+                tracing::warn!(path, ?end, "raw ws drop");
+            }
+            self.emit_disconnect(DisconnectReason::Drop);
+            let Some(policy) = self.target.config.reconnect.clone() else {
+                return self.finish(CloseReason::Drop, None);
+            };
+            match self.reconnect(&policy).await {
+                Ok(socket) => {
+                    ws = socket;
+                    (session, inbound) = self.attach();
+                    if log_mode == LogMode::All {
+                        tracing::info!(path, "raw ws reconnect-success");
+                    }
+                }
+                Err((reason, error)) => return self.finish(reason, error.as_ref()),
+            }
+        }
+    }
+
+    fn deliver(&self, message: &RawMessage) {
+        for callback in &self.callbacks.on_message {
+            callback(message);
+        }
+    }
+
+    /// Attempts until one succeeds, the policy gives up, or the client is closed meanwhile.
+    async fn reconnect(&self, policy: &ReconnectConfig) -> Result<ClientSocket, (CloseReason, Option<ConnectError>)> {
+        let mut attempt = 0u32;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(policy.delay(attempt)) => {}
+                () = self.state.closing() => return Err((CloseReason::Manual, None)),
+            }
+            let result = match self.source.params().await {
+                Ok(params) => self.target.open(&params).await,
+                Err(error) => Err(ConnectError::BeforeConnect(error)),
+            };
+            let error = match result {
+                Ok(_) if self.state.is_closing() => return Err((CloseReason::Manual, None)),
+                Ok(ws) => return Ok(ws),
+                Err(error) => error,
+            };
+            for callback in &self.callbacks.on_error {
+                callback(&error);
+            }
+            if error.is_invalid_params() || !(policy.should_retry)(&error) {
+                return Err((CloseReason::Unrecoverable, Some(error)));
+            }
+            attempt += 1;
+            if policy.max_attempts.is_some_and(|max| attempt >= max) {
+                return Err((CloseReason::RetriesExhausted, Some(error)));
+            }
+        }
+    }
+
+    fn emit_disconnect(&self, reason: DisconnectReason) {
+        for callback in &self.callbacks.on_disconnect {
+            callback(reason);
+        }
+    }
+
+    fn finish(&self, reason: CloseReason, error: Option<&ConnectError>) {
+        if self.target.config.log_mode != LogMode::Off && reason != CloseReason::Manual {
+            tracing::warn!(path = self.target.schema.path(), ?reason, ?error, "raw ws final-close");
+        }
+        self.state.closing.store(true, Ordering::SeqCst);
+        self.state.closing_notify.notify_waiters();
+        self.state.closed.store(true, Ordering::SeqCst);
+        self.state.closed_notify.notify_waiters();
+        for callback in &self.callbacks.on_close {
+            callback(reason, error);
+        }
+    }
+}

@@ -1,0 +1,471 @@
+//! Raw byte-stream endpoints (PROTOCOL.md §1.11, §7): the connection pipeline of a typed socket, then opaque
+//! text and binary frames.
+//!
+//! * Default mode (grest clients): query validation (close 4000), the in-band `h`, wires, middleware and the
+//!   connect permission (`x` + close 4001), the handler, then `k:::null`. Frames that arrive before `k` are
+//!   dropped, never delivered pre-auth; the keepalive sentinels are answered and hidden.
+//! * customClient mode (foreign clients): authentication from the upgrade request alone (headers, cookie,
+//!   query; close 4001 "Unauthorized" on failure), nothing read from the socket until the handler has it (so
+//!   early bytes are kept), no sentinels, subprotocol negotiation, and wildcard prefix paths.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Request};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use grest_ws_core::auth::{Grants, Inbound, Wire};
+use grest_ws_core::error::INVALID_QUERY;
+use grest_ws_core::frame;
+use grest_ws_core::{GrestError, Permission, RawContract, RawSchema, ServerError};
+use grest_ws_session::{RawMessage, RawSender, RawSession, close_socket};
+use http::{Extensions, HeaderMap};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+
+use crate::auth::{Pipeline, Stage, cookie_header, http_inbound, origin_refused, parse_query};
+use crate::connection::{
+    CLOSE_HANDSHAKE_FAILED, CLOSE_INVALID_QUERY, HandshakeWait, Shared, close_frame, reject, wait_for_handshake,
+};
+use crate::sockets::SocketInfo;
+use crate::upgrade::{self, ServerSocket};
+use crate::{BuildError, GrestWs};
+
+/// The HTTP upgrade request of a raw connection (the original's `GGWsUpgrade`): what a proxy needs to route
+/// upstream, and the peer's address to gate loopback-only endpoints.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct Upgrade {
+    /// The request path without the query; for a wildcard endpoint, the concrete path
+    /// (`/code-server/abc/feedback`).
+    pub path: String,
+    /// The request URL as received: path and query.
+    pub url: String,
+    /// Every header of the upgrade request.
+    pub headers: HeaderMap,
+    /// The peer's address, when the router is served with `into_make_service_with_connect_info::<SocketAddr>()`.
+    pub remote_address: Option<SocketAddr>,
+}
+
+impl std::fmt::Debug for Upgrade {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL and header values may carry credentials.
+        f.debug_struct("Upgrade")
+            .field("path", &self.path)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("remote_address", &self.remote_address)
+            .finish()
+    }
+}
+
+/// One raw connection, server side: receive frames with their type, send bytes (binary frames) or text (text
+/// frames), close. The socket closes when either side closes it, or once this value and every
+/// [`RawSender`] taken from it are dropped.
+pub struct RawSocket {
+    sender: RawSender,
+    inbound: mpsc::Receiver<RawMessage>,
+}
+
+impl std::fmt::Debug for RawSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawSocket")
+            .field("closed", &self.sender.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RawSocket {
+    /// The next frame from the client; `None` once the socket has ended. Frames wait in a bounded queue until
+    /// read; while it is full the server stops reading from the client (backpressure).
+    pub async fn recv(&mut self) -> Option<RawMessage> {
+        self.inbound.recv().await
+    }
+
+    /// Sends a frame: `String`/`&str` as a text frame, bytes as a binary frame. Fails with `SERVER_ERROR`
+    /// "Socket connection closed!" once the socket is closed.
+    pub async fn send(&self, message: impl Into<RawMessage>) -> Result<(), ServerError> {
+        self.sender.send(message).await
+    }
+
+    /// A cloneable sender for other tasks (e.g. the one pumping an upstream service into the socket).
+    pub fn sender(&self) -> RawSender {
+        self.sender.clone()
+    }
+
+    /// Closes the socket (close frame without a status code).
+    pub fn close(&self) {
+        self.sender.close();
+    }
+
+    /// Closes the socket with a status code and reason.
+    pub fn close_with(&self, frame: Option<CloseFrame>) {
+        self.sender.close_with(frame);
+    }
+
+    /// Runs `hook` once when the socket ends, whoever ended it.
+    pub fn on_close(&self, hook: impl FnOnce() + Send + 'static) {
+        self.sender.on_close(hook);
+    }
+}
+
+/// What a raw endpoint's handler receives.
+#[non_exhaustive]
+pub struct RawConnected<C: RawContract> {
+    /// The byte stream.
+    pub socket: RawSocket,
+    /// The validated upgrade query.
+    pub query: C::Query,
+    /// The upgrade request: concrete path, URL, headers, peer address.
+    pub upgrade: Upgrade,
+    /// What the handshake's wires and middleware minted: principals (by type) and ambient context.
+    pub extensions: Extensions,
+    /// The scopes resolved at the handshake.
+    pub grants: Grants,
+}
+
+impl<C: RawContract> RawConnected<C> {
+    /// The principal (or other context) of type `T` minted at the handshake, if any.
+    pub fn get<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.extensions.get::<T>()
+    }
+}
+
+impl<C: RawContract> std::fmt::Debug for RawConnected<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawConnected")
+            .field("contract", &C::NAME)
+            .field("upgrade", &self.upgrade)
+            .finish_non_exhaustive()
+    }
+}
+
+type MakeRoute = Arc<dyn Fn(Pipeline, Arc<Shared>) -> Arc<dyn RawRoute> + Send + Sync>;
+
+/// A `.raw(...)` call, kept until the server is built.
+pub(crate) struct RawRegistration {
+    /// The normalized path, with its `/*` for a prefix.
+    path: String,
+    /// The path without `/*`.
+    base: String,
+    prefix: bool,
+    name: &'static str,
+    custom_client: bool,
+    permission: Option<Permission>,
+    wires: &'static [Wire],
+    make: MakeRoute,
+}
+
+impl GrestWs {
+    /// Registers a raw byte-stream endpoint. After the connection is authenticated, `handler` runs on its own
+    /// task with the socket, the typed query, the upgrade request and the principals; it may keep the socket as
+    /// long as it likes. In default mode `k` is sent once the handler has the socket, so nothing the client
+    /// sends after `k` is lost.
+    ///
+    /// Refused at [`GrestWs::build`]: a path registered twice, a `CUSTOM_CLIENT` schema that uses a wire
+    /// travelling in the in-band handshake (a foreign client could never send it), and the permission and wire
+    /// rules of typed endpoints. An exact path beats a wildcard prefix; among prefixes the longest wins.
+    pub fn raw<C, F, Fut>(mut self, schema: RawSchema<C>, handler: F) -> Self
+    where
+        C: RawContract,
+        F: Fn(RawConnected<C>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        let path = schema.route_path();
+        let endpoint_path = path.clone();
+        self.raw.push(RawRegistration {
+            path,
+            base: schema.base_path(),
+            prefix: schema.is_prefix(),
+            name: C::NAME,
+            custom_client: C::CUSTOM_CLIENT,
+            permission: C::PERMISSION,
+            wires: schema.wires(),
+            make: Arc::new(move |pipeline, shared| {
+                Arc::new(RawEndpoint::<C, F> {
+                    path: endpoint_path.clone(),
+                    pipeline,
+                    handler: handler.clone(),
+                    shared,
+                    contract: PhantomData,
+                }) as Arc<dyn RawRoute>
+            }),
+        });
+        self
+    }
+}
+
+/// The raw endpoints of a server, checked and ready to mount.
+pub(crate) struct RawPlan {
+    endpoints: Vec<Planned>,
+}
+
+struct Planned {
+    path: String,
+    /// The axum routes that lead to this endpoint.
+    routes: Vec<String>,
+    pipeline: Pipeline,
+    make: MakeRoute,
+}
+
+/// Checks the raw registrations against each other and the typed ones (`typed_paths`), listing problems;
+/// duplicates fail at once.
+pub(crate) fn plan(ws: &GrestWs, typed_paths: &[&str], problems: &mut Vec<String>) -> Result<RawPlan, BuildError> {
+    let mut seen: HashSet<&str> = typed_paths.iter().copied().collect();
+    for registration in &ws.raw {
+        if !seen.insert(&registration.path) {
+            return Err(BuildError::DuplicatePath(registration.path.clone()));
+        }
+    }
+    let exact: HashSet<&str> = seen
+        .iter()
+        .copied()
+        .filter(|path| !grest_ws_core::contract::is_prefix_path(path))
+        .collect();
+    let mut endpoints = Vec::with_capacity(ws.raw.len());
+    for registration in &ws.raw {
+        let owner = format!("raw socket {} ({})", registration.path, registration.name);
+        let mut stages = ws.wire_stages(registration.wires, &owner, problems);
+        stages.extend(ws.middleware.iter().cloned().map(Stage::Middleware));
+        if registration.custom_client {
+            for wire in registration.wires.iter().filter(|w| w.is_in_band()) {
+                problems.push(format!(
+                    "{owner}: a customClient socket authenticates from the upgrade request alone, but wire {:?} \
+                     travels in the in-band handshake a foreign client never sends; use a cookie or query wire",
+                    wire.name()
+                ));
+            }
+        }
+        let pipeline = Pipeline {
+            stages,
+            connect_permission: registration.permission,
+        };
+        if let Some(permission) = &registration.permission {
+            if let Some(problem) = permission.problem() {
+                problems.push(format!("{owner}: {problem}"));
+            }
+            if !permission.is_public() && !pipeline.resolves_permissions() {
+                problems.push(format!(
+                    "{owner} requires a permission but uses no permission-resolving wire: it would be permanently \
+                     FORBIDDEN"
+                ));
+            }
+        }
+        let routes = if registration.prefix {
+            // `/base/{*rest}` needs at least one character after the slash, so `/base/` is its own route; an
+            // exact registration of `/base` (or `/base/`) keeps that path.
+            let base = &registration.base;
+            [base.clone(), format!("{base}/")]
+                .into_iter()
+                .filter(|path| !exact.contains(path.as_str()))
+                .chain([format!("{base}/{{*rest}}")])
+                .collect()
+        } else {
+            vec![registration.path.clone()]
+        };
+        endpoints.push(Planned {
+            path: registration.path.clone(),
+            routes,
+            pipeline,
+            make: registration.make.clone(),
+        });
+    }
+    Ok(RawPlan { endpoints })
+}
+
+impl RawPlan {
+    /// Mounts every raw endpoint on `router`. Exact paths beat prefixes and longer prefixes beat shorter ones
+    /// because axum's router prefers static segments and backtracks to the longest matching catch-all.
+    pub(crate) fn mount(self, mut router: Router, shared: &Arc<Shared>) -> Router {
+        for planned in self.endpoints {
+            let endpoint = (planned.make)(planned.pipeline, shared.clone());
+            tracing::debug!(path = %planned.path, routes = ?planned.routes, "raw socket mounted");
+            for route in &planned.routes {
+                let endpoint = endpoint.clone();
+                router = router.route(
+                    route,
+                    get(move |request: Request| {
+                        let endpoint = endpoint.clone();
+                        async move { endpoint.handle(request) }
+                    }),
+                );
+            }
+        }
+        router
+    }
+}
+
+/// A raw endpoint without its types.
+pub(crate) trait RawRoute: Send + Sync + 'static {
+    fn handle(self: Arc<Self>, request: Request) -> Response;
+}
+
+struct RawEndpoint<C, F> {
+    path: String,
+    pipeline: Pipeline,
+    handler: Arc<F>,
+    shared: Arc<Shared>,
+    contract: PhantomData<fn() -> C>,
+}
+
+impl<C, F, Fut> RawRoute for RawEndpoint<C, F>
+where
+    C: RawContract,
+    F: Fn(RawConnected<C>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    fn handle(self: Arc<Self>, mut request: Request) -> Response {
+        if self.shared.sockets.is_shutting_down() {
+            return (http::StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+        }
+        if !self
+            .shared
+            .origin
+            .permits(request.headers(), self.pipeline.uses_cookies())
+        {
+            tracing::debug!(path = %self.path, "upgrade refused by the Origin policy");
+            return origin_refused();
+        }
+        let accepted = match upgrade::accept_with_protocols(&mut request, C::PROTOCOLS) {
+            Ok(accepted) => accepted,
+            Err(response) => return response,
+        };
+        let upgrade = Upgrade {
+            path: request.uri().path().to_owned(),
+            url: request.uri().to_string(),
+            headers: request.headers().clone(),
+            remote_address: request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0),
+        };
+        tokio::spawn(self.run(accepted.upgrade, upgrade));
+        accepted.response
+    }
+}
+
+impl<C, F, Fut> RawEndpoint<C, F>
+where
+    C: RawContract,
+    F: Fn(RawConnected<C>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    async fn run(self: Arc<Self>, on_upgrade: hyper::upgrade::OnUpgrade, upgrade: Upgrade) {
+        let config = &self.shared.config;
+        let Some(mut ws) = upgrade::into_socket(on_upgrade, config.session.websocket_config()).await else {
+            return;
+        };
+        let query_string = upgrade.url.split_once('?').map(|(_, query)| query);
+        let query = parse_query(query_string);
+        let typed_query = match <C as RawContract>::decode_query(query.clone()) {
+            Ok(query) => query,
+            Err(issues) => {
+                tracing::debug!(path = %upgrade.path, ?issues, "upgrade query failed validation");
+                let frame = close_frame(CLOSE_INVALID_QUERY, INVALID_QUERY);
+                close_socket(&mut ws, Some(frame), config.session.write_timeout).await;
+                return;
+            }
+        };
+        let authenticated = if C::CUSTOM_CLIENT {
+            // Nothing is read from the socket while the wires run: early client bytes wait in its buffers.
+            match self.pipeline.run(http_inbound(&upgrade.headers, query_string)).await {
+                Ok(authenticated) => authenticated,
+                Err(error) => {
+                    tracing::debug!(path = %upgrade.path, error_type = %error.error_type, "upgrade authentication failed");
+                    let frame = close_frame(CLOSE_HANDSHAKE_FAILED, "Unauthorized");
+                    close_socket(&mut ws, Some(frame), config.session.write_timeout).await;
+                    return;
+                }
+            }
+        } else {
+            let headers = match wait_for_handshake(&mut ws, config).await {
+                Ok(headers) => headers,
+                Err(HandshakeWait::TimedOut) => {
+                    let error = ServerError::with_display_message("Handshake timeout");
+                    tracing::debug!(path = %upgrade.path, error_ref = %error.context.reference, "no handshake in time");
+                    reject(&mut ws, &error.to_wire(), config).await;
+                    return;
+                }
+                Err(HandshakeWait::Gone) => return,
+            };
+            let inbound = Inbound {
+                headers,
+                cookie: cookie_header(&upgrade.headers),
+                query,
+            };
+            let Some(result) = discard_while(&mut ws, self.pipeline.run(inbound)).await else {
+                return;
+            };
+            match result {
+                Ok(authenticated) => authenticated,
+                Err(error) => {
+                    tracing::debug!(path = %upgrade.path, error_type = %error.error_type, error_ref = %error.context.reference, "handshake rejected");
+                    reject(&mut ws, &error, config).await;
+                    return;
+                }
+            }
+        };
+        let (session, sender, inbound) = RawSession::new(config.session.clone(), !C::CUSTOM_CLIENT);
+        self.shared.sockets.register_raw(
+            SocketInfo {
+                path: upgrade.path.clone(),
+                extensions: authenticated.extensions.clone(),
+            },
+            &session.control(),
+        );
+        let path = upgrade.path.clone();
+        let connected = RawConnected::<C> {
+            socket: RawSocket { sender, inbound },
+            query: typed_query,
+            upgrade,
+            extensions: authenticated.extensions,
+            grants: authenticated.grants,
+        };
+        tokio::spawn((self.handler)(connected));
+        if !C::CUSTOM_CLIENT {
+            // The handler has the socket: from here on frames are delivered. A failed write ends the session
+            // at its first read.
+            if let Err(error) = ws.send(Message::text(frame::HANDSHAKE_OK)).await {
+                tracing::debug!(path = %path, %error, "could not send k");
+            }
+        }
+        tracing::debug!(path = %path, "raw connection open");
+        let end = session.run(ws).await;
+        tracing::debug!(path = %path, ?end, "raw connection closed");
+    }
+}
+
+/// Runs `work` (the wires) while dropping whatever the client sends meanwhile: in default mode nothing sent
+/// before `k` reaches the application (PROTOCOL.md §2.1). Frames already buffered when `work` finishes are
+/// dropped too. `None` when the client went away.
+async fn discard_while<T>(ws: &mut ServerSocket, work: impl Future<Output = T>) -> Option<T> {
+    tokio::pin!(work);
+    let result = loop {
+        tokio::select! {
+            result = &mut work => break result,
+            next = ws.next() => if !is_discardable(next) {
+                return None;
+            },
+        }
+    };
+    while let Some(next) = ws.next().now_or_never() {
+        if !is_discardable(next) {
+            return None;
+        }
+    }
+    Some(result)
+}
+
+/// Whether a frame read before `k` can be dropped with the connection carrying on (not a close or an error).
+fn is_discardable(next: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>) -> bool {
+    match next {
+        Some(Ok(Message::Close(_))) | Some(Err(_)) | None => false,
+        Some(Ok(_)) => {
+            tracing::debug!("dropped a frame sent before the handshake completed");
+            true
+        }
+    }
+}

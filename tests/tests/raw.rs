@@ -1,0 +1,753 @@
+//! Raw byte-stream sockets on real loopback sockets: the default-mode handshake (`h` → `k`/`x`), frames dropped
+//! before `k`, keepalive sentinels, frame types both ways, query validation; customClient authentication from the
+//! upgrade (cookie, query), early bytes, subprotocols, the build-time invariant; wildcard path precedence; the
+//! raw client (reconnect after a server restart, message handlers across reconnects); the socket registry.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use grest_ws::client::{ClientConfig, CloseReason, ConnectError, RawClient, ReconnectConfig};
+use grest_ws::server::{BuildError, GrestWs, RawConnected, RawSocket, ServerConfig, Sockets, WireHandler};
+use grest_ws::session::{Heartbeat, RAW_PING, RAW_PONG, RawMessage};
+use grest_ws::{NotAuthorized, RawContract, RawSchema, SessionConfig, Validate, Wire, WireError};
+use grest_ws_tests::{LAB_API, LabState, PATIENCE, RawWs, frame_data, lab_connect, serve};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+/// The upgrade query of the default-mode stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
+struct StreamQuery {
+    /// Must not be empty.
+    #[validate(non_empty)]
+    room: String,
+}
+
+/// A default-mode stream: grest clients on both ends.
+struct Stream;
+impl RawContract for Stream {
+    const NAME: &'static str = "Stream";
+    type Query = StreamQuery;
+}
+
+/// A customClient stream for foreign clients, speaking two subprotocols.
+struct Desktop;
+impl RawContract for Desktop {
+    const NAME: &'static str = "Desktop";
+    const CUSTOM_CLIENT: bool = true;
+    const PROTOCOLS: &'static [&'static str] = &["binary", "base64"];
+    type Query = ();
+}
+
+/// A customClient stream for the path precedence tests.
+struct Paths;
+impl RawContract for Paths {
+    const NAME: &'static str = "Paths";
+    const CUSTOM_CLIENT: bool = true;
+    type Query = ();
+}
+
+const TOKEN: Wire = Wire::header("token", "authorization").bearer();
+const SESSION: Wire = Wire::cookie("session", "session");
+const TOKEN_QUERY: Wire = Wire::query("token-query", "token");
+
+const STREAM_API: RawSchema<Stream> = RawSchema::new("raw/stream").uses(&[TOKEN]);
+const DESKTOP_COOKIE_API: RawSchema<Desktop> = RawSchema::new("desktop/cookie").uses(&[SESSION]);
+const DESKTOP_QUERY_API: RawSchema<Desktop> = RawSchema::new("desktop/query").uses(&[TOKEN_QUERY]);
+
+/// The principal the test wires mint.
+#[derive(Debug, Clone, PartialEq)]
+struct User(String);
+
+/// Accepts `secret` at once and `slow` after 300 ms.
+#[derive(Clone)]
+struct Tokens;
+
+impl WireHandler for Tokens {
+    type Principal = User;
+
+    async fn process(&self, token: Option<&str>) -> Result<User, WireError> {
+        match token {
+            Some("secret") => Ok(User("alice".into())),
+            Some("slow") => {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                Ok(User("slow".into()))
+            }
+            _ => Err(NotAuthorized::with_display_message("Invalid token").into()),
+        }
+    }
+}
+
+/// What the server's handlers saw.
+#[derive(Default)]
+struct State {
+    /// Every frame a handler received, in order.
+    received: Mutex<Vec<RawMessage>>,
+    /// Handlers started.
+    opened: AtomicUsize,
+}
+
+impl State {
+    fn received(&self) -> Vec<RawMessage> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+/// Records and echoes every frame until the socket ends.
+async fn echo(mut socket: RawSocket, state: Arc<State>) {
+    while let Some(message) = socket.recv().await {
+        state.received.lock().unwrap().push(message.clone());
+        if socket.send(message).await.is_err() {
+            return;
+        }
+    }
+}
+
+type Handler<C> = Box<dyn Fn(RawConnected<C>) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// Greets with the room and the principal, then echoes.
+fn stream_handler(state: Arc<State>) -> Handler<Stream> {
+    Box::new(move |conn: RawConnected<Stream>| {
+        let state = state.clone();
+        Box::pin(async move {
+            state.opened.fetch_add(1, Ordering::SeqCst);
+            let user = conn.get::<User>().cloned().expect("the wire minted a user");
+            let greeting = format!("hello {} from {}", conn.query.room, user.0);
+            let socket = conn.socket;
+            socket.send(greeting).await.expect("greeting");
+            echo(socket, state).await;
+        })
+    })
+}
+
+fn desktop_handler(state: Arc<State>) -> Handler<Desktop> {
+    Box::new(move |conn: RawConnected<Desktop>| {
+        let state = state.clone();
+        Box::pin(async move {
+            state.opened.fetch_add(1, Ordering::SeqCst);
+            echo(conn.socket, state).await;
+        })
+    })
+}
+
+fn raw_server(state: Arc<State>, config: ServerConfig) -> GrestWs {
+    GrestWs::new()
+        .config(config)
+        .bind(TOKEN, Tokens)
+        .bind(SESSION, Tokens)
+        .bind(TOKEN_QUERY, Tokens)
+        .raw(STREAM_API, stream_handler(state.clone()))
+        .raw(DESKTOP_COOKIE_API, desktop_handler(state.clone()))
+        .raw(DESKTOP_QUERY_API, desktop_handler(state))
+}
+
+async fn start() -> (SocketAddr, Arc<State>, Sockets) {
+    start_with(ServerConfig::default()).await
+}
+
+async fn start_with(config: ServerConfig) -> (SocketAddr, Arc<State>, Sockets) {
+    let state = Arc::new(State::default());
+    let server = raw_server(state.clone(), config);
+    let sockets = server.sockets();
+    let addr = serve(server.build().expect("valid registration")).await;
+    (addr, state, sockets)
+}
+
+/// Connects to the default-mode stream and completes the handshake with `token`.
+async fn stream_connected(addr: SocketAddr, token: &str) -> RawWs {
+    let mut ws = RawWs::connect(&format!("ws://{addr}/raw/stream?room=lab")).await;
+    ws.send(&format!(r#"h:::{{"authorization":"Bearer {token}"}}"#)).await;
+    assert_eq!(ws.recv_text().await, "k:::null");
+    ws
+}
+
+fn binary(bytes: &[u8]) -> Message {
+    Message::binary(bytes.to_vec())
+}
+
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !check() {
+        assert!(tokio::time::Instant::now() < deadline, "not reached in time: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[test]
+fn sentinels_are_the_wire_strings() {
+    assert_eq!(RAW_PING, "\0gg-raw-ping\0");
+    assert_eq!(RAW_PONG, "\0gg-raw-pong\0");
+    assert_eq!((RAW_PING.len(), RAW_PONG.len()), (13, 13));
+}
+
+#[tokio::test]
+async fn default_mode_handshakes_then_carries_text_and_binary_both_ways() {
+    let (addr, state, _) = start().await;
+    let mut ws = stream_connected(addr, "secret").await;
+    // The handler had the socket before `k`: what it sent at once follows `k`.
+    assert_eq!(ws.recv_text().await, "hello lab from alice");
+    ws.send("plain text").await;
+    assert_eq!(ws.recv_text().await, "plain text");
+    ws.send_message(binary(&[0, 1, 2, 255])).await;
+    assert_eq!(ws.recv().await, Some(binary(&[0, 1, 2, 255])));
+    // Text that looks like a grest frame is just text now.
+    ws.send("r:Lab.echo:1:{}").await;
+    assert_eq!(ws.recv_text().await, "r:Lab.echo:1:{}");
+    assert_eq!(
+        state.received(),
+        [
+            RawMessage::from("plain text"),
+            RawMessage::from(vec![0, 1, 2, 255]),
+            RawMessage::from("r:Lab.echo:1:{}"),
+        ]
+    );
+    assert!(!state.received()[0].is_binary() && state.received()[1].is_binary());
+}
+
+#[tokio::test]
+async fn default_mode_rejects_bad_credentials_with_x_and_4001() {
+    let (addr, state, _) = start().await;
+    let mut ws = RawWs::connect(&format!("ws://{addr}/raw/stream?room=lab")).await;
+    ws.send(r#"h:::{"authorization":"Bearer wrong"}"#).await;
+    let x = ws.recv_text().await;
+    assert!(x.starts_with("x:::"), "{x}");
+    let error = frame_data(&x);
+    assert_eq!(error["type"], "NOT_AUTHORIZED");
+    assert_eq!(error["context"]["displayMessage"], "Invalid token");
+    assert_eq!(ws.recv_close().await, (Some(4001), "Handshake failed".to_owned()));
+    assert_eq!(state.opened.load(Ordering::SeqCst), 0, "the handler never ran");
+}
+
+#[tokio::test]
+async fn default_mode_validates_the_query_with_4000() {
+    let (addr, state, _) = start().await;
+    let mut ws = RawWs::connect(&format!("ws://{addr}/raw/stream?room=")).await;
+    assert_eq!(
+        ws.recv_close().await,
+        (Some(4000), "Invalid query parameters".to_owned()),
+        "closed without an x frame"
+    );
+    let mut ws = RawWs::connect(&format!("ws://{addr}/raw/stream")).await;
+    assert_eq!(ws.recv_close().await.0, Some(4000));
+    assert_eq!(state.opened.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn frames_sent_before_k_are_dropped() {
+    let (addr, state, _) = start().await;
+    // The wire takes 300 ms: the early frames arrive while it runs.
+    for _ in 0..2 {
+        let mut ws = RawWs::connect(&format!("ws://{addr}/raw/stream?room=lab")).await;
+        ws.send(r#"h:::{"authorization":"Bearer slow"}"#).await;
+        ws.send("early text").await;
+        ws.send_message(binary(b"early bytes")).await;
+        assert_eq!(ws.recv_text().await, "k:::null");
+        assert!(ws.recv_text().await.starts_with("hello lab"));
+        ws.send("late").await;
+        assert_eq!(
+            ws.recv_text().await,
+            "late",
+            "the first echo is of the first frame after k"
+        );
+    }
+    assert_eq!(state.received(), [RawMessage::from("late"), RawMessage::from("late")]);
+}
+
+#[tokio::test]
+async fn default_mode_answers_and_hides_the_keepalive_sentinels() {
+    let (addr, state, _) = start().await;
+    let mut ws = stream_connected(addr, "secret").await;
+    assert!(ws.recv_text().await.starts_with("hello"));
+    ws.send(RAW_PING).await;
+    assert_eq!(ws.recv_text().await, RAW_PONG);
+    ws.send(RAW_PONG).await;
+    // Only text frames are sentinels: the same bytes in a binary frame are data.
+    ws.send_message(binary(RAW_PING.as_bytes())).await;
+    assert_eq!(ws.recv().await, Some(binary(RAW_PING.as_bytes())));
+    ws.send("after").await;
+    assert_eq!(ws.recv_text().await, "after");
+    assert_eq!(
+        state.received(),
+        [RawMessage::from(RAW_PING.as_bytes()), RawMessage::from("after")],
+        "neither text sentinel reached the application"
+    );
+}
+
+#[tokio::test]
+async fn raw_sockets_get_protocol_pings() {
+    let heartbeat = Heartbeat {
+        interval: Duration::from_millis(100),
+        timeout: Duration::from_millis(500),
+    };
+    let config = ServerConfig::default().session(SessionConfig::default().heartbeat(Some(heartbeat)));
+    let (addr, _, _) = start_with(config).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/desktop/query?token=secret"))
+        .await
+        .unwrap();
+    let ping = tokio::time::timeout(PATIENCE, async {
+        loop {
+            if let Some(Ok(Message::Ping(_))) = ws.next().await {
+                return;
+            }
+        }
+    });
+    ping.await.expect("a protocol ping");
+}
+
+/// A customClient upgrade request for `path` with extra headers.
+fn custom_request(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> http::Request<()> {
+    let mut request = format!("ws://{addr}{path}").into_client_request().unwrap();
+    for (name, value) in headers {
+        request.headers_mut().insert(
+            http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+    }
+    request
+}
+
+#[tokio::test]
+async fn custom_client_authenticates_by_cookie() {
+    let (addr, state, _) = start().await;
+    let request = custom_request(addr, "/desktop/cookie", &[("cookie", "theme=dark; session=secret")]);
+    let (mut ws, _) = RawWs::connect_request(request).await;
+    // No `h`, no `k`: bytes flow at once, both frame types.
+    ws.send_message(binary(&[1, 2, 3])).await;
+    assert_eq!(ws.recv().await, Some(binary(&[1, 2, 3])));
+    ws.send("text").await;
+    assert_eq!(ws.recv_text().await, "text");
+
+    let request = custom_request(addr, "/desktop/cookie", &[("cookie", "session=wrong")]);
+    let (mut ws, _) = RawWs::connect_request(request).await;
+    assert_eq!(
+        ws.recv_close().await,
+        (Some(4001), "Unauthorized".to_owned()),
+        "no frames before the close"
+    );
+    let (mut ws, _) = RawWs::connect_request(custom_request(addr, "/desktop/cookie", &[])).await;
+    assert_eq!(ws.recv_close().await.0, Some(4001));
+    assert_eq!(state.opened.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn custom_client_authenticates_by_query_and_keeps_early_bytes() {
+    let (addr, state, _) = start().await;
+    let mut ws = RawWs::connect(&format!("ws://{addr}/desktop/query?token=wrong")).await;
+    assert_eq!(ws.recv_close().await, (Some(4001), "Unauthorized".to_owned()));
+    assert_eq!(state.opened.load(Ordering::SeqCst), 0);
+
+    // The wire takes 300 ms; what the client sends meanwhile is delivered once the handler has the socket.
+    let mut ws = RawWs::connect(&format!("ws://{addr}/desktop/query?token=slow")).await;
+    ws.send_message(binary(b"typed before auth")).await;
+    ws.send("and this").await;
+    assert_eq!(ws.recv().await, Some(binary(b"typed before auth")));
+    assert_eq!(ws.recv_text().await, "and this");
+    assert_eq!(state.opened.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn custom_client_passes_sentinels_through() {
+    let (addr, state, _) = start().await;
+    let mut ws = RawWs::connect(&format!("ws://{addr}/desktop/query?token=secret")).await;
+    ws.send(RAW_PING).await;
+    assert_eq!(
+        ws.recv_text().await,
+        RAW_PING,
+        "echoed by the application, not answered with a pong"
+    );
+    assert_eq!(state.received(), [RawMessage::from(RAW_PING)]);
+}
+
+/// Sends an upgrade request by hand and returns the response head, lower-cased.
+async fn upgrade_head(addr: SocketAddr, path: &str, protocols: Option<&str>) -> String {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    let mut request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    );
+    if let Some(protocols) = protocols {
+        request.push_str(&format!("Sec-WebSocket-Protocol: {protocols}\r\n"));
+    }
+    request.push_str("\r\n");
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(PATIENCE, tcp.read(&mut byte))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(n, 1, "the response head ended early");
+        head.push(byte[0]);
+    }
+    String::from_utf8(head).unwrap().to_ascii_lowercase()
+}
+
+#[tokio::test]
+async fn custom_client_echoes_the_first_of_its_protocols_the_client_offered() {
+    let (addr, _, _) = start().await;
+    let path = "/desktop/query?token=secret";
+    let head = upgrade_head(addr, path, Some("chat, base64, binary")).await;
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(
+        head.contains("sec-websocket-protocol: binary\r\n"),
+        "the server's order decides: {head}"
+    );
+    let head = upgrade_head(addr, path, Some("base64")).await;
+    assert!(head.contains("sec-websocket-protocol: base64\r\n"), "{head}");
+    let head = upgrade_head(addr, path, Some("chat, BINARY")).await;
+    assert!(
+        head.starts_with("http/1.1 101") && !head.contains("sec-websocket-protocol"),
+        "{head}"
+    );
+    let head = upgrade_head(addr, path, None).await;
+    assert!(!head.contains("sec-websocket-protocol"), "{head}");
+    // A WebSocket library that offered a protocol sees it chosen.
+    let request = custom_request(addr, path, &[("sec-websocket-protocol", "binary")]);
+    let (_, response) = RawWs::connect_request(request).await;
+    assert_eq!(response.headers()["sec-websocket-protocol"], "binary");
+}
+
+#[test]
+fn custom_client_schemas_with_in_band_wires_refuse_to_build() {
+    const HEADER_DESKTOP: RawSchema<Desktop> = RawSchema::new("desktop/header").uses(&[TOKEN]);
+    let refused = GrestWs::new()
+        .bind(TOKEN, Tokens)
+        .raw(HEADER_DESKTOP, |_: RawConnected<Desktop>| async {})
+        .build();
+    match refused {
+        Err(BuildError::Refused(problems)) => {
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert!(
+                problems[0].contains("/desktop/header") && problems[0].contains("\"token\""),
+                "{problems:?}"
+            );
+        }
+        other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
+    }
+    // The same wire is fine in default mode, and cookie/query wires are fine in customClient mode.
+    let _router = GrestWs::new()
+        .bind(TOKEN, Tokens)
+        .bind(TOKEN_QUERY, Tokens)
+        .raw(STREAM_API, |_: RawConnected<Stream>| async {})
+        .raw(DESKTOP_QUERY_API, |_: RawConnected<Desktop>| async {})
+        .build()
+        .expect("valid");
+    // A wildcard path on a default-mode contract cannot even be declared (a compile error for a const).
+    assert!(std::panic::catch_unwind(|| RawSchema::<Stream>::new("raw/stream/*")).is_err());
+}
+
+#[test]
+fn duplicate_raw_paths_refuse_to_build() {
+    let duplicate = GrestWs::new()
+        .bind(TOKEN_QUERY, Tokens)
+        .raw(DESKTOP_QUERY_API, |_: RawConnected<Desktop>| async {})
+        .raw(DESKTOP_QUERY_API, |_: RawConnected<Desktop>| async {})
+        .build();
+    assert!(matches!(duplicate, Err(BuildError::DuplicatePath(p)) if p == "/desktop/query"));
+    const ON_LAB: RawSchema<Paths> = RawSchema::new("ws/lab");
+    let clash = GrestWs::new()
+        .ws(LAB_API, lab_connect(Arc::new(LabState::default())))
+        .raw(ON_LAB, |_: RawConnected<Paths>| async {})
+        .build();
+    assert!(matches!(clash, Err(BuildError::DuplicatePath(p)) if p == "/ws/lab"));
+    const PREFIX: RawSchema<Paths> = RawSchema::new("base/*");
+    let prefixes = GrestWs::new()
+        .raw(PREFIX, |_: RawConnected<Paths>| async {})
+        .raw(PREFIX, |_: RawConnected<Paths>| async {})
+        .build();
+    assert!(matches!(prefixes, Err(BuildError::DuplicatePath(p)) if p == "/base/*"));
+}
+
+/// Sends `<tag>:<concrete path>` and keeps the socket until the client leaves.
+fn tagged(tag: &'static str) -> Handler<Paths> {
+    Box::new(move |conn: RawConnected<Paths>| {
+        Box::pin(async move {
+            let mut socket = conn.socket;
+            socket.send(format!("{tag}:{}", conn.upgrade.path)).await.expect("send");
+            while socket.recv().await.is_some() {}
+        })
+    })
+}
+
+#[tokio::test]
+async fn exact_paths_beat_prefixes_and_the_longest_prefix_wins() {
+    const BASE: RawSchema<Paths> = RawSchema::new("base/*");
+    const DEEP: RawSchema<Paths> = RawSchema::new("/base/deep/*");
+    const EXACT: RawSchema<Paths> = RawSchema::new("base/exact");
+    const OTHER: RawSchema<Paths> = RawSchema::new("other");
+    const OTHER_PREFIX: RawSchema<Paths> = RawSchema::new("other/*");
+    let router = GrestWs::new()
+        .raw(BASE, tagged("base"))
+        .raw(DEEP, tagged("deep"))
+        .raw(EXACT, tagged("exact"))
+        .raw(OTHER, tagged("other-exact"))
+        .raw(OTHER_PREFIX, tagged("other-prefix"))
+        .ws(LAB_API, lab_connect(Arc::new(LabState::default())))
+        .build()
+        .expect("valid registration");
+    let addr = serve(router).await;
+    let cases = [
+        ("/base", "base:/base"),
+        ("/base/", "base:/base/"),
+        ("/base/x/y?token=1", "base:/base/x/y"),
+        ("/base/deep", "deep:/base/deep"),
+        ("/base/deep/z/1", "deep:/base/deep/z/1"),
+        ("/base/deepX", "base:/base/deepX"),
+        ("/base/exact", "exact:/base/exact"),
+        ("/base/exact/more", "base:/base/exact/more"),
+        ("/other", "other-exact:/other"),
+        ("/other/a", "other-prefix:/other/a"),
+    ];
+    for (path, expected) in cases {
+        let mut ws = RawWs::connect(&format!("ws://{addr}{path}")).await;
+        assert_eq!(ws.recv_text().await, expected, "{path}");
+    }
+    for path in ["/baseX", "/bas", "/ws/labX"] {
+        match tokio_tungstenite::connect_async(format!("ws://{addr}{path}")).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), 404, "{path}")
+            }
+            other => panic!("{path}: expected 404, got {:?}", other.map(|_| ())),
+        }
+    }
+    // The typed endpoint next to them is untouched.
+    RawWs::handshaken(&format!("ws://{addr}/ws/lab?room=general&version=2")).await;
+}
+
+#[tokio::test]
+async fn raw_sockets_are_in_the_registry() {
+    let (addr, _, sockets) = start().await;
+    let mut ws = RawWs::connect(&format!("ws://{addr}/desktop/query?token=secret")).await;
+    let mut other = stream_connected(addr, "slow").await;
+    eventually("two sockets registered", || sockets.count() == 2).await;
+    let closed = sockets.close_where(|s| s.extensions.get::<User>() == Some(&User("alice".into())));
+    assert_eq!(closed, 1);
+    assert_eq!(ws.recv_close().await.0, None, "closed without a status code");
+    ws.finish().await;
+    eventually("one socket left", || sockets.count() == 1).await;
+    assert!(other.recv_text().await.starts_with("hello lab from slow"));
+    let draining = sockets.clone();
+    let shutdown = tokio::spawn(async move { draining.shutdown(Duration::from_millis(200)).await });
+    assert_eq!(
+        other.recv_close().await,
+        (Some(1001), "Server shutting down".to_owned())
+    );
+    other.finish().await;
+    shutdown.await.unwrap();
+    assert_eq!(sockets.count(), 0);
+}
+
+fn quick_config() -> ClientConfig {
+    ClientConfig::default()
+        .reconnect(Some(
+            ReconnectConfig::default()
+                .initial_delay(Duration::from_millis(20))
+                .max_delay(Duration::from_millis(100)),
+        ))
+        .handshake_timeout(Duration::from_secs(2))
+}
+
+/// Frames a client received.
+#[derive(Clone, Default)]
+struct Inbox(Arc<Mutex<Vec<RawMessage>>>);
+
+impl Inbox {
+    fn all(&self) -> Vec<RawMessage> {
+        self.0.lock().unwrap().clone()
+    }
+    fn count(&self, message: &RawMessage) -> usize {
+        self.all().iter().filter(|m| *m == message).count()
+    }
+}
+
+fn stream_client(base_url: String, token: &str, inbox: &Inbox) -> RawClient<Stream> {
+    let inbox = inbox.clone();
+    RawClient::new(STREAM_API, base_url)
+        .query(StreamQuery { room: "lab".into() })
+        .credential(TOKEN, token)
+        .config(quick_config())
+        .on_message(move |message| inbox.0.lock().unwrap().push(message.clone()))
+}
+
+#[tokio::test]
+async fn raw_client_streams_text_and_binary() {
+    let (addr, state, _) = start().await;
+    let inbox = Inbox::default();
+    let client = stream_client(format!("ws://{addr}"), "secret", &inbox)
+        .connect()
+        .await
+        .expect("connects");
+    assert!(client.is_connected());
+    // Sent right after connect() resolved: after `k`, so nothing is dropped.
+    client.send("ls\n").await.unwrap();
+    client.send(vec![0u8, 159, 146, 150]).await.unwrap();
+    let hello = RawMessage::from("hello lab from alice");
+    eventually("greeting and both echoes", || inbox.all().len() == 3).await;
+    assert_eq!(
+        inbox.all(),
+        [
+            hello,
+            RawMessage::from("ls\n"),
+            RawMessage::from(vec![0u8, 159, 146, 150])
+        ]
+    );
+    assert_eq!(
+        state.received(),
+        [RawMessage::from("ls\n"), RawMessage::from(vec![0u8, 159, 146, 150])]
+    );
+    client.close();
+    tokio::time::timeout(PATIENCE, client.closed()).await.expect("closes");
+    assert!(!client.is_connected());
+    assert!(client.send("late").await.is_err());
+}
+
+#[tokio::test]
+async fn raw_client_reports_a_rejected_handshake() {
+    let (addr, _, _) = start().await;
+    let error = stream_client(format!("ws://{addr}"), "wrong", &Inbox::default())
+        .connect()
+        .await
+        .expect_err("rejected");
+    match error {
+        ConnectError::Rejected(e) => assert_eq!(e.error_type, "NOT_AUTHORIZED"),
+        other => panic!("expected a rejection, got {other}"),
+    }
+}
+
+#[tokio::test]
+async fn raw_client_force_reconnect_starts_a_fresh_stream() {
+    let (addr, state, _) = start().await;
+    let inbox = Inbox::default();
+    let disconnects = Arc::new(AtomicUsize::new(0));
+    let counter = disconnects.clone();
+    let client = stream_client(format!("ws://{addr}"), "secret", &inbox)
+        .on_disconnect(move |_| {
+            counter.fetch_add(1, Ordering::SeqCst);
+        })
+        .connect()
+        .await
+        .unwrap();
+    let hello = RawMessage::from("hello lab from alice");
+    eventually("first greeting", || inbox.count(&hello) == 1).await;
+    client.force_reconnect();
+    eventually("a second connection greeted the same handler", || {
+        inbox.count(&hello) == 2
+    })
+    .await;
+    assert_eq!(disconnects.load(Ordering::SeqCst), 1);
+    assert_eq!(state.opened.load(Ordering::SeqCst), 2);
+    eventually("connected again", || client.is_connected()).await;
+    client.send("on the new stream").await.unwrap();
+    eventually("echo", || inbox.count(&RawMessage::from("on the new stream")) == 1).await;
+}
+
+/// A server in its own runtime on its own thread: `kill` drops the runtime, so every socket dies at once like a
+/// crashed process; starting again on the same address is a restart.
+struct Process {
+    addr: SocketAddr,
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Process {
+    fn start(addr: SocketAddr, state: Arc<State>) -> Process {
+        let router = raw_server(state, ServerConfig::default()).build().unwrap();
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = bind_retrying(addr).await;
+                ready_tx.send(listener.local_addr().unwrap()).unwrap();
+                tokio::select! {
+                    _ = axum::serve(listener, router) => {}
+                    _ = tokio::task::spawn_blocking(move || stopped.recv()) => {}
+                }
+            });
+            drop(runtime);
+        });
+        let addr = ready_rx.recv().unwrap();
+        Process {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            thread.join().unwrap();
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn bind_retrying(addr: SocketAddr) -> TcpListener {
+    for _ in 0..100 {
+        if let Ok(listener) = TcpListener::bind(addr).await {
+            return listener;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("could not bind {addr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_client_reconnects_after_a_server_restart_with_its_message_handler() {
+    let state = Arc::new(State::default());
+    let mut server = Process::start("127.0.0.1:0".parse().unwrap(), state.clone());
+    let addr = server.addr;
+    let inbox = Inbox::default();
+    let closes = Arc::new(Mutex::new(Vec::new()));
+    let seen = closes.clone();
+    let client = stream_client(format!("ws://{addr}"), "secret", &inbox)
+        .on_close(move |reason, _| seen.lock().unwrap().push(reason))
+        .connect()
+        .await
+        .unwrap();
+    let hello = RawMessage::from("hello lab from alice");
+    eventually("first greeting", || inbox.count(&hello) == 1).await;
+    client.send("before").await.unwrap();
+    eventually("first echo", || inbox.count(&RawMessage::from("before")) == 1).await;
+
+    server.kill();
+    eventually("the drop is noticed", || !client.is_connected()).await;
+    assert!(client.send("while down").await.is_err(), "nothing is queued for later");
+    let _server = Process::start(addr, state.clone());
+    eventually("reconnected", || client.is_connected()).await;
+    eventually("the handler registered before connect sees the new stream", || {
+        inbox.count(&hello) == 2
+    })
+    .await;
+    client.send("after").await.unwrap();
+    eventually("echo on the new stream", || {
+        inbox.count(&RawMessage::from("after")) == 1
+    })
+    .await;
+    assert_eq!(inbox.count(&RawMessage::from("while down")), 0);
+    assert_eq!(state.opened.load(Ordering::SeqCst), 2);
+
+    drop(client);
+    eventually("dropping the client closes it", || {
+        closes.lock().unwrap().as_slice() == [CloseReason::Manual]
+    })
+    .await;
+}
