@@ -111,6 +111,8 @@ contract! {
             close_me();
             /// Sleeps this many milliseconds.
             sleep(u64) -> u64;
+            /// The message and connection context the handler sees.
+            whereami() -> String;
         }
         server_to_client {
             /// A push.
@@ -218,6 +220,15 @@ impl lab::Server for LabSession {
 
     async fn close_me(&self) {
         self.peer.handle().close();
+    }
+
+    async fn whereami(&self) -> Result<String, lab::WhereamiError> {
+        let message = grest_ws::current_message().expect("inside a handler");
+        tracing::info!(room = %self.query.room, "whereami");
+        Ok(format!(
+            "{} on {} port {:?}",
+            message.path, message.connection.path, message.connection.port
+        ))
     }
 
     async fn sleep(&self, input: u64) -> Result<u64, lab::SleepError> {

@@ -484,3 +484,18 @@ async fn dropping_every_client_handle_closes_the_connection() {
     let state = server.state.clone();
     eventually(|| *state.closed.lock().unwrap() == 1).await;
 }
+
+#[tokio::test]
+async fn handlers_see_their_message_and_connection() {
+    let server = start().await;
+    let addr = server.addr;
+    let client = connect(&server.base_url(), lab::Handlers::new()).await;
+    assert_eq!(
+        client.whereami().await.unwrap(),
+        format!("Lab.whereami on /ws/lab port Some({})", addr.port())
+    );
+    assert!(
+        grest_ws::current_message().is_none(),
+        "outside a handler there is no message"
+    );
+}

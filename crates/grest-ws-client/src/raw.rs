@@ -42,6 +42,20 @@ struct Callbacks {
 /// Connects to a default-mode raw endpoint. `P` is where the connection parameters come from: fixed
 /// ([`RawClient::new`]) or fresh before every attempt ([`RawClient::before_connect`]). A `CUSTOM_CLIENT`
 /// contract has no grest client: building one for it does not compile.
+///
+/// ```compile_fail
+/// use grest_ws_client::RawClient;
+/// use grest_ws_core::{RawContract, RawSchema};
+///
+/// struct Desktop;
+/// impl RawContract for Desktop {
+///     const NAME: &'static str = "Desktop";
+///     const CUSTOM_CLIENT: bool = true;
+///     type Query = ();
+/// }
+/// const DESKTOP_API: RawSchema<Desktop> = RawSchema::new("desktop");
+/// let client = RawClient::new(DESKTOP_API, "ws://127.0.0.1:3000");
+/// ```
 #[must_use]
 pub struct RawClient<C: RawContract, P = StaticParams<C>> {
     source: P,

@@ -31,9 +31,12 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::ServerConfig;
 use crate::auth::{Authenticated, OriginPolicy, Pipeline, cookie_header, origin_refused, parse_query};
+use crate::metrics::{EndpointMetrics, Outcome};
 use crate::sockets::{SocketInfo, Sockets};
 use crate::upgrade::{self, ServerSocket};
+use grest_ws_session::{ConnectionContext, Observer};
 use http::Extensions;
+use tracing::Instrument;
 
 /// Close code: the handshake query failed validation.
 pub const CLOSE_INVALID_QUERY: u16 = 4000;
@@ -70,6 +73,8 @@ pub struct ConnectionInfo {
     pub path: String,
     /// The peer's address, when the router is served with `into_make_service_with_connect_info::<SocketAddr>()`.
     pub remote_addr: Option<SocketAddr>,
+    /// The server port the client addressed (from the `Host` header).
+    pub port: Option<u16>,
 }
 
 /// What every endpoint of one server shares.
@@ -161,6 +166,8 @@ pub(crate) struct Endpoint {
     pub(crate) modules: Vec<Arc<dyn Module>>,
     pub(crate) routes: Routes,
     pub(crate) shared: Arc<Shared>,
+    pub(crate) metrics: EndpointMetrics,
+    pub(crate) observer: Arc<dyn Observer>,
 }
 
 impl Endpoint {
@@ -173,13 +180,15 @@ impl Endpoint {
             query,
             cookie,
             remote_addr,
+            port,
         } = upgrade_info;
         let mut queries = Vec::with_capacity(self.modules.len());
         for module in &self.modules {
             match module.decode_query(&query) {
                 Ok(decoded) => queries.push(decoded),
                 Err(issues) => {
-                    tracing::debug!(path = %self.path, ?issues, "handshake query failed validation");
+                    tracing::debug!(?issues, "handshake query failed validation");
+                    self.metrics.connection(Outcome::QueryInvalid);
                     let frame = close_frame(CLOSE_INVALID_QUERY, INVALID_QUERY);
                     close_socket(&mut ws, Some(frame), config.session.write_timeout).await;
                     return;
@@ -190,7 +199,8 @@ impl Endpoint {
             Ok(headers) => headers,
             Err(HandshakeWait::TimedOut) => {
                 let error = ServerError::with_display_message("Handshake timeout");
-                tracing::debug!(path = %self.path, error_ref = %error.context.reference, "no handshake in time");
+                tracing::debug!(error_ref = %error.context.reference, "no handshake in time");
+                self.metrics.connection(Outcome::HandshakeFailed);
                 reject(&mut ws, &error.to_wire(), config).await;
                 return;
             }
@@ -200,16 +210,20 @@ impl Endpoint {
         let authenticated = match self.pipeline.run(inbound).await {
             Ok(authenticated) => authenticated,
             Err(error) => {
-                tracing::debug!(path = %self.path, error_type = %error.error_type, error_ref = %error.context.reference, "handshake rejected");
+                tracing::debug!(error_type = %error.error_type, error_ref = %error.context.reference, "handshake rejected");
+                self.metrics.connection(Outcome::HandshakeFailed);
                 reject(&mut ws, &error, config).await;
                 return;
             }
         };
         let session = Session::new(config.session.clone());
         let handle = session.handle().clone();
+        handle.set_observer(self.observer.clone());
+        handle.set_connection_context(ConnectionContext::new(self.path.clone(), port));
         let info = ConnectionInfo {
             path: self.path.clone(),
             remote_addr,
+            port,
         };
         self.shared.sockets.register(
             SocketInfo {
@@ -230,7 +244,8 @@ impl Endpoint {
                 Ok(dispatcher) => dispatchers.push(dispatcher),
                 Err(_) => {
                     let error = ServerError::new();
-                    tracing::error!(path = %self.path, error_ref = %error.context.reference, "connect handler panicked");
+                    tracing::error!(error_ref = %error.context.reference, "connect handler panicked");
+                    self.metrics.connection(Outcome::Error);
                     handle.finish();
                     reject(&mut ws, &error.to_wire(), config).await;
                     return;
@@ -241,14 +256,17 @@ impl Endpoint {
             handle.finish();
             return;
         }
-        tracing::debug!(path = %self.path, ?remote_addr, "connection open");
+        tracing::debug!("connection open");
+        self.metrics.connection(Outcome::Ok);
+        self.metrics.active(1.0);
         let dispatch = GroupDispatch {
             routes: &self.routes,
             modules: dispatchers,
         };
         let end = session.run(ws, &dispatch).await;
         handle.finish();
-        tracing::debug!(path = %self.path, ?end, "connection closed");
+        self.metrics.active(-1.0);
+        tracing::debug!(?end, "connection closed");
     }
 
     /// Answers an upgrade request: Origin policy, RFC 6455 checks, then the connection runs on its own task.
@@ -272,8 +290,15 @@ impl Endpoint {
             query: parse_query(request.uri().query()),
             cookie: cookie_header(request.headers()),
             remote_addr: request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0),
+            port: host_port(request.headers()),
         };
-        tokio::spawn(self.run(accepted.upgrade, info));
+        let span = tracing::info_span!(
+            "ws_connection",
+            api = self.metrics.api,
+            path = self.metrics.path,
+            peer = info.remote_addr.map(tracing::field::display)
+        );
+        tokio::spawn(self.run(accepted.upgrade, info).instrument(span));
         accepted.response
     }
 }
@@ -283,6 +308,13 @@ struct UpgradeInfo {
     query: Vec<(String, String)>,
     cookie: Option<String>,
     remote_addr: Option<SocketAddr>,
+    port: Option<u16>,
+}
+
+/// The server's port as the client addressed it (the `Host` header).
+fn host_port(headers: &http::HeaderMap) -> Option<u16> {
+    let host = headers.get(http::header::HOST)?.to_str().ok()?;
+    host.rsplit_once(':').and_then(|(_, port)| port.parse().ok())
 }
 
 /// Routes one connection's messages to the dispatcher of the contract (module) that owns the path.

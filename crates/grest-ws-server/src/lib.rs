@@ -7,6 +7,7 @@
 
 mod auth;
 mod connection;
+pub mod metrics;
 mod raw;
 mod sockets;
 mod upgrade;
@@ -30,6 +31,7 @@ pub use connection::{CLOSE_HANDSHAKE_FAILED, CLOSE_INVALID_QUERY, Connected, Con
 use connection::{Endpoint, Module, Shared, TypedModule};
 pub use grest_ws_core::auth::{Grants, Inbound};
 pub use grest_ws_session::{RawMessage, RawSender};
+use metrics::EndpointMetrics;
 pub use raw::{RawConnected, RawSocket, Upgrade};
 pub use sockets::{SocketInfo, Sockets};
 
@@ -234,7 +236,7 @@ impl GrestWs {
                 routes.add(target, member.meta, Direction::ClientToServer);
             }
             let modules = members.iter().map(|m| m.module.clone()).collect();
-            planned.push((path.to_string(), pipeline, modules, routes));
+            planned.push((path.to_string(), members[0].meta.name, pipeline, modules, routes));
         }
         let typed_paths: Vec<&str> = paths.iter().map(|(path, _)| *path).collect();
         let raw = raw::plan(&self, &typed_paths, &mut problems)?;
@@ -247,13 +249,16 @@ impl GrestWs {
             sockets: self.sockets,
         });
         let mut router = Router::new();
-        for (path, pipeline, modules, routes) in planned {
+        for (path, api, pipeline, modules, routes) in planned {
+            let metrics = EndpointMetrics::new(api, &path);
             let endpoint = Arc::new(Endpoint {
                 path: path.clone(),
                 pipeline,
                 modules,
                 routes,
                 shared: shared.clone(),
+                metrics,
+                observer: Arc::new(metrics),
             });
             router = router.route(
                 &path,

@@ -20,10 +20,14 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::dispatch::{BoxFuture, Call, Dispatch, Envelope, Route};
+use crate::observe::{MessageContext, envelope_result, in_context};
 use crate::peer::{Command, Link, LogMode};
 use crate::{Heartbeat, PeerHandle, SessionConfig};
 use std::sync::Arc;
+use tokio::task::futures::TaskLocalFuture;
 use tokio::time::Instant;
+use tracing::Instrument;
+use tracing::instrument::Instrumented;
 
 /// Why a session ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,8 +91,12 @@ impl Session {
         S: AsyncRead + AsyncWrite + Unpin,
         D: Dispatch + ?Sized,
     {
+        let observer = self.handle.observer().cloned();
         let end = drive(ws, self.commands, &self.handle, &self.link, &self.config, dispatch).await;
         self.handle.detach(&self.link);
+        if let Some(observer) = observer {
+            observer.ended(&end);
+        }
         end
     }
 }
@@ -150,7 +158,15 @@ where
     loop {
         tokio::select! {
             biased;
-            Some(reply) = in_flight.next(), if !in_flight.is_empty() => {
+            Some(finished) = in_flight.next(), if !in_flight.is_empty() => {
+                log_failure(finished.route.path, &finished.envelope);
+                if let Some(observer) = handle.observer() {
+                    observer.inbound(Some(finished.route.path), envelope_result(&finished.envelope), finished.elapsed);
+                }
+                let reply = finished
+                    .reply_id
+                    .as_deref()
+                    .map(|id| reply_frame(finished.route.path, Some(id), &finished.envelope));
                 // What the handler queued before it returned (pushes, requests) goes out before its reply.
                 while let Ok(command) = commands.try_recv() {
                     if let Err(end) = out.execute(command, &mut liveness, in_flight.is_empty()).await {
@@ -171,6 +187,9 @@ where
             }
             command = commands.recv() => match command {
                 Some(command) => {
+                    if let Some(observer) = handle.observer() {
+                        observer.queue_depth(commands.len());
+                    }
                     if let Err(end) = out.execute(command, &mut liveness, in_flight.is_empty()).await {
                         return end;
                     }
@@ -307,15 +326,19 @@ fn handle_text<'a, D: Dispatch + ?Sized>(text: &str, handle: &PeerHandle, link: 
                     if handle.log_mode() == LogMode::All {
                         tracing::info!(path = route.path, id = frame.id, "ws←");
                     }
-                    start(route, is_request, frame.id, dispatch.call(&route, frame.data))
-                }
-                None if is_request => {
-                    let error = RouteNotFound::for_path(frame.path).to_wire().to_json();
-                    Inbound::Reply(reply_frame(frame.path, frame.id, &error))
+                    start(route, frame.id, is_request, dispatch.call(&route, frame.data), handle)
                 }
                 None => {
-                    tracing::warn!(path = frame.path, "no handler for message");
-                    Inbound::Nothing
+                    if let Some(observer) = handle.observer() {
+                        observer.inbound(None, RouteNotFound::TYPE, Duration::ZERO);
+                    }
+                    if is_request {
+                        let error = RouteNotFound::for_path(frame.path).to_wire().to_json();
+                        Inbound::Reply(reply_frame(frame.path, frame.id, &error))
+                    } else {
+                        tracing::warn!(path = frame.path, "no handler for message");
+                        Inbound::Nothing
+                    }
                 }
             }
         }
@@ -334,15 +357,44 @@ fn handle_text<'a, D: Dispatch + ?Sized>(text: &str, handle: &PeerHandle, link: 
     }
 }
 
-fn start<'a>(route: Route, is_request: bool, id: Option<&str>, call: Call<'a>) -> Inbound<'a> {
+fn start<'a>(route: Route, id: Option<&str>, is_request: bool, call: Call<'a>, handle: &PeerHandle) -> Inbound<'a> {
     match call {
-        Call::Ready(envelope) if is_request => Inbound::Reply(reply_frame(route.path, id, &envelope)),
-        Call::Ready(_) => Inbound::Nothing,
-        Call::Pending(future) => Inbound::Started(InFlight {
-            future,
-            route,
-            reply_id: is_request.then(|| id.unwrap_or("").to_owned()),
-        }),
+        Call::Ready(envelope) => {
+            log_failure(route.path, &envelope);
+            if let Some(observer) = handle.observer() {
+                observer.inbound(Some(route.path), envelope_result(&envelope), Duration::ZERO);
+            }
+            if is_request {
+                Inbound::Reply(reply_frame(route.path, id, &envelope))
+            } else {
+                Inbound::Nothing
+            }
+        }
+        Call::Pending(future) => {
+            let context = MessageContext {
+                path: route.path,
+                connection: handle.connection_context(),
+            };
+            let span = tracing::debug_span!("ws_message", path = route.path, id);
+            Inbound::Started(InFlight {
+                future: in_context(context, future).instrument(span),
+                route,
+                reply_id: is_request.then(|| id.unwrap_or("").to_owned()),
+                started: Instant::now(),
+            })
+        }
+    }
+}
+
+/// Logs a failed request with the error reference its peer received, so a report can be matched to the log.
+fn log_failure(path: &str, envelope: &str) {
+    let result = envelope_result(envelope);
+    if result != "OK" {
+        let reference = envelope
+            .split_once(r#""ref":""#)
+            .and_then(|(_, rest)| rest.split_once('"'))
+            .map_or("", |(reference, _)| reference);
+        tracing::debug!(path, error_type = result, error_ref = reference, "request failed");
     }
 }
 
@@ -355,21 +407,34 @@ fn reply_frame(path: &str, id: Option<&str>, envelope: &str) -> String {
     )
 }
 
-/// One running handler. Resolves to the reply frame (for `r`) or nothing (for `m`). A panic in the handler is
-/// caught here and answered with `SERVER_ERROR`; the connection and the server carry on.
-struct InFlight<'a> {
-    future: BoxFuture<'a, Envelope>,
+pin_project_lite::pin_project! {
+    /// One running handler, in its message context and tracing span. A panic in the handler is caught here and
+    /// answered with `SERVER_ERROR`; the connection and the server carry on.
+    struct InFlight<'a> {
+        #[pin]
+        future: Instrumented<TaskLocalFuture<MessageContext, BoxFuture<'a, Envelope>>>,
+        route: Route,
+        // `Some(id)` when the peer expects a reply (`r`).
+        reply_id: Option<String>,
+        started: Instant,
+    }
+}
+
+/// A handler that finished.
+struct Finished {
     route: Route,
-    /// `Some(id)` when the peer expects a reply (`r`).
     reply_id: Option<String>,
+    envelope: Envelope,
+    elapsed: Duration,
 }
 
 impl Future for InFlight<'_> {
-    type Output = Option<String>;
+    type Output = Finished;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        let envelope = match std::panic::catch_unwind(AssertUnwindSafe(|| this.future.as_mut().poll(cx))) {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let future = this.future;
+        let envelope = match std::panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(envelope)) => envelope,
             Err(_) => {
@@ -378,11 +443,12 @@ impl Future for InFlight<'_> {
                 Envelope::Owned(error.to_wire().to_json())
             }
         };
-        Poll::Ready(
-            this.reply_id
-                .as_deref()
-                .map(|id| reply_frame(this.route.path, Some(id), &envelope)),
-        )
+        Poll::Ready(Finished {
+            route: *this.route,
+            reply_id: this.reply_id.take(),
+            envelope,
+            elapsed: this.started.elapsed(),
+        })
     }
 }
 

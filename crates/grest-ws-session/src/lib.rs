@@ -6,6 +6,7 @@
 
 mod dispatch;
 mod engine;
+mod observe;
 mod peer;
 mod raw;
 
@@ -16,6 +17,7 @@ pub use dispatch::{
     not_connected, ok_without_data, reply, route_not_found,
 };
 pub use engine::{Session, SessionEnd, close_socket};
+pub use observe::{ConnectionContext, MessageContext, Observer, current_message, envelope_result};
 pub use peer::{LogMode, PeerHandle};
 pub use raw::{RAW_PING, RAW_PONG, RawControl, RawMessage, RawSender, RawSession};
 pub use tokio_tungstenite;

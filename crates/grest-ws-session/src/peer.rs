@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use grest_ws_core::error::{MethodError, REQUEST_TIMEOUT, SOCKET_CLOSED};
@@ -17,6 +17,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
 use crate::dispatch::not_connected;
+use crate::observe::{ConnectionContext, Observer};
 
 /// What the handle asks the session task to do.
 #[derive(Debug)]
@@ -65,6 +66,8 @@ pub(crate) struct Shared {
     on_close: Mutex<Vec<CloseHook>>,
     request_timeout: Duration,
     log_mode: AtomicU8,
+    observer: OnceLock<Arc<dyn Observer>>,
+    connection: OnceLock<Arc<ConnectionContext>>,
 }
 
 /// How much a handle logs about its traffic (through `tracing`): nothing, failed calls only, or every message.
@@ -147,6 +150,8 @@ impl PeerHandle {
                 on_close: Mutex::new(Vec::new()),
                 request_timeout,
                 log_mode: AtomicU8::new(LogMode::Off as u8),
+                observer: OnceLock::new(),
+                connection: OnceLock::new(),
             }),
         }
     }
@@ -198,7 +203,7 @@ impl PeerHandle {
     }
 
     /// Sends a fire-and-forget message; resolves once the frame is queued for the socket.
-    pub async fn notify<T: Serialize + ?Sized>(&self, path: &str, data: Option<&T>) -> Result<(), ServerError> {
+    pub async fn notify<T: Serialize + ?Sized>(&self, path: &'static str, data: Option<&T>) -> Result<(), ServerError> {
         let link = self.live_link()?;
         let text = encode_frame(FrameKind::Message, path, None, data)?;
         enqueue(&link, text).await
@@ -208,7 +213,7 @@ impl PeerHandle {
     /// ("Request timeout", "Socket connection closed!").
     pub async fn request<T: Serialize + ?Sized>(
         &self,
-        path: &str,
+        path: &'static str,
         data: Option<&T>,
     ) -> Result<Option<String>, ServerError> {
         let link = self.live_link()?;
@@ -232,19 +237,32 @@ impl PeerHandle {
 
     /// Typed request: validates the input's declared constraints locally (invalid input never reaches the wire),
     /// sends it, and decodes the reply with the method's listing rule.
-    pub async fn call<I, O, E>(&self, path: &str, input: Option<&I>) -> Result<O, E>
+    pub async fn call<I, O, E>(&self, path: &'static str, input: Option<&I>) -> Result<O, E>
     where
         I: Serialize + Validate + ?Sized,
         O: serde::de::DeserializeOwned + Validate,
         E: MethodError,
     {
+        let started = std::time::Instant::now();
+        let mut transport_failed = false;
         let result = match check_outgoing(input) {
             Err(e) => Err(E::from_wire(e.to_wire())),
             Ok(()) => match self.request(path, input).await {
                 Ok(data) => grest_ws_core::envelope::decode_reply::<O, E>(data.as_deref()),
-                Err(e) => Err(E::server_error(e)),
+                Err(e) => {
+                    transport_failed = is_closed_error(&e);
+                    Err(E::server_error(e))
+                }
             },
         };
+        if let Some(observer) = self.observer() {
+            let kind = match &result {
+                Ok(_) => std::borrow::Cow::Borrowed("OK"),
+                Err(_) if transport_failed => std::borrow::Cow::Borrowed(CONNECTION_CLOSED),
+                Err(e) => std::borrow::Cow::Owned(e.to_wire().error_type),
+            };
+            observer.outbound(path, &kind, Some(started.elapsed()));
+        }
         self.log_outgoing(path, result.as_ref().err());
         result
     }
@@ -260,13 +278,21 @@ impl PeerHandle {
     /// Typed fire-and-forget: validates the input locally, then sends it.
     pub async fn send<I: Serialize + Validate + ?Sized>(
         &self,
-        path: &str,
+        path: &'static str,
         input: Option<&I>,
     ) -> Result<(), ServerError> {
         let result = match check_outgoing(input) {
             Err(_) => Err(ServerError::with_display_message("Invalid arguments")),
             Ok(()) => self.notify(path, input).await,
         };
+        if let Some(observer) = self.observer() {
+            let kind = match &result {
+                Ok(()) => "OK",
+                Err(e) if is_closed_error(e) => CONNECTION_CLOSED,
+                Err(_) => ServerError::TYPE,
+            };
+            observer.outbound(path, kind, None);
+        }
         self.log_outgoing(path, result.as_ref().err());
         result
     }
@@ -347,6 +373,26 @@ impl PeerHandle {
             }
             notified.await;
         }
+    }
+
+    /// Installs the observer of this connection's traffic (once; later calls are ignored).
+    pub fn set_observer(&self, observer: Arc<dyn Observer>) {
+        let _ = self.shared.observer.set(observer);
+    }
+
+    /// The observer, if one is installed.
+    pub fn observer(&self) -> Option<&Arc<dyn Observer>> {
+        self.shared.observer.get()
+    }
+
+    /// Sets what handlers see of this connection in [`crate::current_message`] (once).
+    pub fn set_connection_context(&self, context: ConnectionContext) {
+        let _ = self.shared.connection.set(Arc::new(context));
+    }
+
+    /// What handlers see of this connection.
+    pub fn connection_context(&self) -> Arc<ConnectionContext> {
+        self.shared.connection.get_or_init(Default::default).clone()
     }
 
     /// Sets how much this handle logs.
@@ -440,6 +486,14 @@ impl PeerHandle {
         }
         self.shared.closed_notify.notify_waiters();
     }
+}
+
+/// The outbound result of a call that failed because there was no live socket.
+const CONNECTION_CLOSED: &str = "CONNECTION_CLOSED";
+
+fn is_closed_error(error: &ServerError) -> bool {
+    let message = error.context.display_message.as_deref().unwrap_or("");
+    message == SOCKET_CLOSED || message.contains("not connected")
 }
 
 async fn enqueue(link: &Link, text: String) -> Result<(), ServerError> {

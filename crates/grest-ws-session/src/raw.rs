@@ -113,7 +113,8 @@ impl std::fmt::Debug for RawControl {
 }
 
 impl RawControl {
-    /// Asks the socket's task to close with `frame` (`None` = no status code). The first request wins.
+    /// Asks the socket's task to close with `frame` (`None` = no status code) after writing the frames already
+    /// queued. The first request wins.
     pub fn close_with(&self, frame: Option<CloseFrame>) {
         let mut close = self.control.close.lock().unwrap_or_else(|e| e.into_inner());
         if close.is_none() {
@@ -196,12 +197,12 @@ impl RawSender {
             .map_err(|_| ServerError::with_display_message(SOCKET_CLOSED))
     }
 
-    /// Closes the socket (close frame without a status code).
+    /// Closes the socket (close frame without a status code) once the frames already queued are written.
     pub fn close(&self) {
         self.control.close_with(None);
     }
 
-    /// Closes the socket with a status code and reason.
+    /// Closes the socket with a status code and reason, once the frames already queued are written.
     pub fn close_with(&self, frame: Option<CloseFrame>) {
         self.control.close_with(frame);
     }
@@ -317,6 +318,12 @@ impl RawSession {
             tokio::select! {
                 biased;
                 () = self.control.control.close_requested.notified() => {
+                    // What was queued before the close goes out first, as it would have without the close.
+                    while let Ok(frame) = self.frames.try_recv() {
+                        if let Err(end) = write(&mut ws, frame, config.write_timeout).await {
+                            return end;
+                        }
+                    }
                     let frame = self.control.take_close().flatten();
                     close_socket(&mut ws, frame, config.write_timeout).await;
                     return SessionEnd::Closed;

@@ -11,9 +11,11 @@ use std::time::Duration;
 
 use axum::routing::get;
 use axum::{Json, Router};
-use grest_ws::server::{BuildError, Connected, GrestWs};
+use grest_ws::server::{BuildError, Connected, GrestWs, Sockets};
 use grest_ws::{Permission, ServerError, Validate, ValidationError, WebSocketSchema, contract};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
 
 /// A chat message as broadcast to every socket.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
@@ -231,15 +233,22 @@ pub struct Presence {
 
 /// The whole application: the chat socket and the HTTP routes, on one router.
 pub fn app(state: ChatState) -> Result<Router, BuildError> {
+    app_with_sockets(state).map(|(router, _)| router)
+}
+
+/// The application and its live sockets (for a graceful shutdown that closes them with 1001).
+pub fn app_with_sockets(state: ChatState) -> Result<(Router, Sockets), BuildError> {
     let ws_state = state.clone();
-    let sockets = GrestWs::new()
-        .ws(CHAT_API, move |conn: Connected<Chat>| {
-            let session = ws_state.connect(conn);
-            async move { session }
-        })
-        .build()?;
-    Ok(web::routes()
+    let ws = GrestWs::new().ws(CHAT_API, move |conn: Connected<Chat>| {
+        let session = ws_state.connect(conn);
+        async move { session }
+    });
+    let live = ws.sockets();
+    let sockets = ws.build()?;
+    let metrics = metrics_handle();
+    let router = web::routes()
         .route("/health", get(|| async { "ok" }))
+        .route("/metrics", get(move || std::future::ready(metrics.render())))
         .route(
             "/api/presence",
             get(move || {
@@ -251,5 +260,23 @@ pub fn app(state: ChatState) -> Result<Router, BuildError> {
                 }
             }),
         )
-        .merge(sockets))
+        .merge(sockets);
+    Ok((router, live))
+}
+
+/// The process's Prometheus recorder (installed on first use), with the original's histogram buckets.
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let request = Matcher::Full("websocket_request_duration_ms".into());
+            let out = Matcher::Full("websocket_out_request_duration_ms".into());
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(request, grest_ws::server::metrics::REQUEST_DURATION_BUCKETS)
+                .and_then(|b| b.set_buckets_for_metric(out, grest_ws::server::metrics::OUT_REQUEST_DURATION_BUCKETS))
+                .expect("bucket lists are not empty")
+                .install_recorder()
+                .expect("the chat example installs the only metrics recorder")
+        })
+        .clone()
 }

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use chat::{ChatState, app};
+use chat::{ChatState, app_with_sockets};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -12,16 +12,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     let addr = parse_addr(std::env::args().skip(1))?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    let router = app(ChatState::default())?;
+    let (router, sockets) = app_with_sockets(ChatState::default())?;
     tracing::info!(
         "chat server listening on http://{} (WebSocket at ws://{}/ws/chat)",
         listener.local_addr()?,
         listener.local_addr()?
     );
     axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async {
+        .with_graceful_shutdown(async move {
             let _ = tokio::signal::ctrl_c().await;
-            tracing::info!("shutting down");
+            tracing::info!("shutting down: draining sockets");
+            // In-flight requests finish, then every socket closes with 1001 and clients reconnect elsewhere.
+            sockets.shutdown(std::time::Duration::from_secs(5)).await;
         })
         .await?;
     Ok(())

@@ -212,3 +212,80 @@ async fn closed_sockets_leave_the_broadcast_list() {
     .unwrap();
     assert_eq!(next(&mut bob_rx).await.text, "still works");
 }
+
+/// The value of the Prometheus sample of `name` whose labels include all of `labels` (0 when absent).
+fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|line| line.starts_with(name) && line[name.len()..].starts_with(['{', ' ']))
+        .filter(|line| labels.iter().all(|(k, v)| line.contains(&format!("{k}=\"{v}\""))))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn metrics_move_with_real_traffic() {
+    let (addr, _) = start().await;
+    let before = http_get(addr, "/metrics").await.1;
+    let ok = [
+        ("api", "Chat"),
+        ("path", "/ws/chat"),
+        ("method", "Chat.sendMessage"),
+        ("result", "OK"),
+    ];
+    let invalid = [("method", "Chat.sendMessage"), ("result", "VALIDATION_ERROR")];
+    let (alice, mut rx) = listening_client(addr).await;
+    alice
+        .send_message(&SendMessageRequest {
+            text: "counted".into(),
+            channel_id: "general".into(),
+        })
+        .await
+        .unwrap();
+    next(&mut rx).await;
+    // An invalid message sent by hand (the typed client would refuse it locally).
+    let (mut raw, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws/chat"))
+        .await
+        .unwrap();
+    raw.send(tungstenite::Message::text("h:::{}")).await.unwrap();
+    assert_eq!(text(ws_next(&mut raw).await), "k:::null");
+    raw.send(tungstenite::Message::text(
+        r#"r:Chat.sendMessage:1:{"text":"","channelId":"x"}"#,
+    ))
+    .await
+    .unwrap();
+    assert!(text(ws_next(&mut raw).await).contains("VALIDATION_ERROR"));
+    assert_eq!(http_get(addr, "/api/presence").await.0, 200);
+
+    let after = http_get(addr, "/metrics").await.1;
+    assert!(
+        sample(&after, "websocket_requests_total", &ok) >= sample(&before, "websocket_requests_total", &ok) + 1.0,
+        "{after}"
+    );
+    assert!(
+        sample(&after, "websocket_requests_total", &invalid)
+            >= sample(&before, "websocket_requests_total", &invalid) + 1.0
+    );
+    let opened = [("api", "Chat"), ("result", "OK")];
+    assert!(
+        sample(&after, "websocket_connections_total", &opened)
+            >= sample(&before, "websocket_connections_total", &opened) + 2.0
+    );
+    assert!(sample(&after, "websocket_connections_active", &[("api", "Chat")]) >= 2.0);
+    assert!(
+        sample(
+            &after,
+            "websocket_request_duration_ms_count",
+            &[("method", "Chat.sendMessage")]
+        ) >= 2.0
+    );
+    let asked = [("method", "Chat.areYouThere"), ("result", "OK")];
+    assert!(
+        sample(&after, "websocket_out_requests_total", &asked)
+            >= sample(&before, "websocket_out_requests_total", &asked) + 1.0
+    );
+    assert!(
+        after.contains("websocket_out_request_duration_ms_bucket{"),
+        "histogram with buckets: {after}"
+    );
+    assert!(after.contains(r#"le="2500""#), "the out-request buckets go to 2500 ms");
+}

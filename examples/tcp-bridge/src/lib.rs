@@ -72,7 +72,9 @@ pub fn router(config: BridgeConfig) -> Result<Router, BuildError> {
     let allowed: Arc<[u16]> = config.allowed_ports.into();
     GrestWs::new()
         .bind(BRIDGE_TOKEN, TokenCheck { token: config.token })
-        .raw(TCP_API, move |conn: RawConnected<TcpBridge>| bridge(conn, allowed.clone()))
+        .raw(TCP_API, move |conn: RawConnected<TcpBridge>| {
+            bridge(conn, allowed.clone())
+        })
         .build()
 }
 
@@ -85,7 +87,9 @@ fn close_frame(code: u16, reason: &'static str) -> Option<CloseFrame> {
 
 /// One bridged connection: socket → service on this task, service → socket on another.
 async fn bridge(conn: RawConnected<TcpBridge>, allowed: Arc<[u16]>) {
-    let RawConnected { mut socket, upgrade, .. } = conn;
+    let RawConnected {
+        mut socket, upgrade, ..
+    } = conn;
     let port = upgrade
         .path
         .strip_prefix("/tcp/")

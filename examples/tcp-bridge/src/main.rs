@@ -48,7 +48,11 @@ fn parse_addr(mut args: impl Iterator<Item = String>) -> Result<SocketAddr, Stri
             "--addr" => addr = args.next().ok_or("--addr needs HOST:PORT")?,
             other => match other.strip_prefix("--addr=") {
                 Some(value) => addr = value.to_owned(),
-                None => return Err(format!("unknown argument {other:?}; usage: tcp-bridge [--addr HOST:PORT]")),
+                None => {
+                    return Err(format!(
+                        "unknown argument {other:?}; usage: tcp-bridge [--addr HOST:PORT]"
+                    ));
+                }
             },
         }
     }

@@ -35,12 +35,18 @@ async fn bridge(ports: &[u16]) -> SocketAddr {
 }
 
 async fn open(bridge: SocketAddr, path: &str) -> Ws {
-    tokio_tungstenite::connect_async(format!("ws://{bridge}{path}")).await.expect("upgrade").0
+    tokio_tungstenite::connect_async(format!("ws://{bridge}{path}"))
+        .await
+        .expect("upgrade")
+        .0
 }
 
 async fn next(ws: &mut Ws) -> Message {
     loop {
-        match tokio::time::timeout(PATIENCE, ws.next()).await.expect("a frame in time") {
+        match tokio::time::timeout(PATIENCE, ws.next())
+            .await
+            .expect("a frame in time")
+        {
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
             Some(Ok(message)) => return message,
             other => panic!("the socket ended: {other:?}"),

@@ -1,0 +1,116 @@
+//! Server metrics through the `metrics` facade (the application installs the exporter), with the original's set
+//! under Prometheus-style names and labels (PROTOCOL.md §10), plus outbound queue depth and slow-consumer
+//! disconnects:
+//!
+//! | name | kind | labels |
+//! |---|---|---|
+//! | `websocket_connections_active` | gauge | api, path |
+//! | `websocket_connections_total` | counter | api, path, result (`OK`, `QUERY_INVALID`, `HANDSHAKE_FAILED`, `ERROR`) |
+//! | `websocket_heartbeat_timeouts_total` | counter | api, path |
+//! | `websocket_slow_consumer_disconnects_total` | counter | api, path |
+//! | `websocket_requests_total` | counter | api, path, method, result (`OK`, error type, `ROUTE_NOT_FOUND`) |
+//! | `websocket_request_duration_ms` | histogram | api, path, method |
+//! | `websocket_out_requests_total` | counter | api, path, method, result (`OK`, error type, `CONNECTION_CLOSED`) |
+//! | `websocket_out_request_duration_ms` | histogram | api, path, method (requests only) |
+//! | `websocket_outbound_queue_depth` | histogram | api, path |
+//!
+//! `api` is the contract name (for modules of one anchor, the first registered), `path` the endpoint path,
+//! `method` the message path (`Chat.sendMessage`; `unknown` for paths nobody handles, so garbage cannot inflate the
+//! label set).
+
+use std::time::Duration;
+
+use grest_ws_session::{Observer, SessionEnd};
+use metrics::{counter, gauge, histogram};
+
+/// Bucket bounds (ms) the original uses for `websocket_request_duration_ms`.
+pub const REQUEST_DURATION_BUCKETS: &[f64] = &[1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0];
+/// Bucket bounds (ms) the original uses for `websocket_out_request_duration_ms`.
+pub const OUT_REQUEST_DURATION_BUCKETS: &[f64] = &[1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0];
+
+/// The labels of one endpoint, made `'static` once at build time so recording never allocates for them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EndpointMetrics {
+    pub(crate) api: &'static str,
+    pub(crate) path: &'static str,
+}
+
+/// A handshake outcome, for `websocket_connections_total`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Outcome {
+    Ok,
+    QueryInvalid,
+    HandshakeFailed,
+    Error,
+}
+
+impl EndpointMetrics {
+    pub(crate) fn new(api: &str, path: &str) -> Self {
+        EndpointMetrics {
+            api: Box::leak(api.to_owned().into_boxed_str()),
+            path: Box::leak(path.to_owned().into_boxed_str()),
+        }
+    }
+
+    pub(crate) fn connection(&self, outcome: Outcome) {
+        let result = match outcome {
+            Outcome::Ok => "OK",
+            Outcome::QueryInvalid => "QUERY_INVALID",
+            Outcome::HandshakeFailed => "HANDSHAKE_FAILED",
+            Outcome::Error => "ERROR",
+        };
+        counter!("websocket_connections_total", "api" => self.api, "path" => self.path, "result" => result)
+            .increment(1);
+    }
+
+    pub(crate) fn active(&self, delta: f64) {
+        gauge!("websocket_connections_active", "api" => self.api, "path" => self.path).increment(delta);
+    }
+}
+
+fn result_label(result: &str) -> metrics::SharedString {
+    if result == "OK" {
+        metrics::SharedString::const_str("OK")
+    } else {
+        metrics::SharedString::from(result.to_owned())
+    }
+}
+
+impl Observer for EndpointMetrics {
+    fn inbound(&self, path: Option<&'static str>, result: &str, elapsed: Duration) {
+        let method = metrics::SharedString::const_str(path.unwrap_or("unknown"));
+        let result = result_label(result);
+        counter!("websocket_requests_total", "api" => self.api, "path" => self.path, "method" => method.clone(), "result" => result)
+            .increment(1);
+        histogram!("websocket_request_duration_ms", "api" => self.api, "path" => self.path, "method" => method)
+            .record(elapsed.as_secs_f64() * 1000.0);
+    }
+
+    fn outbound(&self, path: &'static str, result: &str, elapsed: Option<Duration>) {
+        let method = metrics::SharedString::const_str(path);
+        let result = result_label(result);
+        counter!("websocket_out_requests_total", "api" => self.api, "path" => self.path, "method" => method.clone(), "result" => result)
+            .increment(1);
+        if let Some(elapsed) = elapsed {
+            histogram!("websocket_out_request_duration_ms", "api" => self.api, "path" => self.path, "method" => method)
+                .record(elapsed.as_secs_f64() * 1000.0);
+        }
+    }
+
+    fn queue_depth(&self, depth: usize) {
+        histogram!("websocket_outbound_queue_depth", "api" => self.api, "path" => self.path).record(depth as f64);
+    }
+
+    fn ended(&self, end: &SessionEnd) {
+        match end {
+            SessionEnd::HeartbeatTimeout => {
+                counter!("websocket_heartbeat_timeouts_total", "api" => self.api, "path" => self.path).increment(1);
+            }
+            SessionEnd::SlowConsumer => {
+                counter!("websocket_slow_consumer_disconnects_total", "api" => self.api, "path" => self.path)
+                    .increment(1);
+            }
+            _ => {}
+        }
+    }
+}

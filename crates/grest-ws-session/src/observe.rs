@@ -1,0 +1,99 @@
+//! What a session tells the outside world: an [`Observer`] for metrics and logs, and the task-local
+//! [`MessageContext`] that handlers read (the original's `GG_WS_MESSAGE` / `GG_WS_CONNECTION`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::SessionEnd;
+
+/// Receives a session's events; the server installs one per endpoint (metrics), clients usually none.
+/// Every method has an empty default.
+pub trait Observer: Send + Sync + 'static {
+    /// An inbound `r` or `m` was handled: its path (`None` when no handler has it; the result is then
+    /// `ROUTE_NOT_FOUND`), its result (`OK` or an error type) and how long the handler took.
+    fn inbound(&self, _path: Option<&'static str>, _result: &str, _elapsed: Duration) {}
+
+    /// An outbound request or message finished: its path, its result (`OK`, an error type, or
+    /// `CONNECTION_CLOSED`) and, for requests, the round-trip time.
+    fn outbound(&self, _path: &'static str, _result: &str, _elapsed: Option<Duration>) {}
+
+    /// How many frames were waiting in the outbound queue when one was written.
+    fn queue_depth(&self, _depth: usize) {}
+
+    /// The socket ended.
+    fn ended(&self, _end: &SessionEnd) {}
+}
+
+/// The result type of a result envelope: `OK`, or the error's `type`.
+pub fn envelope_result(envelope: &str) -> &str {
+    if envelope.starts_with(r#"{"success":true"#) {
+        return "OK";
+    }
+    envelope
+        .split_once(r#""type":""#)
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map_or("SERVER_ERROR", |(kind, _)| kind)
+}
+
+/// Facts about the connection a message arrived on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectionContext {
+    /// Server: the endpoint path (`/ws/chat`); client: the base URL.
+    pub path: String,
+    /// Server: the local port; client: `None`.
+    pub port: Option<u16>,
+}
+
+impl ConnectionContext {
+    /// A connection context.
+    pub fn new(path: impl Into<String>, port: Option<u16>) -> Self {
+        ConnectionContext {
+            path: path.into(),
+            port,
+        }
+    }
+}
+
+/// The message being handled, available to handler code through [`current_message`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct MessageContext {
+    /// The message path (`Chat.sendMessage`).
+    pub path: &'static str,
+    /// The connection it arrived on.
+    pub connection: Arc<ConnectionContext>,
+}
+
+tokio::task_local! {
+    static MESSAGE: MessageContext;
+}
+
+/// The message whose handler is running, if called from one (a handler's own future, not tasks it spawns).
+pub fn current_message() -> Option<MessageContext> {
+    MESSAGE.try_with(Clone::clone).ok()
+}
+
+/// Runs a handler future with its message context set.
+pub(crate) fn in_context<F: std::future::Future>(
+    context: MessageContext,
+    future: F,
+) -> tokio::task::futures::TaskLocalFuture<MessageContext, F> {
+    MESSAGE.scope(context, future)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_of_envelopes() {
+        assert_eq!(envelope_result(r#"{"success":true,"type":"OK","data":1}"#), "OK");
+        assert_eq!(envelope_result(r#"{"success":true,"type":"OK"}"#), "OK");
+        assert_eq!(
+            envelope_result(r#"{"success":false,"type":"ROOM_FULL","statusCode":400,"context":{}}"#),
+            "ROOM_FULL"
+        );
+        assert_eq!(envelope_result("garbage"), "SERVER_ERROR");
+    }
+}

@@ -1,0 +1,113 @@
+//! What operators see: tracing spans and error references, and that credentials never reach the logs. (Alone in
+//! its test binary: a thread-scoped subscriber is only reliable when no other test thread logs meanwhile.)
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use grest_ws::client::Client;
+use grest_ws::server::{GrestWs, WireHandler};
+use grest_ws::{WebSocketSchema, Wire, WireError};
+use grest_ws_tests::{Lab, LabQuery, LabState, lab, lab_connect, serve};
+
+const TOKEN: Wire = Wire::header("token", "authorization").bearer();
+const SECRET_LAB_API: WebSocketSchema<Lab> = WebSocketSchema::new("ws/secret-lab").uses(&[TOKEN]);
+
+struct AnyToken;
+
+impl WireHandler for AnyToken {
+    type Principal = String;
+    async fn process(&self, token: Option<&str>) -> Result<String, WireError> {
+        Ok(token.unwrap_or_default().len().to_string())
+    }
+}
+
+/// Log output captured from a subscriber on this test's thread.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+fn query() -> LabQuery {
+    LabQuery {
+        room: "obs".into(),
+        version: 3,
+    }
+}
+
+// A current-thread runtime: the server's tasks run on this thread, so the thread's subscriber sees them.
+#[tokio::test(flavor = "current_thread")]
+async fn spans_and_error_refs_are_logged_and_tokens_never_are() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let state = Arc::new(LabState::default());
+    let router = GrestWs::new()
+        .bind(TOKEN, AnyToken)
+        .ws(SECRET_LAB_API, lab_connect(state))
+        .build()
+        .unwrap();
+    let addr = serve(router).await;
+    let client = Client::new(SECRET_LAB_API, format!("ws://{addr}"))
+        .query(query())
+        .credential(TOKEN, "very-secret-token-123")
+        .dedicated()
+        .connect(lab::Handlers::new())
+        .await
+        .unwrap();
+    let error_ref = match client.panic().await {
+        Err(lab::PanicError::ServerError(e)) => e.context.reference,
+        other => panic!("expected SERVER_ERROR, got {other:?}"),
+    };
+    assert!(client.whereami().await.unwrap().starts_with("Lab.whereami"));
+    let undeclared_ref = match client.undeclared().await {
+        Err(lab::UndeclaredError::ServerError(e)) => e.context.reference,
+        other => panic!("expected SERVER_ERROR, got {other:?}"),
+    };
+    client.close();
+    tokio::time::timeout(grest_ws_tests::PATIENCE, client.handle().closed())
+        .await
+        .unwrap();
+    tokio::task::yield_now().await;
+
+    let logs = captured.text();
+    assert!(
+        logs.contains(&error_ref),
+        "the panic is logged with the ref the peer got:\n{logs}"
+    );
+    assert!(
+        logs.contains(&undeclared_ref),
+        "a failed request is logged with its ref:\n{logs}"
+    );
+    assert!(
+        logs.contains("ws_connection{api=\"Lab\" path=\"/ws/secret-lab\""),
+        "a span per connection:\n{logs}"
+    );
+    assert!(
+        logs.contains("ws_message{path=\"Lab.whereami\" id=\"2\"}"),
+        "a span per message:\n{logs}"
+    );
+    assert!(
+        !logs.contains("very-secret-token-123"),
+        "credentials never reach the logs:\n{logs}"
+    );
+}
