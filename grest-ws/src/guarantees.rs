@@ -72,6 +72,19 @@
 //! fn main() {}
 //! ```
 //!
+//! A client's connection parameters come from one source: `before_connect`, or static ones — never both:
+//!
+//! ```compile_fail,E0599
+//! use grest_ws::{WebSocketSchema, contract};
+//! use grest_ws::client::{Client, ConnectParams};
+//! contract! { pub Feed { client_to_server {} server_to_client {} } }
+//! const FEED_API: WebSocketSchema<Feed> = WebSocketSchema::new("ws/feed");
+//! fn main() {
+//!     let _ = Client::before_connect(FEED_API, || async { Ok(ConnectParams::new("ws://127.0.0.1:1")) })
+//!         .header("x-static", "not allowed");
+//! }
+//! ```
+//!
 //! An invalid error type string or status code fails at compile time:
 //!
 //! ```compile_fail,E0080

@@ -1,0 +1,71 @@
+//! Client log modes through `tracing`: `Off` logs nothing, `NonOk` only failures, `All` every message. (Alone in
+//! its test binary, like `observability.rs`, for a reliable thread-scoped subscriber.)
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use grest_ws::client::{Client, ClientConfig, LogMode};
+use grest_ws_tests::{LAB_API, LabQuery, lab, start};
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn take(&self) -> String {
+        String::from_utf8_lossy(&std::mem::take(&mut *self.0.lock().unwrap())).into_owned()
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn each_mode_logs_what_it_promises() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let server = start().await;
+    let query = LabQuery {
+        room: "logs".into(),
+        version: 1,
+    };
+
+    for mode in [LogMode::Off, LogMode::NonOk, LogMode::All] {
+        let client = Client::new(LAB_API, server.base_url())
+            .query(query.clone())
+            .dedicated()
+            .config(ClientConfig::default().log_mode(mode))
+            .connect(lab::Handlers::new())
+            .await
+            .unwrap();
+        client.room().await.unwrap();
+        assert!(client.panic().await.is_err());
+        client.close();
+        tokio::time::timeout(grest_ws_tests::PATIENCE, client.handle().closed())
+            .await
+            .unwrap();
+        let logs = captured.take();
+        let ok_call = logs.contains(r#"ws→ path="Lab.room""#);
+        let failed_call = logs.contains(r#"ws→ failed path="Lab.panic""#);
+        match mode {
+            LogMode::Off => assert!(!ok_call && !failed_call, "Off logs no calls:\n{logs}"),
+            LogMode::NonOk => assert!(!ok_call && failed_call, "NonOk logs only the failure:\n{logs}"),
+            LogMode::All => assert!(
+                ok_call && failed_call && logs.contains("ws open"),
+                "All logs everything:\n{logs}"
+            ),
+        }
+    }
+}
