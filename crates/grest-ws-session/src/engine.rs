@@ -20,14 +20,11 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::dispatch::{BoxFuture, Call, Dispatch, Envelope, Route};
-use crate::observe::{MessageContext, envelope_result, in_context};
+use crate::observe::{MessageContext, envelope_result, poll_in_context};
 use crate::peer::{Command, Link, LogMode};
 use crate::{Heartbeat, PeerHandle, SessionConfig};
 use std::sync::Arc;
-use tokio::task::futures::TaskLocalFuture;
 use tokio::time::Instant;
-use tracing::Instrument;
-use tracing::instrument::Instrumented;
 
 /// Why a session ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,30 +156,8 @@ where
         tokio::select! {
             biased;
             Some(finished) = in_flight.next(), if !in_flight.is_empty() => {
-                log_failure(finished.route.path, &finished.envelope);
-                if let Some(observer) = handle.observer() {
-                    observer.inbound(Some(finished.route.path), envelope_result(&finished.envelope), finished.elapsed);
-                }
-                let reply = finished
-                    .reply_id
-                    .as_deref()
-                    .map(|id| reply_frame(finished.route.path, Some(id), &finished.envelope));
-                // What the handler queued before it returned (pushes, requests) goes out before its reply.
-                while let Ok(command) = commands.try_recv() {
-                    if let Err(end) = out.execute(command, &mut liveness, in_flight.is_empty()).await {
-                        return end;
-                    }
-                }
-                if let Some(text) = reply {
-                    if let Err(end) = out.write(Message::text(text)).await {
-                        return end;
-                    }
-                }
-                if in_flight.is_empty() {
-                    if let Some((_, frame)) = liveness.drain.take() {
-                        close_socket(out.ws, Some(frame), config.write_timeout).await;
-                        return SessionEnd::Drained;
-                    }
+                if let Err(end) = out.complete(finished, &mut commands, &mut liveness, handle, in_flight.is_empty()).await {
+                    return end;
                 }
             }
             command = commands.recv() => match command {
@@ -262,7 +237,16 @@ where
                             return end;
                         }
                     }
-                    Inbound::Started(future) => in_flight.push(future),
+                    // Poll once right away: a handler that does not await finishes here, without ever
+                    // entering the set of in-flight futures.
+                    Inbound::Started(mut future) => match poll_once(&mut future).await {
+                        Poll::Ready(finished) => {
+                            if let Err(end) = out.complete(finished, &mut commands, &mut liveness, handle, in_flight.is_empty()).await {
+                                return end;
+                            }
+                        }
+                        Poll::Pending => in_flight.push(future),
+                    },
                 }
             }
         }
@@ -276,6 +260,40 @@ struct Outbox<'w, S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Outbox<'_, S> {
+    /// A handler finished: report it, send what it queued before returning (pushes, requests go out before its
+    /// reply), then its reply; close if a drain was waiting for the last handler.
+    async fn complete(
+        &mut self,
+        finished: Finished,
+        commands: &mut mpsc::Receiver<Command>,
+        liveness: &mut Liveness,
+        handle: &PeerHandle,
+        idle: bool,
+    ) -> Result<(), SessionEnd> {
+        log_failure(finished.route.path, &finished.envelope);
+        if let Some(observer) = handle.observer() {
+            observer.inbound(
+                Some(finished.route.path),
+                envelope_result(&finished.envelope),
+                finished.elapsed,
+            );
+        }
+        while let Ok(command) = commands.try_recv() {
+            self.execute(command, liveness, idle).await?;
+        }
+        if let Some(id) = finished.reply_id.as_deref() {
+            let reply = reply_frame(finished.route.path, Some(id), &finished.envelope);
+            self.write(Message::text(reply)).await?;
+        }
+        if idle {
+            if let Some((_, frame)) = liveness.drain.take() {
+                close_socket(self.ws, Some(frame), self.config.write_timeout).await;
+                return Err(SessionEnd::Drained);
+            }
+        }
+        Ok(())
+    }
+
     /// Carries out a handle's command; `Err` when the session is over.
     async fn execute(&mut self, command: Command, liveness: &mut Liveness, idle: bool) -> Result<(), SessionEnd> {
         match command {
@@ -375,9 +393,10 @@ fn start<'a>(route: Route, id: Option<&str>, is_request: bool, call: Call<'a>, h
                 path: route.path,
                 connection: handle.connection_context(),
             };
-            let span = tracing::debug_span!("ws_message", path = route.path, id);
             Inbound::Started(InFlight {
-                future: in_context(context, future).instrument(span),
+                future,
+                context,
+                span: tracing::debug_span!("ws_message", path = route.path, id),
                 route,
                 reply_id: is_request.then(|| id.unwrap_or("").to_owned()),
                 started: Instant::now(),
@@ -407,17 +426,21 @@ fn reply_frame(path: &str, id: Option<&str>, envelope: &str) -> String {
     )
 }
 
-pin_project_lite::pin_project! {
-    /// One running handler, in its message context and tracing span. A panic in the handler is caught here and
-    /// answered with `SERVER_ERROR`; the connection and the server carry on.
-    struct InFlight<'a> {
-        #[pin]
-        future: Instrumented<TaskLocalFuture<MessageContext, BoxFuture<'a, Envelope>>>,
-        route: Route,
-        // `Some(id)` when the peer expects a reply (`r`).
-        reply_id: Option<String>,
-        started: Instant,
-    }
+/// One running handler, in its message context and tracing span. A panic in the handler is caught here and
+/// answered with `SERVER_ERROR`; the connection and the server carry on.
+struct InFlight<'a> {
+    future: BoxFuture<'a, Envelope>,
+    context: MessageContext,
+    span: tracing::Span,
+    route: Route,
+    /// `Some(id)` when the peer expects a reply (`r`).
+    reply_id: Option<String>,
+    started: Instant,
+}
+
+/// Polls a future once, in the current task's context.
+async fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
+    std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut *future).poll(cx))).await
 }
 
 /// A handler that finished.
@@ -431,10 +454,14 @@ struct Finished {
 impl Future for InFlight<'_> {
     type Output = Finished;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let future = this.future;
-        let envelope = match std::panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let _entered = this.span.enter();
+        let future = &mut this.future;
+        let polled = poll_in_context(this.context.clone(), || {
+            std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx)))
+        });
+        let envelope = match polled {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(envelope)) => envelope,
             Err(_) => {
@@ -444,7 +471,7 @@ impl Future for InFlight<'_> {
             }
         };
         Poll::Ready(Finished {
-            route: *this.route,
+            route: this.route,
             reply_id: this.reply_id.take(),
             envelope,
             elapsed: this.started.elapsed(),

@@ -74,12 +74,9 @@ pub fn current_message() -> Option<MessageContext> {
     MESSAGE.try_with(Clone::clone).ok()
 }
 
-/// Runs a handler future with its message context set.
-pub(crate) fn in_context<F: std::future::Future>(
-    context: MessageContext,
-    future: F,
-) -> tokio::task::futures::TaskLocalFuture<MessageContext, F> {
-    MESSAGE.scope(context, future)
+/// Runs one poll of a handler with its message context set.
+pub(crate) fn poll_in_context<R>(context: MessageContext, poll: impl FnOnce() -> R) -> R {
+    MESSAGE.sync_scope(context, poll)
 }
 
 #[cfg(test)]
