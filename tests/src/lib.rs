@@ -472,3 +472,102 @@ pub async fn http_get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) ->
         .unwrap_or_default();
     (status, body)
 }
+
+/// A server in its own runtime on its own thread: [`Process::kill`] drops the runtime, so every socket dies at
+/// once like a crashed process; starting again on the same address is a restart.
+pub struct Process {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Process {
+    /// Serves `router` on `addr` (port 0 for any), retrying the bind while a killed predecessor lets go of it.
+    pub fn start(addr: SocketAddr, router: Router) -> Process {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let listener = bind_retrying(addr).await;
+                ready_tx
+                    .send(listener.local_addr().expect("addr"))
+                    .expect("report the address");
+                tokio::select! {
+                    _ = axum::serve(listener, router) => {}
+                    _ = tokio::task::spawn_blocking(move || stopped.recv()) => {}
+                }
+            });
+            // Dropping the runtime drops every connection task: sockets close without a goodbye.
+            drop(runtime);
+        });
+        let addr = ready_rx.recv().expect("the server started");
+        Process {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// Kills the server.
+    pub fn kill(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            thread.join().expect("the server thread ends");
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn bind_retrying(addr: SocketAddr) -> tokio::net::TcpListener {
+    for _ in 0..100 {
+        if let Ok(listener) = tokio::net::TcpListener::bind(addr).await {
+            return listener;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("could not bind {addr}");
+}
+
+/// Log output captured by a `tracing` subscriber, for tests that check what gets logged.
+#[derive(Clone, Default)]
+pub struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl CapturedLogs {
+    /// Sets a subscriber at `level` that writes here, as this thread's default (for a current-thread test).
+    pub fn install(&self, level: tracing::Level) -> tracing::subscriber::DefaultGuard {
+        let writer = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(level)
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    /// Everything logged so far, emptied.
+    pub fn take(&self) -> String {
+        String::from_utf8_lossy(&std::mem::take(&mut *self.0.lock().unwrap())).into_owned()
+    }
+}

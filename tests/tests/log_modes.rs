@@ -1,41 +1,13 @@
 //! Client log modes through `tracing`: `Off` logs nothing, `NonOk` only failures, `All` every message. (Alone in
 //! its test binary, like `observability.rs`, for a reliable thread-scoped subscriber.)
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use grest_ws::client::{Client, ClientConfig, LogMode};
-use grest_ws_tests::{LAB_API, LabQuery, lab, start};
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn take(&self) -> String {
-        String::from_utf8_lossy(&std::mem::take(&mut *self.0.lock().unwrap())).into_owned()
-    }
-}
+use grest_ws_tests::{CapturedLogs, LAB_API, LabQuery, lab, start};
 
 #[tokio::test(flavor = "current_thread")]
 async fn each_mode_logs_what_it_promises() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let captured = CapturedLogs::default();
+    let _guard = captured.install(tracing::Level::INFO);
     let server = start().await;
     let query = LabQuery {
         room: "logs".into(),

@@ -1,13 +1,12 @@
 //! What operators see: tracing spans and error references, and that credentials never reach the logs. (Alone in
 //! its test binary: a thread-scoped subscriber is only reliable when no other test thread logs meanwhile.)
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use grest_ws::client::Client;
 use grest_ws::server::{GrestWs, WireHandler};
 use grest_ws::{WebSocketSchema, Wire, WireError};
-use grest_ws_tests::{Lab, LabQuery, LabState, lab, lab_connect, serve};
+use grest_ws_tests::{CapturedLogs, Lab, LabQuery, LabState, lab, lab_connect, serve};
 
 const TOKEN: Wire = Wire::header("token", "authorization").bearer();
 const SECRET_LAB_API: WebSocketSchema<Lab> = WebSocketSchema::new("ws/secret-lab").uses(&[TOKEN]);
@@ -21,26 +20,6 @@ impl WireHandler for AnyToken {
     }
 }
 
-/// Log output captured from a subscriber on this test's thread.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
 fn query() -> LabQuery {
     LabQuery {
         room: "obs".into(),
@@ -51,14 +30,8 @@ fn query() -> LabQuery {
 // A current-thread runtime: the server's tasks run on this thread, so the thread's subscriber sees them.
 #[tokio::test(flavor = "current_thread")]
 async fn spans_and_error_refs_are_logged_and_tokens_never_are() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let captured = CapturedLogs::default();
+    let _guard = captured.install(tracing::Level::DEBUG);
 
     let state = Arc::new(LabState::default());
     let router = GrestWs::new()
@@ -89,7 +62,7 @@ async fn spans_and_error_refs_are_logged_and_tokens_never_are() {
         .unwrap();
     tokio::task::yield_now().await;
 
-    let logs = captured.text();
+    let logs = captured.take();
     assert!(
         logs.contains(&error_ref),
         "the panic is logged with the ref the peer got:\n{logs}"

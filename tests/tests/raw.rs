@@ -14,10 +14,10 @@ use grest_ws::client::{ClientConfig, CloseReason, ConnectError, RawClient, Recon
 use grest_ws::server::{BuildError, GrestWs, RawConnected, RawSocket, ServerConfig, Sockets, WireHandler};
 use grest_ws::session::{Heartbeat, RAW_PING, RAW_PONG, RawMessage};
 use grest_ws::{NotAuthorized, RawContract, RawSchema, SessionConfig, Validate, Wire, WireError};
-use grest_ws_tests::{LAB_API, LabState, PATIENCE, RawWs, frame_data, lab_connect, serve};
+use grest_ws_tests::{LAB_API, LabState, PATIENCE, Process, RawWs, frame_data, lab_connect, serve};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -648,72 +648,14 @@ async fn raw_client_force_reconnect_starts_a_fresh_stream() {
     eventually("echo", || inbox.count(&RawMessage::from("on the new stream")) == 1).await;
 }
 
-/// A server in its own runtime on its own thread: `kill` drops the runtime, so every socket dies at once like a
-/// crashed process; starting again on the same address is a restart.
-struct Process {
-    addr: SocketAddr,
-    stop: Option<std::sync::mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Process {
-    fn start(addr: SocketAddr, state: Arc<State>) -> Process {
-        let router = raw_server(state, ServerConfig::default()).build().unwrap();
-        let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = bind_retrying(addr).await;
-                ready_tx.send(listener.local_addr().unwrap()).unwrap();
-                tokio::select! {
-                    _ = axum::serve(listener, router) => {}
-                    _ = tokio::task::spawn_blocking(move || stopped.recv()) => {}
-                }
-            });
-            drop(runtime);
-        });
-        let addr = ready_rx.recv().unwrap();
-        Process {
-            addr,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            thread.join().unwrap();
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-async fn bind_retrying(addr: SocketAddr) -> TcpListener {
-    for _ in 0..100 {
-        if let Ok(listener) = TcpListener::bind(addr).await {
-            return listener;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("could not bind {addr}");
+fn start_raw_process(addr: SocketAddr, state: Arc<State>) -> Process {
+    Process::start(addr, raw_server(state, ServerConfig::default()).build().unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn raw_client_reconnects_after_a_server_restart_with_its_message_handler() {
     let state = Arc::new(State::default());
-    let mut server = Process::start("127.0.0.1:0".parse().unwrap(), state.clone());
+    let mut server = start_raw_process("127.0.0.1:0".parse().unwrap(), state.clone());
     let addr = server.addr;
     let inbox = Inbox::default();
     let closes = Arc::new(Mutex::new(Vec::new()));
@@ -731,7 +673,7 @@ async fn raw_client_reconnects_after_a_server_restart_with_its_message_handler()
     server.kill();
     eventually("the drop is noticed", || !client.is_connected()).await;
     assert!(client.send("while down").await.is_err(), "nothing is queued for later");
-    let _server = Process::start(addr, state.clone());
+    let _server = start_raw_process(addr, state.clone());
     eventually("reconnected", || client.is_connected()).await;
     eventually("the handler registered before connect sees the new stream", || {
         inbox.count(&hello) == 2

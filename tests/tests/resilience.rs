@@ -11,7 +11,7 @@ use grest_ws::client::{Client, ClientConfig, ConnectError, ConnectParams, Reconn
 use grest_ws::server::{GrestWs, ServerConfig, Sockets, WireHandler};
 use grest_ws::session::Heartbeat;
 use grest_ws::{NotAuthorized, SessionConfig, WebSocketSchema, Wire, WireError};
-use grest_ws_tests::{LAB_API, Lab, LabQuery, LabState, PATIENCE, RawWs, lab, lab_connect};
+use grest_ws_tests::{LAB_API, Lab, LabQuery, LabState, PATIENCE, Process, RawWs, lab, lab_connect};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -49,13 +49,38 @@ impl WireHandler for TokenBook {
     }
 }
 
-/// A server in its own runtime on its own thread: `kill` drops the runtime, so every socket dies at once like a
-/// crashed process; `start` again on the same address is a restart.
-struct Process {
-    addr: SocketAddr,
+/// The lab server with the token wire, killable.
+struct Server {
+    process: Process,
     sockets: Sockets,
-    stop: Option<std::sync::mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    fn start(addr: SocketAddr, state: Arc<LabState>, tokens: TokenBook, config: ServerConfig) -> Server {
+        let ws = GrestWs::new()
+            .config(config)
+            .bind(TOKEN, tokens)
+            .ws(LAB_API, lab_connect(state.clone()))
+            .ws(AUTH_LAB_API, lab_connect(state));
+        let sockets = ws.sockets();
+        Server {
+            process: Process::start(addr, ws.build().unwrap()),
+            sockets,
+        }
+    }
+}
+
+impl std::ops::Deref for Server {
+    type Target = Process;
+    fn deref(&self) -> &Process {
+        &self.process
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Process {
+        &mut self.process
+    }
 }
 
 fn fast_server_config() -> ServerConfig {
@@ -67,69 +92,6 @@ fn short_heartbeat() -> Heartbeat {
         interval: Duration::from_millis(100),
         timeout: Duration::from_millis(150),
     }
-}
-
-impl Process {
-    fn start(addr: SocketAddr, state: Arc<LabState>, tokens: TokenBook, config: ServerConfig) -> Process {
-        let ws = GrestWs::new()
-            .config(config)
-            .bind(TOKEN, tokens)
-            .ws(LAB_API, lab_connect(state.clone()))
-            .ws(AUTH_LAB_API, lab_connect(state));
-        let sockets = ws.sockets();
-        let router = ws.build().unwrap();
-        let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = bind_retrying(addr).await;
-                ready_tx.send(listener.local_addr().unwrap()).unwrap();
-                let serve = axum::serve(listener, router);
-                tokio::select! {
-                    _ = serve => {}
-                    _ = tokio::task::spawn_blocking(move || stopped.recv()) => {}
-                }
-            });
-            // Dropping the runtime drops every connection task: sockets close without a goodbye.
-            drop(runtime);
-        });
-        let addr = ready_rx.recv().unwrap();
-        Process {
-            addr,
-            sockets,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            thread.join().unwrap();
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-async fn bind_retrying(addr: SocketAddr) -> TcpListener {
-    for _ in 0..100 {
-        if let Ok(listener) = TcpListener::bind(addr).await {
-            return listener;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("could not bind {addr}");
 }
 
 fn any_port() -> SocketAddr {
@@ -218,7 +180,7 @@ async fn counted_client(addr: SocketAddr, events: &Events, setups: &Arc<AtomicUs
 #[tokio::test]
 async fn client_reconnects_after_a_server_restart_and_setup_runs_again() {
     let state = Arc::new(LabState::default());
-    let mut server = Process::start(any_port(), state.clone(), TokenBook::default(), fast_server_config());
+    let mut server = Server::start(any_port(), state.clone(), TokenBook::default(), fast_server_config());
     let addr = server.addr;
     let events = Events::default();
     let setups = Arc::new(AtomicUsize::new(0));
@@ -234,7 +196,7 @@ async fn client_reconnects_after_a_server_restart_and_setup_runs_again() {
         other => panic!("calls fail while disconnected, got {other:?}"),
     }
 
-    let _restarted = Process::start(addr, state.clone(), TokenBook::default(), fast_server_config());
+    let _restarted = Server::start(addr, state.clone(), TokenBook::default(), fast_server_config());
     eventually("the client reconnects", || client.is_connected()).await;
     assert_eq!(setups.load(Ordering::SeqCst), 2, "setup ran again");
     assert_eq!(client.room().await.unwrap(), "general@2");
@@ -249,7 +211,7 @@ async fn client_reconnects_after_a_server_restart_and_setup_runs_again() {
 #[tokio::test]
 async fn a_request_in_flight_when_the_server_dies_fails_with_socket_closed() {
     let state = Arc::new(LabState::default());
-    let mut server = Process::start(any_port(), state, TokenBook::default(), fast_server_config());
+    let mut server = Server::start(any_port(), state, TokenBook::default(), fast_server_config());
     let events = Events::default();
     let client = counted_client(server.addr, &events, &Arc::new(AtomicUsize::new(0))).await;
     let waiting = tokio::spawn({
@@ -271,7 +233,7 @@ async fn before_connect_rotates_the_token_across_a_reconnect() {
     let state = Arc::new(LabState::default());
     let tokens = TokenBook::default();
     tokens.allow_only("token-1");
-    let mut server = Process::start(any_port(), state.clone(), tokens.clone(), fast_server_config());
+    let mut server = Server::start(any_port(), state.clone(), tokens.clone(), fast_server_config());
     let addr = server.addr;
     let minted = Arc::new(AtomicUsize::new(0));
     let mint = minted.clone();
@@ -296,7 +258,7 @@ async fn before_connect_rotates_the_token_across_a_reconnect() {
     server.kill();
     eventually("the drop is noticed", || events.count("disconnect Drop") == 1).await;
     tokens.allow_only("token-2");
-    let _restarted = Process::start(addr, state, tokens.clone(), fast_server_config());
+    let _restarted = Server::start(addr, state, tokens.clone(), fast_server_config());
     eventually("reconnected with the fresh token", || client.is_connected()).await;
     assert_eq!(
         tokens.seen(),
@@ -311,7 +273,7 @@ async fn terminal_handshake_error_stops_reconnecting_as_unrecoverable() {
     let state = Arc::new(LabState::default());
     let tokens = TokenBook::default();
     tokens.allow_only("good");
-    let mut server = Process::start(any_port(), state.clone(), tokens.clone(), fast_server_config());
+    let mut server = Server::start(any_port(), state.clone(), tokens.clone(), fast_server_config());
     let addr = server.addr;
     let events = Events::default();
     let client = observed(
@@ -326,7 +288,7 @@ async fn terminal_handshake_error_stops_reconnecting_as_unrecoverable() {
     .unwrap();
     server.kill();
     tokens.allow_only("revoked-everything");
-    let _restarted = Process::start(addr, state, tokens, fast_server_config());
+    let _restarted = Server::start(addr, state, tokens, fast_server_config());
     tokio::time::timeout(PATIENCE, client.handle().closed()).await.unwrap();
     let all = events.all();
     assert!(
@@ -341,7 +303,7 @@ async fn terminal_handshake_error_stops_reconnecting_as_unrecoverable() {
 #[tokio::test]
 async fn retries_exhausted_after_max_attempts() {
     let state = Arc::new(LabState::default());
-    let mut server = Process::start(any_port(), state, TokenBook::default(), fast_server_config());
+    let mut server = Server::start(any_port(), state, TokenBook::default(), fast_server_config());
     let events = Events::default();
     let config = quick_config().reconnect(Some(quick_reconnect().max_attempts(3)));
     let client = observed(
@@ -382,7 +344,7 @@ async fn first_connect_failure_is_returned_not_retried() {
 #[tokio::test]
 async fn manual_close_reports_once_and_force_reconnect_reconnects() {
     let state = Arc::new(LabState::default());
-    let server = Process::start(any_port(), state.clone(), TokenBook::default(), fast_server_config());
+    let server = Server::start(any_port(), state.clone(), TokenBook::default(), fast_server_config());
     let events = Events::default();
     let setups = Arc::new(AtomicUsize::new(0));
     let client = counted_client(server.addr, &events, &setups).await;
@@ -479,7 +441,7 @@ async fn client_heartbeat_detects_a_half_open_link_and_reconnects() {
     let state = Arc::new(LabState::default());
     // The server's own heartbeat is off, so only the client can notice.
     let server_config = ServerConfig::default().session(SessionConfig::default().heartbeat(None));
-    let server = Process::start(any_port(), state.clone(), TokenBook::default(), server_config);
+    let server = Server::start(any_port(), state.clone(), TokenBook::default(), server_config);
     let proxy = FreezingProxy::start(server.addr).await;
     let events = Events::default();
     let setups = Arc::new(AtomicUsize::new(0));
@@ -500,7 +462,7 @@ async fn client_heartbeat_detects_a_half_open_link_and_reconnects() {
 #[tokio::test]
 async fn server_reaps_a_dead_client_and_keeps_a_live_one() {
     let state = Arc::new(LabState::default());
-    let server = Process::start(any_port(), state.clone(), TokenBook::default(), fast_server_config());
+    let server = Server::start(any_port(), state.clone(), TokenBook::default(), fast_server_config());
     let url = format!("ws://{}/ws/lab?room=a&version=1", server.addr);
     // This one never reads again, so it never answers the server's pings.
     let _dead = RawWs::handshaken(&url).await;
@@ -524,7 +486,7 @@ async fn server_reaps_a_dead_client_and_keeps_a_live_one() {
 #[tokio::test]
 async fn graceful_shutdown_drains_closes_1001_and_clients_reconnect() {
     let state = Arc::new(LabState::default());
-    let mut server = Process::start(any_port(), state.clone(), TokenBook::default(), fast_server_config());
+    let mut server = Server::start(any_port(), state.clone(), TokenBook::default(), fast_server_config());
     let addr = server.addr;
     let events = Events::default();
     let setups = Arc::new(AtomicUsize::new(0));
@@ -559,7 +521,7 @@ async fn graceful_shutdown_drains_closes_1001_and_clients_reconnect() {
     assert!(matches!(refused, Err(ConnectError::Refused(503))), "{refused:?}");
 
     server.kill();
-    let _restarted = Process::start(addr, state, TokenBook::default(), fast_server_config());
+    let _restarted = Server::start(addr, state, TokenBook::default(), fast_server_config());
     eventually("the client reconnects to the restarted server", || {
         setups.load(Ordering::SeqCst) == 2 && client.is_connected()
     })
@@ -571,7 +533,7 @@ async fn graceful_shutdown_drains_closes_1001_and_clients_reconnect() {
 #[tokio::test]
 async fn without_reconnect_a_drop_is_final() {
     let state = Arc::new(LabState::default());
-    let mut server = Process::start(any_port(), state, TokenBook::default(), fast_server_config());
+    let mut server = Server::start(any_port(), state, TokenBook::default(), fast_server_config());
     let events = Events::default();
     let client = observed(
         Client::new(LAB_API, format!("ws://{}", server.addr))

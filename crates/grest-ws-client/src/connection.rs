@@ -160,6 +160,52 @@ fn release_handle(handle: &PeerHandle, modules: &Arc<Modules>, id: usize) -> Pee
     })
 }
 
+/// Reconnects after a drop, for the typed and the raw client alike: waits the backoff delay (or until the client
+/// is closed), asks for fresh parameters, opens and handshakes; reports each failure to `on_error`; stops when
+/// the failure is terminal or the attempts run out. A socket opened after a close is dropped.
+pub(crate) async fn reconnect<C, P, Closing>(
+    source: &P,
+    target: &Target<C>,
+    policy: &ReconnectConfig,
+    closing: impl Fn() -> Closing,
+    is_closing: impl Fn() -> bool,
+    on_error: impl Fn(&ConnectError),
+) -> Result<ClientSocket, (CloseReason, Option<ConnectError>)>
+where
+    C: grest_ws_core::Contract,
+    P: ParamSource<C>,
+    Closing: std::future::Future<Output = ()>,
+{
+    let mut attempt = 0u32;
+    loop {
+        let delay = policy.delay(attempt);
+        if target.config.log_mode == LogMode::All {
+            tracing::info!(path = target.schema.path(), attempt, ?delay, "ws reconnect-attempt");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = closing() => return Err((CloseReason::Manual, None)),
+        }
+        let result = match source.params().await {
+            Ok(params) => target.open(&params).await,
+            Err(error) => Err(ConnectError::BeforeConnect(error)),
+        };
+        let error = match result {
+            Ok(_) if is_closing() => return Err((CloseReason::Manual, None)),
+            Ok(ws) => return Ok(ws),
+            Err(error) => error,
+        };
+        on_error(&error);
+        if error.is_invalid_params() || !(policy.should_retry)(&error) {
+            return Err((CloseReason::Unrecoverable, Some(error)));
+        }
+        attempt += 1;
+        if policy.max_attempts.is_some_and(|max| attempt >= max) {
+            return Err((CloseReason::RetriesExhausted, Some(error)));
+        }
+    }
+}
+
 /// A physical connection: where it connects, what is attached, and its pool key.
 pub(crate) struct Connection<C: DuplexContract, P> {
     source: P,
@@ -250,41 +296,24 @@ impl<C: DuplexContract, P: ParamSource<C>> Driver<C, P> {
         policy: &ReconnectConfig,
     ) -> Result<(ClientSocket, Session), (CloseReason, Option<ConnectError>)> {
         let target = &self.connection.target;
-        let mut attempt = 0u32;
-        loop {
-            let delay = policy.delay(attempt);
-            if self.handle.log_mode() == LogMode::All {
-                tracing::info!(path = target.schema.path(), attempt, ?delay, "ws reconnect-attempt");
-            }
-            tokio::select! {
-                () = tokio::time::sleep(delay) => {}
-                () = self.handle.closing() => return Err((CloseReason::Manual, None)),
-            }
-            let result = match self.connection.source.params().await {
-                Ok(params) => target.open(&params).await,
-                Err(error) => Err(ConnectError::BeforeConnect(error)),
-            };
-            let error = match result {
-                Ok(ws) if self.handle.is_closing() => {
-                    drop(ws);
-                    return Err((CloseReason::Manual, None));
-                }
-                Ok(ws) => return Ok((ws, Session::resume(&self.handle, target.config.socket_session()))),
-                Err(error) => error,
-            };
+        let on_error = |error: &ConnectError| {
             for callbacks in self.modules.callbacks() {
                 for callback in &callbacks.on_error {
-                    callback(&error);
+                    callback(error);
                 }
             }
-            if error.is_invalid_params() || !(policy.should_retry)(&error) {
-                return Err((CloseReason::Unrecoverable, Some(error)));
-            }
-            attempt += 1;
-            if policy.max_attempts.is_some_and(|max| attempt >= max) {
-                return Err((CloseReason::RetriesExhausted, Some(error)));
-            }
-        }
+        };
+        let closing = || self.handle.closing();
+        let ws = reconnect(
+            &self.connection.source,
+            target,
+            policy,
+            closing,
+            || self.handle.is_closing(),
+            on_error,
+        )
+        .await?;
+        Ok((ws, Session::resume(&self.handle, target.config.socket_session())))
     }
 
     fn emit_disconnect(&self, reason: DisconnectReason) {

@@ -20,6 +20,7 @@ use grest_ws_core::{RawContract, RawSchema, ServerError, WebSocketSchema, WireEr
 use grest_ws_session::{LogMode, RawMessage, RawSender, RawSession, not_connected};
 use tokio::sync::{Notify, mpsc};
 
+use crate::connection::reconnect;
 use crate::open::{ClientSocket, Target};
 use crate::{
     BeforeConnect, ClientConfig, ClientMiddleware, CloseReason, ConnectError, ConnectParams, DisconnectReason,
@@ -402,32 +403,21 @@ impl<C: RawContract, P: ParamSource<C>> Driver<C, P> {
 
     /// Attempts until one succeeds, the policy gives up, or the client is closed meanwhile.
     async fn reconnect(&self, policy: &ReconnectConfig) -> Result<ClientSocket, (CloseReason, Option<ConnectError>)> {
-        let mut attempt = 0u32;
-        loop {
-            tokio::select! {
-                () = tokio::time::sleep(policy.delay(attempt)) => {}
-                () = self.state.closing() => return Err((CloseReason::Manual, None)),
-            }
-            let result = match self.source.params().await {
-                Ok(params) => self.target.open(&params).await,
-                Err(error) => Err(ConnectError::BeforeConnect(error)),
-            };
-            let error = match result {
-                Ok(_) if self.state.is_closing() => return Err((CloseReason::Manual, None)),
-                Ok(ws) => return Ok(ws),
-                Err(error) => error,
-            };
+        let on_error = |error: &ConnectError| {
             for callback in &self.callbacks.on_error {
-                callback(&error);
+                callback(error);
             }
-            if error.is_invalid_params() || !(policy.should_retry)(&error) {
-                return Err((CloseReason::Unrecoverable, Some(error)));
-            }
-            attempt += 1;
-            if policy.max_attempts.is_some_and(|max| attempt >= max) {
-                return Err((CloseReason::RetriesExhausted, Some(error)));
-            }
-        }
+        };
+        let closing = || self.state.closing();
+        reconnect(
+            &self.source,
+            &self.target,
+            policy,
+            closing,
+            || self.state.is_closing(),
+            on_error,
+        )
+        .await
     }
 
     fn emit_disconnect(&self, reason: DisconnectReason) {
