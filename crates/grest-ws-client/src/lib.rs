@@ -10,6 +10,51 @@
 //! let reply = client.send_message(&SendMessageRequest { text: "hi".into(), channel_id: "general".into() }).await?;
 //! ```
 
+/// The builder methods the typed and the raw client share (both have `target` and `callbacks` fields).
+macro_rules! builder_methods {
+    () => {
+        /// Replaces the settings (handshake timeout, limits and heartbeat, reconnect, logging).
+        pub fn config(mut self, config: ClientConfig) -> Self {
+            self.target.config = config;
+            self
+        }
+
+        /// Adds a middleware; it runs after the credentials and headers, in the order added.
+        pub fn middleware(mut self, middleware: impl ClientMiddleware) -> Self {
+            self.target.middleware.push(Box::new(middleware));
+            self
+        }
+
+        /// An extra header on the HTTP upgrade request (e.g. `Origin`).
+        pub fn upgrade_header(mut self, name: &str, value: impl Into<String>) -> Self {
+            self.target.upgrade_headers.push((name.to_owned(), value.into()));
+            self
+        }
+
+        /// Called once when the client ends for good, with the reason and, for the reconnect reasons, the last
+        /// failure.
+        pub fn on_close(
+            mut self,
+            callback: impl Fn(CloseReason, Option<&ConnectError>) + Send + Sync + 'static,
+        ) -> Self {
+            self.callbacks.on_close.push(Box::new(callback));
+            self
+        }
+
+        /// Called on every socket drop, before any reconnect attempt.
+        pub fn on_disconnect(mut self, callback: impl Fn(DisconnectReason) + Send + Sync + 'static) -> Self {
+            self.callbacks.on_disconnect.push(Box::new(callback));
+            self
+        }
+
+        /// Called for every failed reconnect attempt.
+        pub fn on_error(mut self, callback: impl Fn(&ConnectError) + Send + Sync + 'static) -> Self {
+            self.callbacks.on_error.push(Box::new(callback));
+            self
+        }
+    };
+}
+
 mod config;
 mod connection;
 mod open;
@@ -225,42 +270,7 @@ impl<C: DuplexContract, P: ParamSource<C>> Client<C, P> {
         self
     }
 
-    /// Replaces the settings.
-    pub fn config(mut self, config: ClientConfig) -> Self {
-        self.target.config = config;
-        self
-    }
-
-    /// Adds a middleware; middleware runs after the credentials and headers, in the order added.
-    pub fn middleware(mut self, middleware: impl ClientMiddleware) -> Self {
-        self.target.middleware.push(Box::new(middleware));
-        self
-    }
-
-    /// An extra header on the HTTP upgrade request (e.g. `Origin`).
-    pub fn upgrade_header(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.target.upgrade_headers.push((name.to_owned(), value.into()));
-        self
-    }
-
-    /// Called once when the client ends for good, with the reason and, for the reconnect reasons, the last
-    /// failure.
-    pub fn on_close(mut self, callback: impl Fn(CloseReason, Option<&ConnectError>) + Send + Sync + 'static) -> Self {
-        self.callbacks.on_close.push(Box::new(callback));
-        self
-    }
-
-    /// Called on every socket drop, before any reconnect attempt.
-    pub fn on_disconnect(mut self, callback: impl Fn(DisconnectReason) + Send + Sync + 'static) -> Self {
-        self.callbacks.on_disconnect.push(Box::new(callback));
-        self
-    }
-
-    /// Called for every failed reconnect attempt.
-    pub fn on_error(mut self, callback: impl Fn(&ConnectError) + Send + Sync + 'static) -> Self {
-        self.callbacks.on_error.push(Box::new(callback));
-        self
-    }
+    builder_methods!();
 
     /// Connects with fixed handlers for server-to-client messages (reused after reconnects).
     pub async fn connect(self, handlers: C::Handlers) -> Result<C::Client, ConnectError>

@@ -20,7 +20,7 @@ use grest_ws_core::{RawContract, RawSchema, ServerError, WebSocketSchema, WireEr
 use grest_ws_session::{LogMode, RawMessage, RawSender, RawSession, not_connected};
 use tokio::sync::{Notify, mpsc};
 
-use crate::connection::reconnect;
+use crate::connection::{Callbacks, reconnect};
 use crate::open::{ClientSocket, Target};
 use crate::{
     BeforeConnect, ClientConfig, ClientMiddleware, CloseReason, ConnectError, ConnectParams, DisconnectReason,
@@ -28,17 +28,6 @@ use crate::{
 };
 
 type MessageCallback = Box<dyn Fn(&RawMessage) + Send + Sync>;
-type CloseCallback = Box<dyn Fn(CloseReason, Option<&ConnectError>) + Send + Sync>;
-type DisconnectCallback = Box<dyn Fn(DisconnectReason) + Send + Sync>;
-type ErrorCallback = Box<dyn Fn(&ConnectError) + Send + Sync>;
-
-#[derive(Default)]
-struct Callbacks {
-    on_message: Vec<MessageCallback>,
-    on_close: Vec<CloseCallback>,
-    on_disconnect: Vec<DisconnectCallback>,
-    on_error: Vec<ErrorCallback>,
-}
 
 /// Connects to a default-mode raw endpoint. `P` is where the connection parameters come from: fixed
 /// ([`RawClient::new`]) or fresh before every attempt ([`RawClient::before_connect`]). A `CUSTOM_CLIENT`
@@ -62,6 +51,7 @@ pub struct RawClient<C: RawContract, P = StaticParams<C>> {
     source: P,
     target: Target<C>,
     callbacks: Callbacks,
+    on_message: Vec<MessageCallback>,
 }
 
 impl<C: RawContract, P> std::fmt::Debug for RawClient<C, P> {
@@ -133,50 +123,16 @@ impl<C: RawContract, P: ParamSource<C>> RawClient<C, P> {
                 config: ClientConfig::default(),
             },
             callbacks: Callbacks::default(),
+            on_message: Vec::new(),
         }
     }
 
-    /// Replaces the settings (handshake timeout, limits and heartbeat, reconnect, logging).
-    pub fn config(mut self, config: ClientConfig) -> Self {
-        self.target.config = config;
-        self
-    }
-
-    /// Adds a middleware; it runs after the credentials and headers, in the order added.
-    pub fn middleware(mut self, middleware: impl ClientMiddleware) -> Self {
-        self.target.middleware.push(Box::new(middleware));
-        self
-    }
-
-    /// An extra header on the HTTP upgrade request (e.g. `Origin`).
-    pub fn upgrade_header(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.target.upgrade_headers.push((name.to_owned(), value.into()));
-        self
-    }
+    builder_methods!();
 
     /// Called with every frame from the server, with its frame type; kept across reconnects. Runs on the
     /// connection's task: hand long work to another task.
     pub fn on_message(mut self, callback: impl Fn(&RawMessage) + Send + Sync + 'static) -> Self {
-        self.callbacks.on_message.push(Box::new(callback));
-        self
-    }
-
-    /// Called once when the client ends for good, with the reason and, for the reconnect reasons, the last
-    /// failure.
-    pub fn on_close(mut self, callback: impl Fn(CloseReason, Option<&ConnectError>) + Send + Sync + 'static) -> Self {
-        self.callbacks.on_close.push(Box::new(callback));
-        self
-    }
-
-    /// Called on every socket drop, before any reconnect attempt.
-    pub fn on_disconnect(mut self, callback: impl Fn(DisconnectReason) + Send + Sync + 'static) -> Self {
-        self.callbacks.on_disconnect.push(Box::new(callback));
-        self
-    }
-
-    /// Called for every failed reconnect attempt.
-    pub fn on_error(mut self, callback: impl Fn(&ConnectError) + Send + Sync + 'static) -> Self {
-        self.callbacks.on_error.push(Box::new(callback));
+        self.on_message.push(Box::new(callback));
         self
     }
 
@@ -200,6 +156,7 @@ impl<C: RawContract, P: ParamSource<C>> RawClient<C, P> {
             source: self.source,
             target: self.target,
             callbacks: self.callbacks,
+            on_message: self.on_message,
             state: state.clone(),
         };
         let (session, inbound) = driver.attach();
@@ -337,6 +294,7 @@ struct Driver<C: RawContract, P> {
     source: P,
     target: Target<C>,
     callbacks: Callbacks,
+    on_message: Vec<MessageCallback>,
     state: Arc<State>,
 }
 
@@ -396,7 +354,7 @@ impl<C: RawContract, P: ParamSource<C>> Driver<C, P> {
     }
 
     fn deliver(&self, message: &RawMessage) {
-        for callback in &self.callbacks.on_message {
+        for callback in &self.on_message {
             callback(message);
         }
     }

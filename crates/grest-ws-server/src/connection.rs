@@ -84,6 +84,21 @@ pub(crate) struct Shared {
     pub(crate) sockets: Sockets,
 }
 
+impl Shared {
+    /// The answer to an upgrade that must not proceed: the server is shutting down (503), or the Origin policy
+    /// refuses it (403).
+    pub(crate) fn refusal(&self, request: &Request, pipeline: &Pipeline, path: &str) -> Option<Response> {
+        if self.sockets.is_shutting_down() {
+            return Some((http::StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response());
+        }
+        if !self.origin.permits(request.headers(), pipeline.uses_cookies()) {
+            tracing::debug!(path, "upgrade refused by the Origin policy");
+            return Some(origin_refused());
+        }
+        None
+    }
+}
+
 /// One contract served on an endpoint: a plain contract alone, or one module of an extendable group.
 pub(crate) trait Module: Send + Sync + 'static {
     /// Decodes this contract's typed query from the upgrade URL.
@@ -271,16 +286,8 @@ impl Endpoint {
 
     /// Answers an upgrade request: Origin policy, RFC 6455 checks, then the connection runs on its own task.
     pub(crate) fn handle(self: Arc<Self>, mut request: Request) -> Response {
-        if self.shared.sockets.is_shutting_down() {
-            return (http::StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
-        }
-        if !self
-            .shared
-            .origin
-            .permits(request.headers(), self.pipeline.uses_cookies())
-        {
-            tracing::debug!(path = %self.path, "upgrade refused by the Origin policy");
-            return origin_refused();
+        if let Some(refusal) = self.shared.refusal(&request, &self.pipeline, &self.path) {
+            return refusal;
         }
         let accepted = match upgrade::accept(&mut request) {
             Ok(accepted) => accepted,

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Request};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use grest_ws_core::auth::{Grants, Inbound, Wire};
@@ -29,7 +29,7 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
-use crate::auth::{Pipeline, Stage, cookie_header, http_inbound, origin_refused, parse_query};
+use crate::auth::{Pipeline, Stage, cookie_header, http_inbound, parse_query};
 use crate::connection::{
     CLOSE_HANDSHAKE_FAILED, CLOSE_INVALID_QUERY, HandshakeWait, Shared, close_frame, reject, wait_for_handshake,
 };
@@ -321,16 +321,8 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     fn handle(self: Arc<Self>, mut request: Request) -> Response {
-        if self.shared.sockets.is_shutting_down() {
-            return (http::StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
-        }
-        if !self
-            .shared
-            .origin
-            .permits(request.headers(), self.pipeline.uses_cookies())
-        {
-            tracing::debug!(path = %self.path, "upgrade refused by the Origin policy");
-            return origin_refused();
+        if let Some(refusal) = self.shared.refusal(&request, &self.pipeline, &self.path) {
+            return refusal;
         }
         let accepted = match upgrade::accept_with_protocols(&mut request, C::PROTOCOLS) {
             Ok(accepted) => accepted,
