@@ -393,3 +393,31 @@ async fn server_close_is_a_close_frame_without_code() {
     ws.send("m:Lab.closeMe::").await;
     assert_eq!(ws.recv_close().await, (None, String::new()));
 }
+
+#[tokio::test]
+async fn replies_are_still_read_when_the_in_flight_limit_is_reached() {
+    // One handler at a time: the first request waits for the client's answer while a second request queues.
+    let config = ServerConfig::default().session(grest_ws::SessionConfig::default().max_in_flight(1));
+    let server = start_with(config).await;
+    let mut ws = RawWs::handshaken(&server.lab_url()).await;
+    ws.send(r#"r:Lab.askClient:1:"first""#).await;
+    assert_eq!(ws.recv_text().await, r#"r:Lab.question:1:"first""#);
+    ws.send(r#"r:Lab.askClient:2:"second""#).await;
+    ws.send(r#"s:Lab.question:1:{"success":true,"type":"OK","data":"one"}"#)
+        .await;
+    assert_eq!(
+        ws.recv_text().await,
+        r#"s:Lab.askClient:1:{"success":true,"type":"OK","data":"one"}"#
+    );
+    assert_eq!(
+        ws.recv_text().await,
+        r#"r:Lab.question:2:"second""#,
+        "the queued request runs next"
+    );
+    ws.send(r#"s:Lab.question:2:{"success":true,"type":"OK","data":"two"}"#)
+        .await;
+    assert_eq!(
+        ws.recv_text().await,
+        r#"s:Lab.askClient:2:{"success":true,"type":"OK","data":"two"}"#
+    );
+}

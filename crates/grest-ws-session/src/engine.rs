@@ -1,6 +1,7 @@
 //! The per-connection task: one task owns the socket, reads frames, drives in-flight handler futures (bounded),
 //! drains the outbound queue and writes replies. No writer task, no spawn per message.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -147,6 +148,7 @@ where
     D: Dispatch + ?Sized,
 {
     let mut in_flight: FuturesUnordered<InFlight<'_>> = FuturesUnordered::new();
+    let mut deferred = Deferred::default();
     let mut out = Outbox { ws: &mut ws, config };
     let mut liveness = Liveness::new(config.heartbeat);
     let far = || Instant::now() + Duration::from_secs(86_400 * 365);
@@ -158,6 +160,14 @@ where
             Some(finished) = in_flight.next(), if !in_flight.is_empty() => {
                 if let Err(end) = out.complete(finished, &mut commands, &mut liveness, handle, in_flight.is_empty()).await {
                     return end;
+                }
+                while in_flight.len() < config.max_in_flight {
+                    let Some(message) = deferred.pop() else { break };
+                    let Some(text) = frame_text(&message) else { continue };
+                    let inbound = handle_text(text, handle, link, dispatch);
+                    if let Err(end) = deliver(inbound, &mut out, &mut commands, &mut liveness, handle, &mut in_flight).await {
+                        return end;
+                    }
                 }
             }
             command = commands.recv() => match command {
@@ -196,7 +206,7 @@ where
                 }
                 timer.as_mut().reset(liveness.next_deadline().unwrap_or_else(far));
             }
-            inbound = out.ws.next(), if in_flight.len() < config.max_in_flight => {
+            inbound = out.ws.next(), if in_flight.len() < config.max_in_flight || deferred.bytes < config.max_message_size => {
                 if liveness.heartbeat.is_some() {
                     liveness.last_inbound = Instant::now();
                 }
@@ -213,11 +223,10 @@ where
                     Some(Err(e)) => return SessionEnd::Error(e.to_string()),
                 };
                 let text = match &message {
-                    Message::Text(text) => text.as_str(),
                     // A Node peer accepts binary frames carrying the same text (PROTOCOL.md §1.1).
-                    Message::Binary(bytes) => match std::str::from_utf8(bytes) {
-                        Ok(text) => text,
-                        Err(_) => {
+                    Message::Text(_) | Message::Binary(_) => match frame_text(&message) {
+                        Some(text) => text,
+                        None => {
                             tracing::debug!("ignored a binary frame that is not UTF-8");
                             continue;
                         }
@@ -230,26 +239,79 @@ where
                     }
                     Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
                 };
-                match handle_text(text, handle, link, dispatch) {
-                    Inbound::Nothing => {}
-                    Inbound::Reply(reply) => {
-                        if let Err(end) = out.write(Message::text(reply)).await {
-                            return end;
-                        }
-                    }
-                    // Poll once right away: a handler that does not await finishes here, without ever
-                    // entering the set of in-flight futures.
-                    Inbound::Started(mut future) => match poll_once(&mut future).await {
-                        Poll::Ready(finished) => {
-                            if let Err(end) = out.complete(finished, &mut commands, &mut liveness, handle, in_flight.is_empty()).await {
-                                return end;
-                            }
-                        }
-                        Poll::Pending => in_flight.push(future),
-                    },
+                // At the in-flight limit, requests and messages wait (bounded by size) while replies, pings and
+                // pongs are still read: a handler awaiting its peer's reply must not deadlock a full connection.
+                if in_flight.len() >= config.max_in_flight && is_call(text) {
+                    deferred.push(message);
+                    continue;
+                }
+                let inbound = handle_text(text, handle, link, dispatch);
+                if let Err(end) = deliver(inbound, &mut out, &mut commands, &mut liveness, handle, &mut in_flight).await {
+                    return end;
                 }
             }
         }
+    }
+}
+
+/// Requests and messages read while the in-flight limit is reached, bounded by their total size (one maximum
+/// message's worth), after which the session stops reading.
+#[derive(Default)]
+struct Deferred {
+    frames: VecDeque<Message>,
+    bytes: usize,
+}
+
+impl Deferred {
+    fn push(&mut self, message: Message) {
+        self.bytes += message.len();
+        self.frames.push_back(message);
+    }
+
+    fn pop(&mut self) -> Option<Message> {
+        let message = self.frames.pop_front()?;
+        self.bytes -= message.len();
+        Some(message)
+    }
+}
+
+/// Whether a frame starts a handler (`r` or `m`).
+fn is_call(text: &str) -> bool {
+    text.starts_with("r:") || text.starts_with("m:")
+}
+
+/// The text of a frame that was accepted for processing (text, or binary carrying UTF-8).
+fn frame_text(message: &Message) -> Option<&str> {
+    match message {
+        Message::Text(text) => Some(text.as_str()),
+        Message::Binary(bytes) => std::str::from_utf8(bytes).ok(),
+        _ => None,
+    }
+}
+
+/// Acts on an inbound frame: sends its immediate reply, or starts its handler — polled once right away, so a
+/// handler that does not await finishes here without ever entering the in-flight set.
+async fn deliver<'a, S: AsyncRead + AsyncWrite + Unpin>(
+    inbound: Inbound<'a>,
+    out: &mut Outbox<'_, S>,
+    commands: &mut mpsc::Receiver<Command>,
+    liveness: &mut Liveness,
+    handle: &PeerHandle,
+    in_flight: &mut FuturesUnordered<InFlight<'a>>,
+) -> Result<(), SessionEnd> {
+    match inbound {
+        Inbound::Nothing => Ok(()),
+        Inbound::Reply(reply) => out.write(Message::text(reply)).await,
+        Inbound::Started(mut future) => match poll_once(&mut future).await {
+            Poll::Ready(finished) => {
+                out.complete(finished, commands, liveness, handle, in_flight.is_empty())
+                    .await
+            }
+            Poll::Pending => {
+                in_flight.push(future);
+                Ok(())
+            }
+        },
     }
 }
 
