@@ -1,0 +1,887 @@
+//! The load generator: one scenario against one running server, on one thread (the runner pins it to core 1).
+//! Prints one JSON object with the measured window's numbers, the server's and its own CPU seconds.
+//!
+//! `loadgen --driver grest|jsonrpc|socketio|grest-client --port P --server-pid PID --scenario s1|s2|s3|s4in|
+//!  s4push|s5|s6|s7 [--conns N] [--inflight K] [--warmup S] [--secs S] [--window W] [--concurrency C]
+//!  [--settle-ms MS]`
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use grest_ws::client::Client;
+use grest_ws_bench::proto::{Event, Proto, reply_number};
+use grest_ws_bench::wsclient::{OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, WsConn, push_frame};
+use grest_ws_bench::{Control, ECHO_API, Payload, TEXT, arg, args, cpu_seconds, echo, find_seq, rss_kib};
+use serde::Serialize;
+use tokio::task::{LocalSet, spawn_local};
+use tokio::time::{Instant, sleep, sleep_until, timeout_at};
+
+/// How long after the window closes outstanding work may still finish before it counts as lost.
+const GRACE: Duration = Duration::from_secs(5);
+/// Connections opened at once while setting up.
+const CONNECT_CONCURRENCY: usize = 64;
+
+#[derive(Debug, Clone, Copy)]
+enum Driver {
+    Wire(Proto),
+    /// grest-ws's own typed client (against the grest-ws server).
+    Client,
+}
+
+#[derive(Debug, Clone)]
+struct Opts {
+    driver: Driver,
+    addr: SocketAddr,
+    server_pid: u32,
+    scenario: String,
+    conns: usize,
+    inflight: usize,
+    warmup: Duration,
+    secs: Duration,
+    window: usize,
+    concurrency: usize,
+    /// S6: how long to wait after closing every connection before reading the RSS again.
+    settle: Duration,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct Report {
+    ok: bool,
+    error: Option<String>,
+    errors: u64,
+    lost: u64,
+    conns: usize,
+    ops: u64,
+    secs: f64,
+    rate: f64,
+    p50_us: f64,
+    p99_us: f64,
+    server_cpu_s: f64,
+    gen_cpu_s: f64,
+    gen_busy: f64,
+    per_cpu: f64,
+    rss0_kib: u64,
+    rssn_kib: u64,
+    rss_after_kib: u64,
+    per_conn_bytes: f64,
+}
+
+#[derive(Debug, Default)]
+struct Tally {
+    ops: u64,
+    errors: u64,
+    lost: u64,
+    lat_ns: Vec<u64>,
+}
+
+impl Tally {
+    fn add(&mut self, other: Tally) {
+        self.ops += other.ops;
+        self.errors += other.errors;
+        self.lost += other.lost;
+        self.lat_ns.extend(other.lat_ns);
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    start: Instant,
+    end: Instant,
+}
+
+impl Window {
+    fn new(o: &Opts) -> Window {
+        let start = Instant::now() + o.warmup;
+        Window {
+            start,
+            end: start + o.secs,
+        }
+    }
+
+    fn contains(&self, sent: Instant, now: Instant) -> bool {
+        sent >= self.start && now < self.end
+    }
+}
+
+fn main() {
+    let a = args();
+    let get = |k: &str, d: &str| arg(&a, k).unwrap_or(d).to_owned();
+    let driver = match get("driver", "grest").as_str() {
+        "grest-client" => Driver::Client,
+        other => Driver::Wire(Proto::parse(other).unwrap_or_else(|| panic!("unknown driver {other}"))),
+    };
+    let secs = |k: &str, d: &str| Duration::from_secs_f64(get(k, d).parse().expect("seconds"));
+    let opts = Opts {
+        driver,
+        addr: SocketAddr::from(([127, 0, 0, 1], get("port", "0").parse().expect("port"))),
+        server_pid: get("server-pid", "0").parse().expect("pid"),
+        scenario: get("scenario", "s1"),
+        conns: get("conns", "1").parse().expect("conns"),
+        inflight: get("inflight", "1").parse().expect("inflight"),
+        warmup: secs("warmup", "1"),
+        secs: secs("secs", "3"),
+        window: get("window", "4").parse().expect("window"),
+        concurrency: get("concurrency", "64").parse().expect("concurrency"),
+        settle: Duration::from_millis(get("settle-ms", "1000").parse().expect("settle-ms")),
+    };
+    let rt = grest_ws_bench::runtime();
+    let report = LocalSet::new().block_on(&rt, run(opts));
+    println!("{}", serde_json::to_string(&report).expect("json"));
+}
+
+async fn run(o: Opts) -> Report {
+    let result = match (o.scenario.as_str(), o.driver) {
+        ("s1" | "s2", Driver::Wire(p)) => rpc_wire(&o, p).await,
+        ("s1" | "s2", Driver::Client) => rpc_client(&o).await,
+        ("s3", Driver::Wire(p)) => ask_wire(&o, p).await,
+        ("s3", Driver::Client) => ask_client(&o).await,
+        ("s4in", Driver::Wire(p)) => ingest_wire(&o, p).await,
+        ("s4push", Driver::Wire(p)) => push_wire(&o, p).await,
+        ("s5", Driver::Wire(p)) => fanout_wire(&o, p).await,
+        ("s6", Driver::Wire(p)) => memory_wire(&o, p).await,
+        ("s7", Driver::Wire(p)) => storm_wire(&o, p).await,
+        (s, d) => Err(format!("scenario {s} is not implemented for {d:?}")),
+    };
+    match result {
+        Ok(mut r) => {
+            r.ok = r.errors == 0 && r.lost == 0;
+            r
+        }
+        Err(e) => Report {
+            error: Some(e),
+            ..Report::default()
+        },
+    }
+}
+
+/// Samples the server's and the generator's CPU seconds at the window's edges.
+fn sample_cpu(pid: u32, w: Window) -> tokio::task::JoinHandle<(f64, f64)> {
+    spawn_local(async move {
+        sleep_until(w.start).await;
+        let (s0, g0) = (cpu_seconds(pid), cpu_seconds(std::process::id()));
+        sleep_until(w.end).await;
+        (cpu_seconds(pid) - s0, cpu_seconds(std::process::id()) - g0)
+    })
+}
+
+fn finish(o: &Opts, mut t: Tally, secs: f64, cpu: (f64, f64), conns: usize) -> Report {
+    t.lat_ns.sort_unstable();
+    let pct = |q: f64| {
+        if t.lat_ns.is_empty() {
+            0.0
+        } else {
+            let i = ((t.lat_ns.len() as f64 * q).ceil() as usize).clamp(1, t.lat_ns.len()) - 1;
+            t.lat_ns[i] as f64 / 1000.0
+        }
+    };
+    let _ = o;
+    Report {
+        errors: t.errors,
+        lost: t.lost,
+        conns,
+        ops: t.ops,
+        secs,
+        rate: t.ops as f64 / secs,
+        p50_us: pct(0.50),
+        p99_us: pct(0.99),
+        server_cpu_s: cpu.0,
+        gen_cpu_s: cpu.1,
+        gen_busy: cpu.1 / secs,
+        per_cpu: if cpu.0 > 0.0 { t.ops as f64 / cpu.0 } else { 0.0 },
+        ..Report::default()
+    }
+}
+
+fn payload_json(out: &mut Vec<u8>, seq: u64) {
+    use std::io::Write as _;
+    out.clear();
+    let _ = write!(out, "{{\"seq\":{seq},\"text\":\"{TEXT}\"}}");
+}
+
+async fn connect(addr: SocketAddr, proto: Proto) -> io::Result<WsConn> {
+    let mut c = WsConn::connect(addr, proto.path()).await?;
+    proto.handshake(&mut c).await?;
+    Ok(c)
+}
+
+/// Opens `n` connections, `CONNECT_CONCURRENCY` at a time; fails on the first error.
+async fn connect_all(addr: SocketAddr, proto: Proto, n: usize) -> Result<Vec<WsConn>, String> {
+    futures_util::stream::iter(0..n)
+        .map(|_| connect(addr, proto))
+        .buffer_unordered(CONNECT_CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<io::Result<Vec<_>>>()
+        .map_err(|e| format!("connect: {e}"))
+}
+
+/// One request/reply on a fresh connection, outside any window (setup).
+async fn call(c: &mut WsConn, proto: Proto, method: &str, id: u64, data: &[u8]) -> io::Result<u64> {
+    let mut buf = Vec::new();
+    proto.request(&mut buf, method, id, data);
+    c.queue_text(&buf);
+    c.flush().await?;
+    loop {
+        let f = c.read_data().await?;
+        match proto.classify(&c.rbuf[f.start..f.end]) {
+            Event::Reply { id: got, ok, data } if got == id => {
+                return if ok {
+                    Ok(reply_number(data).unwrap_or(0))
+                } else {
+                    Err(io::Error::other(format!(
+                        "{method} failed: {}",
+                        String::from_utf8_lossy(data)
+                    )))
+                };
+            }
+            Event::Ping => {
+                let pong = proto.pong();
+                push_frame(&mut c.wbuf, OP_TEXT, pong);
+                c.flush().await?;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Answers pings found in a frame; returns the event for the caller otherwise.
+fn handle_control(c_wbuf: &mut Vec<u8>, opcode: u8, payload: &[u8]) -> bool {
+    match opcode {
+        OP_PING => {
+            push_frame(c_wbuf, OP_PONG, payload);
+            true
+        }
+        OP_PONG => true,
+        _ => false,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// S1 / S2: closed-loop RPC, K requests in flight per connection.
+
+async fn rpc_wire(o: &Opts, proto: Proto) -> Result<Report, String> {
+    let conns = connect_all(o.addr, proto, o.conns).await?;
+    let w = Window::new(o);
+    let cpu = sample_cpu(o.server_pid, w);
+    let tasks: Vec<_> = conns
+        .into_iter()
+        .map(|c| spawn_local(rpc_conn(c, proto, o.inflight, w)))
+        .collect();
+    let mut total = Tally::default();
+    for t in tasks {
+        total.add(t.await.map_err(|e| e.to_string())?);
+    }
+    let cpu = cpu.await.map_err(|e| e.to_string())?;
+    Ok(finish(o, total, o.secs.as_secs_f64(), cpu, o.conns))
+}
+
+async fn rpc_conn(mut c: WsConn, proto: Proto, inflight: usize, w: Window) -> Tally {
+    const RING: usize = 1024;
+    let mut t = Tally::default();
+    let mut sent = vec![(0u64, w.start); RING];
+    let mut next_id: u64 = 1;
+    let mut outstanding = 0usize;
+    let (mut frame, mut data) = (Vec::new(), Vec::new());
+    loop {
+        let now = Instant::now();
+        if now < w.end {
+            while outstanding < inflight {
+                payload_json(&mut data, next_id);
+                proto.request(&mut frame, "echo", next_id, &data);
+                c.queue_text(&frame);
+                sent[next_id as usize % RING] = (next_id, now);
+                next_id += 1;
+                outstanding += 1;
+            }
+        } else if outstanding == 0 {
+            break;
+        }
+        if c.flush().await.is_err() {
+            t.errors += 1;
+            t.lost += outstanding as u64;
+            break;
+        }
+        match timeout_at(w.end + GRACE, c.read_more()).await {
+            Ok(Ok(n)) if n > 0 => {}
+            Ok(_) => {
+                t.errors += 1;
+                t.lost += outstanding as u64;
+                break;
+            }
+            Err(_) => {
+                t.lost += outstanding as u64;
+                break;
+            }
+        }
+        let now = Instant::now();
+        loop {
+            let f = match c.next_frame() {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(_) => {
+                    t.errors += 1;
+                    return t;
+                }
+            };
+            let payload = &c.rbuf[f.start..f.end];
+            if handle_control(&mut c.wbuf, f.opcode, payload) {
+                continue;
+            }
+            if f.opcode == OP_CLOSE {
+                t.errors += 1;
+                t.lost += outstanding as u64;
+                return t;
+            }
+            match proto.classify(payload) {
+                Event::Reply { id, ok, .. } => {
+                    let (sid, at) = sent[id as usize % RING];
+                    if sid != id {
+                        t.errors += 1;
+                        continue;
+                    }
+                    outstanding -= 1;
+                    if !ok {
+                        t.errors += 1;
+                    } else if w.contains(at, now) {
+                        t.ops += 1;
+                        t.lat_ns.push((now - at).as_nanos() as u64);
+                    }
+                }
+                Event::Ping => push_frame(&mut c.wbuf, OP_TEXT, proto.pong()),
+                _ => {}
+            }
+        }
+    }
+    c.close().await;
+    t
+}
+
+/// `n` typed clients, each on its own socket (`dedicated`: the client pools sockets per URL by default).
+async fn connect_clients(o: &Opts, handlers: impl Fn() -> echo::Handlers) -> Result<Vec<echo::Client>, String> {
+    let url = format!("ws://{}", o.addr);
+    let clients: Vec<_> = futures_util::stream::iter(0..o.conns)
+        .map(|_| Client::new(ECHO_API, url.clone()).dedicated().connect(handlers()))
+        .buffer_unordered(CONNECT_CONCURRENCY)
+        .collect()
+        .await;
+    clients
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("connect: {e}"))
+}
+
+async fn rpc_client(o: &Opts) -> Result<Report, String> {
+    let clients = connect_clients(o, echo::Handlers::new).await?;
+    let w = Window::new(o);
+    let cpu = sample_cpu(o.server_pid, w);
+    let mut tasks = Vec::new();
+    for (n, client) in clients.iter().enumerate() {
+        for k in 0..o.inflight {
+            let client = client.clone();
+            let mut seq = ((n * o.inflight + k) as u64) << 32;
+            tasks.push(spawn_local(async move {
+                let mut t = Tally::default();
+                loop {
+                    let at = Instant::now();
+                    if at >= w.end {
+                        break;
+                    }
+                    seq += 1;
+                    match timeout_at(w.end + GRACE, client.echo(&Payload::new(seq))).await {
+                        Ok(Ok(p)) if p.seq == seq => {
+                            let now = Instant::now();
+                            if w.contains(at, now) {
+                                t.ops += 1;
+                                t.lat_ns.push((now - at).as_nanos() as u64);
+                            }
+                        }
+                        Ok(_) => t.errors += 1,
+                        Err(_) => {
+                            t.lost += 1;
+                            break;
+                        }
+                    }
+                }
+                t
+            }));
+        }
+    }
+    let mut total = Tally::default();
+    for t in tasks {
+        total.add(t.await.map_err(|e| e.to_string())?);
+    }
+    let cpu = cpu.await.map_err(|e| e.to_string())?;
+    for c in &clients {
+        c.disconnect().await;
+    }
+    Ok(finish(o, total, o.secs.as_secs_f64(), cpu, o.conns))
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// S3: the server keeps K requests in flight to each client; the client answers.
+
+async fn ask_wire(o: &Opts, proto: Proto) -> Result<Report, String> {
+    let conns = connect_all(o.addr, proto, o.conns).await?;
+    let w = Window::new(o);
+    let cpu = sample_cpu(o.server_pid, w);
+    let control = format!("{{\"n\":{}}}", o.inflight);
+    let tasks: Vec<_> = conns
+        .into_iter()
+        .map(|mut c| {
+            let mut frame = Vec::new();
+            proto.message(&mut frame, "startAsk", control.as_bytes());
+            c.queue_text(&frame);
+            spawn_local(answer_conn(c, proto, w))
+        })
+        .collect();
+    let mut total = Tally::default();
+    for t in tasks {
+        total.add(t.await.map_err(|e| e.to_string())?);
+    }
+    let cpu = cpu.await.map_err(|e| e.to_string())?;
+    Ok(finish(o, total, o.secs.as_secs_f64(), cpu, o.conns))
+}
+
+async fn answer_conn(mut c: WsConn, proto: Proto, w: Window) -> Tally {
+    let mut t = Tally::default();
+    let mut out = Vec::new();
+    loop {
+        if c.flush().await.is_err() {
+            t.errors += 1;
+            break;
+        }
+        match timeout_at(w.end, c.read_more()).await {
+            Ok(Ok(n)) if n > 0 => {}
+            Ok(_) => {
+                t.errors += 1;
+                break;
+            }
+            Err(_) => break,
+        }
+        let now = Instant::now();
+        loop {
+            let f = match c.next_frame() {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(_) => {
+                    t.errors += 1;
+                    return t;
+                }
+            };
+            let payload = &c.rbuf[f.start..f.end];
+            if handle_control(&mut c.wbuf, f.opcode, payload) {
+                continue;
+            }
+            match proto.classify(payload) {
+                Event::ServerRequest { id, data } => {
+                    proto.answer(&mut out, id, data);
+                    push_frame(&mut c.wbuf, OP_TEXT, &out);
+                    if now >= w.start && now < w.end {
+                        t.ops += 1;
+                    }
+                }
+                Event::Ping => push_frame(&mut c.wbuf, OP_TEXT, proto.pong()),
+                _ => {}
+            }
+        }
+    }
+    c.close().await;
+    t
+}
+
+async fn ask_client(o: &Opts) -> Result<Report, String> {
+    let answered = Arc::new(AtomicU64::new(0));
+    let counter = answered.clone();
+    let clients = connect_clients(o, move || {
+        let counter = counter.clone();
+        echo::Handlers::new().on_ask(move |p: Payload| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            async move { Ok(p) }
+        })
+    })
+    .await?;
+    let w = Window::new(o);
+    let cpu = sample_cpu(o.server_pid, w);
+    for c in &clients {
+        c.start_ask(&Control { n: o.inflight as u32 })
+            .await
+            .map_err(|e| format!("startAsk: {e}"))?;
+    }
+    sleep_until(w.start).await;
+    let before = answered.load(Ordering::Relaxed);
+    sleep_until(w.end).await;
+    let ops = answered.load(Ordering::Relaxed) - before;
+    let cpu = cpu.await.map_err(|e| e.to_string())?;
+    for c in &clients {
+        c.disconnect().await;
+    }
+    let t = Tally {
+        ops,
+        ..Tally::default()
+    };
+    Ok(finish(o, t, o.secs.as_secs_f64(), cpu, o.conns))
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// S4: fire-and-forget ingest (client floods) and push (server floods).
+
+async fn ingest_wire(o: &Opts, proto: Proto) -> Result<Report, String> {
+    let mut control = connect(o.addr, proto).await.map_err(|e| format!("connect: {e}"))?;
+    let conns = connect_all(o.addr, proto, o.conns).await?;
+    let w = Window::new(o);
+    let mut batch = Vec::new();
+    let (mut frame, mut data) = (Vec::new(), Vec::new());
+    for seq in 0..64 {
+        payload_json(&mut data, seq);
+        proto.message(&mut frame, "ingest", &data);
+        push_frame(&mut batch, OP_TEXT, &frame);
+    }
+    let batch = Rc::new(batch);
+    let failed = Rc::new(Cell::new(0u64));
+    let tasks: Vec<_> = conns
+        .into_iter()
+        .map(|mut c| {
+            let (batch, failed) = (batch.clone(), failed.clone());
+            spawn_local(async move {
+                while Instant::now() < w.end {
+                    c.wbuf.extend_from_slice(&batch);
+                    if c.flush().await.is_err() || c.discard_available().is_err() {
+                        failed.set(failed.get() + 1);
+                        return;
+                    }
+                }
+                c.close().await;
+            })
+        })
+        .collect();
+    // The count is read at the server; CPU and time are taken when each answer arrives, so the three agree
+    // up to one reply's latency.
+    sleep_until(w.start).await;
+    let n0 = call(&mut control, proto, "stats", 1, b"")
+        .await
+        .map_err(|e| format!("stats: {e}"))?;
+    let (t0, s0, g0) = (
+        Instant::now(),
+        cpu_seconds(o.server_pid),
+        cpu_seconds(std::process::id()),
+    );
+    sleep_until(w.end).await;
+    let n1 = call(&mut control, proto, "stats", 2, b"")
+        .await
+        .map_err(|e| format!("stats: {e}"))?;
+    let secs = t0.elapsed().as_secs_f64();
+    let cpu = (cpu_seconds(o.server_pid) - s0, cpu_seconds(std::process::id()) - g0);
+    for t in tasks {
+        let _ = t.await;
+    }
+    let mut r = finish(
+        o,
+        Tally {
+            ops: n1.saturating_sub(n0),
+            errors: failed.get(),
+            ..Tally::default()
+        },
+        secs,
+        cpu,
+        o.conns,
+    );
+    if r.ops == 0 {
+        r.errors += 1;
+    }
+    Ok(r)
+}
+
+async fn push_wire(o: &Opts, proto: Proto) -> Result<Report, String> {
+    let conns = connect_all(o.addr, proto, o.conns).await?;
+    let w = Window::new(o);
+    let cpu = sample_cpu(o.server_pid, w);
+    let tasks: Vec<_> = conns
+        .into_iter()
+        .map(|mut c| {
+            let mut frame = Vec::new();
+            proto.message(&mut frame, "startPush", b"{\"n\":0}");
+            c.queue_text(&frame);
+            spawn_local(async move {
+                let mut t = Tally::default();
+                loop {
+                    if c.flush().await.is_err() {
+                        t.errors += 1;
+                        break;
+                    }
+                    match timeout_at(w.end, c.read_more()).await {
+                        Ok(Ok(n)) if n > 0 => {}
+                        Ok(_) => {
+                            t.errors += 1;
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                    let now = Instant::now();
+                    let counting = now >= w.start && now < w.end;
+                    while let Ok(Some(f)) = c.next_frame() {
+                        let payload = &c.rbuf[f.start..f.end];
+                        if handle_control(&mut c.wbuf, f.opcode, payload) {
+                            continue;
+                        }
+                        match proto.classify(payload) {
+                            Event::Push(_) if counting => t.ops += 1,
+                            Event::Ping => push_frame(&mut c.wbuf, OP_TEXT, proto.pong()),
+                            _ => {}
+                        }
+                    }
+                }
+                drop(c);
+                t
+            })
+        })
+        .collect();
+    let mut total = Tally::default();
+    for t in tasks {
+        total.add(t.await.map_err(|e| e.to_string())?);
+    }
+    let cpu = cpu.await.map_err(|e| e.to_string())?;
+    Ok(finish(o, total, o.secs.as_secs_f64(), cpu, o.conns))
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// S5: one publisher, N subscribers; a publish is done when the last subscriber has it.
+
+const FAN_RING: usize = 4096;
+
+struct Fan {
+    counts: Vec<u32>,
+    target: u32,
+    done: tokio::sync::mpsc::UnboundedSender<u64>,
+}
+
+async fn fanout_wire(o: &Opts, proto: Proto) -> Result<Report, String> {
+    let subs = connect_all(o.addr, proto, o.conns).await?;
+    let mut subscribed = Vec::with_capacity(subs.len());
+    let results: Vec<io::Result<WsConn>> = futures_util::stream::iter(subs)
+        .map(|mut c| async move {
+            call(&mut c, proto, "subscribe", 1, b"").await?;
+            Ok(c)
+        })
+        .buffer_unordered(CONNECT_CONCURRENCY)
+        .collect()
+        .await;
+    for r in results {
+        subscribed.push(r.map_err(|e| format!("subscribe: {e}"))?);
+    }
+    let mut publisher = connect(o.addr, proto).await.map_err(|e| format!("connect: {e}"))?;
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
+    let fan = Rc::new(RefCell::new(Fan {
+        counts: vec![0; FAN_RING],
+        target: o.conns as u32,
+        done: done_tx,
+    }));
+    let w = Window::new(o);
+    let cpu = sample_cpu(o.server_pid, w);
+    let sub_errors = Rc::new(Cell::new(0u64));
+    let sub_tasks: Vec<_> = subscribed
+        .into_iter()
+        .map(|mut c| {
+            let (fan, errors) = (fan.clone(), sub_errors.clone());
+            spawn_local(async move {
+                loop {
+                    if c.flush().await.is_err() {
+                        errors.set(errors.get() + 1);
+                        return;
+                    }
+                    match timeout_at(w.end + GRACE, c.read_more()).await {
+                        Ok(Ok(n)) if n > 0 => {}
+                        Ok(_) => {
+                            errors.set(errors.get() + 1);
+                            return;
+                        }
+                        Err(_) => return,
+                    }
+                    while let Ok(Some(f)) = c.next_frame() {
+                        let payload = &c.rbuf[f.start..f.end];
+                        if handle_control(&mut c.wbuf, f.opcode, payload) {
+                            continue;
+                        }
+                        match proto.classify(payload) {
+                            Event::Push(data) => {
+                                if let Some(seq) = find_seq(data) {
+                                    let mut fan = fan.borrow_mut();
+                                    let slot = seq as usize % FAN_RING;
+                                    fan.counts[slot] += 1;
+                                    if fan.counts[slot] == fan.target {
+                                        fan.counts[slot] = 0;
+                                        let _ = fan.done.send(seq);
+                                    }
+                                }
+                            }
+                            Event::Ping => push_frame(&mut c.wbuf, OP_TEXT, proto.pong()),
+                            _ => {}
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+
+    let mut t = Tally::default();
+    let mut sent = vec![w.start; FAN_RING];
+    let mut next: u64 = 1;
+    let mut outstanding = 0usize;
+    let (mut frame, mut data) = (Vec::new(), Vec::new());
+    loop {
+        let now = Instant::now();
+        if now < w.end {
+            while outstanding < o.window {
+                payload_json(&mut data, next);
+                proto.request(&mut frame, "publish", next, &data);
+                publisher.queue_text(&frame);
+                sent[next as usize % FAN_RING] = now;
+                next += 1;
+                outstanding += 1;
+            }
+        } else if outstanding == 0 {
+            break;
+        }
+        if publisher.flush().await.is_err() {
+            t.errors += 1;
+            break;
+        }
+        tokio::select! {
+            seq = done_rx.recv() => {
+                let Some(seq) = seq else { break };
+                let now = Instant::now();
+                outstanding -= 1;
+                let at = sent[seq as usize % FAN_RING];
+                if w.contains(at, now) {
+                    t.ops += 1;
+                    t.lat_ns.push((now - at).as_nanos() as u64);
+                }
+            }
+            n = publisher.read_more() => {
+                match n {
+                    Ok(n) if n > 0 => {}
+                    _ => { t.errors += 1; break; }
+                }
+                while let Ok(Some(f)) = publisher.next_frame() {
+                    let payload = &publisher.rbuf[f.start..f.end];
+                    if handle_control(&mut publisher.wbuf, f.opcode, payload) {
+                        continue;
+                    }
+                    match proto.classify(payload) {
+                        Event::Reply { ok: false, .. } => t.errors += 1,
+                        Event::Ping => push_frame(&mut publisher.wbuf, OP_TEXT, proto.pong()),
+                        _ => {}
+                    }
+                }
+            }
+            () = sleep_until(w.end + GRACE) => {
+                t.lost += outstanding as u64;
+                break;
+            }
+        }
+    }
+    let cpu = cpu.await.map_err(|e| e.to_string())?;
+    for task in sub_tasks {
+        task.abort();
+    }
+    t.errors += sub_errors.get();
+    let mut r = finish(o, t, o.secs.as_secs_f64(), cpu, o.conns);
+    // Deliveries: every completed publish reached every subscriber.
+    r.rate *= o.conns as f64;
+    r.per_cpu *= o.conns as f64;
+    Ok(r)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// S6: idle memory per connection; S7: connect storm.
+
+async fn memory_wire(o: &Opts, proto: Proto) -> Result<Report, String> {
+    let warm = connect_all(o.addr, proto, 16).await?;
+    for c in warm {
+        c.close().await;
+    }
+    sleep(Duration::from_millis(300)).await;
+    let rss0 = rss_kib(o.server_pid);
+    let conns: Vec<io::Result<WsConn>> = futures_util::stream::iter(0..o.conns)
+        .map(|i| async move {
+            let mut c = connect(o.addr, proto).await?;
+            let mut data = Vec::new();
+            payload_json(&mut data, i as u64);
+            call(&mut c, proto, "echo", 1, &data).await?;
+            Ok(c)
+        })
+        .buffer_unordered(CONNECT_CONCURRENCY)
+        .collect()
+        .await;
+    let conns = conns
+        .into_iter()
+        .collect::<io::Result<Vec<_>>>()
+        .map_err(|e| format!("connect+call: {e}"))?;
+    sleep(Duration::from_millis(500)).await;
+    let rssn = rss_kib(o.server_pid);
+    for c in conns {
+        c.close().await;
+    }
+    sleep(o.settle).await;
+    let rss_after = rss_kib(o.server_pid);
+    Ok(Report {
+        conns: o.conns,
+        ops: o.conns as u64,
+        rss0_kib: rss0,
+        rssn_kib: rssn,
+        rss_after_kib: rss_after,
+        per_conn_bytes: (rssn as f64 - rss0 as f64) * 1024.0 / o.conns as f64,
+        ..Report::default()
+    })
+}
+
+async fn storm_wire(o: &Opts, proto: Proto) -> Result<Report, String> {
+    let tickets = Rc::new(Cell::new(0usize));
+    let total = o.conns;
+    let start = Instant::now();
+    let (s0, g0) = (cpu_seconds(o.server_pid), cpu_seconds(std::process::id()));
+    let tasks: Vec<_> = (0..o.concurrency)
+        .map(|_| {
+            let tickets = tickets.clone();
+            let addr = o.addr;
+            spawn_local(async move {
+                let mut t = Tally::default();
+                let mut kept = Vec::new();
+                loop {
+                    let n = tickets.get();
+                    if n >= total {
+                        break;
+                    }
+                    tickets.set(n + 1);
+                    let at = Instant::now();
+                    match timeout_at(at + GRACE, connect(addr, proto)).await {
+                        Ok(Ok(c)) => {
+                            t.ops += 1;
+                            t.lat_ns.push(at.elapsed().as_nanos() as u64);
+                            kept.push(c);
+                        }
+                        _ => t.errors += 1,
+                    }
+                }
+                (t, kept)
+            })
+        })
+        .collect();
+    let mut all = Tally::default();
+    let mut kept = Vec::new();
+    for task in tasks {
+        let (t, k) = task.await.map_err(|e| e.to_string())?;
+        all.add(t);
+        kept.extend(k);
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let cpu = (cpu_seconds(o.server_pid) - s0, cpu_seconds(std::process::id()) - g0);
+    drop(kept);
+    Ok(finish(o, all, secs, cpu, total))
+}
