@@ -149,7 +149,11 @@ where
 {
     let mut in_flight: FuturesUnordered<InFlight<'_>> = FuturesUnordered::new();
     let mut deferred = Deferred::default();
-    let mut out = Outbox { ws: &mut ws, config };
+    let mut out = Outbox {
+        ws: &mut ws,
+        config,
+        dirty: false,
+    };
     let mut liveness = Liveness::new(config.heartbeat);
     let far = || Instant::now() + Duration::from_secs(86_400 * 365);
     let timer = tokio::time::sleep_until(liveness.next_deadline().unwrap_or_else(far));
@@ -250,6 +254,12 @@ where
                     return end;
                 }
             }
+            // Last in the biased order: only when nothing else is ready.
+            () = std::future::ready(()), if out.dirty => {
+                if let Err(end) = out.flush().await {
+                    return end;
+                }
+            }
         }
     }
 }
@@ -319,6 +329,8 @@ async fn deliver<'a, S: AsyncRead + AsyncWrite + Unpin>(
 struct Outbox<'w, S> {
     ws: &'w mut WebSocketStream<S>,
     config: &'w SessionConfig,
+    /// Frames were queued since the last flush.
+    dirty: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Outbox<'_, S> {
@@ -361,22 +373,37 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Outbox<'_, S> {
         match command {
             Command::Send(text) => self.write(Message::text(text)).await,
             Command::Close(frame) => {
-                close_socket(self.ws, frame, self.config.write_timeout).await;
+                close_socket(self.ws, frame.map(|f| *f), self.config.write_timeout).await;
                 Err(SessionEnd::Closed)
             }
-            Command::Drain(_, frame) if idle => {
-                close_socket(self.ws, Some(frame), self.config.write_timeout).await;
+            Command::Drain(drain) if idle => {
+                close_socket(self.ws, Some(drain.1), self.config.write_timeout).await;
                 Err(SessionEnd::Drained)
             }
-            Command::Drain(deadline, frame) => {
-                liveness.drain = Some((deadline, frame));
+            Command::Drain(drain) => {
+                liveness.drain = Some(*drain);
                 Ok(())
             }
         }
     }
 
+    /// Queues a frame in the write buffer (written out once it holds a buffer's worth, or at the next flush).
     async fn write(&mut self, message: Message) -> Result<(), SessionEnd> {
-        match tokio::time::timeout(self.config.write_timeout, self.ws.send(message)).await {
+        self.dirty = true;
+        let written = tokio::time::timeout(self.config.write_timeout, self.ws.feed(message)).await;
+        Self::outcome(written)
+    }
+
+    /// Writes out what is buffered: called when the session has nothing else ready, so a burst of replies and
+    /// pushes leaves in as few writes as possible.
+    async fn flush(&mut self) -> Result<(), SessionEnd> {
+        self.dirty = false;
+        let flushed = tokio::time::timeout(self.config.write_timeout, self.ws.flush()).await;
+        Self::outcome(flushed)
+    }
+
+    fn outcome(result: Result<Result<(), WsError>, tokio::time::error::Elapsed>) -> Result<(), SessionEnd> {
+        match result {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(SessionEnd::Error(e.to_string())),
             Err(_) => {
@@ -560,7 +587,8 @@ where
             }
         }
         // The WebSocket layer gave up (e.g. an oversize message in the buffer): read raw bytes to the end.
-        let mut buf = [0u8; 4096];
+        // On the heap: a 4 KiB array here would live in every connection's task for its whole life.
+        let mut buf = vec![0u8; 4096];
         while let Ok(n) = ws.get_mut().read(&mut buf).await {
             if n == 0 {
                 break;

@@ -116,11 +116,12 @@ impl SessionConfig {
         self
     }
 
-    /// The WebSocket settings for this session: ≤ 8 KiB read/write buffers and the message size limit.
+    /// The WebSocket settings for this session: ≤ 8 KiB read/write buffers (frames queue in the write buffer and
+    /// leave together when the session is idle) and the message size limit.
     pub fn websocket_config(&self) -> WebSocketConfig {
         WebSocketConfig::default()
             .read_buffer_size(8 * 1024)
-            .write_buffer_size(0)
+            .write_buffer_size(8 * 1024)
             .max_write_buffer_size(self.max_message_size + 64 * 1024)
             .max_message_size(Some(self.max_message_size))
             .max_frame_size(Some(self.max_message_size))

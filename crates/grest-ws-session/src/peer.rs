@@ -25,9 +25,10 @@ pub(crate) enum Command {
     /// Write this text frame.
     Send(String),
     /// Close the socket with this close frame (`None` = no status code) and end the session.
-    Close(Option<CloseFrame>),
-    /// Let in-flight handlers finish (until the deadline), then close with this frame.
-    Drain(tokio::time::Instant, CloseFrame),
+    Close(Option<Box<CloseFrame>>),
+    /// Let in-flight handlers finish (until the deadline), then close with this frame. Boxed, like `Close`'s
+    /// frame, so the common `Send` sets the size of every queue slot.
+    Drain(Box<(tokio::time::Instant, CloseFrame)>),
 }
 
 type ReplySlot = oneshot::Sender<Option<String>>;
@@ -122,7 +123,7 @@ fn close_shared(shared: &Shared, frame: Option<CloseFrame>) {
     shared.closing_notify.notify_waiters();
     let link = shared.link.lock().unwrap_or_else(|e| e.into_inner()).clone();
     if let Some(link) = link {
-        let _ = link.commands.try_send(Command::Close(frame));
+        let _ = link.commands.try_send(Command::Close(frame.map(Box::new)));
     }
 }
 
@@ -345,7 +346,7 @@ impl PeerHandle {
     /// Lets in-flight handlers finish (up to `deadline`), then closes the socket with `frame`.
     pub fn drain(&self, deadline: tokio::time::Instant, frame: CloseFrame) {
         if let Some(link) = self.current_link() {
-            let _ = link.commands.try_send(Command::Drain(deadline, frame));
+            let _ = link.commands.try_send(Command::Drain(Box::new((deadline, frame))));
         }
     }
 
