@@ -390,16 +390,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Outbox<'_, S> {
     /// Queues a frame in the write buffer (written out once it holds a buffer's worth, or at the next flush).
     async fn write(&mut self, message: Message) -> Result<(), SessionEnd> {
         self.dirty = true;
-        let written = tokio::time::timeout(self.config.write_timeout, self.ws.feed(message)).await;
-        Self::outcome(written)
+        let mut feed = self.ws.feed(message);
+        // The common case completes at once (the frame fits the buffer): no timer is armed for it.
+        if let Poll::Ready(written) = poll_once(&mut feed).await {
+            return Self::outcome(Ok(written));
+        }
+        Self::outcome(tokio::time::timeout(self.config.write_timeout, feed).await)
     }
 
     /// Writes out what is buffered: called when the session has nothing else ready, so a burst of replies and
     /// pushes leaves in as few writes as possible.
     async fn flush(&mut self) -> Result<(), SessionEnd> {
         self.dirty = false;
-        let flushed = tokio::time::timeout(self.config.write_timeout, self.ws.flush()).await;
-        Self::outcome(flushed)
+        let mut flush = self.ws.flush();
+        if let Poll::Ready(flushed) = poll_once(&mut flush).await {
+            return Self::outcome(Ok(flushed));
+        }
+        Self::outcome(tokio::time::timeout(self.config.write_timeout, flush).await)
     }
 
     fn outcome(result: Result<Result<(), WsError>, tokio::time::error::Elapsed>) -> Result<(), SessionEnd> {
@@ -571,6 +578,14 @@ impl Future for InFlight<'_> {
 /// Sends a close frame and waits (bounded) for the peer to finish, so the close frame is not lost to a TCP reset
 /// caused by unread inbound bytes.
 pub async fn close_socket<S>(ws: &mut WebSocketStream<S>, frame: Option<CloseFrame>, limit: Duration)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    // Boxed: this rarely taken path would otherwise add its whole state to every connection's task.
+    Box::pin(close_socket_inline(ws, frame, limit)).await
+}
+
+async fn close_socket_inline<S>(ws: &mut WebSocketStream<S>, frame: Option<CloseFrame>, limit: Duration)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {

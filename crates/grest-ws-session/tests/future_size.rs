@@ -1,0 +1,27 @@
+//! The size of a session's task: it lives for every connection's whole life, so it is kept small.
+
+use grest_ws_session::{Call, Dispatch, Route, Session, SessionConfig};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::Role;
+
+struct Nothing;
+
+impl Dispatch for Nothing {
+    fn route(&self, _: &str) -> Option<Route> {
+        None
+    }
+    fn call(&self, route: &Route, _: Option<&str>) -> Call<'_> {
+        grest_ws_session::route_not_found(route.path)
+    }
+}
+
+#[tokio::test]
+async fn a_session_task_stays_small() {
+    let (io, _peer) = tokio::io::duplex(64);
+    let ws = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
+    let session = Session::new(SessionConfig::default());
+    let run = session.run(ws, &Nothing);
+    let size = std::mem::size_of_val(&run);
+    println!("session future: {size} bytes");
+    assert!(size <= 4096, "the session future is {size} bytes");
+}
