@@ -109,3 +109,11 @@ fn contract_metadata_describes_every_method() {
     assert_eq!(LAB_API.route_path(), "/ws/lab");
     assert_eq!(CLOCK_API.route_path(), "/ws/clock");
 }
+
+#[test]
+fn prepared_messages_are_serialized_once_as_exact_frames() {
+    let prepared = grest_ws_tests::lab::Peer::prepare_pushed(&"hello".to_owned()).unwrap();
+    assert_eq!(prepared.as_str(), r#"m:Lab.pushed::"hello""#);
+    let shared = prepared.clone();
+    assert_eq!(shared.as_str(), prepared.as_str());
+}

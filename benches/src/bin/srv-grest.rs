@@ -67,8 +67,10 @@ impl echo::Server for Session {
 
     async fn publish(&self, input: Payload) -> Result<u64, echo::PublishError> {
         let subscribers: Vec<echo::Peer> = lock(&self.state.subscribers).values().cloned().collect();
+        // Serialized once for every subscriber, as the grest-ws docs recommend for fan-out.
+        let prepared = echo::Peer::prepare_news(&input).map_err(echo::PublishError::from)?;
         for peer in &subscribers {
-            let _ = peer.news(&input).await;
+            let _ = peer.send_prepared(&prepared).await;
         }
         Ok(subscribers.len() as u64)
     }

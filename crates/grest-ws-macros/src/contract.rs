@@ -565,6 +565,18 @@ pub(crate) fn expand(def: ContractDef) -> syn::Result<TokenStream> {
             client_fns.push(call);
         } else {
             peer_fns.push(call);
+            if m.success.is_none() {
+                let prepare = format_ident!("prepare_{}", fn_name);
+                let prepare_doc = format!(
+                    "Validates and serializes a `{path}` message once, for [`Peer::send_prepared`] to many clients."
+                );
+                peer_fns.push(quote! {
+                    #[doc = #prepare_doc]
+                    pub fn #prepare(#input_ref_param) -> ::core::result::Result<#session::PreparedMessage<super::#name>, #core::ServerError> {
+                        #session::PreparedMessage::new(#path, #input_send)
+                    }
+                });
+            }
         }
     }
 
@@ -610,6 +622,15 @@ pub(crate) fn expand(def: ContractDef) -> syn::Result<TokenStream> {
 
             impl Peer {
                 #(#peer_fns)*
+
+                /// Sends a message prepared once for many clients (fan-out copies a reference, not the payload);
+                /// resolves once queued.
+                pub async fn send_prepared(
+                    &self,
+                    message: &#session::PreparedMessage<super::#name>,
+                ) -> ::core::result::Result<(), #core::ServerError> {
+                    self.handle.send_prepared(message).await
+                }
 
                 /// The untyped session handle (close, on-close hooks, connection state).
                 pub fn handle(&self) -> &#session::PeerHandle {

@@ -371,7 +371,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Outbox<'_, S> {
     /// Carries out a handle's command; `Err` when the session is over.
     async fn execute(&mut self, command: Command, liveness: &mut Liveness, idle: bool) -> Result<(), SessionEnd> {
         match command {
-            Command::Send(text) => self.write(Message::text(text)).await,
+            Command::Send(text) => self.write(Message::Text(text)).await,
             Command::Close(frame) => {
                 close_socket(self.ws, frame.map(|f| *f), self.config.write_timeout).await;
                 Err(SessionEnd::Closed)

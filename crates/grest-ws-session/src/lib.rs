@@ -18,7 +18,7 @@ pub use dispatch::{
 };
 pub use engine::{Session, SessionEnd, close_socket};
 pub use observe::{ConnectionContext, MessageContext, Observer, current_message, envelope_result};
-pub use peer::{LogMode, PeerHandle};
+pub use peer::{LogMode, PeerHandle, PreparedMessage};
 pub use raw::{RAW_PING, RAW_PONG, RawControl, RawMessage, RawSender, RawSession};
 pub use tokio_tungstenite;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;

@@ -14,6 +14,7 @@ use grest_ws_core::validate::{Path, Validate};
 use grest_ws_core::{GrestError, ServerError, ValidationError};
 use serde::Serialize;
 use tokio::sync::{Notify, mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
 use crate::dispatch::not_connected;
@@ -22,8 +23,8 @@ use crate::observe::{ConnectionContext, Observer};
 /// What the handle asks the session task to do.
 #[derive(Debug)]
 pub(crate) enum Command {
-    /// Write this text frame.
-    Send(String),
+    /// Write this text frame (shared bytes: a prepared broadcast frame is not copied per peer).
+    Send(Utf8Bytes),
     /// Close the socket with this close frame (`None` = no status code) and end the session.
     Close(Option<Box<CloseFrame>>),
     /// Let in-flight handlers finish (until the deadline), then close with this frame. Boxed, like `Close`'s
@@ -234,6 +235,20 @@ impl PeerHandle {
                 Err(ServerError::with_display_message(REQUEST_TIMEOUT))
             }
         }
+    }
+
+    /// Sends a message serialized once for many peers (see [`PreparedMessage`]); resolves once queued.
+    pub async fn send_prepared<C>(&self, message: &PreparedMessage<C>) -> Result<(), ServerError> {
+        let link = self.live_link()?;
+        let result = enqueue(&link, message.frame.clone()).await;
+        if let Some(observer) = self.observer() {
+            let kind = match &result {
+                Ok(()) => "OK",
+                Err(_) => CONNECTION_CLOSED,
+            };
+            observer.outbound(message.path, kind, None);
+        }
+        result
     }
 
     /// Typed request: validates the input's declared constraints locally (invalid input never reaches the wire),
@@ -497,9 +512,9 @@ fn is_closed_error(error: &ServerError) -> bool {
     message == SOCKET_CLOSED || message.contains("not connected")
 }
 
-async fn enqueue(link: &Link, text: String) -> Result<(), ServerError> {
+async fn enqueue(link: &Link, text: impl Into<Utf8Bytes>) -> Result<(), ServerError> {
     link.commands
-        .send(Command::Send(text))
+        .send(Command::Send(text.into()))
         .await
         .map_err(|_| ServerError::with_display_message(SOCKET_CLOSED))
 }
@@ -512,6 +527,50 @@ fn check_outgoing<I: Validate + ?Sized>(input: Option<&I>) -> Result<(), Validat
         Ok(())
     } else {
         Err(ValidationError::new(issues))
+    }
+}
+
+/// A fire-and-forget message of contract `C`, serialized (and validated) once, to send to many peers: fan-out
+/// copies a reference, not the payload. The generated `Peer::prepare_<method>` functions build them.
+pub struct PreparedMessage<C> {
+    path: &'static str,
+    frame: Utf8Bytes,
+    contract: std::marker::PhantomData<fn() -> C>,
+}
+
+impl<C> Clone for PreparedMessage<C> {
+    fn clone(&self) -> Self {
+        PreparedMessage {
+            path: self.path,
+            frame: self.frame.clone(),
+            contract: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<C> std::fmt::Debug for PreparedMessage<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedMessage")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C> PreparedMessage<C> {
+    /// Validates and serializes `input` as an `m` frame of `path`.
+    pub fn new<I: Serialize + Validate + ?Sized>(path: &'static str, input: Option<&I>) -> Result<Self, ServerError> {
+        check_outgoing(input).map_err(|_| ServerError::with_display_message("Invalid arguments"))?;
+        let frame = encode_frame(FrameKind::Message, path, None, input)?;
+        Ok(PreparedMessage {
+            path,
+            frame: frame.into(),
+            contract: std::marker::PhantomData,
+        })
+    }
+
+    /// The frame's text.
+    pub fn as_str(&self) -> &str {
+        self.frame.as_str()
     }
 }
 

@@ -155,10 +155,15 @@ impl ChatState {
         message
     }
 
-    /// Sends a message to every connected socket; a socket that is gone is skipped.
+    /// Sends a message to every connected socket (serialized once for everyone); a socket that is gone is
+    /// skipped.
     pub async fn broadcast(&self, message: &Message) {
+        let prepared = match chat::Peer::prepare_new_message(message) {
+            Ok(prepared) => prepared,
+            Err(error) => return tracing::error!(%error, "a stored message failed to serialize"),
+        };
         for peer in self.peers() {
-            if let Err(error) = peer.new_message(message).await {
+            if let Err(error) = peer.send_prepared(&prepared).await {
                 tracing::debug!(%error, "broadcast skipped a closed socket");
             }
         }
