@@ -128,7 +128,7 @@ impl TestServer {
         C: DuplexContract,
         P: grest_ws::client::ParamSource<C>,
     {
-        let mocks = Arc::new(Mocks::new(C::META));
+        let mocks = Arc::new(Mocks::new());
         let (tx, pushes) = mpsc::unbounded_channel();
         *mocks.pushes.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
         let client = builder
@@ -256,15 +256,13 @@ enum Answer {
 
 /// Records pushes and answers server-to-client requests for a test client.
 struct Mocks {
-    meta: &'static grest_ws::ContractMeta,
     answers: Mutex<HashMap<&'static str, Answer>>,
     pushes: Mutex<Option<mpsc::UnboundedSender<Push>>>,
 }
 
 impl Mocks {
-    fn new(meta: &'static grest_ws::ContractMeta) -> Self {
+    fn new() -> Self {
         Mocks {
-            meta,
             answers: Mutex::new(HashMap::new()),
             pushes: Mutex::new(None),
         }
@@ -277,7 +275,6 @@ impl Mocks {
 
 impl OwnedDispatch for Mocks {
     fn call_owned(&self, route: &Route, data: Option<&str>) -> Call<'static> {
-        let _ = self.meta;
         if route.is_request {
             return match self.lock_answers().get(route.path) {
                 Some(Answer::Ok(value)) => {
