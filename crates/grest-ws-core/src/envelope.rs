@@ -30,7 +30,8 @@ pub fn encode_result<T: Serialize + Validate, E: MethodError>(result: &Result<T,
             if !issues.is_empty() {
                 return Err(ServerError::invalid_response().to_wire_error());
             }
-            let mut out = Vec::with_capacity(64);
+            // Room for a typical reply, so the buffer rarely has to grow.
+            let mut out = Vec::with_capacity(256);
             write_ok(&mut out, value).map_err(|_| ServerError::invalid_response().to_wire_error())?;
             String::from_utf8(out).map_err(|_| ServerError::invalid_response().to_wire_error())
         }

@@ -355,8 +355,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Outbox<'_, S> {
         while let Ok(command) = commands.try_recv() {
             self.execute(command, liveness, idle).await?;
         }
-        if let Some(id) = finished.reply_id.as_deref() {
-            let reply = reply_frame(finished.route.path, Some(id), &finished.envelope);
+        if let Some(id) = &finished.reply_id {
+            let reply = id.with_str(|id| reply_frame(finished.route.path, Some(id), &finished.envelope));
             self.write(Message::text(reply)).await?;
         }
         if idle {
@@ -494,7 +494,7 @@ fn start<'a>(route: Route, id: Option<&str>, is_request: bool, call: Call<'a>, h
                 context,
                 span: tracing::debug_span!("ws_message", path = route.path, id),
                 route,
-                reply_id: is_request.then(|| id.unwrap_or("").to_owned()),
+                reply_id: is_request.then(|| ReplyId::new(id.unwrap_or(""))),
                 started: Instant::now(),
             })
         }
@@ -511,6 +511,46 @@ fn log_failure(path: &str, envelope: &str) {
             .map_or("", |(reference, _)| reference);
         tracing::debug!(path, error_type = result, error_ref = reference, "request failed");
     }
+}
+
+/// A request id kept until the reply: the usual decimal ids without an allocation, anything else verbatim.
+enum ReplyId {
+    Number(u64),
+    Text(Box<str>),
+}
+
+impl ReplyId {
+    fn new(id: &str) -> ReplyId {
+        // Only canonical decimals take the compact form, so the id is echoed byte for byte.
+        match id.parse::<u64>() {
+            Ok(n) if !id.starts_with(['0', '+']) || id == "0" => ReplyId::Number(n),
+            _ => ReplyId::Text(id.into()),
+        }
+    }
+
+    fn with_str<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+        match self {
+            ReplyId::Number(n) => {
+                let mut buf = [0u8; 20];
+                f(decimal(*n, &mut buf))
+            }
+            ReplyId::Text(text) => f(text),
+        }
+    }
+}
+
+/// `n` in decimal, written into `buf`.
+fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[i..]).unwrap_or("0")
 }
 
 fn reply_frame(path: &str, id: Option<&str>, envelope: &str) -> String {
@@ -530,7 +570,7 @@ struct InFlight<'a> {
     span: tracing::Span,
     route: Route,
     /// `Some(id)` when the peer expects a reply (`r`).
-    reply_id: Option<String>,
+    reply_id: Option<ReplyId>,
     started: Instant,
 }
 
@@ -542,7 +582,7 @@ async fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
 /// A handler that finished.
 struct Finished {
     route: Route,
-    reply_id: Option<String>,
+    reply_id: Option<ReplyId>,
     envelope: Envelope,
     elapsed: Duration,
 }
@@ -611,4 +651,28 @@ where
         }
     };
     let _ = tokio::time::timeout(limit, finish).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reply_ids_are_echoed_byte_for_byte() {
+        for id in [
+            "1",
+            "42",
+            "0",
+            "007",
+            "+5",
+            "abc",
+            "18446744073709551615",
+            "18446744073709551616",
+            "-1",
+        ] {
+            assert_eq!(ReplyId::new(id).with_str(str::to_owned), id);
+        }
+        assert!(matches!(ReplyId::new("42"), ReplyId::Number(42)));
+        assert!(matches!(ReplyId::new("007"), ReplyId::Text(_)));
+    }
 }
