@@ -55,6 +55,30 @@ macro_rules! builder_methods {
     };
 }
 
+/// The fixed-parameter builder methods the typed and the raw client share (a `source: StaticParams` field).
+macro_rules! static_param_methods {
+    ($query:ty) => {
+        /// The typed handshake query, sent in the upgrade URL (validated before anything is sent).
+        pub fn query(mut self, query: $query) -> Self {
+            self.source.0 = self.source.0.query(query);
+            self
+        }
+
+        /// The credential for one of the schema's wires: a header wire writes it into the `h` frame (`Bearer <v>`
+        /// for bearer wires), a query wire into the upgrade URL, a cookie wire into the upgrade's `Cookie` header.
+        pub fn credential(mut self, wire: Wire, value: impl Into<String>) -> Self {
+            self.source.0 = self.source.0.credential(wire, value);
+            self
+        }
+
+        /// A handshake header, sent in the `h` frame (names are lower-cased).
+        pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+            self.source.0 = self.source.0.header(name, value);
+            self
+        }
+    };
+}
+
 mod config;
 mod connection;
 mod open;
@@ -206,24 +230,7 @@ where
         Client::with_source(schema, StaticParams(ConnectParams::new(base_url)))
     }
 
-    /// The typed handshake query, sent in the upgrade URL.
-    pub fn query(mut self, query: C::Query) -> Self {
-        self.source.0 = self.source.0.query(query);
-        self
-    }
-
-    /// The credential for one of the schema's wires: a header wire writes it into the `h` frame (`Bearer <v>` for
-    /// bearer wires), a query wire into the upgrade URL, a cookie wire into the upgrade's `Cookie` header.
-    pub fn credential(mut self, wire: Wire, value: impl Into<String>) -> Self {
-        self.source.0 = self.source.0.credential(wire, value);
-        self
-    }
-
-    /// A handshake header, sent in the `h` frame (names are lower-cased).
-    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.source.0 = self.source.0.header(name, value);
-        self
-    }
+    static_param_methods!(C::Query);
 
     /// The full URL this client connects to, with the query validated like the server will.
     pub fn url(&self) -> Result<String, ConnectError> {

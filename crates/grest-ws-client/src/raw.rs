@@ -72,24 +72,7 @@ where
         RawClient::with_source(schema, StaticParams(ConnectParams::new(base_url)))
     }
 
-    /// The typed query, sent in the upgrade URL (validated before anything is sent).
-    pub fn query(mut self, query: <C as RawContract>::Query) -> Self {
-        self.source.0 = self.source.0.query(query);
-        self
-    }
-
-    /// The credential for one of the schema's wires (header wires in the `h` frame, query wires in the URL,
-    /// cookie wires in the upgrade's `Cookie` header).
-    pub fn credential(mut self, wire: Wire, value: impl Into<String>) -> Self {
-        self.source.0 = self.source.0.credential(wire, value);
-        self
-    }
-
-    /// A handshake header, sent in the `h` frame (names are lower-cased).
-    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.source.0 = self.source.0.header(name, value);
-        self
-    }
+    static_param_methods!(<C as RawContract>::Query);
 }
 
 impl<C, F, Fut> RawClient<C, BeforeConnect<F>>

@@ -102,7 +102,6 @@ mod tests {
 
     use super::*;
     use crate::error::{INVALID_RESPONSE, match_wire, unlisted_wire_error};
-    use crate::validate::{Field, Issues, Rules, Shape};
     use crate::{ErrorContext, GrestError, NotFound};
 
     #[allow(unreachable_pub, dead_code)]
@@ -149,53 +148,7 @@ mod tests {
     }
 
     /// A success type with a declared constraint (`#[validate(non_empty)] text`), implemented as the derive does.
-    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-    struct Reply {
-        text: String,
-        n: u32,
-    }
-
-    impl Validate for Reply {
-        fn shape() -> Shape {
-            static FIELDS: [Field; 2] = [
-                Field {
-                    name: "text",
-                    shape: <String as Validate>::shape,
-                    rules: Rules {
-                        non_empty: true,
-                        ..Rules::NONE
-                    },
-                    has_default: false,
-                },
-                Field {
-                    name: "n",
-                    shape: <u32 as Validate>::shape,
-                    rules: Rules::NONE,
-                    has_default: false,
-                },
-            ];
-            Shape::Object(&FIELDS)
-        }
-        fn validate(&self, path: &mut Path, issues: &mut Issues) {
-            {
-                const RULES: Rules = Rules {
-                    non_empty: true,
-                    ..Rules::NONE
-                };
-                let mark = path.push("text");
-                self.text.check_rules(&RULES, path, issues);
-                self.text.validate(path, issues);
-                path.pop_to(mark);
-            }
-            {
-                const RULES: Rules = Rules::NONE;
-                let mark = path.push("n");
-                self.n.check_rules(&RULES, path, issues);
-                self.n.validate(path, issues);
-                path.pop_to(mark);
-            }
-        }
-    }
+    use crate::test_support::Msg as Reply;
 
     fn reply(text: &str, n: u32) -> Reply {
         Reply { text: text.into(), n }

@@ -10,6 +10,9 @@ pub mod error;
 pub mod frame;
 pub mod validate;
 
+#[cfg(test)]
+mod test_support;
+
 pub use contract::{
     Contract, ContractMeta, Direction, ErrorMeta, MethodMeta, Permission, RawContract, RawSchema, WebSocketSchema,
 };

@@ -845,55 +845,7 @@ mod tests {
         ..Rules::NONE
     };
 
-    /// The first test struct, written out by hand: what the derive generates for
-    /// `struct Msg { #[validate(non_empty)] text: String, n: u32 }`.
-    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-    struct Msg {
-        text: String,
-        n: u32,
-    }
-
-    impl Validate for Msg {
-        fn shape() -> Shape {
-            static FIELDS: [Field; 2] = [
-                Field {
-                    name: "text",
-                    shape: <String as Validate>::shape,
-                    rules: Rules {
-                        non_empty: true,
-                        ..Rules::NONE
-                    },
-                    has_default: false,
-                },
-                Field {
-                    name: "n",
-                    shape: <u32 as Validate>::shape,
-                    rules: Rules::NONE,
-                    has_default: false,
-                },
-            ];
-            Shape::Object(&FIELDS)
-        }
-        fn validate(&self, path: &mut Path, issues: &mut Issues) {
-            {
-                const RULES: Rules = Rules {
-                    non_empty: true,
-                    ..Rules::NONE
-                };
-                let mark = path.push("text");
-                self.text.check_rules(&RULES, path, issues);
-                self.text.validate(path, issues);
-                path.pop_to(mark);
-            }
-            {
-                const RULES: Rules = Rules::NONE;
-                let mark = path.push("n");
-                self.n.check_rules(&RULES, path, issues);
-                self.n.validate(path, issues);
-                path.pop_to(mark);
-            }
-        }
-    }
+    use crate::test_support::Msg;
 
     validated!(struct Lengths {
         min: String => Rules { min_length: Some(2), ..Rules::NONE },
