@@ -693,3 +693,34 @@ async fn raw_client_reconnects_after_a_server_restart_with_its_message_handler()
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_client_reports_failed_reconnects_and_gives_up_after_max_attempts() {
+    let state = Arc::new(State::default());
+    let mut server = start_raw_process("127.0.0.1:0".parse().unwrap(), state);
+    let errors = Arc::new(AtomicUsize::new(0));
+    let closes = Arc::new(Mutex::new(Vec::new()));
+    let (counted, seen) = (errors.clone(), closes.clone());
+    let config = quick_config().reconnect(Some(
+        ReconnectConfig::default()
+            .initial_delay(Duration::from_millis(10))
+            .max_delay(Duration::from_millis(40))
+            .max_attempts(3),
+    ));
+    let client = stream_client(format!("ws://{}", server.addr), "secret", &Inbox::default())
+        .config(config)
+        .on_error(move |_| {
+            counted.fetch_add(1, Ordering::SeqCst);
+        })
+        .on_close(move |reason, error| seen.lock().unwrap().push((reason, error.is_some())))
+        .connect()
+        .await
+        .unwrap();
+    server.kill();
+    tokio::time::timeout(PATIENCE, client.closed()).await.unwrap();
+    assert_eq!(errors.load(Ordering::SeqCst), 3, "every failed attempt is reported");
+    assert_eq!(
+        closes.lock().unwrap().as_slice(),
+        [(CloseReason::RetriesExhausted, true)]
+    );
+}
