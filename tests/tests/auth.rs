@@ -223,6 +223,19 @@ fn client(server: &Server, schema: WebSocketSchema<Vault>) -> Client<Vault> {
     Client::new(schema, format!("ws://{}", server.addr))
 }
 
+/// Connects to `schema` with one credential and no other settings.
+async fn connect_as(
+    server: &Server,
+    schema: WebSocketSchema<Vault>,
+    wire: Wire,
+    credential: &str,
+) -> Result<vault::Client, ConnectError> {
+    client(server, schema)
+        .credential(wire, credential)
+        .connect(Default::default())
+        .await
+}
+
 async fn rejected(result: Result<vault::Client, ConnectError>) -> WireError {
     match result {
         Err(ConnectError::Rejected(wire)) => wire,
@@ -233,9 +246,7 @@ async fn rejected(result: Result<vault::Client, ConnectError>) -> WireError {
 #[tokio::test]
 async fn valid_bearer_token_mints_the_principal() {
     let server = start().await;
-    let alice = client(&server, TOKEN_API)
-        .credential(USER_TOKEN, "secret-alice")
-        .connect(Default::default())
+    let alice = connect_as(&server, TOKEN_API, USER_TOKEN, "secret-alice")
         .await
         .unwrap();
     assert_eq!(alice.whoami().await.unwrap(), "alice");
@@ -254,13 +265,7 @@ async fn valid_bearer_token_mints_the_principal() {
 #[tokio::test]
 async fn invalid_and_missing_tokens_are_not_authorized() {
     let server = start().await;
-    let wire = rejected(
-        client(&server, TOKEN_API)
-            .credential(USER_TOKEN, "secret-mallory")
-            .connect(Default::default())
-            .await,
-    )
-    .await;
+    let wire = rejected(connect_as(&server, TOKEN_API, USER_TOKEN, "secret-mallory").await).await;
     assert_eq!((wire.error_type.as_str(), wire.status_code), ("NOT_AUTHORIZED", 401));
     assert_eq!(wire.context.display_message.as_deref(), Some("Invalid credential"));
     let wire = rejected(client(&server, TOKEN_API).connect(Default::default()).await).await;
@@ -279,24 +284,14 @@ async fn invalid_and_missing_tokens_are_not_authorized() {
 #[tokio::test]
 async fn connect_permission_is_checked_at_the_handshake() {
     let server = start().await;
-    let wire = rejected(
-        client(&server, TOKEN_API)
-            .credential(USER_TOKEN, "secret-eve")
-            .connect(Default::default())
-            .await,
-    )
-    .await;
+    let wire = rejected(connect_as(&server, TOKEN_API, USER_TOKEN, "secret-eve").await).await;
     assert_eq!((wire.error_type.as_str(), wire.status_code), ("FORBIDDEN", 403));
 }
 
 #[tokio::test]
 async fn method_permissions_are_checked_per_message_and_the_connection_stays_open() {
     let server = start().await;
-    let bob = client(&server, TOKEN_API)
-        .credential(USER_TOKEN, "secret-bob")
-        .connect(Default::default())
-        .await
-        .unwrap();
+    let bob = connect_as(&server, TOKEN_API, USER_TOKEN, "secret-bob").await.unwrap();
     assert!(
         matches!(bob.write(&"x".to_owned()).await, Err(vault::WriteError::Forbidden(_))),
         "allOf needs both scopes"
@@ -316,9 +311,7 @@ async fn method_permissions_are_checked_per_message_and_the_connection_stays_ope
         "`Any` passes for an authenticated connection"
     );
 
-    let alice = client(&server, TOKEN_API)
-        .credential(USER_TOKEN, "secret-alice")
-        .connect(Default::default())
+    let alice = connect_as(&server, TOKEN_API, USER_TOKEN, "secret-alice")
         .await
         .unwrap();
     assert!(alice.write(&"x".to_owned()).await.unwrap());
@@ -340,11 +333,7 @@ async fn method_permissions_are_checked_per_message_and_the_connection_stays_ope
 #[tokio::test]
 async fn cookie_comes_from_the_upgrade_never_from_the_handshake() {
     let server = start().await;
-    let alice = client(&server, COOKIE_API)
-        .credential(SESSION, "s-alice")
-        .connect(Default::default())
-        .await
-        .unwrap();
+    let alice = connect_as(&server, COOKIE_API, SESSION, "s-alice").await.unwrap();
     assert_eq!(alice.whoami().await.unwrap(), "alice");
 
     let mut raw = RawWs::connect(&format!("ws://{}/ws/vault-cookie", server.addr)).await;
@@ -357,19 +346,9 @@ async fn cookie_comes_from_the_upgrade_never_from_the_handshake() {
 #[tokio::test]
 async fn query_credential_is_read_from_the_url() {
     let server = start().await;
-    let bob = client(&server, TICKET_API)
-        .credential(TICKET, "t-bob")
-        .connect(Default::default())
-        .await
-        .unwrap();
+    let bob = connect_as(&server, TICKET_API, TICKET, "t-bob").await.unwrap();
     assert_eq!(bob.whoami().await.unwrap(), "bob");
-    let wire = rejected(
-        client(&server, TICKET_API)
-            .credential(TICKET, "t-nobody")
-            .connect(Default::default())
-            .await,
-    )
-    .await;
+    let wire = rejected(connect_as(&server, TICKET_API, TICKET, "t-nobody").await).await;
     assert_eq!(wire.error_type, "NOT_AUTHORIZED");
 }
 
@@ -407,9 +386,7 @@ async fn wires_then_middleware_run_in_order_and_their_context_reaches_handlers()
 #[tokio::test]
 async fn the_app_can_close_one_users_sockets() {
     let server = start().await;
-    let alice = client(&server, TOKEN_API)
-        .credential(USER_TOKEN, "secret-alice")
-        .connect(Default::default())
+    let alice = connect_as(&server, TOKEN_API, USER_TOKEN, "secret-alice")
         .await
         .unwrap();
     // Without reconnect, so the closed sockets stay closed (a real app also revokes the credential).
