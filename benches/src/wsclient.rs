@@ -10,7 +10,7 @@ use std::io;
 use std::net::SocketAddr;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 /// Text frame opcode.
 pub const OP_TEXT: u8 = 0x1;
@@ -45,9 +45,22 @@ pub struct FrameRef {
 }
 
 impl WsConn {
-    /// TCP connect (TCP_NODELAY) and HTTP upgrade on `path`.
-    pub async fn connect(addr: SocketAddr, path: &str) -> io::Result<WsConn> {
-        let stream = TcpStream::connect(addr).await?;
+    /// TCP connect (TCP_NODELAY) and HTTP upgrade on `path`. With `recv_buffer`, the socket's `SO_RCVBUF` is set
+    /// to it before connecting (the kernel doubles it): a small one closes the receive window after a few KiB
+    /// when the client stops reading (the server's own socket send buffer still takes more).
+    pub async fn connect(addr: SocketAddr, path: &str, recv_buffer: Option<u32>) -> io::Result<WsConn> {
+        let stream = match recv_buffer {
+            Some(size) => {
+                let socket = if addr.is_ipv4() {
+                    TcpSocket::new_v4()?
+                } else {
+                    TcpSocket::new_v6()?
+                };
+                socket.set_recv_buffer_size(size)?;
+                socket.connect(addr).await?
+            }
+            None => TcpStream::connect(addr).await?,
+        };
         stream.set_nodelay(true)?;
         let mut conn = WsConn {
             stream,

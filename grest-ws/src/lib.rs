@@ -15,7 +15,8 @@ pub use grest_ws_session::{DuplexContract, MessageContext, PeerHandle, SessionCo
 /// Per-socket settings shared by both ends (the `grest-ws-session` crate).
 pub mod session {
     pub use grest_ws_session::{
-        Heartbeat, LogMode, RAW_PING, RAW_PONG, RawControl, RawMessage, RawSender, SessionConfig, SessionEnd,
+        CLOSE_SLOW_CONSUMER, ConnectionId, Heartbeat, LogMode, Outbox, PreparedMessage, PushError, RAW_PING, RAW_PONG,
+        RawControl, RawMessage, RawSender, SessionConfig, SessionEnd, SlowConsumer,
     };
 }
 

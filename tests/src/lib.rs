@@ -331,6 +331,24 @@ impl RawWs {
         RawWs { ws }
     }
 
+    /// Opens a plain WebSocket on a socket with a small receive buffer (set before connecting), so that a test that
+    /// stops reading from it stalls the server's writes quickly.
+    pub async fn connect_slow_reader(url: &str) -> RawWs {
+        let authority = url
+            .trim_start_matches("ws://")
+            .split('/')
+            .next()
+            .expect("url has a host");
+        let addr: SocketAddr = authority.parse().expect("a loopback address");
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("small receive buffer");
+        let tcp = socket.connect(addr).await.expect("tcp connect");
+        let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp))
+            .await
+            .expect("websocket connect");
+        RawWs { ws }
+    }
+
     /// Opens a plain WebSocket with a prepared upgrade request (extra headers such as `Cookie`); returns the
     /// server's 101 response too.
     pub async fn connect_request(

@@ -2,8 +2,8 @@
 //! Prints one JSON object with the measured window's numbers, the server's and its own CPU seconds.
 //!
 //! `loadgen --driver grest|jsonrpc|socketio|grest-client --port P --server-pid PID --scenario s1|s2|s3|s4in|
-//!  s4push|s5|s6|s7 [--conns N] [--inflight K] [--warmup S] [--secs S] [--window W] [--concurrency C]
-//!  [--settle-ms MS]`
+//!  s4push|s5|s5-slow|s6|s7 [--conns N] [--inflight K] [--warmup S] [--secs S] [--window W] [--slow K]
+//!  [--concurrency C] [--settle-ms MS]`
 
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -45,6 +45,8 @@ struct Opts {
     warmup: Duration,
     secs: Duration,
     window: usize,
+    /// S5-slow: subscribers, on top of the `conns` healthy ones, that never read after subscribing.
+    slow: usize,
     concurrency: usize,
     /// S6: how long to wait after closing every connection before reading the RSS again.
     settle: Duration,
@@ -70,6 +72,16 @@ struct Report {
     rssn_kib: u64,
     rss_after_kib: u64,
     per_conn_bytes: f64,
+    /// S5/S5-slow: the server's RSS at the end of the window.
+    rss_end_kib: u64,
+    /// S5-slow: the slow subscribers, and how each one ended when read after the window: closed by the server
+    /// (`slow_closed`: with a Close frame, `slow_close_frames`, or by end of stream or reset, `slow_eof`) or still
+    /// open after `SLOW_PROBE` (`slow_open`).
+    slow_conns: usize,
+    slow_closed: u64,
+    slow_close_frames: u64,
+    slow_eof: u64,
+    slow_open: u64,
 }
 
 #[derive(Debug, Default)]
@@ -127,6 +139,7 @@ fn main() {
         warmup: secs("warmup", "1"),
         secs: secs("secs", "3"),
         window: get("window", "4").parse().expect("window"),
+        slow: get("slow", "0").parse().expect("slow"),
         concurrency: get("concurrency", "64").parse().expect("concurrency"),
         settle: Duration::from_millis(get("settle-ms", "1000").parse().expect("settle-ms")),
     };
@@ -143,7 +156,7 @@ async fn run(o: Opts) -> Report {
         ("s3", Driver::Client) => ask_client(&o).await,
         ("s4in", Driver::Wire(p)) => ingest_wire(&o, p).await,
         ("s4push", Driver::Wire(p)) => push_wire(&o, p).await,
-        ("s5", Driver::Wire(p)) => fanout_wire(&o, p).await,
+        ("s5" | "s5-slow", Driver::Wire(p)) => fanout_wire(&o, p).await,
         ("s6", Driver::Wire(p)) => memory_wire(&o, p).await,
         ("s7", Driver::Wire(p)) => storm_wire(&o, p).await,
         (s, d) => Err(format!("scenario {s} is not implemented for {d:?}")),
@@ -205,21 +218,36 @@ fn payload_json(out: &mut Vec<u8>, seq: u64) {
 }
 
 async fn connect(addr: SocketAddr, proto: Proto) -> io::Result<WsConn> {
-    let mut c = WsConn::connect(addr, proto.path()).await?;
+    connect_with(addr, proto, None).await
+}
+
+/// [`connect`] with `SO_RCVBUF` set to `recv_buffer` first, if given.
+async fn connect_with(addr: SocketAddr, proto: Proto, recv_buffer: Option<u32>) -> io::Result<WsConn> {
+    let mut c = WsConn::connect(addr, proto.path(), recv_buffer).await?;
     proto.handshake(&mut c).await?;
     Ok(c)
 }
 
-/// Opens `n` connections, `CONNECT_CONCURRENCY` at a time; fails on the first error.
-async fn connect_all(addr: SocketAddr, proto: Proto, n: usize) -> Result<Vec<WsConn>, String> {
+/// Runs `open(i)` for `i` in `0..n`, `CONNECT_CONCURRENCY` at a time (results in completion order); fails on the
+/// first error, reported as `what: error`.
+async fn open_all<T, F: Future<Output = io::Result<T>>>(
+    n: usize,
+    what: &str,
+    open: impl FnMut(usize) -> F,
+) -> Result<Vec<T>, String> {
     futures_util::stream::iter(0..n)
-        .map(|_| connect(addr, proto))
+        .map(open)
         .buffer_unordered(CONNECT_CONCURRENCY)
         .collect::<Vec<_>>()
         .await
         .into_iter()
         .collect::<io::Result<Vec<_>>>()
-        .map_err(|e| format!("connect: {e}"))
+        .map_err(|e| format!("{what}: {e}"))
+}
+
+/// Opens `n` connections; fails on the first error.
+async fn connect_all(addr: SocketAddr, proto: Proto, n: usize) -> Result<Vec<WsConn>, String> {
+    open_all(n, "connect", |_| connect(addr, proto)).await
 }
 
 /// One request/reply on a fresh connection, outside any window (setup).
@@ -651,9 +679,15 @@ async fn push_wire(o: &Opts, proto: Proto) -> Result<Report, String> {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// S5: one publisher, N subscribers; a publish is done when the last subscriber has it.
+// S5: one publisher, N subscribers; a publish is done when the last subscriber has it. S5-slow: the same plus K
+// slow subscribers that subscribe and then never read again; a publish is done when the last healthy subscriber
+// has it, and after the window the slow ones are read to see whether the server closed them.
 
 const FAN_RING: usize = 4096;
+/// S5-slow: the `SO_RCVBUF` asked for on the slow subscribers' sockets, so their receive window closes at once.
+const SLOW_RCVBUF: u32 = 4096;
+/// S5-slow: how long after the window the slow subscribers are read for a Close frame or the end of the stream.
+const SLOW_PROBE: Duration = Duration::from_secs(2);
 
 struct Fan {
     counts: Vec<u32>,
@@ -661,20 +695,53 @@ struct Fan {
     done: tokio::sync::mpsc::UnboundedSender<u64>,
 }
 
-async fn fanout_wire(o: &Opts, proto: Proto) -> Result<Report, String> {
-    let subs = connect_all(o.addr, proto, o.conns).await?;
-    let mut subscribed = Vec::with_capacity(subs.len());
-    let results: Vec<io::Result<WsConn>> = futures_util::stream::iter(subs)
-        .map(|mut c| async move {
+/// How a slow subscriber's connection stood when it was read after the window.
+enum SlowEnd {
+    /// The server sent a Close frame.
+    CloseFrame,
+    /// End of stream or reset.
+    Eof,
+    /// Neither before the deadline.
+    Open,
+}
+
+/// Opens and subscribes `o.conns` healthy and `o.slow` slow subscribers (`SLOW_RCVBUF`), the slow ones spread
+/// evenly among the others in the order they are opened; returns (healthy, slow).
+async fn subscribe_all(o: &Opts, proto: Proto) -> Result<(Vec<WsConn>, Vec<WsConn>), String> {
+    let total = o.conns + o.slow;
+    let subs = open_all(total, "subscribe", |i| {
+        // Exactly `o.slow` of the `total` indices, evenly spaced.
+        let slow = (i + 1) * o.slow / total > i * o.slow / total;
+        async move {
+            let mut c = connect_with(o.addr, proto, slow.then_some(SLOW_RCVBUF)).await?;
             call(&mut c, proto, "subscribe", 1, b"").await?;
-            Ok(c)
-        })
-        .buffer_unordered(CONNECT_CONCURRENCY)
-        .collect()
-        .await;
-    for r in results {
-        subscribed.push(r.map_err(|e| format!("subscribe: {e}"))?);
+            Ok((slow, c))
+        }
+    })
+    .await?;
+    let (slow, healthy): (Vec<_>, Vec<_>) = subs.into_iter().partition(|(slow, _)| *slow);
+    let conns = |v: Vec<(bool, WsConn)>| v.into_iter().map(|(_, c)| c).collect();
+    Ok((conns(healthy), conns(slow)))
+}
+
+/// Reads a slow subscriber until a Close frame, the end of the stream or `deadline`; fails on a malformed frame.
+async fn probe_slow(mut c: WsConn, deadline: Instant) -> io::Result<SlowEnd> {
+    loop {
+        while let Some(f) = c.next_frame()? {
+            if f.opcode == OP_CLOSE {
+                return Ok(SlowEnd::CloseFrame);
+            }
+        }
+        match timeout_at(deadline, c.read_more()).await {
+            Ok(Ok(0) | Err(_)) => return Ok(SlowEnd::Eof),
+            Ok(Ok(_)) => {}
+            Err(_) => return Ok(SlowEnd::Open),
+        }
     }
+}
+
+async fn fanout_wire(o: &Opts, proto: Proto) -> Result<Report, String> {
+    let (subscribed, slow) = subscribe_all(o, proto).await?;
     let mut publisher = connect(o.addr, proto).await.map_err(|e| format!("connect: {e}"))?;
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
     let fan = Rc::new(RefCell::new(Fan {
@@ -684,6 +751,11 @@ async fn fanout_wire(o: &Opts, proto: Proto) -> Result<Report, String> {
     }));
     let w = Window::new(o);
     let cpu = sample_cpu(o.server_pid, w);
+    let pid = o.server_pid;
+    let rss_end = spawn_local(async move {
+        sleep_until(w.end).await;
+        rss_kib(pid)
+    });
     let sub_errors = Rc::new(Cell::new(0u64));
     let sub_tasks: Vec<_> = subscribed
         .into_iter()
@@ -787,14 +859,28 @@ async fn fanout_wire(o: &Opts, proto: Proto) -> Result<Report, String> {
         }
     }
     let cpu = cpu.await.map_err(|e| e.to_string())?;
+    let rss_end = rss_end.await.map_err(|e| e.to_string())?;
     for task in sub_tasks {
         task.abort();
     }
     t.errors += sub_errors.get();
     let mut r = finish(o, t, o.secs.as_secs_f64(), cpu, o.conns);
-    // Deliveries: every completed publish reached every subscriber.
+    // Deliveries: every completed publish reached every healthy subscriber.
     r.rate *= o.conns as f64;
     r.per_cpu *= o.conns as f64;
+    r.rss_end_kib = rss_end;
+    // A server that closes (or drops) a slow subscriber is not in error: that is what is counted here.
+    r.slow_conns = slow.len();
+    let deadline = Instant::now() + SLOW_PROBE;
+    for end in futures_util::future::join_all(slow.into_iter().map(|c| probe_slow(c, deadline))).await {
+        match end {
+            Ok(SlowEnd::CloseFrame) => r.slow_close_frames += 1,
+            Ok(SlowEnd::Eof) => r.slow_eof += 1,
+            Ok(SlowEnd::Open) => r.slow_open += 1,
+            Err(_) => r.errors += 1,
+        }
+    }
+    r.slow_closed = r.slow_close_frames + r.slow_eof;
     Ok(r)
 }
 
@@ -808,21 +894,14 @@ async fn memory_wire(o: &Opts, proto: Proto) -> Result<Report, String> {
     }
     sleep(Duration::from_millis(300)).await;
     let rss0 = rss_kib(o.server_pid);
-    let conns: Vec<io::Result<WsConn>> = futures_util::stream::iter(0..o.conns)
-        .map(|i| async move {
-            let mut c = connect(o.addr, proto).await?;
-            let mut data = Vec::new();
-            payload_json(&mut data, i as u64);
-            call(&mut c, proto, "echo", 1, &data).await?;
-            Ok(c)
-        })
-        .buffer_unordered(CONNECT_CONCURRENCY)
-        .collect()
-        .await;
-    let conns = conns
-        .into_iter()
-        .collect::<io::Result<Vec<_>>>()
-        .map_err(|e| format!("connect+call: {e}"))?;
+    let conns = open_all(o.conns, "connect+call", |i| async move {
+        let mut c = connect(o.addr, proto).await?;
+        let mut data = Vec::new();
+        payload_json(&mut data, i as u64);
+        call(&mut c, proto, "echo", 1, &data).await?;
+        Ok(c)
+    })
+    .await?;
     sleep(Duration::from_millis(500)).await;
     let rssn = rss_kib(o.server_pid);
     for c in conns {

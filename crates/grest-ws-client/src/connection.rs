@@ -12,6 +12,7 @@ use grest_ws_session::{Call, Dispatch, DuplexContract, LogMode, OwnedDispatch, P
 
 use crate::open::{ClientSocket, Target};
 use crate::{CloseReason, ConnectError, DisconnectReason, ParamSource, ReconnectConfig};
+use tokio_tungstenite::tungstenite::protocol::Role;
 
 type CloseCallback = Box<dyn Fn(CloseReason, Option<&ConnectError>) + Send + Sync>;
 type DisconnectCallback = Box<dyn Fn(DisconnectReason) + Send + Sync>;
@@ -225,7 +226,7 @@ impl<C: DuplexContract, P: ParamSource<C>> Connection<C, P> {
         setup: SetupFn,
         callbacks: Callbacks,
     ) -> Result<C::Client, ConnectError> {
-        let session = Session::new(self.target.config.socket_session());
+        let session = Session::new(Role::Client, self.target.config.socket_session());
         let handle = session.handle().clone();
         handle.set_log_mode(self.target.config.log_mode);
         if handle.log_mode() == LogMode::All {

@@ -11,12 +11,12 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::{ClientConfig, ClientMiddleware, ConnectError, ConnectParams};
+use grest_ws_session::{QueuedIo, SessionSocket};
 
 /// A connected, handshaken socket.
-pub(crate) type ClientSocket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type ClientSocket = SessionSocket<TcpStream>;
 
 /// What stays the same across attempts.
 pub(crate) struct Target<C> {
@@ -101,7 +101,8 @@ impl<C: Contract> Target<C> {
         let outbound = self.outbound(params);
         let request = self.upgrade_request(self.url_with(params, &outbound)?, &outbound)?;
         let ws_config = self.config.session.websocket_config();
-        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(request, Some(ws_config), true)
+        let tcp = connect_tcp(&request).await?;
+        let (mut ws, _) = tokio_tungstenite::client_async_with_config(request, QueuedIo::new(tcp), Some(ws_config))
             .await
             .map_err(|e| match e {
                 tokio_tungstenite::tungstenite::Error::Http(response) => {
@@ -155,6 +156,28 @@ impl<C: Contract> Target<C> {
             }
         }
     }
+}
+
+/// Opens the TCP connection to the request's host (`ws://` only: this build has no TLS), with Nagle off.
+async fn connect_tcp(request: &http::Request<()>) -> Result<TcpStream, ConnectError> {
+    let uri = request.uri();
+    if uri.scheme_str() != Some("ws") {
+        return Err(ConnectError::Transport(format!(
+            "unsupported URL scheme in {uri}: this client speaks ws:// only"
+        )));
+    }
+    let host = uri
+        .host()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let port = uri.port_u16().unwrap_or(80);
+    let tcp = TcpStream::connect((host, port))
+        .await
+        .map_err(|e| ConnectError::Transport(format!("IO error: {e}")))?;
+    tcp.set_nodelay(true)
+        .map_err(|e| ConnectError::Transport(format!("IO error: {e}")))?;
+    Ok(tcp)
 }
 
 /// The error of an `x` frame: a grest error envelope, or `SERVER_ERROR` "WebSocket handshake failed".

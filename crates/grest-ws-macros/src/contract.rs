@@ -570,10 +570,20 @@ pub(crate) fn expand(def: ContractDef) -> syn::Result<TokenStream> {
                 let prepare_doc = format!(
                     "Validates and serializes a `{path}` message once, for [`Peer::send_prepared`] to many clients."
                 );
+                let try_fn = format_ident!("try_{}", fn_name);
+                let try_doc = format!(
+                    "Queues a `{path}` message without waiting: past this connection's outbound budget its \
+                     slow-consumer policy applies. [`Peer::{fn_name}`] waits for room instead."
+                );
                 peer_fns.push(quote! {
                     #[doc = #prepare_doc]
                     pub fn #prepare(#input_ref_param) -> ::core::result::Result<#session::PreparedMessage<super::#name>, #core::ServerError> {
                         #session::PreparedMessage::new(#path, #input_send)
+                    }
+
+                    #[doc = #try_doc]
+                    pub fn #try_fn(&self, #input_ref_param) -> ::core::result::Result<(), #session::PushError> {
+                        self.handle.try_send::<#input_ty>(#path, #input_send)
                     }
                 });
             }
@@ -623,8 +633,22 @@ pub(crate) fn expand(def: ContractDef) -> syn::Result<TokenStream> {
             impl Peer {
                 #(#peer_fns)*
 
+                /// This connection's id (rooms address connections by it).
+                pub fn id(&self) -> #session::ConnectionId {
+                    self.handle.id()
+                }
+
+                /// Queues a message prepared once for many clients without waiting: past this connection's
+                /// outbound budget its slow-consumer policy applies.
+                pub fn try_send_prepared(
+                    &self,
+                    message: &#session::PreparedMessage<super::#name>,
+                ) -> ::core::result::Result<(), #session::PushError> {
+                    self.handle.try_send_prepared(message)
+                }
+
                 /// Sends a message prepared once for many clients (fan-out copies a reference, not the payload);
-                /// resolves once queued.
+                /// resolves once queued, waiting while the connection's outbound queue is over its budget.
                 pub async fn send_prepared(
                     &self,
                     message: &#session::PreparedMessage<super::#name>,

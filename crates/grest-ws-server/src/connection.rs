@@ -26,12 +26,13 @@ use grest_ws_session::{
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 
 use crate::ServerConfig;
 use crate::auth::{Authenticated, OriginPolicy, Pipeline, cookie_header, origin_refused, parse_query};
 use crate::metrics::{EndpointMetrics, Outcome};
+use crate::rooms::{Registry, Rooms};
 use crate::sockets::{SocketInfo, Sockets};
 use crate::upgrade::{self, ServerSocket};
 use grest_ws_session::{ConnectionContext, Observer};
@@ -56,6 +57,8 @@ pub struct Connected<C: DuplexContract> {
     pub grants: Grants,
     /// Facts about the connection.
     pub info: ConnectionInfo,
+    /// The endpoint's rooms: join this connection to some (`rooms.join(peer.id(), "lobby")`), broadcast.
+    pub rooms: Rooms<C>,
 }
 
 impl<C: DuplexContract> Connected<C> {
@@ -123,13 +126,15 @@ pub(crate) trait ModuleDispatch: Send + Sync {
 /// A typed contract with its connect handler.
 pub(crate) struct TypedModule<C, S, F> {
     on_connect: F,
+    rooms: Arc<Registry>,
     contract: PhantomData<fn() -> (C, S)>,
 }
 
 impl<C, S, F> TypedModule<C, S, F> {
-    pub(crate) fn new(on_connect: F) -> Self {
+    pub(crate) fn new(on_connect: F, rooms: Arc<Registry>) -> Self {
         TypedModule {
             on_connect,
+            rooms,
             contract: PhantomData,
         }
     }
@@ -163,6 +168,7 @@ where
                 extensions: opening.authenticated.extensions.clone(),
                 grants: grants.clone(),
                 info: opening.info.clone(),
+                rooms: Rooms::new(self.rooms.clone()),
             };
             let handler = (self.on_connect)(connected).await;
             Box::new(ServerDispatch::<C, S> {
@@ -180,6 +186,9 @@ pub(crate) struct Endpoint {
     pub(crate) pipeline: Pipeline,
     pub(crate) modules: Vec<Arc<dyn Module>>,
     pub(crate) routes: Routes,
+    pub(crate) rooms: Arc<Registry>,
+    /// The server's settings with this endpoint's session override applied.
+    pub(crate) config: ServerConfig,
     pub(crate) shared: Arc<Shared>,
     pub(crate) metrics: EndpointMetrics,
     pub(crate) observer: Arc<dyn Observer>,
@@ -187,7 +196,7 @@ pub(crate) struct Endpoint {
 
 impl Endpoint {
     async fn run(self: Arc<Self>, upgrade: hyper::upgrade::OnUpgrade, upgrade_info: UpgradeInfo) {
-        let config = &self.shared.config;
+        let config = &self.config;
         let Some(mut ws) = upgrade::into_socket(upgrade, config.session.websocket_config()).await else {
             return;
         };
@@ -205,7 +214,7 @@ impl Endpoint {
                     tracing::debug!(?issues, "handshake query failed validation");
                     self.metrics.connection(Outcome::QueryInvalid);
                     let frame = close_frame(CLOSE_INVALID_QUERY, INVALID_QUERY);
-                    close_socket(&mut ws, Some(frame), config.session.write_timeout).await;
+                    close_socket(&mut ws, Some(frame), config.session.close_timeout).await;
                     return;
                 }
             }
@@ -231,7 +240,7 @@ impl Endpoint {
                 return;
             }
         };
-        let session = Session::new(config.session.clone());
+        let session = Session::new(Role::Server, config.session.clone());
         let handle = session.handle().clone();
         handle.set_observer(self.observer.clone());
         handle.set_connection_context(ConnectionContext::new(self.path.clone(), port));
@@ -247,6 +256,12 @@ impl Endpoint {
             },
             &handle,
         );
+        if let Some(outbox) = handle.outbox() {
+            let id = handle.id();
+            self.rooms.register(id, outbox);
+            let rooms = self.rooms.clone();
+            handle.on_close(move || rooms.unregister(id));
+        }
         let mut dispatchers = Vec::with_capacity(self.modules.len());
         for (module, query) in self.modules.iter().zip(queries) {
             let opening = Opening {
@@ -412,7 +427,7 @@ pub(crate) async fn reject(ws: &mut ServerSocket, error: &WireError, config: &Se
     close_socket(
         ws,
         Some(close_frame(CLOSE_HANDSHAKE_FAILED, "Handshake failed")),
-        config.session.write_timeout,
+        config.session.close_timeout,
     )
     .await;
 }

@@ -9,6 +9,7 @@ mod auth;
 mod connection;
 pub mod metrics;
 mod raw;
+mod rooms;
 mod sockets;
 mod upgrade;
 
@@ -30,9 +31,12 @@ pub use auth::{HttpAuth, Middleware, OriginPolicy, WireHandler, require_auth};
 pub use connection::{CLOSE_HANDSHAKE_FAILED, CLOSE_INVALID_QUERY, Connected, ConnectionInfo};
 use connection::{Endpoint, Module, Shared, TypedModule};
 pub use grest_ws_core::auth::{Grants, Inbound};
+pub use grest_ws_session::{CLOSE_SLOW_CONSUMER, ConnectionId, PushError, SlowConsumer};
 pub use grest_ws_session::{RawMessage, RawSender};
 use metrics::EndpointMetrics;
 pub use raw::{RawConnected, RawSocket, Upgrade};
+use rooms::Registry;
+pub use rooms::{Broadcast, Delivery, Rooms};
 pub use sockets::{SocketInfo, Sockets};
 
 /// Server settings (DESIGN.md §7 defaults).
@@ -89,6 +93,7 @@ struct Registration {
     wires: &'static [Wire],
     group: Option<Group>,
     module: Arc<dyn Module>,
+    rooms: Arc<Registry>,
 }
 
 /// Collects typed WebSocket endpoints, wire bindings and middleware, checks them, and builds an axum router.
@@ -101,6 +106,8 @@ pub struct GrestWs {
     middleware: Vec<Arc<dyn ErasedMiddleware>>,
     registrations: Vec<Registration>,
     raw: Vec<raw::RawRegistration>,
+    rooms: std::sync::Mutex<HashMap<String, Arc<Registry>>>,
+    endpoint_sessions: HashMap<String, SessionConfig>,
 }
 
 impl Default for GrestWs {
@@ -132,6 +139,8 @@ impl GrestWs {
             middleware: Vec::new(),
             registrations: Vec::new(),
             raw: Vec::new(),
+            endpoint_sessions: HashMap::new(),
+            rooms: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -159,6 +168,25 @@ impl GrestWs {
     pub fn middleware<M: Middleware>(mut self, middleware: M) -> Self {
         self.middleware.push(Arc::new(middleware));
         self
+    }
+
+    /// Overrides the session settings of the typed endpoint at `schema`'s path — its outbound budget and
+    /// slow-consumer policy, message size, timeouts — while every other endpoint keeps [`ServerConfig::session`].
+    /// For modules of one anchor, the override applies to their shared path.
+    pub fn endpoint_session<C>(mut self, schema: WebSocketSchema<C>, session: SessionConfig) -> Self {
+        self.endpoint_sessions.insert(schema.route_path(), session);
+        self
+    }
+
+    /// The rooms of the endpoint at `schema`'s path (the same registry its connections see in
+    /// [`Connected::rooms`]); call it before or after [`GrestWs::ws`], e.g. to broadcast from an HTTP route.
+    pub fn rooms<C>(&self, schema: WebSocketSchema<C>) -> Rooms<C> {
+        Rooms::new(self.registry(&schema.route_path()))
+    }
+
+    fn registry(&self, path: &str) -> Arc<Registry> {
+        let mut rooms = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        rooms.entry(path.to_owned()).or_default().clone()
     }
 
     /// The live connections of this server (to close a user's sockets, or count them).
@@ -192,12 +220,15 @@ impl GrestWs {
         F: Fn(Connected<C>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = S> + Send + 'static,
     {
+        let path = schema.route_path();
+        let rooms = self.registry(&path);
         self.registrations.push(Registration {
-            path: schema.route_path(),
+            path,
             meta: C::META,
             wires: schema.wires(),
             group: schema.group(),
-            module: Arc::new(TypedModule::<C, S, F>::new(on_connect)),
+            module: Arc::new(TypedModule::<C, S, F>::new(on_connect, rooms.clone())),
+            rooms,
         });
         self
     }
@@ -236,9 +267,15 @@ impl GrestWs {
                 routes.add(target, member.meta, Direction::ClientToServer);
             }
             let modules = members.iter().map(|m| m.module.clone()).collect();
-            planned.push((path.to_string(), members[0].meta.name, pipeline, modules, routes));
+            let rooms = members[0].rooms.clone();
+            planned.push((path.to_string(), members[0].meta.name, pipeline, modules, routes, rooms));
         }
         let typed_paths: Vec<&str> = paths.iter().map(|(path, _)| *path).collect();
+        for path in self.endpoint_sessions.keys() {
+            if !typed_paths.contains(&path.as_str()) {
+                problems.push(format!("session settings for {path:?}, which has no typed endpoint"));
+            }
+        }
         let raw = raw::plan(&self, &typed_paths, &mut problems)?;
         if !problems.is_empty() {
             return Err(BuildError::Refused(problems));
@@ -249,13 +286,23 @@ impl GrestWs {
             sockets: self.sockets,
         });
         let mut router = Router::new();
-        for (path, api, pipeline, modules, routes) in planned {
+        for (path, api, pipeline, modules, routes, rooms) in planned {
             let metrics = EndpointMetrics::new(api, &path);
+            rooms.set_metrics(metrics);
+            let session = match self.endpoint_sessions.get(&path) {
+                Some(session) => session.clone(),
+                None => shared.config.session.clone(),
+            };
             let endpoint = Arc::new(Endpoint {
                 path: path.clone(),
+                config: ServerConfig {
+                    session,
+                    ..shared.config.clone()
+                },
                 pipeline,
                 modules,
                 routes,
+                rooms,
                 shared: shared.clone(),
                 metrics,
                 observer: Arc::new(metrics),

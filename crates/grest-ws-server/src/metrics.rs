@@ -1,6 +1,6 @@
 //! Server metrics through the `metrics` facade (the application installs the exporter), with the original's set
-//! under Prometheus-style names and labels (PROTOCOL.md §10), plus outbound queue depth and slow-consumer
-//! disconnects:
+//! under Prometheus-style names and labels (PROTOCOL.md §10), plus slow-consumer disconnects and dropped outbound
+//! frames:
 //!
 //! | name | kind | labels |
 //! |---|---|---|
@@ -12,7 +12,7 @@
 //! | `websocket_request_duration_ms` | histogram | api, path, method |
 //! | `websocket_out_requests_total` | counter | api, path, method, result (`OK`, error type, `CONNECTION_CLOSED`) |
 //! | `websocket_out_request_duration_ms` | histogram | api, path, method (requests only) |
-//! | `websocket_outbound_queue_depth` | histogram | api, path |
+//! | `websocket_outbound_dropped_total` | counter | api, path |
 //!
 //! `api` is the contract name (for modules of one anchor, the first registered), `path` the endpoint path,
 //! `method` the message path (`Chat.sendMessage`; `unknown` for paths nobody handles, so garbage cannot inflate the
@@ -63,6 +63,13 @@ impl EndpointMetrics {
             .increment(1);
     }
 
+    /// A broadcast of message `path` was queued for `recipients` connections.
+    pub(crate) fn broadcast(&self, path: &'static str, recipients: usize) {
+        let method = metrics::SharedString::const_str(path);
+        counter!("websocket_out_requests_total", "api" => self.api, "path" => self.path, "method" => method, "result" => "OK")
+            .increment(recipients as u64);
+    }
+
     pub(crate) fn active(&self, delta: f64) {
         gauge!("websocket_connections_active", "api" => self.api, "path" => self.path).increment(delta);
     }
@@ -97,8 +104,8 @@ impl Observer for EndpointMetrics {
         }
     }
 
-    fn queue_depth(&self, depth: usize) {
-        histogram!("websocket_outbound_queue_depth", "api" => self.api, "path" => self.path).record(depth as f64);
+    fn dropped(&self, frames: u64) {
+        counter!("websocket_outbound_dropped_total", "api" => self.api, "path" => self.path).increment(frames);
     }
 
     fn ended(&self, end: &SessionEnd) {

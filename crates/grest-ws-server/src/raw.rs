@@ -357,7 +357,7 @@ where
             Err(issues) => {
                 tracing::debug!(path = %upgrade.path, ?issues, "upgrade query failed validation");
                 let frame = close_frame(CLOSE_INVALID_QUERY, INVALID_QUERY);
-                close_socket(&mut ws, Some(frame), config.session.write_timeout).await;
+                close_socket(&mut ws, Some(frame), config.session.close_timeout).await;
                 return;
             }
         };
@@ -368,7 +368,7 @@ where
                 Err(error) => {
                     tracing::debug!(path = %upgrade.path, error_type = %error.error_type, "upgrade authentication failed");
                     let frame = close_frame(CLOSE_HANDSHAKE_FAILED, "Unauthorized");
-                    close_socket(&mut ws, Some(frame), config.session.write_timeout).await;
+                    close_socket(&mut ws, Some(frame), config.session.close_timeout).await;
                     return;
                 }
             }

@@ -4,6 +4,7 @@
 use axum::body::Body;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
+use grest_ws_session::{QueuedIo, SessionSocket};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use hyper_util::rt::TokioIo;
 use tokio_tungstenite::WebSocketStream;
@@ -17,7 +18,7 @@ pub(crate) struct Accepted {
 }
 
 /// The upgraded connection as a WebSocket stream.
-pub(crate) type ServerSocket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+pub(crate) type ServerSocket = SessionSocket<TokioIo<hyper::upgrade::Upgraded>>;
 
 fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
     headers
@@ -85,7 +86,8 @@ pub(crate) fn accept_with_protocols(request: &mut Request, protocols: &[&'static
 pub(crate) async fn into_socket(upgrade: hyper::upgrade::OnUpgrade, config: WebSocketConfig) -> Option<ServerSocket> {
     match upgrade.await {
         Ok(upgraded) => {
-            Some(WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await)
+            let io = QueuedIo::new(TokioIo::new(upgraded));
+            Some(WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await)
         }
         Err(e) => {
             tracing::debug!(error = %e, "upgrade did not complete");

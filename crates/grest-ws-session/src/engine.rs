@@ -1,31 +1,35 @@
 //! The per-connection task: one task owns the socket, reads frames, drives in-flight handler futures (bounded),
-//! drains the outbound queue and writes replies. No writer task, no spawn per message.
+//! takes what handles pushed into the mailbox and writes everything pending with one vectored write when it has
+//! nothing else to do. No writer task, no spawn per message.
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
-
-use futures_util::stream::FuturesUnordered;
-use futures_util::{SinkExt, StreamExt};
-use grest_ws_core::frame::{self, Frame, FrameKind};
-use grest_ws_core::{GrestError, RouteNotFound, ServerError};
 use std::time::Duration;
 
+use futures_util::stream::FuturesUnordered;
+use futures_util::{Sink, StreamExt};
+use grest_ws_core::frame::{self, Frame, FrameKind};
+use grest_ws_core::{GrestError, RouteNotFound, ServerError};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
-use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::dispatch::{BoxFuture, Call, Dispatch, Envelope, Route};
+use crate::io::{QueuedIo, text_frame_header};
 use crate::observe::{MessageContext, envelope_result, poll_in_context};
-use crate::peer::{Command, Link, LogMode};
+use crate::outbound::{CLOSE_SLOW_CONSUMER, Control, Outgoing, SlowConsumer, Taken};
+use crate::peer::{Link, LogMode};
 use crate::{Heartbeat, PeerHandle, SessionConfig};
-use std::sync::Arc;
-use tokio::time::Instant;
+
+/// Queued output this large is written before more input is read, so a busy connection still writes promptly.
+const EAGER_WRITE: usize = 64 * 1024;
 
 /// Why a session ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,38 +45,39 @@ pub enum SessionEnd {
     HeartbeatTimeout,
     /// A message exceeded the size limit (closed with 1009).
     MessageTooBig,
-    /// The peer did not read fast enough: a write missed the write deadline.
+    /// The peer did not read fast enough: its outbound budget was exceeded, or queued output waited longer than
+    /// the write deadline. Closed with 1013.
     SlowConsumer,
     /// A transport error.
     Error(String),
 }
 
-/// One socket's session: its queue and link, attached to a handle before the socket is handed to
+/// The WebSocket stream a session runs on.
+pub type SessionSocket<S> = WebSocketStream<QueuedIo<S>>;
+
+/// One socket's session: its mailbox and link, attached to a handle before the socket is handed to
 /// [`Session::run`], so handlers can hold the handle while the connection is being set up.
 pub struct Session {
     handle: PeerHandle,
     link: Arc<Link>,
-    commands: mpsc::Receiver<Command>,
     config: SessionConfig,
 }
 
 impl Session {
-    /// A new handle with this socket's session attached.
-    pub fn new(config: SessionConfig) -> Self {
-        let handle = PeerHandle::new(config.request_timeout);
+    /// A new handle, for the given end of the connection, with this socket's session attached.
+    pub fn new(role: Role, config: SessionConfig) -> Self {
+        let handle = PeerHandle::new(role, config.request_timeout);
         Session::resume(&handle, config)
     }
 
     /// A new socket's session for an existing handle (a reconnect): the handle's typed wrappers keep working,
     /// request ids start again at 1.
     pub fn resume(handle: &PeerHandle, config: SessionConfig) -> Self {
-        let (tx, commands) = mpsc::channel(config.outbound_capacity);
-        let link = Arc::new(Link::new(tx));
+        let link = Arc::new(Link::new(&config));
         handle.attach(link.clone());
         Session {
             handle: handle.clone(),
             link,
-            commands,
             config,
         }
     }
@@ -82,44 +87,58 @@ impl Session {
         &self.handle
     }
 
-    /// Drives the session on `ws` until the socket ends; inbound `m`/`r` frames go to `dispatch`. When it returns, this socket's outstanding requests have failed. The handle lives on: call
+    /// Drives the session on `ws` until the socket ends; inbound `m`/`r` frames go to `dispatch`. When it
+    /// returns, this socket's outstanding requests have failed and pushes to it fail. The handle lives on: call
     /// [`PeerHandle::finish`] to end it, or [`Session::resume`] it on a new socket.
-    pub async fn run<S, D>(self, ws: WebSocketStream<S>, dispatch: &D) -> SessionEnd
+    pub async fn run<S, D>(self, mut ws: SessionSocket<S>, dispatch: &D) -> SessionEnd
     where
         S: AsyncRead + AsyncWrite + Unpin,
         D: Dispatch + ?Sized,
     {
+        ws.get_mut().take_over();
         let observer = self.handle.observer().cloned();
-        let end = drive(ws, self.commands, &self.handle, &self.link, &self.config, dispatch).await;
-        self.handle.detach(&self.link);
+        let end = drive(ws, &self.handle, &self.link, &self.config, dispatch).await;
+        let dropped = self.handle.detach(&self.link);
         if let Some(observer) = observer {
+            if dropped > 0 {
+                observer.dropped(dropped as u64);
+            }
             observer.ended(&end);
         }
         end
     }
 }
 
-/// When the heartbeat next needs attention.
+/// When the timer next needs attention: heartbeat, drain deadline, write deadline.
 struct Liveness {
     heartbeat: Option<Heartbeat>,
     last_inbound: Instant,
     ping_at: Instant,
     drain: Option<(Instant, CloseFrame)>,
+    /// Queued output has been waiting for the socket since then (updated when some of it leaves).
+    write_waiting_since: Option<Instant>,
+    write_timeout: Duration,
 }
 
 impl Liveness {
-    fn new(heartbeat: Option<Heartbeat>) -> Self {
+    fn new(heartbeat: Option<Heartbeat>, write_timeout: Duration) -> Self {
         let now = Instant::now();
         Liveness {
             ping_at: now + heartbeat.map_or(Duration::ZERO, |h| h.interval),
             heartbeat,
             last_inbound: now,
             drain: None,
+            write_waiting_since: None,
+            write_timeout,
         }
     }
 
     fn dead_at(&self) -> Option<Instant> {
         self.heartbeat.map(|h| self.last_inbound + h.interval + h.timeout)
+    }
+
+    fn write_deadline(&self) -> Option<Instant> {
+        self.write_waiting_since.map(|since| since + self.write_timeout)
     }
 
     /// The next instant the timer must fire, if any.
@@ -128,6 +147,7 @@ impl Liveness {
             self.heartbeat.map(|_| self.ping_at),
             self.dead_at(),
             self.drain.as_ref().map(|(at, _)| *at),
+            self.write_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -135,9 +155,69 @@ impl Liveness {
     }
 }
 
+/// What the socket had for the session.
+enum SocketEvent {
+    Inbound(Option<Result<Message, WsError>>),
+    /// Everything queued has been written.
+    Flushed,
+    /// Queued output started waiting for the socket.
+    WriteBlocked,
+    WriteFailed(std::io::Error),
+}
+
+/// Polls the socket: a large backlog is written first; then input (when `reading`); then whatever output is
+/// queued, since nothing else was ready.
+fn poll_socket<S: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut SessionSocket<S>,
+    cx: &mut Context<'_>,
+    reading: bool,
+    waiting_since: &mut Option<Instant>,
+) -> Poll<SocketEvent> {
+    if ws.get_ref().queued() >= EAGER_WRITE {
+        if let Poll::Ready(event) = poll_write_queue(ws.get_mut(), cx, waiting_since) {
+            return Poll::Ready(event);
+        }
+    }
+    if reading {
+        if let Poll::Ready(inbound) = ws.poll_next_unpin(cx) {
+            return Poll::Ready(SocketEvent::Inbound(inbound));
+        }
+    }
+    if ws.get_ref().queued() > 0 {
+        return poll_write_queue(ws.get_mut(), cx, waiting_since);
+    }
+    Poll::Pending
+}
+
+fn poll_write_queue<S: AsyncWrite + Unpin>(
+    io: &mut QueuedIo<S>,
+    cx: &mut Context<'_>,
+    waiting_since: &mut Option<Instant>,
+) -> Poll<SocketEvent> {
+    match io.poll_drain(cx) {
+        Poll::Ready(Ok(())) => Poll::Ready(SocketEvent::Flushed),
+        Poll::Ready(Err(e)) => Poll::Ready(SocketEvent::WriteFailed(e)),
+        Poll::Pending => {
+            let progressed = io.take_progress();
+            match waiting_since {
+                None => {
+                    *waiting_since = Some(Instant::now());
+                    Poll::Ready(SocketEvent::WriteBlocked)
+                }
+                // Some of it left: the deadline counts from now (checked lazily when the timer fires).
+                Some(since) => {
+                    if progressed {
+                        *since = Instant::now();
+                    }
+                    Poll::Pending
+                }
+            }
+        }
+    }
+}
+
 async fn drive<S, D>(
-    mut ws: WebSocketStream<S>,
-    mut commands: mpsc::Receiver<Command>,
+    mut ws: SessionSocket<S>,
     handle: &PeerHandle,
     link: &Link,
     config: &SessionConfig,
@@ -147,51 +227,59 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
     D: Dispatch + ?Sized,
 {
+    let parts = Parts { handle, link, config };
     let mut in_flight: FuturesUnordered<InFlight<'_>> = FuturesUnordered::new();
     let mut deferred = Deferred::default();
-    let mut out = Outbox {
-        ws: &mut ws,
-        config,
-        dirty: false,
-    };
-    let mut liveness = Liveness::new(config.heartbeat);
+    let mut mail = Mail::default();
+    let mut liveness = Liveness::new(config.heartbeat, config.write_timeout);
     let far = || Instant::now() + Duration::from_secs(86_400 * 365);
-    let timer = tokio::time::sleep_until(liveness.next_deadline().unwrap_or_else(far));
+    let mut armed = liveness.next_deadline();
+    let timer = tokio::time::sleep_until(armed.unwrap_or_else(far));
     tokio::pin!(timer);
     loop {
+        // Re-arm only for an earlier deadline; a later one is picked up when the timer fires.
+        let next = liveness.next_deadline();
+        if next.is_some_and(|next| armed.is_none_or(|armed| next < armed)) {
+            timer.as_mut().reset(next.unwrap_or_else(far));
+            armed = next;
+        }
+        let backlog = ws.get_ref().queued();
+        // Replies that pile up unread stop the reading of requests (backpressure), never the connection.
+        let reading = backlog < config.outbound_budget
+            && (in_flight.len() < config.max_in_flight || deferred.bytes < config.max_message_size);
+        let mut waiting_since = liveness.write_waiting_since;
+        // New frames are taken only once the socket has written the earlier ones: until then they wait in the
+        // mailbox, where the slow-consumer policy can still act on them.
+        let take_limit = if backlog == 0 {
+            config.outbound_budget.div_ceil(2)
+        } else {
+            0
+        };
         tokio::select! {
             biased;
             Some(finished) = in_flight.next(), if !in_flight.is_empty() => {
-                if let Err(end) = out.complete(finished, &mut commands, &mut liveness, handle, in_flight.is_empty()).await {
+                if let Err(end) = complete(&mut ws, finished, parts, &mut mail, &mut liveness, in_flight.is_empty()).await {
                     return end;
                 }
                 while in_flight.len() < config.max_in_flight {
                     let Some(message) = deferred.pop() else { break };
                     let Some(text) = frame_text(&message) else { continue };
                     let inbound = handle_text(text, handle, link, dispatch);
-                    if let Err(end) = deliver(inbound, &mut out, &mut commands, &mut liveness, handle, &mut in_flight).await {
+                    if let Err(end) = deliver(inbound, &mut ws, parts, &mut mail, &mut liveness, &mut in_flight).await {
                         return end;
                     }
                 }
             }
-            command = commands.recv() => match command {
-                Some(command) => {
-                    if let Some(observer) = handle.observer() {
-                        observer.queue_depth(commands.len());
-                    }
-                    if let Err(end) = out.execute(command, &mut liveness, in_flight.is_empty()).await {
-                        return end;
-                    }
-                    timer.as_mut().reset(liveness.next_deadline().unwrap_or_else(far));
+            taken = std::future::poll_fn(|cx| parts.link.mailbox.poll_take(cx, &mut mail.frames, backlog, take_limit)) => {
+                if let Err(end) = process_mail(&mut ws, taken, &mut mail, parts, &mut liveness, in_flight.is_empty()).await {
+                    return end;
                 }
-                // Unreachable while the link holds a sender; ending is the only sane answer.
-                None => return SessionEnd::Closed,
-            },
+            }
             () = &mut timer => {
                 let now = Instant::now();
                 if let Some((at, frame)) = liveness.drain.take() {
                     if now >= at {
-                        close_socket(out.ws, Some(frame), config.write_timeout).await;
+                        close_socket(&mut ws, Some(frame), config.close_timeout).await;
                         return SessionEnd::Drained;
                     }
                     liveness.drain = Some((at, frame));
@@ -200,17 +288,36 @@ where
                     tracing::warn!("no inbound traffic within the heartbeat deadline; dropping the connection");
                     return SessionEnd::HeartbeatTimeout;
                 }
+                if liveness.write_deadline().is_some_and(|deadline| now >= deadline) {
+                    tracing::warn!(timeout = ?config.write_timeout, "slow consumer: queued output waited past the write deadline; closing with 1013");
+                    return close_slow_consumer(&mut ws, parts).await;
+                }
                 if let Some(heartbeat) = liveness.heartbeat {
                     if now >= liveness.ping_at {
-                        if let Err(end) = out.write(Message::Ping(Default::default())).await {
+                        if let Err(end) = queue_message(&mut ws, Message::Ping(Default::default())) {
                             return end;
                         }
                         liveness.ping_at = now + heartbeat.interval;
                     }
                 }
-                timer.as_mut().reset(liveness.next_deadline().unwrap_or_else(far));
+                armed = liveness.next_deadline();
+                timer.as_mut().reset(armed.unwrap_or_else(far));
             }
-            inbound = out.ws.next(), if in_flight.len() < config.max_in_flight || deferred.bytes < config.max_message_size => {
+            event = std::future::poll_fn(|cx| poll_socket(&mut ws, cx, reading, &mut waiting_since)) => {
+                liveness.write_waiting_since = waiting_since;
+                let inbound = match event {
+                    SocketEvent::Flushed => {
+                        liveness.write_waiting_since = None;
+                        link.mailbox.written(0);
+                        continue;
+                    }
+                    SocketEvent::WriteBlocked => {
+                        link.mailbox.written(ws.get_ref().queued());
+                        continue;
+                    }
+                    SocketEvent::WriteFailed(e) => return SessionEnd::Error(e.to_string()),
+                    SocketEvent::Inbound(inbound) => inbound,
+                };
                 if liveness.heartbeat.is_some() {
                     liveness.last_inbound = Instant::now();
                 }
@@ -220,7 +327,7 @@ where
                     Some(Err(WsError::Capacity(_))) => {
                         tracing::warn!("inbound message over the size limit; closing with 1009");
                         let close = CloseFrame { code: CloseCode::Size, reason: "Message too big".into() };
-                        close_socket(out.ws, Some(close), config.write_timeout).await;
+                        close_socket(&mut ws, Some(close), config.close_timeout).await;
                         return SessionEnd::MessageTooBig;
                     }
                     Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => return SessionEnd::PeerClosed(None),
@@ -237,8 +344,8 @@ where
                     },
                     Message::Close(frame) => {
                         let code = frame.as_ref().map(|f| u16::from(f.code));
-                        // tungstenite answers the close; drain until the stream ends.
-                        let _ = tokio::time::timeout(config.write_timeout, out.ws.flush()).await;
+                        // tungstenite queued the answer to the close: write it out (bounded).
+                        let _ = tokio::time::timeout(config.close_timeout, drain(&mut ws)).await;
                         return SessionEnd::PeerClosed(code);
                     }
                     Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
@@ -250,16 +357,109 @@ where
                     continue;
                 }
                 let inbound = handle_text(text, handle, link, dispatch);
-                if let Err(end) = deliver(inbound, &mut out, &mut commands, &mut liveness, handle, &mut in_flight).await {
+                if let Err(end) = deliver(inbound, &mut ws, parts, &mut mail, &mut liveness, &mut in_flight).await {
                     return end;
                 }
             }
-            // Last in the biased order: only when nothing else is ready.
-            () = std::future::ready(()), if out.dirty => {
-                if let Err(end) = out.flush().await {
-                    return end;
-                }
-            }
+        }
+    }
+}
+
+/// Closes a slow consumer: what is partly written finishes, everything else queued is dropped (and counted), a
+/// Close frame with 1013 follows and gets [`SessionConfig::close_timeout`] to leave.
+async fn close_slow_consumer<S>(ws: &mut SessionSocket<S>, parts: Parts<'_>) -> SessionEnd
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    // Boxed: a rare path that would otherwise add its state to every connection's task.
+    Box::pin(close_slow_consumer_inline(ws, parts)).await
+}
+
+async fn close_slow_consumer_inline<S>(ws: &mut SessionSocket<S>, parts: Parts<'_>) -> SessionEnd
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let dropped = ws.get_mut().discard_unstarted();
+    tracing::debug!(dropped_bytes = dropped, "dropped the slow consumer's queued output");
+    let close = CloseFrame {
+        code: CloseCode::from(CLOSE_SLOW_CONSUMER),
+        reason: "Slow consumer".into(),
+    };
+    close_socket(ws, Some(close), parts.config.close_timeout).await;
+    SessionEnd::SlowConsumer
+}
+
+/// What the session needs from its surroundings, passed by copy.
+#[derive(Clone, Copy)]
+struct Parts<'a> {
+    handle: &'a PeerHandle,
+    link: &'a Link,
+    config: &'a SessionConfig,
+}
+
+/// Frames taken from the mailbox on their way into the write queue.
+#[derive(Default)]
+struct Mail {
+    frames: VecDeque<Outgoing>,
+    /// The once-per-connection warning about dropped pushes was logged.
+    warned_drops: bool,
+}
+
+/// Queues what was taken from the mailbox and carries out its control: a close, or a drain (at once when no
+/// handler is running, else when the last one finishes or the deadline passes). An overflowed budget closes
+/// the slow consumer.
+async fn process_mail<S: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut SessionSocket<S>,
+    taken: Taken,
+    mail: &mut Mail,
+    parts: Parts<'_>,
+    liveness: &mut Liveness,
+    idle: bool,
+) -> Result<(), SessionEnd> {
+    let Taken {
+        control,
+        overflowed,
+        dropped,
+    } = taken;
+    let config = parts.config;
+    if dropped > 0 {
+        if let Some(observer) = parts.handle.observer() {
+            observer.dropped(dropped);
+        }
+        if config.slow_consumer == SlowConsumer::DropOldest && !std::mem::replace(&mut mail.warned_drops, true) {
+            tracing::warn!(
+                budget = config.outbound_budget,
+                "slow consumer: dropping its oldest pushes (logged once per connection; every drop is counted)"
+            );
+        }
+    }
+    if overflowed {
+        tracing::warn!(
+            budget = config.outbound_budget,
+            "slow consumer: outbound budget exceeded; closing with 1013"
+        );
+        mail.frames.clear();
+        return Err(close_slow_consumer(ws, parts).await);
+    }
+    for item in mail.frames.drain(..) {
+        queue_outgoing(ws, item)?;
+    }
+    if mail.frames.capacity() > 64 {
+        mail.frames = VecDeque::new();
+    }
+    match control {
+        None => Ok(()),
+        Some(Control::Close(frame)) => {
+            close_socket(ws, frame, config.close_timeout).await;
+            Err(SessionEnd::Closed)
+        }
+        Some(Control::Drain(_, frame)) if idle => {
+            close_socket(ws, Some(frame), config.close_timeout).await;
+            Err(SessionEnd::Drained)
+        }
+        Some(Control::Drain(at, frame)) => {
+            liveness.drain = Some((at, frame));
+            Ok(())
         }
     }
 }
@@ -299,24 +499,21 @@ fn frame_text(message: &Message) -> Option<&str> {
     }
 }
 
-/// Acts on an inbound frame: sends its immediate reply, or starts its handler — polled once right away, so a
+/// Acts on an inbound frame: queues its immediate reply, or starts its handler — polled once right away, so a
 /// handler that does not await finishes here without ever entering the in-flight set.
 async fn deliver<'a, S: AsyncRead + AsyncWrite + Unpin>(
     inbound: Inbound<'a>,
-    out: &mut Outbox<'_, S>,
-    commands: &mut mpsc::Receiver<Command>,
+    ws: &mut SessionSocket<S>,
+    parts: Parts<'_>,
+    mail: &mut Mail,
     liveness: &mut Liveness,
-    handle: &PeerHandle,
     in_flight: &mut FuturesUnordered<InFlight<'a>>,
 ) -> Result<(), SessionEnd> {
     match inbound {
         Inbound::Nothing => Ok(()),
-        Inbound::Reply(reply) => out.write(Message::text(reply)).await,
+        Inbound::Reply(reply) => queue_text(ws, parts.handle.role(), reply),
         Inbound::Started(mut future) => match poll_once(&mut future).await {
-            Poll::Ready(finished) => {
-                out.complete(finished, commands, liveness, handle, in_flight.is_empty())
-                    .await
-            }
+            Poll::Ready(finished) => complete(ws, finished, parts, mail, liveness, in_flight.is_empty()).await,
             Poll::Pending => {
                 in_flight.push(future);
                 Ok(())
@@ -325,100 +522,91 @@ async fn deliver<'a, S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// The socket's write side with the write deadline applied.
-struct Outbox<'w, S> {
-    ws: &'w mut WebSocketStream<S>,
-    config: &'w SessionConfig,
-    /// Frames were queued since the last flush.
-    dirty: bool,
+/// A handler finished: report it, queue its reply (pushes and requests it made were queued before it returned, so
+/// they go out first); close if a drain was waiting for the last handler.
+async fn complete<S: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut SessionSocket<S>,
+    finished: Finished,
+    parts: Parts<'_>,
+    mail: &mut Mail,
+    liveness: &mut Liveness,
+    idle: bool,
+) -> Result<(), SessionEnd> {
+    log_failure(finished.route.path, &finished.envelope);
+    if let Some(observer) = parts.handle.observer() {
+        observer.inbound(
+            Some(finished.route.path),
+            envelope_result(&finished.envelope),
+            finished.elapsed,
+        );
+    }
+    // What the handler pushed waits in the mailbox: it goes first, so it precedes the reply.
+    if let Some(taken) = parts.link.mailbox.take(&mut mail.frames, ws.get_ref().queued()) {
+        process_mail(ws, taken, mail, parts, liveness, idle).await?;
+    }
+    if let Some(id) = &finished.reply_id {
+        let reply = id.with_str(|id| reply_frame(finished.route.path, Some(id), &finished.envelope));
+        queue_text(ws, parts.handle.role(), reply)?;
+    }
+    if idle {
+        if let Some((_, frame)) = liveness.drain.take() {
+            close_socket(ws, Some(frame), parts.config.close_timeout).await;
+            return Err(SessionEnd::Drained);
+        }
+    }
+    Ok(())
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Outbox<'_, S> {
-    /// A handler finished: report it, send what it queued before returning (pushes, requests go out before its
-    /// reply), then its reply; close if a drain was waiting for the last handler.
-    async fn complete(
-        &mut self,
-        finished: Finished,
-        commands: &mut mpsc::Receiver<Command>,
-        liveness: &mut Liveness,
-        handle: &PeerHandle,
-        idle: bool,
-    ) -> Result<(), SessionEnd> {
-        log_failure(finished.route.path, &finished.envelope);
-        if let Some(observer) = handle.observer() {
-            observer.inbound(
-                Some(finished.route.path),
-                envelope_result(&finished.envelope),
-                finished.elapsed,
-            );
+/// Queues an outgoing frame from the mailbox.
+fn queue_outgoing<S: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut SessionSocket<S>,
+    item: Outgoing,
+) -> Result<(), SessionEnd> {
+    match item {
+        Outgoing::Frame(frame) => {
+            ws.get_mut().push_frame(frame);
+            Ok(())
         }
-        while let Ok(command) = commands.try_recv() {
-            self.execute(command, liveness, idle).await?;
-        }
-        if let Some(id) = &finished.reply_id {
-            let reply = id.with_str(|id| reply_frame(finished.route.path, Some(id), &finished.envelope));
-            self.write(Message::text(reply)).await?;
-        }
-        if idle {
-            if let Some((_, frame)) = liveness.drain.take() {
-                close_socket(self.ws, Some(frame), self.config.write_timeout).await;
-                return Err(SessionEnd::Drained);
-            }
-        }
-        Ok(())
+        Outgoing::Text(text) => queue_message(ws, Message::Text(text)),
     }
+}
 
-    /// Carries out a handle's command; `Err` when the session is over.
-    async fn execute(&mut self, command: Command, liveness: &mut Liveness, idle: bool) -> Result<(), SessionEnd> {
-        match command {
-            Command::Send(text) => self.write(Message::Text(text)).await,
-            Command::Close(frame) => {
-                close_socket(self.ws, frame.map(|f| *f), self.config.write_timeout).await;
-                Err(SessionEnd::Closed)
-            }
-            Command::Drain(drain) if idle => {
-                close_socket(self.ws, Some(drain.1), self.config.write_timeout).await;
-                Err(SessionEnd::Drained)
-            }
-            Command::Drain(drain) => {
-                liveness.drain = Some(*drain);
-                Ok(())
-            }
+/// Queues a text frame built here (a reply, a pong): the server writes the frame itself; a client lets the
+/// WebSocket layer frame and mask it.
+fn queue_text<S: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut SessionSocket<S>,
+    role: Role,
+    text: String,
+) -> Result<(), SessionEnd> {
+    match role {
+        Role::Server => {
+            let (header, len) = text_frame_header(text.len());
+            ws.get_mut().push_parts(&[&header[..len], text.as_bytes()]);
+            Ok(())
         }
+        Role::Client => queue_message(ws, Message::text(text)),
     }
+}
 
-    /// Queues a frame in the write buffer (written out once it holds a buffer's worth, or at the next flush).
-    async fn write(&mut self, message: Message) -> Result<(), SessionEnd> {
-        self.dirty = true;
-        let mut feed = self.ws.feed(message);
-        // The common case completes at once (the frame fits the buffer): no timer is armed for it.
-        if let Poll::Ready(written) = poll_once(&mut feed).await {
-            return Self::outcome(Ok(written));
-        }
-        Self::outcome(tokio::time::timeout(self.config.write_timeout, feed).await)
+/// Hands a message to the WebSocket layer, which frames it into the queue. Synchronous: once the session has
+/// taken over, [`QueuedIo`] accepts every write and its flush only queues, so neither step can wait (and the
+/// no-op waker is never needed).
+fn queue_message<S: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut SessionSocket<S>,
+    message: Message,
+) -> Result<(), SessionEnd> {
+    let mut ws = Pin::new(ws);
+    let failed = |e: WsError| SessionEnd::Error(e.to_string());
+    ws.as_mut().start_send(message).map_err(failed)?;
+    match ws.poll_flush(&mut Context::from_waker(futures_util::task::noop_waker_ref())) {
+        Poll::Ready(Err(e)) => Err(failed(e)),
+        Poll::Ready(Ok(())) | Poll::Pending => Ok(()),
     }
+}
 
-    /// Writes out what is buffered: called when the session has nothing else ready, so a burst of replies and
-    /// pushes leaves in as few writes as possible.
-    async fn flush(&mut self) -> Result<(), SessionEnd> {
-        self.dirty = false;
-        let mut flush = self.ws.flush();
-        if let Poll::Ready(flushed) = poll_once(&mut flush).await {
-            return Self::outcome(Ok(flushed));
-        }
-        Self::outcome(tokio::time::timeout(self.config.write_timeout, flush).await)
-    }
-
-    fn outcome(result: Result<Result<(), WsError>, tokio::time::error::Elapsed>) -> Result<(), SessionEnd> {
-        match result {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(SessionEnd::Error(e.to_string())),
-            Err(_) => {
-                tracing::warn!("peer stopped reading: write deadline missed; dropping the connection");
-                Err(SessionEnd::SlowConsumer)
-            }
-        }
-    }
+/// Writes everything queued.
+async fn drain<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut SessionSocket<S>) -> std::io::Result<()> {
+    std::future::poll_fn(|cx| ws.get_mut().poll_drain(cx)).await
 }
 
 enum Inbound<'a> {
@@ -617,7 +805,7 @@ impl Future for InFlight<'_> {
 
 /// Sends a close frame and waits (bounded) for the peer to finish, so the close frame is not lost to a TCP reset
 /// caused by unread inbound bytes.
-pub async fn close_socket<S>(ws: &mut WebSocketStream<S>, frame: Option<CloseFrame>, limit: Duration)
+pub async fn close_socket<S>(ws: &mut SessionSocket<S>, frame: Option<CloseFrame>, limit: Duration)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -625,12 +813,12 @@ where
     Box::pin(close_socket_inline(ws, frame, limit)).await
 }
 
-async fn close_socket_inline<S>(ws: &mut WebSocketStream<S>, frame: Option<CloseFrame>, limit: Duration)
+async fn close_socket_inline<S>(ws: &mut SessionSocket<S>, frame: Option<CloseFrame>, limit: Duration)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let finish = async {
-        if ws.close(frame).await.is_err() {
+        if ws.close(frame).await.is_err() || drain(ws).await.is_err() {
             return;
         }
         // A well-behaved peer answers the close and ends the stream.

@@ -6,7 +6,9 @@
 
 mod dispatch;
 mod engine;
+mod io;
 mod observe;
+mod outbound;
 mod peer;
 mod raw;
 
@@ -16,9 +18,11 @@ pub use dispatch::{
     BoxFuture, Call, Dispatch, DuplexContract, Envelope, OwnedDispatch, Route, Routes, ServeWith, decode_input,
     not_connected, ok_without_data, reply, route_not_found,
 };
-pub use engine::{Session, SessionEnd, close_socket};
+pub use engine::{Session, SessionEnd, SessionSocket, close_socket};
+pub use io::QueuedIo;
 pub use observe::{ConnectionContext, MessageContext, Observer, current_message, envelope_result};
-pub use peer::{LogMode, PeerHandle, PreparedMessage};
+pub use outbound::{CLOSE_SLOW_CONSUMER, PushError, SlowConsumer};
+pub use peer::{ConnectionId, LogMode, Outbox, PeerHandle, PreparedMessage};
 pub use raw::{RAW_PING, RAW_PONG, RawControl, RawMessage, RawSender, RawSession};
 pub use tokio_tungstenite;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -31,9 +35,21 @@ pub struct SessionConfig {
     pub max_in_flight: usize,
     /// How long an outgoing request waits for its reply. Default 30 s.
     pub request_timeout: Duration,
-    /// How long one write may take before the peer counts as a slow consumer and is dropped. Default 10 s.
+    /// How long queued output may wait for the socket to accept a single byte before the peer counts as a slow
+    /// consumer and is closed (1013). Default 10 s.
     pub write_timeout: Duration,
-    /// Outbound queue length; senders wait when it is full. Default 256.
+    /// How long a closing socket gets to deliver its Close frame and hear the answer before the TCP connection
+    /// is dropped. Default 5 s.
+    pub close_timeout: Duration,
+    /// Bytes a typed connection may have queued and not yet written (pushes, requests, replies) before a push
+    /// counts as too much for this reader; see [`SlowConsumer`]. A single frame larger than the budget still
+    /// goes out when nothing else is queued. Replies never trip it: past the budget the session stops reading
+    /// requests instead. Default 1 MiB.
+    pub outbound_budget: usize,
+    /// What a typed connection does when a push exceeds [`SessionConfig::outbound_budget`]. Default
+    /// [`SlowConsumer::Close`].
+    pub slow_consumer: SlowConsumer,
+    /// Raw sockets' outbound queue length, in frames; senders wait when it is full. Default 256.
     pub outbound_capacity: usize,
     /// Largest accepted message; larger ones close the socket with 1009. Default 1 MiB.
     pub max_message_size: usize,
@@ -66,6 +82,9 @@ impl Default for SessionConfig {
             max_in_flight: 64,
             request_timeout: Duration::from_secs(30),
             write_timeout: Duration::from_secs(10),
+            close_timeout: Duration::from_secs(5),
+            outbound_budget: 1 << 20,
+            slow_consumer: SlowConsumer::Close,
             outbound_capacity: 256,
             max_message_size: 1 << 20,
             heartbeat: Some(Heartbeat::default()),
@@ -95,6 +114,27 @@ impl SessionConfig {
         self
     }
 
+    /// Sets [`SessionConfig::close_timeout`].
+    #[must_use]
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.close_timeout = timeout;
+        self
+    }
+
+    /// Sets [`SessionConfig::outbound_budget`] (bytes).
+    #[must_use]
+    pub fn outbound_budget(mut self, bytes: usize) -> Self {
+        self.outbound_budget = bytes.max(1);
+        self
+    }
+
+    /// Sets [`SessionConfig::slow_consumer`].
+    #[must_use]
+    pub fn slow_consumer(mut self, policy: SlowConsumer) -> Self {
+        self.slow_consumer = policy;
+        self
+    }
+
     /// Sets [`SessionConfig::outbound_capacity`].
     #[must_use]
     pub fn outbound_capacity(mut self, n: usize) -> Self {
@@ -116,8 +156,8 @@ impl SessionConfig {
         self
     }
 
-    /// The WebSocket settings for this session: ≤ 8 KiB read/write buffers (frames queue in the write buffer and
-    /// leave together when the session is idle) and the message size limit.
+    /// The WebSocket settings for this session: ≤ 8 KiB read/write buffers and the message size limit. (A typed
+    /// session queues its output in [`QueuedIo`] instead, and writes it when it is idle.)
     pub fn websocket_config(&self) -> WebSocketConfig {
         WebSocketConfig::default()
             .read_buffer_size(8 * 1024)

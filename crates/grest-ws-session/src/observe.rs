@@ -17,8 +17,10 @@ pub trait Observer: Send + Sync + 'static {
     /// `CONNECTION_CLOSED`) and, for requests, the round-trip time.
     fn outbound(&self, _path: &'static str, _result: &str, _elapsed: Option<Duration>) {}
 
-    /// How many frames were waiting in the outbound queue when one was written.
-    fn queue_depth(&self, _depth: usize) {}
+    /// Outbound frames were dropped because the peer did not read them: pushes past the budget under
+    /// [`crate::SlowConsumer::DropOldest`], or the queue of a connection closed as a slow consumer (or that ended
+    /// with frames still queued).
+    fn dropped(&self, _frames: u64) {}
 
     /// The socket ended.
     fn ended(&self, _end: &SessionEnd) {}

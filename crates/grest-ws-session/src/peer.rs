@@ -8,44 +8,36 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use bytes::{Buf, Bytes};
 use grest_ws_core::error::{MethodError, REQUEST_TIMEOUT, SOCKET_CLOSED};
 use grest_ws_core::frame::{FrameKind, write_frame_head};
 use grest_ws_core::validate::{Path, Validate};
 use grest_ws_core::{GrestError, ServerError, ValidationError};
 use serde::Serialize;
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 
+use crate::SessionConfig;
 use crate::dispatch::not_connected;
+use crate::io::text_frame_header;
 use crate::observe::{ConnectionContext, Observer};
-
-/// What the handle asks the session task to do.
-#[derive(Debug)]
-pub(crate) enum Command {
-    /// Write this text frame (shared bytes: a prepared broadcast frame is not copied per peer).
-    Send(Utf8Bytes),
-    /// Close the socket with this close frame (`None` = no status code) and end the session.
-    Close(Option<Box<CloseFrame>>),
-    /// Let in-flight handlers finish (until the deadline), then close with this frame. Boxed, like `Close`'s
-    /// frame, so the common `Send` sets the size of every queue slot.
-    Drain(Box<(tokio::time::Instant, CloseFrame)>),
-}
+use crate::outbound::{Control, Mailbox, Outgoing, PushError};
 
 type ReplySlot = oneshot::Sender<Option<String>>;
 type CloseHook = Box<dyn FnOnce() + Send>;
 
-/// One socket's share of a handle: its outbound queue and its outstanding requests.
+/// One socket's share of a handle: its outbound mailbox and its outstanding requests.
 pub(crate) struct Link {
-    pub(crate) commands: mpsc::Sender<Command>,
+    pub(crate) mailbox: Mailbox,
     pending: Mutex<HashMap<u64, ReplySlot>>,
     next_id: AtomicU64,
 }
 
 impl Link {
-    pub(crate) fn new(commands: mpsc::Sender<Command>) -> Self {
+    pub(crate) fn new(config: &SessionConfig) -> Self {
         Link {
-            commands,
+            mailbox: Mailbox::new(config.outbound_budget, config.slow_consumer),
             pending: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
         }
@@ -57,6 +49,8 @@ impl Link {
 }
 
 pub(crate) struct Shared {
+    id: ConnectionId,
+    role: Role,
     link: Mutex<Option<Arc<Link>>>,
     /// Set once the handle is closed for good (no reconnect).
     closing: AtomicBool,
@@ -70,6 +64,28 @@ pub(crate) struct Shared {
     log_mode: AtomicU8,
     observer: OnceLock<Arc<dyn Observer>>,
     connection: OnceLock<Arc<ConnectionContext>>,
+}
+
+/// Identifies one connection (one handle) for the life of the process; rooms address connections by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId(u64);
+
+impl ConnectionId {
+    fn next() -> ConnectionId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        ConnectionId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The number behind the id (unique within this process).
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "c{}", self.0)
+    }
 }
 
 /// How much a handle logs about its traffic (through `tracing`): nothing, failed calls only, or every message.
@@ -124,7 +140,7 @@ fn close_shared(shared: &Shared, frame: Option<CloseFrame>) {
     shared.closing_notify.notify_waiters();
     let link = shared.link.lock().unwrap_or_else(|e| e.into_inner()).clone();
     if let Some(link) = link {
-        let _ = link.commands.try_send(Command::Close(frame.map(Box::new)));
+        link.mailbox.control(Control::Close(frame));
     }
 }
 
@@ -138,11 +154,13 @@ impl std::fmt::Debug for PeerHandle {
 }
 
 impl PeerHandle {
-    /// A handle without a socket yet.
-    pub(crate) fn new(request_timeout: Duration) -> Self {
+    /// A handle without a socket yet, for the given end of the connection.
+    pub(crate) fn new(role: Role, request_timeout: Duration) -> Self {
         PeerHandle {
             _owner: None,
             shared: Arc::new(Shared {
+                id: ConnectionId::next(),
+                role,
                 link: Mutex::new(None),
                 closing: AtomicBool::new(false),
                 closed: AtomicBool::new(false),
@@ -185,8 +203,10 @@ impl PeerHandle {
         *self.lock_link() = Some(link);
     }
 
-    /// Ends a socket's link: its outstanding requests fail with "Socket connection closed!".
-    pub(crate) fn detach(&self, link: &Arc<Link>) {
+    /// Ends a socket's link: pushes to it fail, and its outstanding requests fail with "Socket connection
+    /// closed!". Returns how many queued frames were dropped.
+    pub(crate) fn detach(&self, link: &Arc<Link>) -> usize {
+        let dropped = link.mailbox.close();
         link.lock_pending().clear();
         let mut current = self.lock_link();
         if current.as_ref().is_some_and(|l| Arc::ptr_eq(l, link)) {
@@ -194,6 +214,22 @@ impl PeerHandle {
         }
         drop(current);
         self.shared.settled_notify.notify_waiters();
+        dropped
+    }
+
+    /// This connection's id.
+    pub fn id(&self) -> ConnectionId {
+        self.shared.id
+    }
+
+    /// Which end of the connection this handle is.
+    pub(crate) fn role(&self) -> Role {
+        self.shared.role
+    }
+
+    /// The current socket's outbound mailbox, for pushing without waiting (rooms hold one per member).
+    pub fn outbox(&self) -> Option<Outbox> {
+        self.current_link().map(Outbox)
     }
 
     fn current_link(&self) -> Option<Arc<Link>> {
@@ -204,11 +240,20 @@ impl PeerHandle {
         self.shared.link.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Sends a fire-and-forget message; resolves once the frame is queued for the socket.
+    /// Sends a fire-and-forget message; resolves once the frame is queued for the socket, waiting while the
+    /// socket's outbound queue is over its budget (backpressure).
     pub async fn notify<T: Serialize + ?Sized>(&self, path: &'static str, data: Option<&T>) -> Result<(), ServerError> {
         let link = self.live_link()?;
-        let text = encode_frame(FrameKind::Message, path, None, data)?;
-        enqueue(&link, text).await
+        let frame = encode_frame(self.role(), FrameKind::Message, path, None, data)?;
+        enqueue(&link, frame, true).await
+    }
+
+    /// Queues a fire-and-forget message without waiting: past the socket's outbound budget the endpoint's
+    /// slow-consumer policy applies (see [`crate::SlowConsumer`]).
+    pub fn try_notify<T: Serialize + ?Sized>(&self, path: &'static str, data: Option<&T>) -> Result<(), PushError> {
+        let link = self.live_link().map_err(|_| PushError::Closed)?;
+        let frame = encode_frame(self.role(), FrameKind::Message, path, None, data).map_err(|_| PushError::Invalid)?;
+        link.mailbox.try_push(frame)
     }
 
     /// Sends a request and waits for the raw reply data (the envelope text), or fails with `SERVER_ERROR`
@@ -220,10 +265,10 @@ impl PeerHandle {
     ) -> Result<Option<String>, ServerError> {
         let link = self.live_link()?;
         let id = link.next_id.fetch_add(1, Ordering::Relaxed);
-        let text = encode_frame(FrameKind::Request, path, Some(id), data)?;
+        let frame = encode_frame(self.role(), FrameKind::Request, path, Some(id), data)?;
         let (slot, reply) = oneshot::channel();
         link.lock_pending().insert(id, slot);
-        if let Err(error) = enqueue(&link, text).await {
+        if let Err(error) = enqueue(&link, frame, false).await {
             self.forget(&link, id);
             return Err(error);
         }
@@ -237,10 +282,11 @@ impl PeerHandle {
         }
     }
 
-    /// Sends a message serialized once for many peers (see [`PreparedMessage`]); resolves once queued.
+    /// Sends a message serialized once for many peers (see [`PreparedMessage`]); resolves once queued, waiting
+    /// while the socket's outbound queue is over its budget.
     pub async fn send_prepared<C>(&self, message: &PreparedMessage<C>) -> Result<(), ServerError> {
         let link = self.live_link()?;
-        let result = enqueue(&link, message.frame.clone()).await;
+        let result = enqueue(&link, message.outgoing(self.role()), true).await;
         if let Some(observer) = self.observer() {
             let kind = match &result {
                 Ok(()) => "OK",
@@ -291,6 +337,24 @@ impl PeerHandle {
         }
     }
 
+    /// Queues a prepared message without waiting; past the socket's outbound budget the endpoint's slow-consumer
+    /// policy applies.
+    pub fn try_send_prepared<C>(&self, message: &PreparedMessage<C>) -> Result<(), PushError> {
+        let link = self.live_link().map_err(|_| PushError::Closed)?;
+        link.mailbox.try_push(message.outgoing(self.role()))
+    }
+
+    /// Typed fire-and-forget without waiting: validates the input locally, then queues it; past the socket's
+    /// outbound budget the endpoint's slow-consumer policy applies.
+    pub fn try_send<I: Serialize + Validate + ?Sized>(
+        &self,
+        path: &'static str,
+        input: Option<&I>,
+    ) -> Result<(), PushError> {
+        check_outgoing(input).map_err(|_| PushError::Invalid)?;
+        self.try_notify(path, input)
+    }
+
     /// Typed fire-and-forget: validates the input locally, then sends it.
     pub async fn send<I: Serialize + Validate + ?Sized>(
         &self,
@@ -336,7 +400,7 @@ impl PeerHandle {
     /// finality.
     pub fn drop_socket(&self) {
         if let Some(link) = self.current_link() {
-            let _ = link.commands.try_send(Command::Close(None));
+            link.mailbox.control(Control::Close(None));
         }
     }
 
@@ -361,7 +425,7 @@ impl PeerHandle {
     /// Lets in-flight handlers finish (up to `deadline`), then closes the socket with `frame`.
     pub fn drain(&self, deadline: tokio::time::Instant, frame: CloseFrame) {
         if let Some(link) = self.current_link() {
-            let _ = link.commands.try_send(Command::Drain(Box::new((deadline, frame))));
+            link.mailbox.control(Control::Drain(deadline, frame));
         }
     }
 
@@ -491,7 +555,7 @@ impl PeerHandle {
         }
         if let Some(link) = self.lock_link().take() {
             link.lock_pending().clear();
-            let _ = link.commands.try_send(Command::Close(None));
+            link.mailbox.control(Control::Close(None));
         }
         self.shared.settled_notify.notify_waiters();
         let hooks = std::mem::take(&mut *self.shared.on_close.lock().unwrap_or_else(|e| e.into_inner()));
@@ -512,11 +576,35 @@ fn is_closed_error(error: &ServerError) -> bool {
     message == SOCKET_CLOSED || message.contains("not connected")
 }
 
-async fn enqueue(link: &Link, text: impl Into<Utf8Bytes>) -> Result<(), ServerError> {
-    link.commands
-        .send(Command::Send(text.into()))
+async fn enqueue(link: &Link, frame: Outgoing, droppable: bool) -> Result<(), ServerError> {
+    link.mailbox
+        .push(frame, droppable)
         .await
         .map_err(|_| ServerError::with_display_message(SOCKET_CLOSED))
+}
+
+/// A socket's outbound mailbox: pushes queue without waiting (see [`crate::SlowConsumer`] for what happens past
+/// the budget). Cheap to clone; it stays valid after the socket ends, when pushes fail with
+/// [`PushError::Closed`].
+#[derive(Clone)]
+pub struct Outbox(Arc<Link>);
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox").field("closed", &self.is_closed()).finish()
+    }
+}
+
+impl Outbox {
+    /// Queues a prepared server-to-client message without waiting.
+    pub fn try_send_prepared<C>(&self, message: &PreparedMessage<C>) -> Result<(), PushError> {
+        self.0.mailbox.try_push(Outgoing::Frame(message.frame.clone()))
+    }
+
+    /// Whether the socket has ended.
+    pub fn is_closed(&self) -> bool {
+        self.0.mailbox.is_closed()
+    }
 }
 
 fn check_outgoing<I: Validate + ?Sized>(input: Option<&I>) -> Result<(), ValidationError> {
@@ -534,7 +622,9 @@ fn check_outgoing<I: Validate + ?Sized>(input: Option<&I>) -> Result<(), Validat
 /// copies a reference, not the payload. The generated `Peer::prepare_<method>` functions build them.
 pub struct PreparedMessage<C> {
     path: &'static str,
-    frame: Utf8Bytes,
+    /// The complete server frame: WebSocket header, then the text.
+    frame: Bytes,
+    header_len: usize,
     contract: std::marker::PhantomData<fn() -> C>,
 }
 
@@ -543,6 +633,7 @@ impl<C> Clone for PreparedMessage<C> {
         PreparedMessage {
             path: self.path,
             frame: self.frame.clone(),
+            header_len: self.header_len,
             contract: std::marker::PhantomData,
         }
     }
@@ -560,28 +651,69 @@ impl<C> PreparedMessage<C> {
     /// Validates and serializes `input` as an `m` frame of `path`.
     pub fn new<I: Serialize + Validate + ?Sized>(path: &'static str, input: Option<&I>) -> Result<Self, ServerError> {
         check_outgoing(input).map_err(|_| ServerError::with_display_message("Invalid arguments"))?;
-        let frame = encode_frame(FrameKind::Message, path, None, input)?;
+        let Outgoing::Frame(frame) = encode_frame(Role::Server, FrameKind::Message, path, None, input)? else {
+            unreachable!("the server role builds complete frames")
+        };
+        let header_len = frame.len() - text_len(&frame);
         Ok(PreparedMessage {
             path,
-            frame: frame.into(),
+            frame,
+            header_len,
             contract: std::marker::PhantomData,
         })
     }
 
     /// The frame's text.
     pub fn as_str(&self) -> &str {
-        self.frame.as_str()
+        std::str::from_utf8(&self.frame[self.header_len..]).unwrap_or_default()
+    }
+
+    /// The message path.
+    pub fn path(&self) -> &'static str {
+        self.path
+    }
+
+    /// The frame as the given end queues it: the server sends the shared frame as it is; a client frames (and
+    /// masks) the text itself.
+    fn outgoing(&self, role: Role) -> Outgoing {
+        match role {
+            Role::Server => Outgoing::Frame(self.frame.clone()),
+            Role::Client => {
+                Outgoing::Text(Utf8Bytes::try_from(self.frame.slice(self.header_len..)).unwrap_or_default())
+            }
+        }
     }
 }
 
-/// Builds a text frame with the payload serialized straight into it.
+/// The payload length announced by a server frame's header.
+fn text_len(frame: &[u8]) -> usize {
+    match frame.get(1).copied().unwrap_or(0) {
+        126 => usize::from(u16::from_be_bytes([frame[2], frame[3]])),
+        127 => {
+            let mut len = [0u8; 8];
+            len.copy_from_slice(&frame[2..10]);
+            u64::from_be_bytes(len) as usize
+        }
+        short => usize::from(short),
+    }
+}
+
+/// Room left in front of a server frame's text for the longest WebSocket header.
+const HEADER_ROOM: usize = 10;
+
+/// Builds a frame with the payload serialized straight into it: for the server, the complete WebSocket frame
+/// (header written into room reserved in front, so nothing is copied); for a client, the text, which the
+/// WebSocket layer frames and masks.
 fn encode_frame<T: Serialize + ?Sized>(
+    role: Role,
     kind: FrameKind,
     path: &str,
     id: Option<u64>,
     data: Option<&T>,
-) -> Result<String, ServerError> {
-    let mut head = String::with_capacity(32 + path.len());
+) -> Result<Outgoing, ServerError> {
+    let room = if role == Role::Server { HEADER_ROOM } else { 0 };
+    let mut head = String::with_capacity(room + 32 + path.len());
+    head.extend(std::iter::repeat_n('\0', room));
     write_frame_head(&mut head, kind, path, id);
     let mut bytes = head.into_bytes();
     if let Some(data) = data {
@@ -590,5 +722,17 @@ fn encode_frame<T: Serialize + ?Sized>(
             ServerError::new()
         })?;
     }
-    String::from_utf8(bytes).map_err(|_| ServerError::new())
+    match role {
+        Role::Server => {
+            let (header, header_len) = text_frame_header(bytes.len() - room);
+            let start = room - header_len;
+            bytes[start..room].copy_from_slice(&header[..header_len]);
+            let mut frame = Bytes::from(bytes);
+            frame.advance(start);
+            Ok(Outgoing::Frame(frame))
+        }
+        Role::Client => String::from_utf8(bytes)
+            .map(|text| Outgoing::Text(text.into()))
+            .map_err(|_| ServerError::new()),
+    }
 }

@@ -13,12 +13,11 @@ use grest_ws_core::error::SOCKET_CLOSED;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
 
-use crate::{SessionConfig, SessionEnd, close_socket};
+use crate::{SessionConfig, SessionEnd, SessionSocket, close_socket};
 
 /// The keepalive a browser-side grest peer sends on a default-mode raw socket (a text frame: NUL, `gg-raw-ping`,
 /// NUL). Answered with [`RAW_PONG`]; neither ever reaches the application.
@@ -283,7 +282,7 @@ impl RawSession {
     }
 
     /// Drives the socket until it ends; then the receiver yields `None`, sends fail and on-close hooks run.
-    pub async fn run<S>(self, ws: WebSocketStream<S>) -> SessionEnd
+    pub async fn run<S>(self, ws: SessionSocket<S>) -> SessionEnd
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -293,7 +292,7 @@ impl RawSession {
         end
     }
 
-    async fn drive<S>(mut self, mut ws: WebSocketStream<S>) -> SessionEnd
+    async fn drive<S>(mut self, mut ws: SessionSocket<S>) -> SessionEnd
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -325,7 +324,7 @@ impl RawSession {
                         }
                     }
                     let frame = self.control.take_close().flatten();
-                    close_socket(&mut ws, frame, config.write_timeout).await;
+                    close_socket(&mut ws, frame, config.close_timeout).await;
                     return SessionEnd::Closed;
                 }
                 frame = self.frames.recv() => match frame {
@@ -336,7 +335,7 @@ impl RawSession {
                     }
                     // Every sender is gone (the receiver may live on, but nothing can ever answer it).
                     None => {
-                        close_socket(&mut ws, None, config.write_timeout).await;
+                        close_socket(&mut ws, None, config.close_timeout).await;
                         return SessionEnd::Closed;
                     }
                 },
@@ -373,7 +372,7 @@ impl RawSession {
                         Some(Err(WsError::Capacity(_))) => {
                             tracing::warn!("inbound frame over the size limit; closing with 1009");
                             let close = CloseFrame { code: CloseCode::Size, reason: "Message too big".into() };
-                            close_socket(&mut ws, Some(close), config.write_timeout).await;
+                            close_socket(&mut ws, Some(close), config.close_timeout).await;
                             return SessionEnd::MessageTooBig;
                         }
                         Some(Err(e)) => return SessionEnd::Error(e.to_string()),
@@ -409,7 +408,7 @@ fn is_sentinel(text: &str, sentinel: &str) -> bool {
     text.len() == sentinel.len() && text == sentinel
 }
 
-async fn write<S>(ws: &mut WebSocketStream<S>, message: Message, limit: Duration) -> Result<(), SessionEnd>
+async fn write<S>(ws: &mut SessionSocket<S>, message: Message, limit: Duration) -> Result<(), SessionEnd>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {

@@ -1,6 +1,6 @@
 //! The size of a session's task: it lives for every connection's whole life, so it is kept small.
 
-use grest_ws_session::{Call, Dispatch, Route, Session, SessionConfig};
+use grest_ws_session::{Call, Dispatch, QueuedIo, Route, Session, SessionConfig};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
@@ -18,8 +18,8 @@ impl Dispatch for Nothing {
 #[tokio::test]
 async fn a_session_task_stays_small() {
     let (io, _peer) = tokio::io::duplex(64);
-    let ws = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
-    let session = Session::new(SessionConfig::default());
+    let ws = WebSocketStream::from_raw_socket(QueuedIo::new(io), Role::Server, None).await;
+    let session = Session::new(Role::Server, SessionConfig::default());
     let run = session.run(ws, &Nothing);
     let size = std::mem::size_of_val(&run);
     println!("session future: {size} bytes");

@@ -1,0 +1,305 @@
+//! Rooms: named groups of the connections of one endpoint, and broadcasts to a room, to everyone, or to either
+//! except some connections.
+//!
+//! Every connection of a typed endpoint is in the endpoint's registry from its handshake until it closes; it
+//! joins and leaves any number of rooms, and leaves all of them when it closes. A broadcast serializes its
+//! message once ([`PreparedMessage`]) and hands every recipient the same shared frame without waiting: each
+//! connection's mailbox queues it and its session writes everything pending with one write. A connection that
+//! does not keep up meets its endpoint's slow-consumer policy
+//! ([`SessionConfig::slow_consumer`](grest_ws_session::SessionConfig::slow_consumer)); the others never wait
+//! for it.
+//!
+//! Queries that may one day span several server processes (`members`, `count`) are `async`, so a cluster
+//! backplane can answer them without a change to code that uses rooms. Joins and leaves address connections of
+//! this process (a connection's own handler, or its connect handler, is where they usually happen).
+//!
+//! The `grest-ws` crate's guide has a complete example (its "Rooms and fan-out" section).
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use grest_ws_session::{ConnectionId, Outbox, PreparedMessage};
+
+use crate::metrics::EndpointMetrics;
+
+/// The rooms of one endpoint, typed by its contract `C` (a broadcast carries `C`'s server-to-client messages).
+/// Cheap to clone; get it from [`crate::Connected::rooms`] or [`crate::GrestWs::rooms`].
+pub struct Rooms<C> {
+    registry: Arc<Registry>,
+    contract: PhantomData<fn() -> C>,
+}
+
+impl<C> Clone for Rooms<C> {
+    fn clone(&self) -> Self {
+        Rooms {
+            registry: self.registry.clone(),
+            contract: PhantomData,
+        }
+    }
+}
+
+impl<C> std::fmt::Debug for Rooms<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.registry.read();
+        f.debug_struct("Rooms")
+            .field("connections", &state.everyone.len())
+            .field("rooms", &state.rooms.len())
+            .finish()
+    }
+}
+
+/// What a broadcast did on this process.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Delivery {
+    /// Connections the message was queued for.
+    pub queued: usize,
+    /// Recipients that did not take it: closed, or over their outbound budget (counted by their connection as
+    /// dropped).
+    pub dropped: usize,
+}
+
+impl<C> Rooms<C> {
+    pub(crate) fn new(registry: Arc<Registry>) -> Self {
+        Rooms {
+            registry,
+            contract: PhantomData,
+        }
+    }
+
+    /// Adds a connection of this endpoint to `room` (created on first join). `false` when the connection is not
+    /// open on this endpoint (it closed, or belongs to another one). Joining twice is harmless.
+    pub fn join(&self, connection: ConnectionId, room: &str) -> bool {
+        let mut state = self.registry.write();
+        let Some(outbox) = state.everyone.outbox(connection) else {
+            return false;
+        };
+        let room: Arc<str> = match state.rooms.get_key_value(room) {
+            Some((name, _)) => name.clone(),
+            None => room.into(),
+        };
+        if state.rooms.entry(room.clone()).or_default().insert(connection, outbox) {
+            state.joined.entry(connection).or_default().push(room);
+        }
+        true
+    }
+
+    /// Removes a connection from `room`; `false` when it was not a member. An emptied room is forgotten.
+    pub fn leave(&self, connection: ConnectionId, room: &str) -> bool {
+        let mut state = self.registry.write();
+        let State { rooms, joined, .. } = &mut *state;
+        let left = remove_member(rooms, room, connection);
+        if left {
+            if let Some(names) = joined.get_mut(&connection) {
+                names.retain(|name| &**name != room);
+            }
+        }
+        left
+    }
+
+    /// Removes a connection from every room it joined (it stays on the endpoint).
+    pub fn leave_all(&self, connection: ConnectionId) {
+        self.registry.write().leave_all(connection);
+    }
+
+    /// The rooms a connection of this process is in.
+    pub fn rooms_of(&self, connection: ConnectionId) -> Vec<String> {
+        let state = self.registry.read();
+        state
+            .joined
+            .get(&connection)
+            .map(|names| names.iter().map(|name| name.to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The connections in `room`.
+    pub async fn members(&self, room: &str) -> Vec<ConnectionId> {
+        let state = self.registry.read();
+        state.rooms.get(room).map(|m| m.ids.clone()).unwrap_or_default()
+    }
+
+    /// How many connections are in `room`.
+    pub async fn count(&self, room: &str) -> usize {
+        self.registry.read().rooms.get(room).map_or(0, Members::len)
+    }
+
+    /// How many connections the endpoint has.
+    pub async fn connections(&self) -> usize {
+        self.registry.read().everyone.len()
+    }
+
+    /// A broadcast to the members of `room`.
+    pub fn to<'r>(&'r self, room: &'r str) -> Broadcast<'r, C> {
+        Broadcast {
+            rooms: self,
+            room: Some(room),
+            except: Vec::new(),
+        }
+    }
+
+    /// A broadcast to every connection of the endpoint.
+    pub fn all(&self) -> Broadcast<'_, C> {
+        Broadcast {
+            rooms: self,
+            room: None,
+            except: Vec::new(),
+        }
+    }
+}
+
+/// A broadcast being addressed: [`Rooms::to`] or [`Rooms::all`], optionally [`Broadcast::except`] some
+/// connections, then [`Broadcast::send`].
+#[must_use = "a broadcast does nothing until it is sent"]
+pub struct Broadcast<'r, C> {
+    rooms: &'r Rooms<C>,
+    room: Option<&'r str>,
+    except: Vec<ConnectionId>,
+}
+
+impl<C> std::fmt::Debug for Broadcast<'_, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broadcast")
+            .field("room", &self.room)
+            .field("except", &self.except)
+            .finish()
+    }
+}
+
+impl<C> Broadcast<'_, C> {
+    /// Leaves this connection out (e.g. the sender).
+    pub fn except(mut self, connection: ConnectionId) -> Self {
+        self.except.push(connection);
+        self
+    }
+
+    /// Queues `message` for every addressed connection without waiting; the frame is shared, not copied.
+    pub fn send(&self, message: &PreparedMessage<C>) -> Delivery {
+        let state = self.rooms.registry.read();
+        let members = match self.room {
+            None => &state.everyone,
+            Some(room) => match state.rooms.get(room) {
+                Some(members) => members,
+                None => return Delivery::default(),
+            },
+        };
+        let mut delivery = Delivery::default();
+        for (id, outbox) in members.ids.iter().zip(&members.outboxes) {
+            if self.except.contains(id) {
+                continue;
+            }
+            match outbox.try_send_prepared(message) {
+                Ok(()) => delivery.queued += 1,
+                Err(_) => delivery.dropped += 1,
+            }
+        }
+        drop(state);
+        if let Some(metrics) = self.rooms.registry.metrics.get() {
+            metrics.broadcast(message.path(), delivery.queued);
+        }
+        delivery
+    }
+}
+
+/// The connections of one endpoint and the rooms they are in.
+#[derive(Default)]
+pub(crate) struct Registry {
+    state: RwLock<State>,
+    metrics: OnceLock<EndpointMetrics>,
+}
+
+#[derive(Default)]
+struct State {
+    everyone: Members,
+    rooms: HashMap<Arc<str>, Members>,
+    joined: HashMap<ConnectionId, Vec<Arc<str>>>,
+}
+
+impl State {
+    fn leave_all(&mut self, connection: ConnectionId) {
+        for room in self.joined.remove(&connection).unwrap_or_default() {
+            remove_member(&mut self.rooms, &room, connection);
+        }
+    }
+}
+
+/// Removes a member from a room, forgetting the room when it empties; whether it was a member.
+fn remove_member(rooms: &mut HashMap<Arc<str>, Members>, room: &str, connection: ConnectionId) -> bool {
+    let Some(members) = rooms.get_mut(room) else {
+        return false;
+    };
+    let removed = members.remove(connection);
+    if members.len() == 0 {
+        rooms.remove(room);
+    }
+    removed
+}
+
+impl Registry {
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Labels broadcasts in the endpoint's metrics (once, when the server is built).
+    pub(crate) fn set_metrics(&self, metrics: EndpointMetrics) {
+        let _ = self.metrics.set(metrics);
+    }
+
+    /// A connection opened on the endpoint.
+    pub(crate) fn register(&self, connection: ConnectionId, outbox: Outbox) {
+        self.write().everyone.insert(connection, outbox);
+    }
+
+    /// A connection closed: it leaves its rooms and the endpoint.
+    pub(crate) fn unregister(&self, connection: ConnectionId) {
+        let mut state = self.write();
+        state.leave_all(connection);
+        state.everyone.remove(connection);
+    }
+}
+
+/// A set of connections, stored for iteration: ids and mailboxes side by side, an index for removal.
+#[derive(Default)]
+struct Members {
+    ids: Vec<ConnectionId>,
+    outboxes: Vec<Outbox>,
+    index: HashMap<ConnectionId, usize>,
+}
+
+impl Members {
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    fn outbox(&self, connection: ConnectionId) -> Option<Outbox> {
+        self.index.get(&connection).map(|&at| self.outboxes[at].clone())
+    }
+
+    /// Adds a member; `false` when it already was one.
+    fn insert(&mut self, connection: ConnectionId, outbox: Outbox) -> bool {
+        if self.index.contains_key(&connection) {
+            return false;
+        }
+        self.index.insert(connection, self.ids.len());
+        self.ids.push(connection);
+        self.outboxes.push(outbox);
+        true
+    }
+
+    /// Removes a member; `false` when it was none.
+    fn remove(&mut self, connection: ConnectionId) -> bool {
+        let Some(at) = self.index.remove(&connection) else {
+            return false;
+        };
+        self.ids.swap_remove(at);
+        self.outboxes.swap_remove(at);
+        if let Some(moved) = self.ids.get(at) {
+            self.index.insert(*moved, at);
+        }
+        true
+    }
+}

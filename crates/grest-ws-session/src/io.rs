@@ -1,0 +1,270 @@
+//! The socket under a session's WebSocket stream: once the session takes over, every write — the session's
+//! shared frames and whatever the WebSocket layer writes (pongs, close frames, client frames) — queues in order,
+//! and only the session decides when the queue leaves, with vectored writes.
+//!
+//! Before the session takes over (the upgrade and the `h`/`k` handshake) the stream passes reads and writes
+//! straight through.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::{Buf, Bytes};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// At most this many buffers go to one vectored write (Linux allows 1024).
+const MAX_SLICES: usize = 64;
+/// Frames up to this size are copied into the queue rather than referenced: copying a few hundred bytes costs
+/// less than a buffer of its own in a vectored write.
+const COPY_BELOW: usize = 512;
+
+/// An I/O stream whose writes queue behind the session's frames once the session has taken over (see the
+/// module docs). Wrap a socket in it before building the WebSocket stream a [`crate::Session`] runs on.
+#[derive(Debug)]
+pub struct QueuedIo<S> {
+    io: S,
+    queue: WriteQueue,
+    queued_mode: bool,
+    /// Bytes were written since the session last asked.
+    progress: bool,
+}
+
+/// Frames waiting to be written, oldest first: shared chunks, then bytes copied in after them.
+#[derive(Debug, Default)]
+struct WriteQueue {
+    chunks: VecDeque<Bytes>,
+    /// Bytes written by copy (the WebSocket layer's frames, replies), after every chunk.
+    staging: Vec<u8>,
+    len: usize,
+    /// The front chunk is partly written: it must finish, whatever is discarded.
+    front_started: bool,
+}
+
+impl WriteQueue {
+    fn seal_staging(&mut self) {
+        if !self.staging.is_empty() {
+            self.chunks.push_back(Bytes::from(std::mem::take(&mut self.staging)));
+        }
+    }
+
+    fn advance(&mut self, mut n: usize) {
+        self.len -= n;
+        while n > 0 {
+            let Some(front) = self.chunks.front_mut() else { return };
+            if front.len() <= n {
+                n -= front.len();
+                self.chunks.pop_front();
+                self.front_started = false;
+            } else {
+                front.advance(n);
+                self.front_started = true;
+                n = 0;
+            }
+        }
+    }
+}
+
+impl<S> QueuedIo<S> {
+    /// Wraps a socket; reads and writes pass straight through until a session takes over.
+    pub fn new(io: S) -> Self {
+        QueuedIo {
+            io,
+            queue: WriteQueue::default(),
+            queued_mode: false,
+            progress: false,
+        }
+    }
+
+    /// The socket.
+    pub fn get_ref(&self) -> &S {
+        &self.io
+    }
+
+    /// From now on writes queue until [`QueuedIo::poll_drain`] (the session has taken over).
+    pub(crate) fn take_over(&mut self) {
+        self.queued_mode = true;
+    }
+
+    /// Bytes waiting to be written.
+    pub(crate) fn queued(&self) -> usize {
+        self.queue.len
+    }
+
+    /// Queues a complete, shared frame (a small one is copied, so a burst of them leaves as one buffer).
+    pub(crate) fn push_frame(&mut self, frame: Bytes) {
+        if frame.len() <= COPY_BELOW {
+            return self.push_parts(&[&frame]);
+        }
+        self.queue.seal_staging();
+        self.queue.len += frame.len();
+        self.queue.chunks.push_back(frame);
+    }
+
+    /// Queues bytes by copy (a frame built from its parts).
+    pub(crate) fn push_parts(&mut self, parts: &[&[u8]]) {
+        for part in parts {
+            self.queue.staging.extend_from_slice(part);
+            self.queue.len += part.len();
+        }
+    }
+
+    /// Drops every queued frame that has not started to leave (a partly written one must finish, or the stream
+    /// would be corrupt); returns how many bytes were dropped.
+    pub(crate) fn discard_unstarted(&mut self) -> usize {
+        let keep = if self.queue.front_started {
+            self.queue.chunks.pop_front()
+        } else {
+            None
+        };
+        let dropped = self.queue.len - keep.as_ref().map_or(0, Bytes::len);
+        self.queue.chunks.clear();
+        self.queue.staging.clear();
+        self.queue.len = 0;
+        if let Some(keep) = keep {
+            self.push_frame(keep);
+            self.queue.front_started = true;
+        }
+        dropped
+    }
+
+    /// Whether bytes left since the last call.
+    pub(crate) fn take_progress(&mut self) -> bool {
+        std::mem::take(&mut self.progress)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> QueuedIo<S> {
+    /// Writes queued bytes until the queue is empty (`Ready(Ok)`) or the socket would block (`Pending`, with the
+    /// task registered for writability).
+    pub(crate) fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.queue.seal_staging();
+        while !self.queue.chunks.is_empty() {
+            let written = if self.queue.chunks.len() > 1 && self.io.is_write_vectored() {
+                let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+                let mut count = 0;
+                for (slot, chunk) in slices.iter_mut().zip(&self.queue.chunks) {
+                    *slot = IoSlice::new(chunk);
+                    count += 1;
+                }
+                ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count]))?
+            } else {
+                ready!(Pin::new(&mut self.io).poll_write(cx, &self.queue.chunks[0]))?
+            };
+            if written == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.progress = true;
+            self.queue.advance(written);
+        }
+        // A burst leaves a large ring behind; an idle connection should not keep it.
+        if self.queue.chunks.capacity() > 16 {
+            self.queue.chunks = VecDeque::new();
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for QueuedIo<S> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for QueuedIo<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        if !self.queued_mode {
+            return Pin::new(&mut self.io).poll_write(cx, buf);
+        }
+        self.push_parts(&[buf]);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    /// In queued mode the WebSocket layer's flush only queues: the session writes when it is idle.
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.queued_mode {
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_drain(cx))?;
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// The header of an unmasked, final text frame carrying `len` payload bytes (server → client, RFC 6455 §5.2):
+/// the buffer and how many of its bytes are the header.
+pub(crate) fn text_frame_header(len: usize) -> ([u8; 10], usize) {
+    const FIN_TEXT: u8 = 0x81;
+    let mut header = [0u8; 10];
+    header[0] = FIN_TEXT;
+    if len < 126 {
+        header[1] = len as u8;
+        (header, 2)
+    } else if let Ok(len) = u16::try_from(len) {
+        header[1] = 126;
+        header[2..4].copy_from_slice(&len.to_be_bytes());
+        (header, 4)
+    } else {
+        header[1] = 127;
+        header[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+        (header, 10)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    #[test]
+    fn headers_use_the_shortest_length_form() {
+        assert_eq!(text_frame_header(5).1, 2);
+        assert_eq!(&text_frame_header(125).0[..2], &[0x81, 125]);
+        assert_eq!(&text_frame_header(126).0[..4], &[0x81, 126, 0, 126]);
+        assert_eq!(&text_frame_header(65_535).0[..4], &[0x81, 126, 0xff, 0xff]);
+        assert_eq!(&text_frame_header(65_536).0[..10], &[0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0]);
+    }
+
+    #[tokio::test]
+    async fn queued_writes_leave_in_order_and_only_on_drain() {
+        let (io, mut peer) = tokio::io::duplex(1024);
+        let mut queued = QueuedIo::new(io);
+        queued.take_over();
+        queued.push_frame(Bytes::from_static(b"ab"));
+        tokio::io::AsyncWriteExt::write_all(&mut queued, b"cd").await.unwrap();
+        queued.push_frame(Bytes::from_static(b"ef"));
+        assert_eq!(queued.queued(), 6);
+        std::future::poll_fn(|cx| queued.poll_drain(cx)).await.unwrap();
+        assert_eq!(queued.queued(), 0);
+        let mut got = [0u8; 6];
+        peer.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"abcdef");
+    }
+
+    #[tokio::test]
+    async fn discarding_keeps_a_partly_written_frame() {
+        // A 4-byte pipe: the first frame leaves half written.
+        let (io, mut peer) = tokio::io::duplex(4);
+        let mut queued = QueuedIo::new(io);
+        queued.take_over();
+        queued.push_frame(Bytes::from(vec![b'1'; 600]));
+        queued.push_frame(Bytes::from(vec![b'd'; 700]));
+        assert!(
+            std::future::poll_fn(|cx| Poll::Ready(queued.poll_drain(cx)))
+                .await
+                .is_pending()
+        );
+        assert_eq!(queued.discard_unstarted(), 700);
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            peer.read_to_end(&mut got).await.unwrap();
+            got
+        });
+        std::future::poll_fn(|cx| queued.poll_drain(cx)).await.unwrap();
+        drop(queued);
+        assert_eq!(reader.await.unwrap(), vec![b'1'; 600]);
+    }
+}
