@@ -41,15 +41,22 @@ contract! {
             mine() -> Vec<String>, errors [ServerError], permission Permission::Public;
             /// Asks the server to push `news` to this connection alone, without waiting.
             echo_news(Post), permission Permission::Public;
+            /// Asks the other members of a room `ready` and counts the `true` answers within the roll-call time.
+            roll_call(String) -> u64, errors [ServerError], permission Permission::Public;
         }
         server_to_client {
             /// A post.
             news(Post), permission Permission::Public;
+            /// Whether the client is there.
+            ready() -> bool, errors [ServerError], permission Permission::Public;
         }
     }
 }
 
 const FEED_API: WebSocketSchema<Feed> = WebSocketSchema::new("ws/feed");
+
+/// How long a roll call waits for answers.
+const ROLL_CALL: Duration = Duration::from_secs(2);
 
 struct Member {
     peer: feed::Peer,
@@ -86,6 +93,15 @@ impl feed::Server for Member {
     async fn echo_news(&self, post: Post) {
         let _ = self.peer.try_news(&post);
     }
+
+    async fn roll_call(&self, room: String) -> Result<u64, feed::RollCallError> {
+        let ask = |peer: feed::Peer| async move { peer.ready().await };
+        let answers = self.rooms.to(&room).except(self.peer.id()).gather(ROLL_CALL, ask).await;
+        Ok(answers
+            .iter()
+            .filter(|(_, answer)| matches!(answer, Some(Ok(true))))
+            .count() as u64)
+    }
 }
 
 async fn start(session: SessionConfig) -> String {
@@ -108,12 +124,16 @@ async fn subscriber(base: &str) -> (feed::Client, mpsc::UnboundedReceiver<Post>)
     let (tx, rx) = mpsc::unbounded_channel();
     let client = Client::new(FEED_API, base)
         .dedicated()
-        .connect(feed::Handlers::new().on_news(move |post| {
-            let tx = tx.clone();
-            async move {
-                let _ = tx.send(post);
-            }
-        }))
+        .connect(
+            feed::Handlers::new()
+                .on_news(move |post| {
+                    let tx = tx.clone();
+                    async move {
+                        let _ = tx.send(post);
+                    }
+                })
+                .on_ready(|| async { Ok(true) }),
+        )
         .await
         .expect("connect");
     (client, rx)
@@ -184,6 +204,19 @@ async fn rooms_route_broadcasts_to_members_except_the_sender_and_forget_closed_c
     // Nobody got anything else: carol's next push is the marker, not post 1 or 2.
     bob.publish(&post("blue", 4, 8)).await.unwrap();
     assert_eq!(next(&mut carol_rx).await.seq, 4);
+
+    // A request to every other member, answers gathered; a member that never answers is left out at the
+    // deadline.
+    let mute = stalled_reader(&base, "blue").await;
+    assert_eq!(alice.count(&"blue".to_owned()).await.unwrap(), 3);
+    assert_eq!(alice.roll_call(&"blue".to_owned()).await.unwrap(), 2);
+    assert_eq!(
+        bob.roll_call(&"blue".to_owned()).await.unwrap(),
+        1,
+        "carol; not bob himself"
+    );
+    drop(mute); // gone without a Close frame: the server forgets it all the same
+    await_count(&alice, "blue", 2).await;
 
     assert!(bob.leave(&"red".to_owned()).await.unwrap());
     assert!(!bob.leave(&"red".to_owned()).await.unwrap(), "not a member any more");

@@ -258,7 +258,7 @@ impl Endpoint {
         );
         if let Some(outbox) = handle.outbox() {
             let id = handle.id();
-            self.rooms.register(id, outbox);
+            self.rooms.register(&handle, outbox);
             let rooms = self.rooms.clone();
             handle.on_close(move || rooms.unregister(id));
         }

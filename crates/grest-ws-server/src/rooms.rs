@@ -16,10 +16,12 @@
 //! The `grest-ws` crate's guide has a complete example (its "Rooms and fan-out" section).
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
 
-use grest_ws_session::{ConnectionId, Outbox, PreparedMessage};
+use grest_ws_session::{ConnectionId, Outbox, PeerHandle, PreparedMessage};
 
 use crate::metrics::EndpointMetrics;
 
@@ -176,12 +178,8 @@ impl<C> Broadcast<'_, C> {
     /// Queues `message` for every addressed connection without waiting; the frame is shared, not copied.
     pub fn send(&self, message: &PreparedMessage<C>) -> Delivery {
         let state = self.rooms.registry.read();
-        let members = match self.room {
-            None => &state.everyone,
-            Some(room) => match state.rooms.get(room) {
-                Some(members) => members,
-                None => return Delivery::default(),
-            },
+        let Some(members) = self.members(&state) else {
+            return Delivery::default();
         };
         let mut delivery = Delivery::default();
         for (id, outbox) in members.ids.iter().zip(&members.outboxes) {
@@ -199,6 +197,44 @@ impl<C> Broadcast<'_, C> {
         }
         delivery
     }
+
+    /// Asks every addressed connection of this process at once — `ask` gets the connection's typed peer and
+    /// typically makes a server-to-client request — and gathers the answers that come within `timeout`
+    /// (Socket.IO's `emitWithAck`). A connection that does not answer in time gives `None`; one that closes
+    /// meanwhile gives whatever its request returned (`CONNECTION_CLOSED`). The `grest-ws` crate guide's "Rooms and
+    /// fan-out" section has an example.
+    pub async fn gather<P, T, F, Fut>(&self, timeout: Duration, ask: F) -> Vec<(ConnectionId, Option<T>)>
+    where
+        P: From<PeerHandle>,
+        F: Fn(P) -> Fut,
+        Fut: Future<Output = T>,
+    {
+        let addressed: Vec<(ConnectionId, PeerHandle)> = {
+            let state = self.rooms.registry.read();
+            match self.members(&state) {
+                None => Vec::new(),
+                Some(members) => members
+                    .ids
+                    .iter()
+                    .filter(|id| !self.except.contains(id))
+                    .filter_map(|id| Some((*id, state.handles.get(id)?.clone())))
+                    .collect(),
+            }
+        };
+        let asks = addressed.into_iter().map(|(id, handle)| {
+            let answer = ask(P::from(handle));
+            async move { (id, tokio::time::timeout(timeout, answer).await.ok()) }
+        });
+        futures_util::future::join_all(asks).await
+    }
+
+    /// The addressed set (before exceptions); `None` for a room nobody is in.
+    fn members<'s>(&self, state: &'s State) -> Option<&'s Members> {
+        match self.room {
+            None => Some(&state.everyone),
+            Some(room) => state.rooms.get(room),
+        }
+    }
 }
 
 /// The connections of one endpoint and the rooms they are in.
@@ -211,6 +247,8 @@ pub(crate) struct Registry {
 #[derive(Default)]
 struct State {
     everyone: Members,
+    /// Every connection's handle, for [`Broadcast::gather`]'s requests (broadcasts use the mailboxes).
+    handles: HashMap<ConnectionId, PeerHandle>,
     rooms: HashMap<Arc<str>, Members>,
     joined: HashMap<ConnectionId, Vec<Arc<str>>>,
 }
@@ -250,8 +288,10 @@ impl Registry {
     }
 
     /// A connection opened on the endpoint.
-    pub(crate) fn register(&self, connection: ConnectionId, outbox: Outbox) {
-        self.write().everyone.insert(connection, outbox);
+    pub(crate) fn register(&self, handle: &PeerHandle, outbox: Outbox) {
+        let mut state = self.write();
+        state.everyone.insert(handle.id(), outbox);
+        state.handles.insert(handle.id(), handle.clone());
     }
 
     /// A connection closed: it leaves its rooms and the endpoint.
@@ -259,6 +299,7 @@ impl Registry {
         let mut state = self.write();
         state.leave_all(connection);
         state.everyone.remove(connection);
+        state.handles.remove(&connection);
     }
 }
 
