@@ -1,26 +1,26 @@
 //! **grest-ws**: the `Echo` contract served the way a user would write it — a per-connection session value that
 //! implements the generated `echo::Server` trait, mounted on axum with `GrestWs` and default settings.
-//! Fan-out loops over the subscribers' typed `echo::Peer` handles (there is no shared pre-serialized broadcast
-//! in the public API).
+//! Fan-out is a broadcast to a room (`Rooms::to(..).send`): serialized once, queued on every subscriber without
+//! waiting.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use axum::serve::ListenerExt as _;
-use grest_ws::server::{Connected, GrestWs};
+use grest_ws::server::{Connected, GrestWs, Rooms};
 use grest_ws_bench::{Control, ECHO_API, Echo, Payload, announce, echo, runtime};
+
+/// The room every subscriber joins.
+const SUBSCRIBERS: &str = "subscribers";
 
 #[derive(Default)]
 struct State {
     ingested: AtomicU64,
-    next_id: AtomicU64,
-    subscribers: Mutex<HashMap<u64, echo::Peer>>,
 }
 
 struct Session {
-    id: u64,
     peer: echo::Peer,
+    rooms: Rooms<Echo>,
     state: Arc<State>,
 }
 
@@ -56,28 +56,13 @@ impl echo::Server for Session {
     }
 
     async fn subscribe(&self) -> Result<bool, echo::SubscribeError> {
-        lock(&self.state.subscribers).insert(self.id, self.peer.clone());
-        let state = self.state.clone();
-        let id = self.id;
-        self.peer.handle().on_close(move || {
-            lock(&state.subscribers).remove(&id);
-        });
-        Ok(true)
+        Ok(self.rooms.join(self.peer.id(), SUBSCRIBERS))
     }
 
     async fn publish(&self, input: Payload) -> Result<u64, echo::PublishError> {
-        let subscribers: Vec<echo::Peer> = lock(&self.state.subscribers).values().cloned().collect();
-        // Serialized once for every subscriber, as the grest-ws docs recommend for fan-out.
         let prepared = echo::Peer::prepare_news(&input).map_err(echo::PublishError::from)?;
-        for peer in &subscribers {
-            let _ = peer.send_prepared(&prepared).await;
-        }
-        Ok(subscribers.len() as u64)
+        Ok(self.rooms.to(SUBSCRIBERS).send(&prepared).queued as u64)
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn main() {
@@ -86,8 +71,8 @@ fn main() {
         let router = GrestWs::new()
             .ws(ECHO_API, move |conn: Connected<Echo>| {
                 let session = Session {
-                    id: state.next_id.fetch_add(1, Ordering::Relaxed),
                     peer: conn.peer,
+                    rooms: conn.rooms,
                     state: state.clone(),
                 };
                 async move { session }

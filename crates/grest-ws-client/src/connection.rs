@@ -342,12 +342,13 @@ impl<C: DuplexContract, P: ParamSource<C>> Driver<C, P> {
             CloseReason::Manual if mode == LogMode::All => tracing::info!(path, "ws close"),
             _ => {}
         }
-        self.handle.finish();
-        // A manual close already told each released client; only the remaining ones hear it here.
+        // A manual close already told each released client; only the remaining ones hear it here. They hear it
+        // before `closed()` resolves, so whoever awaits it sees what they recorded.
         for callbacks in self.modules.callbacks() {
             for callback in &callbacks.on_close {
                 callback(reason, error);
             }
         }
+        self.handle.finish();
     }
 }

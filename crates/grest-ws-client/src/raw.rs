@@ -373,10 +373,11 @@ impl<C: RawContract, P: ParamSource<C>> Driver<C, P> {
         }
         self.state.closing.store(true, Ordering::SeqCst);
         self.state.closing_notify.notify_waiters();
-        self.state.closed.store(true, Ordering::SeqCst);
-        self.state.closed_notify.notify_waiters();
+        // The hooks run before `closed()` resolves, so whoever awaits it sees what they recorded.
         for callback in &self.callbacks.on_close {
             callback(reason, error);
         }
+        self.state.closed.store(true, Ordering::SeqCst);
+        self.state.closed_notify.notify_waiters();
     }
 }

@@ -97,7 +97,7 @@ impl Session {
     {
         ws.get_mut().take_over();
         let observer = self.handle.observer().cloned();
-        let end = drive(ws, &self.handle, &self.link, &self.config, dispatch).await;
+        let end = drive(&mut ws, &self.handle, &self.link, &self.config, dispatch).await;
         let dropped = self.handle.detach(&self.link);
         if let Some(observer) = observer {
             if dropped > 0 {
@@ -178,7 +178,7 @@ fn poll_socket<S: AsyncRead + AsyncWrite + Unpin>(
             return Poll::Ready(event);
         }
     }
-    if reading {
+    if reading && ws.get_ref().may_read() {
         if let Poll::Ready(inbound) = ws.poll_next_unpin(cx) {
             return Poll::Ready(SocketEvent::Inbound(inbound));
         }
@@ -217,7 +217,7 @@ fn poll_write_queue<S: AsyncWrite + Unpin>(
 }
 
 async fn drive<S, D>(
-    mut ws: SessionSocket<S>,
+    ws: &mut SessionSocket<S>,
     handle: &PeerHandle,
     link: &Link,
     config: &SessionConfig,
@@ -258,20 +258,20 @@ where
         tokio::select! {
             biased;
             Some(finished) = in_flight.next(), if !in_flight.is_empty() => {
-                if let Err(end) = complete(&mut ws, finished, parts, &mut mail, &mut liveness, in_flight.is_empty()).await {
+                if let Err(end) = complete(ws, finished, parts, &mut mail, &mut liveness, in_flight.is_empty()).await {
                     return end;
                 }
                 while in_flight.len() < config.max_in_flight {
                     let Some(message) = deferred.pop() else { break };
                     let Some(text) = frame_text(&message) else { continue };
                     let inbound = handle_text(text, handle, link, dispatch);
-                    if let Err(end) = deliver(inbound, &mut ws, parts, &mut mail, &mut liveness, &mut in_flight).await {
+                    if let Err(end) = deliver(inbound, ws, parts, &mut mail, &mut liveness, &mut in_flight).await {
                         return end;
                     }
                 }
             }
             taken = std::future::poll_fn(|cx| parts.link.mailbox.poll_take(cx, &mut mail.frames, backlog, take_limit)) => {
-                if let Err(end) = process_mail(&mut ws, taken, &mut mail, parts, &mut liveness, in_flight.is_empty()).await {
+                if let Err(end) = process_mail(ws, taken, &mut mail, parts, &mut liveness, in_flight.is_empty()).await {
                     return end;
                 }
             }
@@ -279,7 +279,7 @@ where
                 let now = Instant::now();
                 if let Some((at, frame)) = liveness.drain.take() {
                     if now >= at {
-                        close_socket(&mut ws, Some(frame), config.close_timeout).await;
+                        close_socket(ws, Some(frame), config.close_timeout).await;
                         return SessionEnd::Drained;
                     }
                     liveness.drain = Some((at, frame));
@@ -290,11 +290,11 @@ where
                 }
                 if liveness.write_deadline().is_some_and(|deadline| now >= deadline) {
                     tracing::warn!(timeout = ?config.write_timeout, "slow consumer: queued output waited past the write deadline; closing with 1013");
-                    return close_slow_consumer(&mut ws, parts).await;
+                    return close_slow_consumer(ws, parts).await;
                 }
                 if let Some(heartbeat) = liveness.heartbeat {
                     if now >= liveness.ping_at {
-                        if let Err(end) = queue_message(&mut ws, Message::Ping(Default::default())) {
+                        if let Err(end) = queue_message(ws, Message::Ping(Default::default())) {
                             return end;
                         }
                         liveness.ping_at = now + heartbeat.interval;
@@ -303,7 +303,7 @@ where
                 armed = liveness.next_deadline();
                 timer.as_mut().reset(armed.unwrap_or_else(far));
             }
-            event = std::future::poll_fn(|cx| poll_socket(&mut ws, cx, reading, &mut waiting_since)) => {
+            event = std::future::poll_fn(|cx| poll_socket(ws, cx, reading, &mut waiting_since)) => {
                 liveness.write_waiting_since = waiting_since;
                 let inbound = match event {
                     SocketEvent::Flushed => {
@@ -327,7 +327,7 @@ where
                     Some(Err(WsError::Capacity(_))) => {
                         tracing::warn!("inbound message over the size limit; closing with 1009");
                         let close = CloseFrame { code: CloseCode::Size, reason: "Message too big".into() };
-                        close_socket(&mut ws, Some(close), config.close_timeout).await;
+                        close_socket(ws, Some(close), config.close_timeout).await;
                         return SessionEnd::MessageTooBig;
                     }
                     Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => return SessionEnd::PeerClosed(None),
@@ -345,7 +345,7 @@ where
                     Message::Close(frame) => {
                         let code = frame.as_ref().map(|f| u16::from(f.code));
                         // tungstenite queued the answer to the close: write it out (bounded).
-                        let _ = tokio::time::timeout(config.close_timeout, drain(&mut ws)).await;
+                        let _ = tokio::time::timeout(config.close_timeout, drain(ws)).await;
                         return SessionEnd::PeerClosed(code);
                     }
                     Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
@@ -357,7 +357,7 @@ where
                     continue;
                 }
                 let inbound = handle_text(text, handle, link, dispatch);
-                if let Err(end) = deliver(inbound, &mut ws, parts, &mut mail, &mut liveness, &mut in_flight).await {
+                if let Err(end) = deliver(inbound, ws, parts, &mut mail, &mut liveness, &mut in_flight).await {
                     return end;
                 }
             }

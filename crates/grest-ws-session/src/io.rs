@@ -4,13 +4,20 @@
 //!
 //! Before the session takes over (the upgrade and the `h`/`k` handshake) the stream passes reads and writes
 //! straight through.
+//!
+//! It also remembers whether the socket may have something to read: every read attempt costs the WebSocket
+//! layer a buffer fill, and a connection woken to write (a broadcast) should not pay it for nothing. A read that
+//! finds nothing leaves the flag down until the socket itself wakes the session.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Wake, Waker, ready};
 
 use bytes::{Buf, Bytes};
+use futures_util::task::AtomicWaker;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// At most this many buffers go to one vectored write (Linux allows 1024).
@@ -28,6 +35,27 @@ pub struct QueuedIo<S> {
     queued_mode: bool,
     /// Bytes were written since the session last asked.
     progress: bool,
+    /// Raised by the socket's read readiness; the waker the socket gets for reads.
+    readable: Arc<Readable>,
+    read_waker: Waker,
+}
+
+/// Whether the socket may have something to read, and the session's waker behind the socket's read waker.
+#[derive(Debug)]
+struct Readable {
+    ready: AtomicBool,
+    session: AtomicWaker,
+}
+
+impl Wake for Readable {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.ready.store(true, Ordering::Release);
+        self.session.wake();
+    }
 }
 
 /// Frames waiting to be written, oldest first: shared chunks, then bytes copied in after them.
@@ -68,11 +96,17 @@ impl WriteQueue {
 impl<S> QueuedIo<S> {
     /// Wraps a socket; reads and writes pass straight through until a session takes over.
     pub fn new(io: S) -> Self {
+        let readable = Arc::new(Readable {
+            ready: AtomicBool::new(true),
+            session: AtomicWaker::new(),
+        });
         QueuedIo {
             io,
             queue: WriteQueue::default(),
             queued_mode: false,
             progress: false,
+            read_waker: Waker::from(readable.clone()),
+            readable,
         }
     }
 
@@ -84,6 +118,12 @@ impl<S> QueuedIo<S> {
     /// From now on writes queue until [`QueuedIo::poll_drain`] (the session has taken over).
     pub(crate) fn take_over(&mut self) {
         self.queued_mode = true;
+    }
+
+    /// Whether a read may find something: false only after a read found nothing and the socket has not
+    /// signalled since (always true before the session takes over).
+    pub(crate) fn may_read(&self) -> bool {
+        !self.queued_mode || self.readable.ready.load(Ordering::Acquire)
     }
 
     /// Bytes waiting to be written.
@@ -167,7 +207,18 @@ impl<S: AsyncWrite + Unpin> QueuedIo<S> {
 
 impl<S: AsyncRead + Unpin> AsyncRead for QueuedIo<S> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
+        if !self.queued_mode {
+            return Pin::new(&mut self.io).poll_read(cx, buf);
+        }
+        // Lowered before the attempt, so a wake that comes after it is never lost.
+        let this = &mut *self;
+        this.readable.session.register(cx.waker());
+        this.readable.ready.store(false, Ordering::Release);
+        let polled = Pin::new(&mut this.io).poll_read(&mut Context::from_waker(&this.read_waker), buf);
+        if polled.is_ready() {
+            this.readable.ready.store(true, Ordering::Release);
+        }
+        polled
     }
 }
 
