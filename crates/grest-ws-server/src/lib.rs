@@ -33,7 +33,7 @@ use connection::{Endpoint, Module, Shared, TypedModule};
 pub use grest_ws_core::auth::{Grants, Inbound};
 pub use grest_ws_session::{CLOSE_SLOW_CONSUMER, ConnectionId, PushError, SlowConsumer};
 pub use grest_ws_session::{RawMessage, RawSender};
-use metrics::EndpointMetrics;
+use metrics::{EndpointMetrics, EndpointObserver};
 pub use raw::{RawConnected, RawSocket, Upgrade};
 use rooms::Registry;
 pub use rooms::{Broadcast, Delivery, Rooms};
@@ -305,7 +305,7 @@ impl GrestWs {
                 rooms,
                 shared: shared.clone(),
                 metrics,
-                observer: Arc::new(metrics),
+                observer: Arc::new(EndpointObserver::new(metrics)),
             });
             router = router.route(
                 &path,

@@ -704,6 +704,9 @@ const HEADER_ROOM: usize = 10;
 /// Builds a frame with the payload serialized straight into it: for the server, the complete WebSocket frame
 /// (header written into room reserved in front, so nothing is copied); for a client, the text, which the
 /// WebSocket layer frames and masks.
+/// Payload bytes a new frame's buffer has room for before it grows.
+const SMALL_PAYLOAD: usize = 128;
+
 fn encode_frame<T: Serialize + ?Sized>(
     role: Role,
     kind: FrameKind,
@@ -712,7 +715,8 @@ fn encode_frame<T: Serialize + ?Sized>(
     data: Option<&T>,
 ) -> Result<Outgoing, ServerError> {
     let room = if role == Role::Server { HEADER_ROOM } else { 0 };
-    let mut head = String::with_capacity(room + 32 + path.len());
+    // Room for a small payload too, so the common frame is built without growing.
+    let mut head = String::with_capacity(room + 32 + path.len() + SMALL_PAYLOAD);
     head.extend(std::iter::repeat_n('\0', room));
     write_frame_head(&mut head, kind, path, id);
     let mut bytes = head.into_bytes();

@@ -1,21 +1,47 @@
-//! The seed's chat, served by grest-ws: the `Chat` contract at `ws/chat`, an in-memory message store, broadcast to
-//! every connected socket, and HTTP routes on the same listener (`GET /health`, `GET /api/presence`, and the chat
-//! web page with the TypeScript client, see [`web`]).
+//! The seed's chat, served by grest-ws on the rooms API: the `Chat` contract at `ws/chat`, a bounded in-memory
+//! message ring, and HTTP routes on the same listener (`GET /health`, `GET /metrics`, `GET /api/presence`, and the
+//! chat web page with the TypeScript client, see [`web`]).
+//!
+//! What a connection sees, in order: `k` (connected), a [`History`] push with the last [`HISTORY`] messages (so
+//! every reconnect starts from the same list), an [`Online`] push with the number of connections (pushed to
+//! everyone whenever a connection opens or closes), then every new [`Message`] as it is posted. Broadcasts go
+//! through [`Rooms::all`], which queues one shared frame per connection and never waits for a slow reader.
 
 pub mod web;
 
-use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use axum::routing::get;
 use axum::{Json, Router};
-use grest_ws::server::{BuildError, Connected, GrestWs, Sockets};
+use grest_ws::server::{BuildError, Connected, GrestWs, Rooms, Sockets};
 use grest_ws::{Permission, ServerError, Validate, ValidationError, WebSocketSchema, contract};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
-use std::sync::OnceLock;
+use tokio::time::Instant;
+
+/// How many messages the server keeps; older ones (and who read them) are forgotten.
+pub const HISTORY: usize = 100;
+
+/// The largest [`History`] push, in bytes of JSON. [`HISTORY`] messages of [`MAX_TEXT`] ordinary characters fit;
+/// when the newest ones are bigger (text that JSON escapes to six bytes a character), the push carries only the
+/// newest that fit, so it stays well under the clients' 1 MiB message limit.
+pub const HISTORY_BYTES: usize = 512 * 1024;
+
+/// The longest message text, in UTF-16 code units (what a browser's `maxlength` counts).
+pub const MAX_TEXT: usize = 2000;
+
+/// How many readers a message records; later ones are not recorded.
+pub const MAX_READERS: usize = 256;
+
+/// How long `/api/presence` waits for each socket's answer.
+pub const PRESENCE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long a `/api/presence` answer is reused: requests within this time after a probe (and requests that arrive
+/// while a probe is in flight) share it instead of asking every socket again.
+pub const PRESENCE_TTL: Duration = Duration::from_secs(1);
 
 /// A chat message as broadcast to every socket.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
@@ -35,10 +61,11 @@ pub struct Message {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
 #[serde(rename_all = "camelCase")]
 pub struct SendMessageRequest {
-    /// The text; must not be empty.
-    #[validate(non_empty)]
+    /// The text: not empty, at most [`MAX_TEXT`] long.
+    #[validate(non_empty, max_length = MAX_TEXT)]
     pub text: String,
     /// The channel.
+    #[validate(max_length = 64)]
     pub channel_id: String,
 }
 
@@ -56,7 +83,8 @@ pub struct SendMessageResponse {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
 #[serde(rename_all = "camelCase")]
 pub struct MarkAsRead {
-    /// The message read.
+    /// The message read; recorded only while the message is among the stored ones.
+    #[validate(max_length = 64)]
     pub message_id: String,
 }
 
@@ -70,6 +98,23 @@ pub struct TypingEvent {
     pub channel_id: String,
 }
 
+/// `Chat.history` push: the stored messages, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
+#[serde(rename_all = "camelCase")]
+pub struct History {
+    /// The last [`HISTORY`] messages (fewer when the chat is younger, or when they exceed [`HISTORY_BYTES`]).
+    #[validate(max_length = HISTORY)]
+    pub messages: Vec<Message>,
+}
+
+/// `Chat.online` push.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
+#[serde(rename_all = "camelCase")]
+pub struct Online {
+    /// How many connections the chat has.
+    pub count: u64,
+}
+
 /// The handshake query: `?name=alice` makes `alice` the sender of this socket's messages.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Validate)]
 pub struct ChatQuery {
@@ -79,14 +124,15 @@ pub struct ChatQuery {
 }
 
 contract! {
-    /// The seed's `ChatContract`: a public socket with one request, two fire-and-forget messages, two pushes and
-    /// one server-to-client request, plus an optional display name in the handshake query.
+    /// The seed's `ChatContract` plus history and an online count: a public socket with one request, two
+    /// fire-and-forget messages, four pushes and one server-to-client request, plus an optional display name in the
+    /// handshake query.
     pub Chat {
         connect { input: ChatQuery, errors: [ServerError] }
         client_to_server {
             /// Stores and broadcasts a message.
             send_message(SendMessageRequest) -> SendMessageResponse, errors [ValidationError, ServerError], permission Permission::Public;
-            /// Marks a message as read.
+            /// Marks a stored message as read.
             mark_as_read(MarkAsRead), permission Permission::Public;
             /// Keeps nothing alive; exists because the seed has it.
             ping(), permission Permission::Public;
@@ -96,6 +142,11 @@ contract! {
             new_message(Message), permission Permission::Public;
             /// Someone is typing.
             typing(TypingEvent), permission Permission::Public;
+            /// The stored messages, pushed to each connection when it opens (so on every reconnect), right after
+            /// `k`: the client replaces its list with them.
+            history(History), permission Permission::Public;
+            /// The number of connections, pushed to everyone when one opens or closes.
+            online(Online), permission Permission::Public;
             /// Presence probe: the client answers `true`.
             are_you_there() -> bool, errors [ServerError], permission Permission::Public;
         }
@@ -105,45 +156,77 @@ contract! {
 /// The chat endpoint.
 pub const CHAT_API: WebSocketSchema<Chat> = WebSocketSchema::new("ws/chat");
 
-/// How long `/api/presence` waits for each socket's answer.
-pub const PRESENCE_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// The shared state: stored messages and the connected sockets.
-#[derive(Clone, Default)]
+/// The chat's state: the message ring, the endpoint's rooms and the presence cache. Cheap to clone.
+#[derive(Clone)]
 pub struct ChatState {
     inner: Arc<Inner>,
 }
 
-#[derive(Default)]
 struct Inner {
+    rooms: Rooms<Chat>,
     next_connection: AtomicU64,
     next_message: AtomicU64,
-    messages: Mutex<Vec<Message>>,
-    read: Mutex<HashMap<String, Vec<String>>>,
-    peers: Mutex<HashMap<u64, chat::Peer>>,
+    /// The ring. A post stores and broadcasts under this lock, and a connection takes its history under it, so no
+    /// message slips between a new connection's history and its pushes: each is in the history or pushed after
+    /// it (or both, when it was pushed just before the history, which the client's list then replaces).
+    store: Mutex<VecDeque<Stored>>,
+    /// Serializes the online-count broadcasts, so the last one queued carries the latest count.
+    online: tokio::sync::Mutex<()>,
+    /// The last presence answer; held across a probe, so concurrent requests wait for the one in flight.
+    presence: tokio::sync::Mutex<Option<(Instant, usize)>>,
+    /// Probes completed: a request that sees it move while it waited takes the answer of the probe it waited for.
+    presence_probes: AtomicU64,
+    presence_ttl: Duration,
+}
+
+/// One stored message: its text, how large its push is, and who read it.
+struct Stored {
+    message: Message,
+    bytes: usize,
+    readers: Vec<String>,
 }
 
 impl ChatState {
-    /// Every stored message, oldest first.
-    pub fn messages(&self) -> Vec<Message> {
-        lock(&self.inner.messages).clone()
+    /// A state for the endpoint whose rooms are `rooms` (`GrestWs::rooms(CHAT_API)`); presence answers are reused
+    /// for `presence_ttl`.
+    pub fn new(rooms: Rooms<Chat>, presence_ttl: Duration) -> Self {
+        ChatState {
+            inner: Arc::new(Inner {
+                rooms,
+                next_connection: AtomicU64::new(0),
+                next_message: AtomicU64::new(0),
+                store: Mutex::new(VecDeque::with_capacity(HISTORY)),
+                online: tokio::sync::Mutex::new(()),
+                presence: tokio::sync::Mutex::new(None),
+                presence_probes: AtomicU64::new(0),
+                presence_ttl,
+            }),
+        }
     }
 
-    /// Who has read a message.
+    /// The stored messages (at most [`HISTORY`]), oldest first.
+    pub fn messages(&self) -> Vec<Message> {
+        lock(&self.inner.store).iter().map(|s| s.message.clone()).collect()
+    }
+
+    /// Who has read a stored message (each reader once, at most [`MAX_READERS`]); empty for any other id.
     pub fn readers(&self, message_id: &str) -> Vec<String> {
-        lock(&self.inner.read).get(message_id).cloned().unwrap_or_default()
+        lock(&self.inner.store)
+            .iter()
+            .find(|s| s.message.id == message_id)
+            .map(|s| s.readers.clone())
+            .unwrap_or_default()
     }
 
     /// The number of connected sockets.
-    pub fn connected(&self) -> usize {
-        lock(&self.inner.peers).len()
+    pub async fn connected(&self) -> usize {
+        self.inner.rooms.connections().await
     }
 
-    fn peers(&self) -> Vec<chat::Peer> {
-        lock(&self.inner.peers).values().cloned().collect()
-    }
-
-    fn store(&self, text: String, sender_id: String) -> Message {
+    /// Stores a message (forgetting the oldest beyond [`HISTORY`]) and queues it for every connected socket,
+    /// serialized once.
+    pub fn post(&self, text: String, sender_id: String) -> Result<Message, ServerError> {
+        let mut store = lock(&self.inner.store);
         let n = self.inner.next_message.fetch_add(1, Ordering::Relaxed) + 1;
         let message = Message {
             id: format!("m{n}"),
@@ -151,46 +234,105 @@ impl ChatState {
             sender_id,
             timestamp: grest_ws::protocol::error::now_millis(),
         };
-        lock(&self.inner.messages).push(message.clone());
-        message
+        let prepared = chat::Peer::prepare_new_message(&message)?;
+        if store.len() == HISTORY {
+            store.pop_front();
+        }
+        store.push_back(Stored {
+            message: message.clone(),
+            bytes: prepared.as_str().len(),
+            readers: Vec::new(),
+        });
+        self.inner.rooms.all().send(&prepared);
+        Ok(message)
     }
 
-    /// Sends a message to every connected socket (serialized once for everyone); a socket that is gone is
-    /// skipped.
-    pub async fn broadcast(&self, message: &Message) {
-        let prepared = match chat::Peer::prepare_new_message(message) {
-            Ok(prepared) => prepared,
-            Err(error) => return tracing::error!(%error, "a stored message failed to serialize"),
+    /// Records that `reader` read `message_id`, if that message is stored; `false` when it is not.
+    pub fn mark_read(&self, message_id: &str, reader: &str) -> bool {
+        let mut store = lock(&self.inner.store);
+        let Some(stored) = store.iter_mut().find(|s| s.message.id == message_id) else {
+            return false;
         };
-        for peer in self.peers() {
-            if let Err(error) = peer.send_prepared(&prepared).await {
-                tracing::debug!(%error, "broadcast skipped a closed socket");
-            }
+        if stored.readers.len() < MAX_READERS && !stored.readers.iter().any(|r| r == reader) {
+            stored.readers.push(reader.to_owned());
+        }
+        true
+    }
+
+    /// Queues the history for one connection (taken under the store lock, see `Inner::store`).
+    fn push_history(&self, peer: &chat::Peer) {
+        let store = lock(&self.inner.store);
+        let mut bytes = 0;
+        let fitting = store
+            .iter()
+            .rev()
+            .take_while(|s| {
+                bytes += s.bytes;
+                bytes <= HISTORY_BYTES
+            })
+            .count();
+        let history = History {
+            messages: store
+                .iter()
+                .skip(store.len() - fitting)
+                .map(|s| s.message.clone())
+                .collect(),
+        };
+        if let Err(error) = peer.try_history(&history) {
+            tracing::debug!(%error, "history not queued");
         }
     }
 
-    /// Asks every socket `areYouThere` and counts the `true` answers within [`PRESENCE_TIMEOUT`].
-    pub async fn presence(&self) -> usize {
-        let asks = self.peers().into_iter().map(|peer| async move {
-            matches!(
-                tokio::time::timeout(PRESENCE_TIMEOUT, peer.are_you_there()).await,
-                Ok(Ok(true))
-            )
-        });
-        futures_util::future::join_all(asks)
-            .await
-            .into_iter()
-            .filter(|&there| there)
-            .count()
+    /// Pushes the number of connections to every connection.
+    async fn announce_online(&self) {
+        let _turn = self.inner.online.lock().await;
+        let count = self.inner.rooms.connections().await as u64;
+        match chat::Peer::prepare_online(&Online { count }) {
+            Ok(online) => {
+                self.inner.rooms.all().send(&online);
+            }
+            Err(error) => tracing::error!(%error, "the online count failed to serialize"),
+        }
     }
 
-    /// Registers a new connection and returns its session.
-    fn connect(&self, conn: Connected<Chat>) -> ChatSession {
+    /// Asks every socket `areYouThere` and counts the `true` answers within [`PRESENCE_TIMEOUT`]. One probe at a
+    /// time: a request that arrives while one is in flight waits for it and takes its answer, and an answer is
+    /// reused for the state's presence TTL ([`PRESENCE_TTL`] by default).
+    pub async fn presence(&self) -> usize {
+        let probes_before = self.inner.presence_probes.load(Ordering::Acquire);
+        let mut last = self.inner.presence.lock().await;
+        if let Some((at, online)) = *last {
+            let waited_for_one = self.inner.presence_probes.load(Ordering::Acquire) != probes_before;
+            if waited_for_one || at.elapsed() < self.inner.presence_ttl {
+                return online;
+            }
+        }
+        let ask = |peer: chat::Peer| async move { peer.are_you_there().await };
+        let answers = self.inner.rooms.all().gather(PRESENCE_TIMEOUT, ask).await;
+        let online = answers
+            .iter()
+            .filter(|(_, answer)| matches!(answer, Some(Ok(true))))
+            .count();
+        *last = Some((Instant::now(), online));
+        self.inner.presence_probes.fetch_add(1, Ordering::Release);
+        online
+    }
+
+    /// Sets up a new connection: its history, the new online count for everyone, and the count again when it
+    /// closes.
+    async fn open(&self, conn: Connected<Chat>) -> ChatSession {
         let id = self.inner.next_connection.fetch_add(1, Ordering::Relaxed) + 1;
-        lock(&self.inner.peers).insert(id, conn.peer.clone());
+        // The server sends `k` when this handler returns, and the connection's queue is written only after it, so
+        // these pushes reach the client after `k`, when its handlers are in place.
+        self.push_history(&conn.peer);
+        self.announce_online().await;
         let state = self.clone();
+        // The rooms drop a connection in an on-close hook registered before this handler ran; hooks run in order,
+        // so by now this connection is no longer counted.
         conn.peer.handle().on_close(move || {
-            lock(&state.inner.peers).remove(&id);
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move { state.announce_online().await });
+            }
         });
         ChatSession {
             state: self.clone(),
@@ -211,8 +353,7 @@ pub struct ChatSession {
 
 impl chat::Server for ChatSession {
     async fn send_message(&self, input: SendMessageRequest) -> Result<SendMessageResponse, chat::SendMessageError> {
-        let message = self.state.store(input.text, self.user_id.clone());
-        self.state.broadcast(&message).await;
+        let message = self.state.post(input.text, self.user_id.clone())?;
         Ok(SendMessageResponse {
             success: true,
             message_id: message.id,
@@ -220,10 +361,7 @@ impl chat::Server for ChatSession {
     }
 
     async fn mark_as_read(&self, input: MarkAsRead) {
-        lock(&self.state.inner.read)
-            .entry(input.message_id)
-            .or_default()
-            .push(self.user_id.clone());
+        self.state.mark_read(&input.message_id, &self.user_id);
     }
 
     async fn ping(&self) {}
@@ -236,28 +374,44 @@ pub struct Presence {
     pub online: usize,
 }
 
-/// The whole application: the chat socket and the HTTP routes, on one router.
-pub fn app(state: ChatState) -> Result<Router, BuildError> {
-    app_with_sockets(state).map(|(router, _)| router)
+/// The whole application: the chat socket, the page and the HTTP routes on one router, its live sockets (for a
+/// graceful shutdown that closes them with 1001) and its state.
+#[non_exhaustive]
+pub struct ChatApp {
+    /// Serve this.
+    pub router: Router,
+    /// The live sockets.
+    pub sockets: Sockets,
+    /// The messages and the endpoint's rooms.
+    pub state: ChatState,
 }
 
-/// The application and its live sockets (for a graceful shutdown that closes them with 1001).
-pub fn app_with_sockets(state: ChatState) -> Result<(Router, Sockets), BuildError> {
+/// Builds the application with [`PRESENCE_TTL`].
+pub fn app() -> Result<ChatApp, BuildError> {
+    app_with_presence_ttl(PRESENCE_TTL)
+}
+
+/// Builds the application with another presence TTL (`Duration::ZERO`: only requests that arrive while a probe is
+/// in flight share it).
+pub fn app_with_presence_ttl(presence_ttl: Duration) -> Result<ChatApp, BuildError> {
+    let server = GrestWs::new();
+    let state = ChatState::new(server.rooms(CHAT_API), presence_ttl);
     let ws_state = state.clone();
-    let ws = GrestWs::new().ws(CHAT_API, move |conn: Connected<Chat>| {
-        let session = ws_state.connect(conn);
-        async move { session }
+    let ws = server.ws(CHAT_API, move |conn: Connected<Chat>| {
+        let state = ws_state.clone();
+        async move { state.open(conn).await }
     });
-    let live = ws.sockets();
-    let sockets = ws.build()?;
+    let sockets = ws.sockets();
+    let routes = ws.build()?;
     let metrics = metrics_handle();
+    let presence_state = state.clone();
     let router = web::routes()
         .route("/health", get(|| async { "ok" }))
         .route("/metrics", get(move || std::future::ready(metrics.render())))
         .route(
             "/api/presence",
             get(move || {
-                let state = state.clone();
+                let state = presence_state.clone();
                 async move {
                     Json(Presence {
                         online: state.presence().await,
@@ -265,8 +419,8 @@ pub fn app_with_sockets(state: ChatState) -> Result<(Router, Sockets), BuildErro
                 }
             }),
         )
-        .merge(sockets);
-    Ok((router, live))
+        .merge(routes);
+    Ok(ChatApp { router, sockets, state })
 }
 
 /// The process's Prometheus recorder (installed on first use), with the original's histogram buckets.

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use chat::{ChatState, app_with_sockets};
+use chat::{ChatApp, app};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -12,7 +12,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     let addr = parse_addr(std::env::args().skip(1))?;
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    let (router, sockets) = app_with_sockets(ChatState::default())?;
+    let ChatApp { router, sockets, .. } = app()?;
     tracing::info!(
         "chat server listening on http://{} (WebSocket at ws://{}/ws/chat)",
         listener.local_addr()?,

@@ -16,9 +16,19 @@ const STATE_TEXT = {
 let client = null;
 let myName = "";
 
+/** Shows the connection state; the send form works only while connected, the online count only means then. */
 function showState(state) {
   $("state").dataset.state = state;
   $("state").textContent = STATE_TEXT[state] ?? state;
+  const live = state === "connected";
+  $("text").disabled = !live;
+  $("send").disabled = !live;
+  if (!live) $("online").hidden = true;
+}
+
+function showOnline({ count }) {
+  $("online").textContent = `${count} online`;
+  $("online").hidden = false;
 }
 
 /** Shows an error under a field (`null` clears it). */
@@ -36,19 +46,43 @@ function describe(error) {
   return error.context?.displayMessage ?? error.type ?? String(error);
 }
 
-function addMessage(message) {
+const pad = (n) => String(n).padStart(2, "0");
+
+function messageItem(message) {
   const item = document.createElement("li");
   item.dataset.id = message.id;
   if (message.senderId === myName) item.classList.add("mine");
+  const sent = new Date(message.timestamp);
+  const time = document.createElement("time");
+  time.dateTime = sent.toISOString();
+  time.textContent = `${pad(sent.getHours())}:${pad(sent.getMinutes())}`;
   const sender = document.createElement("span");
   sender.className = "sender";
   sender.textContent = message.senderId;
   const text = document.createElement("span");
   text.className = "text";
   text.textContent = message.text;
-  item.append(sender, text);
-  $("messages").append(item);
-  item.scrollIntoView({ block: "nearest" });
+  item.append(time, sender, text);
+  return item;
+}
+
+/** Runs `change` on the list and keeps it scrolled to the end if it was there. */
+function updateList(change) {
+  const list = $("messages");
+  const atEnd = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  change(list);
+  if (atEnd) list.scrollTop = list.scrollHeight;
+}
+
+/** Every (re)connection starts with the server's history: it replaces the list. */
+function showHistory({ messages }) {
+  updateList((list) => list.replaceChildren(...messages.map(messageItem)));
+}
+
+function addMessage(message) {
+  updateList((list) => {
+    if (!list.querySelector(`li[data-id="${CSS.escape(message.id)}"]`)) list.append(messageItem(message));
+  });
 }
 
 $("join-form").addEventListener("submit", async (event) => {
@@ -65,10 +99,13 @@ $("join-form").addEventListener("submit", async (event) => {
   client.onClose((reason) => {
     if (reason !== "manual") showState("closed");
   });
+  myName = name;
   try {
     await client.connect(({ incoming }) => {
       incoming.on({
+        history: showHistory,
         newMessage: addMessage,
+        online: showOnline,
         // Presence probe: this page is here.
         areYouThere: () => true,
       });
@@ -77,7 +114,6 @@ $("join-form").addEventListener("submit", async (event) => {
     fieldError("name", "name-error", describe(error));
     return;
   }
-  myName = name;
   $("me-name").textContent = name;
   $("join-form").hidden = true;
   $("chat").hidden = false;

@@ -79,6 +79,26 @@ export const ChatContract = {
       "success": null,
       "errors": []
     },
+    "history": {
+      "path": "Chat.history",
+      "request": false,
+      "input": {
+        "kind": "ref",
+        "name": "History"
+      },
+      "success": null,
+      "errors": []
+    },
+    "online": {
+      "path": "Chat.online",
+      "request": false,
+      "input": {
+        "kind": "ref",
+        "name": "Online"
+      },
+      "success": null,
+      "errors": []
+    },
     "areYouThere": {
       "path": "Chat.areYouThere",
       "request": true,
@@ -122,13 +142,17 @@ export const ChatContract = {
             "kind": "string"
           },
           "rules": {
-            "nonEmpty": true
+            "nonEmpty": true,
+            "maxLength": 2000
           }
         },
         {
           "name": "channelId",
           "shape": {
             "kind": "string"
+          },
+          "rules": {
+            "maxLength": 64
           }
         }
       ]
@@ -157,6 +181,9 @@ export const ChatContract = {
           "name": "messageId",
           "shape": {
             "kind": "string"
+          },
+          "rules": {
+            "maxLength": 64
           }
         }
       ]
@@ -205,6 +232,37 @@ export const ChatContract = {
           "name": "channelId",
           "shape": {
             "kind": "string"
+          }
+        }
+      ]
+    },
+    "History": {
+      "kind": "object",
+      "fields": [
+        {
+          "name": "messages",
+          "shape": {
+            "kind": "array",
+            "item": {
+              "kind": "ref",
+              "name": "Message"
+            }
+          },
+          "rules": {
+            "maxLength": 100
+          }
+        }
+      ]
+    },
+    "Online": {
+      "kind": "object",
+      "fields": [
+        {
+          "name": "count",
+          "shape": {
+            "kind": "number",
+            "integer": true,
+            "min": 0
           }
         }
       ]

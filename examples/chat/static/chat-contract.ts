@@ -9,8 +9,9 @@ export interface ChatQuery {
 
 /** Rust `SendMessageRequest`. */
 export interface SendMessageRequest {
-  /** Must not be empty. */
+  /** Must not be empty; at most 2000 long. */
   text: string;
+  /** At most 64 long. */
   channelId: string;
 }
 
@@ -22,6 +23,7 @@ export interface SendMessageResponse {
 
 /** Rust `MarkAsRead`. */
 export interface MarkAsRead {
+  /** At most 64 long. */
   messageId: string;
 }
 
@@ -39,6 +41,17 @@ export interface TypingEvent {
   channelId: string;
 }
 
+/** Rust `History`. */
+export interface History {
+  /** At most 100 long. */
+  messages: Message[];
+}
+
+/** Rust `Online`. */
+export interface Online {
+  count: number;
+}
+
 /** The methods of contract `Chat`: kind, input, success and declared errors. */
 export interface ChatMethods {
   clientToServer: {
@@ -54,6 +67,10 @@ export interface ChatMethods {
     newMessage: { request: false; input: Message; success: void; errors: never };
     /** `Chat.typing` (fire-and-forget). */
     typing: { request: false; input: TypingEvent; success: void; errors: never };
+    /** `Chat.history` (fire-and-forget). */
+    history: { request: false; input: History; success: void; errors: never };
+    /** `Chat.online` (fire-and-forget). */
+    online: { request: false; input: Online; success: void; errors: never };
     /** `Chat.areYouThere` (request). */
     areYouThere: { request: true; input: void; success: boolean; errors: "SERVER_ERROR" };
   };
@@ -137,6 +154,26 @@ export const ChatContract: ContractDescriptor<ChatMethods, ChatQuery> = {
       "success": null,
       "errors": []
     },
+    "history": {
+      "path": "Chat.history",
+      "request": false,
+      "input": {
+        "kind": "ref",
+        "name": "History"
+      },
+      "success": null,
+      "errors": []
+    },
+    "online": {
+      "path": "Chat.online",
+      "request": false,
+      "input": {
+        "kind": "ref",
+        "name": "Online"
+      },
+      "success": null,
+      "errors": []
+    },
     "areYouThere": {
       "path": "Chat.areYouThere",
       "request": true,
@@ -180,13 +217,17 @@ export const ChatContract: ContractDescriptor<ChatMethods, ChatQuery> = {
             "kind": "string"
           },
           "rules": {
-            "nonEmpty": true
+            "nonEmpty": true,
+            "maxLength": 2000
           }
         },
         {
           "name": "channelId",
           "shape": {
             "kind": "string"
+          },
+          "rules": {
+            "maxLength": 64
           }
         }
       ]
@@ -215,6 +256,9 @@ export const ChatContract: ContractDescriptor<ChatMethods, ChatQuery> = {
           "name": "messageId",
           "shape": {
             "kind": "string"
+          },
+          "rules": {
+            "maxLength": 64
           }
         }
       ]
@@ -263,6 +307,37 @@ export const ChatContract: ContractDescriptor<ChatMethods, ChatQuery> = {
           "name": "channelId",
           "shape": {
             "kind": "string"
+          }
+        }
+      ]
+    },
+    "History": {
+      "kind": "object",
+      "fields": [
+        {
+          "name": "messages",
+          "shape": {
+            "kind": "array",
+            "item": {
+              "kind": "ref",
+              "name": "Message"
+            }
+          },
+          "rules": {
+            "maxLength": 100
+          }
+        }
+      ]
+    },
+    "Online": {
+      "kind": "object",
+      "fields": [
+        {
+          "name": "count",
+          "shape": {
+            "kind": "number",
+            "integer": true,
+            "min": 0
           }
         }
       ]

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use chat::web::{CLIENT_FILES, PAGE_FILES, generated_files};
-use chat::{CHAT_API, ChatQuery, ChatState, SendMessageRequest, app, chat as api};
+use chat::{CHAT_API, ChatQuery, MAX_TEXT, SendMessageRequest, app, chat as api};
 use grest_ws::client::Client;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -31,8 +31,12 @@ fn generated_typescript_describes_the_chat_contract() {
     let [(_, ts), (_, js)] = generated_files().unwrap();
     // Interfaces named after the Rust types, with the wire's field names and constraints.
     assert!(ts.contains(
-        "export interface SendMessageRequest {\n  /** Must not be empty. */\n  text: string;\n  channelId: string;\n}"
+        "export interface SendMessageRequest {\n  /** Must not be empty; at most 2000 long. */\n  text: string;\n  /** At most 64 long. */\n  channelId: string;\n}"
     ));
+    assert!(ts.contains("export interface History {\n  /** At most 100 long. */\n  messages: Message[];\n}"));
+    assert!(ts.contains("export interface Online {\n  count: number;\n}"));
+    assert!(ts.contains("history: { request: false; input: History; success: void; errors: never };"));
+    assert!(ts.contains("online: { request: false; input: Online; success: void; errors: never };"));
     assert!(ts.contains(
         "export interface ChatQuery {\n  /** Must not be empty; at most 32 long. */\n  name?: string | null;\n}"
     ));
@@ -62,8 +66,17 @@ fn every_client_module_is_served() {
     }
 }
 
+#[test]
+fn the_page_enforces_the_contract_s_text_limit() {
+    let html = PAGE_FILES.iter().find(|(path, ..)| *path == "/").unwrap().2;
+    assert!(
+        html.contains(&format!(r#"maxlength="{MAX_TEXT}""#)),
+        "the message input's maxlength is MAX_TEXT"
+    );
+}
+
 async fn start() -> SocketAddr {
-    let router = app(ChatState::default()).unwrap();
+    let router = app().unwrap().router;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });

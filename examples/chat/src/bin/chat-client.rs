@@ -1,5 +1,6 @@
-//! A typed Rust client for the chat server: every line on stdin is sent as a message; messages from everyone are
-//! printed as they arrive; the server's presence probe is answered.
+//! A typed Rust client for the chat server: every line on stdin is sent as a message; the history (on every
+//! (re)connect) and messages from everyone are printed as they arrive, the online count when it changes; the
+//! server's presence probe is answered.
 //!
 //! `cargo run -p chat --bin chat-client [-- --url ws://127.0.0.1:3000]`
 
@@ -20,7 +21,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let handlers = api::Handlers::new()
+        .on_history(|h| async move {
+            for m in h.messages {
+                println!("[{}] {}: {}", m.id, m.sender_id, m.text);
+            }
+        })
         .on_new_message(|m| async move { println!("[{}] {}: {}", m.id, m.sender_id, m.text) })
+        .on_online(|o| async move { eprintln!("{} online", o.count) })
         .on_are_you_there(|| async { Ok(true) });
     let client = Client::new(CHAT_API, url).connect(handlers).await?;
     eprintln!("connected; type a message and press Enter (Ctrl-D to quit)");
