@@ -4,7 +4,9 @@
 import { createClient, GrestError, type ValidationIssue } from "@grest-ws/client";
 import {
   ChatContract,
+  type History,
   type Message,
+  type Online,
   type SendMessageResponse,
 } from "../../../../examples/chat/static/chat-contract.js";
 
@@ -50,7 +52,16 @@ export async function calls(): Promise<void> {
 
 client.incoming.on({
   newMessage: (m: Message) => void m.senderId,
+  history: (h: History) => void h.messages.map((m) => m.timestamp),
+  online: (o: Online) => {
+    const count: number = o.count;
+    void count;
+  },
   areYouThere: async () => true,
+});
+client.incoming.on({
+  // @ts-expect-error: a history push carries messages, not a count
+  history: (h) => void h.count,
 });
 client.incoming.on({
   // @ts-expect-error: areYouThere answers a boolean
