@@ -241,51 +241,71 @@ export class Connection {
     if (!WebSocketImpl) throw serverError("No WebSocket implementation: pass {WebSocket} in the client config");
     const socket = new WebSocketImpl(buildUrl(url, this.#descriptor.path, query));
     socket.binaryType = "arraybuffer";
-    await this.#handshake(socket, headers ?? {});
-    if (this.#finished) {
-      socket.close();
-      throw serverError(CLIENT_CLOSED);
-    }
-    this.#live(socket, isReconnect);
+    await this.#handshake(socket, headers ?? {}, isReconnect);
   }
 
-  #handshake(socket, headers) {
+  /**
+   * Runs the handshake on a new socket and makes it the live one while handling its `k` frame. The socket has one
+   * set of listeners for its whole life, so a frame that follows `k` in the same read — `ws` in Node emits them
+   * back to back, synchronously — already finds the socket live and the setup callbacks run, and nothing is lost
+   * or reordered. The promise settles with the handshake: resolved at `k`, rejected at `x`, a close or a timeout.
+   */
+  #handshake(socket, headers, isReconnect) {
     const timeoutMs = this.#config.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
     return new Promise((resolve, reject) => {
-      const done = (error) => {
+      /** `handshake` until `k` (→ `live`) or a failure (→ `failed`: the socket is ignored from then on). */
+      let phase = "handshake";
+      const fail = (error) => {
+        if (phase !== "handshake") return;
+        phase = "failed";
         clearTimeout(timer);
-        socket.removeEventListener("open", onOpen);
-        socket.removeEventListener("message", onMessage);
-        socket.removeEventListener("close", onClose);
-        if (error) {
-          try {
-            socket.close();
-          } catch {
-            // already closing
-          }
-          reject(error);
-        } else {
-          resolve();
+        try {
+          socket.close();
+        } catch {
+          // already closing
         }
+        reject(error);
       };
-      const timer = setTimeout(() => done(serverError("Handshake timeout")), timeoutMs);
-      const onOpen = () => {
+      const timer = setTimeout(() => fail(serverError("Handshake timeout")), timeoutMs);
+      socket.addEventListener("open", () => {
+        if (phase !== "handshake") return;
         try {
           socket.send(encodeFrame("h", "", undefined, headers));
         } catch (error) {
-          done(serverError(`WebSocket handshake failed: ${error}`));
+          fail(serverError(`WebSocket handshake failed: ${error}`));
         }
-      };
-      const onMessage = (event) => {
-        if (typeof event.data !== "string") return;
+      });
+      socket.addEventListener("message", (event) => {
+        if (phase === "live") {
+          if (this.#socket !== socket) return;
+          this.#lastActivity = Date.now();
+          this._frame(event.data);
+          return;
+        }
+        if (phase !== "handshake" || typeof event.data !== "string") return;
         const frame = parseFrame(event.data);
-        if (frame?.type === "k") done();
-        else if (frame?.type === "x") done(this.#handshakeError(frame.data));
-      };
-      const onClose = (event) => done(closedDuringHandshake(event.code, event.reason));
-      socket.addEventListener("open", onOpen);
-      socket.addEventListener("message", onMessage);
-      socket.addEventListener("close", onClose);
+        if (frame?.type === "x") {
+          fail(this.#handshakeError(frame.data));
+        } else if (frame?.type === "k") {
+          if (this.#finished) {
+            fail(serverError(CLIENT_CLOSED));
+            return;
+          }
+          clearTimeout(timer);
+          phase = "live";
+          this.#live(socket, isReconnect);
+          resolve();
+        }
+      });
+      socket.addEventListener("close", (event) => {
+        if (phase === "handshake") fail(closedDuringHandshake(event.code, event.reason));
+        else if (phase === "live" && this.#socket === socket) this.#dropped(socket);
+      });
+      socket.addEventListener("error", (event) => {
+        if (phase === "live" && this.#socket === socket) {
+          this.#emit("error", serverError(`WebSocket error: ${event.message ?? "connection failed"}`));
+        }
+      });
     });
   }
 
@@ -298,21 +318,11 @@ export class Connection {
     return new GrestError("SERVER_ERROR", { context: error.context, data: { type: error.type } });
   }
 
+  /** Makes `socket` the live one (its listeners are already in place, see `#handshake`) and runs the setups. */
   #live(socket, isReconnect) {
     this.#socket = socket;
     this.#generation += 1;
     this.#lastActivity = Date.now();
-    socket.addEventListener("message", (event) => {
-      if (this.#socket !== socket) return;
-      this.#lastActivity = Date.now();
-      this._frame(event.data);
-    });
-    socket.addEventListener("close", () => {
-      if (this.#socket === socket) this.#dropped(socket);
-    });
-    socket.addEventListener("error", (event) => {
-      if (this.#socket === socket) this.#emit("error", serverError(`WebSocket error: ${event.message ?? "connection failed"}`));
-    });
     this.#startHeartbeat(socket);
     this.#setState("connected");
     this._attach(isReconnect);

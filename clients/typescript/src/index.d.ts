@@ -272,7 +272,10 @@ export interface GrestClient<M extends MethodsMap, Q> extends ConnectionLifecycl
   readonly outgoing: Outgoing<M>;
   /** Requests still waiting for a reply. */
   readonly pendingRequests: number;
-  /** Connects; `setup` re-runs after every reconnect. The first attempt is not retried: it rejects. */
+  /**
+   * Connects; `setup` re-runs after every reconnect, before any frame that follows the handshake is handled (pushes
+   * sent right after `k` included): register handlers there. The first attempt is not retried: it rejects.
+   */
   connect(setup?: (context: SetupContext<M>) => void | Promise<void>): Promise<void>;
 }
 

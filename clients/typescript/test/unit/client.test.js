@@ -6,7 +6,7 @@ import { afterEach, test } from "node:test";
 
 import { GrestError, createClient } from "../../src/index.js";
 import { ChatContract } from "../../../../examples/chat/static/chat-contract.js";
-import { WebSocket, eventually, sleep, startServer } from "./fake-server.js";
+import { WebSocket, eventually, sleep, startServer, withTimeout } from "./fake-server.js";
 
 const servers = [];
 const clients = [];
@@ -242,6 +242,57 @@ test("after a drop the client reconnects, re-runs setup and numbers requests fro
   assert.equal(await second.next(), 's:Chat.areYouThere:1:{"success":true,"type":"OK","data":true}');
   void c.outgoing.sendMessage({ text: "b", channelId: "g" }).asResult();
   assert.equal(await second.next(), 'r:Chat.sendMessage:1:{"text":"b","channelId":"g"}');
+});
+
+/** What handlers received, in order; `until(item)` resolves once `item` is in (an event, not a poll). */
+function inbox() {
+  const items = [];
+  let waiters = [];
+  return {
+    items,
+    push(item) {
+      items.push(item);
+      for (const waiter of waiters.filter((w) => w.item === item)) waiter.resolve();
+      waiters = waiters.filter((w) => w.item !== item);
+    },
+    until(item) {
+      if (items.includes(item)) return Promise.resolve();
+      return withTimeout(new Promise((resolve) => waiters.push({ item, resolve })), 5000, `handler to receive ${item}`);
+    },
+  };
+}
+
+test("pushes in the same TCP read as k reach their handlers in order, on connect and after a reconnect", async () => {
+  const s = await server();
+  const c = client(s.url, { reconnect: { initialDelayMs: 5, heartbeat: false } });
+  const got = inbox();
+  const message = (id) => `m:Chat.newMessage::${JSON.stringify({ id, text: id, senderId: "bob", timestamp: "17" })}`;
+  const typing = (userId) => `m:Chat.typing::${JSON.stringify({ userId, channelId: "general" })}`;
+  const connecting = c.connect(({ incoming, isReconnect }) => {
+    const tag = isReconnect ? "again" : "first";
+    incoming.on({
+      newMessage: (m) => got.push(`${tag}:message:${m.id}`),
+      typing: (t) => got.push(`${tag}:typing:${t.userId}`),
+    });
+  });
+  const first = await s.nextPeer();
+  // `k:::null` and three pushes in one write: `ws` emits all four `message` events in one synchronous go.
+  await first.acceptWith(message("a1"), typing("u1"), message("a2"));
+  await connecting;
+  // A later push on its own: once it is handled, everything the server sent before it must have been too.
+  first.send(message("a3"));
+  await got.until("first:message:a3");
+  assert.deepEqual(got.items, ["first:message:a1", "first:typing:u1", "first:message:a2", "first:message:a3"]);
+
+  const reconnected = new Promise((resolve) => c.onStateChange((state) => state === "connected" && resolve(undefined)));
+  first.socket.terminate();
+  const second = await s.nextPeer();
+  await second.acceptWith(typing("u2"), message("b1"));
+  await withTimeout(reconnected, 5000, "reconnect");
+  second.send(message("b2"));
+  await got.until("again:message:b2");
+  assert.deepEqual(got.items.slice(4), ["again:typing:u2", "again:message:b1", "again:message:b2"]);
+  assert.equal(c.state, "connected");
 });
 
 test("a terminal handshake error ends reconnecting as unrecoverable", async () => {

@@ -93,6 +93,43 @@ export class Peer {
     this.send("k:::null");
     return hello;
   }
+
+  /**
+   * Reads the client's `h` frame, then writes `k:::null` and `frames` in ONE write on the TCP socket, so the client
+   * reads them in one go (and the `ws` package emits their `message` events synchronously, back to back). Returns
+   * the `h` frame.
+   */
+  async acceptWith(...frames) {
+    const hello = await this.next();
+    this.sendTogether("k:::null", ...frames);
+    return hello;
+  }
+
+  /** Writes several frames (text as a string, binary as bytes) in one write on the underlying TCP socket. */
+  sendTogether(...frames) {
+    this.socket._socket.write(Buffer.concat(frames.map(encodeServerFrame)));
+  }
+}
+
+/** One unmasked, unfragmented server → client WebSocket frame (RFC 6455 §5.2). */
+function encodeServerFrame(data) {
+  const binary = typeof data !== "string";
+  const payload = binary ? Buffer.from(data) : Buffer.from(data, "utf8");
+  let header;
+  if (payload.length < 126) {
+    header = Buffer.from([0x80 | (binary ? 0x2 : 0x1), payload.length]);
+  } else if (payload.length < 65536) {
+    header = Buffer.alloc(4);
+    header[0] = 0x80 | (binary ? 0x2 : 0x1);
+    header[1] = 126;
+    header.writeUInt16BE(payload.length, 2);
+  } else {
+    header = Buffer.alloc(10);
+    header[0] = 0x80 | (binary ? 0x2 : 0x1);
+    header[1] = 127;
+    header.writeBigUInt64BE(BigInt(payload.length), 2);
+  }
+  return Buffer.concat([header, payload]);
 }
 
 export function sleep(ms) {

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { afterEach, test } from "node:test";
 
 import { RAW_PING, RAW_PONG, createRawClient } from "../../src/index.js";
-import { WebSocket, eventually, startServer } from "./fake-server.js";
+import { WebSocket, eventually, startServer, withTimeout } from "./fake-server.js";
 
 const cleanup = [];
 afterEach(async () => {
@@ -99,4 +99,36 @@ test("a raw stream reconnects after a drop and keeps its message handler", async
   second.send("fresh");
   await eventually(() => received.length === 1);
   assert.deepEqual(received, ["fresh"]);
+});
+
+test("raw frames in the same TCP read as k are delivered in order, on connect and after a reconnect", async () => {
+  const { s, c } = await setup({ reconnect: { initialDelayMs: 5, heartbeat: false } });
+  const received = [];
+  let marker = null;
+  c.onMessage((data, isBinary) => {
+    received.push(isBinary ? [...data] : data);
+    if (marker && data === marker.data) marker.resolve();
+  });
+  /** Resolves once the frame `data` (sent on its own, after the batch) has been delivered. */
+  const delivered = (data) =>
+    received.includes(data)
+      ? Promise.resolve()
+      : withTimeout(new Promise((resolve) => (marker = { data, resolve })), 5000, `delivery of ${data}`);
+  const connecting = c.connect();
+  const first = await s.nextPeer();
+  // `k:::null`, a text frame, a binary frame and another text frame in one write on the TCP socket.
+  await first.acceptWith("out1", new Uint8Array([1, 2, 3]), "out2");
+  await connecting;
+  first.send("later1");
+  await delivered("later1");
+  assert.deepEqual(received, ["out1", [1, 2, 3], "out2", "later1"]);
+
+  const reconnected = new Promise((resolve) => c.onStateChange((state) => state === "connected" && resolve(undefined)));
+  first.socket.terminate();
+  const second = await s.nextPeer();
+  await second.acceptWith(new Uint8Array([9]), "again");
+  await withTimeout(reconnected, 5000, "reconnect");
+  second.send("later2");
+  await delivered("later2");
+  assert.deepEqual(received.slice(4), [[9], "again", "later2"]);
 });
