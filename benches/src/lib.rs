@@ -82,6 +82,16 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
+/// Sets up an accepted connection the same way in every server: TCP_NODELAY, and a small kernel send buffer when
+/// the runner asks for one (`BENCH_SNDBUF`, bytes; S5-slow sets it so that a subscriber that stops reading fills
+/// its socket within the window rather than hiding behind megabytes of loopback autotuning).
+pub fn tune(tcp: &tokio::net::TcpStream) {
+    let _ = tcp.set_nodelay(true);
+    if let Some(bytes) = std::env::var("BENCH_SNDBUF").ok().and_then(|v| v.parse().ok()) {
+        let _ = socket2::SockRef::from(tcp).set_send_buffer_size(bytes);
+    }
+}
+
 /// Tells the runner which port the server listens on (the first stdout line).
 pub fn announce(port: u16) {
     let mut out = std::io::stdout().lock();

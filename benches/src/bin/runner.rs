@@ -427,6 +427,10 @@ fn selects(only: &str, scenario: &str) -> bool {
     scenario.strip_prefix(only).is_some_and(|rest| !rest.starts_with('-'))
 }
 
+/// The kernel send buffer of every server socket in S5-slow (the kernel doubles it): small enough that a stalled
+/// subscriber's socket fills within a window, so the server's slow-consumer handling is what is measured.
+const SLOW_SNDBUF: usize = 16 * 1024;
+
 /// Starts the server pinned to core 0, runs the generator pinned to core 1, stops the server.
 fn run_one(bin_dir: &Path, log_dir: &Path, peer: &Peer, case: &Case) -> Value {
     let log = |name: &str| {
@@ -436,7 +440,11 @@ fn run_one(bin_dir: &Path, log_dir: &Path, peer: &Peer, case: &Case) -> Value {
             .open(log_dir.join(name))
             .map_or_else(|_| Stdio::null(), Stdio::from)
     };
-    let mut server = match Command::new("taskset")
+    let mut server = Command::new("taskset");
+    if case.scenario == "s5-slow" {
+        server.env("BENCH_SNDBUF", SLOW_SNDBUF.to_string());
+    }
+    let mut server = match server
         .args(["-c", "0"])
         .arg(bin_dir.join(peer.bin))
         .args(peer.server_args)

@@ -42,7 +42,7 @@ fn main() {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
-            let _ = stream.set_nodelay(true);
+            grest_ws_bench::tune(&stream);
             tokio::spawn(async move {
                 let io = hyper_util::rt::TokioIo::new(stream);
                 let _ = http1::Builder::new()

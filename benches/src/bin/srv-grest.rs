@@ -82,7 +82,7 @@ fn main() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         announce(listener.local_addr().expect("addr").port());
         let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
+            grest_ws_bench::tune(tcp);
         });
         axum::serve(listener, router).await.expect("serve");
     });

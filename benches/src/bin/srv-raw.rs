@@ -52,7 +52,7 @@ fn main() {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
-            let _ = stream.set_nodelay(true);
+            grest_ws_bench::tune(&stream);
             tokio::spawn(connection(stream, state.clone()));
         }
     });

@@ -568,7 +568,8 @@ pub(crate) fn expand(def: ContractDef) -> syn::Result<TokenStream> {
             if m.success.is_none() {
                 let prepare = format_ident!("prepare_{}", fn_name);
                 let prepare_doc = format!(
-                    "Validates and serializes a `{path}` message once, for [`Peer::send_prepared`] to many clients."
+                    "Validates and serializes a `{path}` message once, to send to many clients: a room broadcast \
+                     (`Rooms::to(room).send`) or [`Peer::try_send_prepared`] / [`Peer::send_prepared`] per client."
                 );
                 let try_fn = format_ident!("try_{}", fn_name);
                 let try_doc = format!(
