@@ -105,9 +105,15 @@ impl feed::Server for Member {
 }
 
 async fn start(session: SessionConfig) -> String {
-    // The endpoint's own settings; the server-wide ones stay at their defaults.
-    let router = GrestWs::new()
-        .endpoint_session(FEED_API, session)
+    start_with_rooms(session).await.0
+}
+
+/// Serves the Feed endpoint with its own session settings; the server-wide ones stay at their defaults. Also
+/// returns the endpoint's rooms, as an application would keep them for its HTTP routes.
+async fn start_with_rooms(session: SessionConfig) -> (String, Rooms<Feed>) {
+    let server = GrestWs::new().endpoint_session(FEED_API, session);
+    let rooms = server.rooms(FEED_API);
+    let router = server
         .ws(FEED_API, |conn: Connected<Feed>| async move {
             Member {
                 peer: conn.peer,
@@ -116,7 +122,7 @@ async fn start(session: SessionConfig) -> String {
         })
         .build()
         .expect("valid registration");
-    format!("ws://{}", serve(router).await)
+    (format!("ws://{}", serve(router).await), rooms)
 }
 
 /// A client whose `news` pushes arrive on a channel.
@@ -228,6 +234,53 @@ async fn rooms_route_broadcasts_to_members_except_the_sender_and_forget_closed_c
     assert_eq!(alice.publish(&post("*", 6, 8)).await.unwrap(), 1);
     assert_eq!(next(&mut bob_rx).await.seq, 6, "bob sent post 4 himself");
     assert!(alice_rx.try_recv().is_err(), "the sender is left out");
+}
+
+#[tokio::test]
+async fn broadcasts_address_unions_of_rooms_minus_rooms_and_act_on_whole_rooms() {
+    let (base, rooms) = start_with_rooms(SessionConfig::default()).await;
+    let (alice, mut alice_rx) = subscriber(&base).await;
+    let (bob, mut bob_rx) = subscriber(&base).await;
+    let (carol, mut carol_rx) = subscriber(&base).await;
+    assert!(alice.join(&"red".to_owned()).await.unwrap());
+    assert!(bob.join(&"red".to_owned()).await.unwrap());
+    assert!(bob.join(&"blue".to_owned()).await.unwrap());
+    assert!(carol.join(&"blue".to_owned()).await.unwrap());
+    let news = |seq| feed::Peer::prepare_news(&post("", seq, 8)).expect("a valid post");
+
+    // A union of rooms: bob is in both and gets the post once.
+    assert_eq!(rooms.to("red").to("blue").send(&news(1)).queued, 3);
+    // Red minus blue's members: alice alone.
+    assert_eq!(rooms.to("red").except_room("blue").send(&news(2)).queued, 1);
+    assert_eq!(rooms.all().send(&news(3)).queued, 3);
+    assert_eq!(next(&mut alice_rx).await.seq, 1);
+    assert_eq!(next(&mut alice_rx).await.seq, 2);
+    assert_eq!(next(&mut alice_rx).await.seq, 3);
+    assert_eq!(next(&mut bob_rx).await.seq, 1);
+    assert_eq!(next(&mut bob_rx).await.seq, 3, "no second copy of 1, and not 2");
+    assert_eq!(next(&mut carol_rx).await.seq, 1);
+    assert_eq!(next(&mut carol_rx).await.seq, 3);
+
+    // Whole rooms join and leave another room.
+    assert_eq!(rooms.to("blue").join("green"), 2);
+    assert_eq!(rooms.count("green").await, 2);
+    let mut carols = carol.mine().await.unwrap();
+    carols.sort();
+    assert_eq!(carols, ["blue", "green"]);
+    assert_eq!(
+        rooms.all().except_room("red").leave("green"),
+        1,
+        "carol leaves; bob is in red"
+    );
+    assert_eq!(rooms.to("green").connections().await.len(), 1);
+    assert_eq!(rooms.all().connections().await.len(), 3);
+
+    // Closing a room's connections: they leave every room, the others stay.
+    assert_eq!(rooms.to("blue").except_room("red").close(), 1);
+    await_count(&alice, "blue", 1).await;
+    assert_eq!(rooms.to("red").send(&news(4)).queued, 2);
+    assert_eq!(next(&mut alice_rx).await.seq, 4);
+    assert_eq!(next(&mut bob_rx).await.seq, 4);
 }
 
 /// The value of the counter `name` of the Feed endpoint in `metrics`.

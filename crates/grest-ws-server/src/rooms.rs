@@ -15,7 +15,7 @@
 //!
 //! The `grest-ws` crate's guide has a complete example (its "Rooms and fan-out" section).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -131,67 +131,73 @@ impl<C> Rooms<C> {
         self.registry.read().everyone.len()
     }
 
-    /// A broadcast to the members of `room`.
+    /// A broadcast to the members of `room` (add more rooms with [`Broadcast::to`]).
     pub fn to<'r>(&'r self, room: &'r str) -> Broadcast<'r, C> {
-        Broadcast {
-            rooms: self,
-            room: Some(room),
-            except: Vec::new(),
-        }
+        self.all().to(room)
     }
 
     /// A broadcast to every connection of the endpoint.
     pub fn all(&self) -> Broadcast<'_, C> {
         Broadcast {
             rooms: self,
-            room: None,
+            to: Vec::new(),
             except: Vec::new(),
+            except_rooms: Vec::new(),
         }
     }
 }
 
-/// A broadcast being addressed: [`Rooms::to`] or [`Rooms::all`], optionally [`Broadcast::except`] some
-/// connections, then [`Broadcast::send`].
+/// A set of connections being addressed — [`Rooms::to`] some rooms (their union, each connection once) or
+/// [`Rooms::all`], minus [`Broadcast::except`] connections and [`Broadcast::except_room`] members — and what to
+/// do with them: [`send`](Broadcast::send) a message, [`gather`](Broadcast::gather) answers to a request,
+/// [`join`](Broadcast::join) or [`leave`](Broadcast::leave) a room, [`close`](Broadcast::close), or list them.
 #[must_use = "a broadcast does nothing until it is sent"]
 pub struct Broadcast<'r, C> {
     rooms: &'r Rooms<C>,
-    room: Option<&'r str>,
+    /// Empty: every connection of the endpoint.
+    to: Vec<&'r str>,
     except: Vec<ConnectionId>,
+    except_rooms: Vec<&'r str>,
 }
 
 impl<C> std::fmt::Debug for Broadcast<'_, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Broadcast")
-            .field("room", &self.room)
+            .field("to", &self.to)
             .field("except", &self.except)
+            .field("except_rooms", &self.except_rooms)
             .finish()
     }
 }
 
-impl<C> Broadcast<'_, C> {
+impl<'r, C> Broadcast<'r, C> {
+    /// Adds the members of `room` (a connection in several of the rooms is addressed once).
+    pub fn to(mut self, room: &'r str) -> Self {
+        if !self.to.contains(&room) {
+            self.to.push(room);
+        }
+        self
+    }
+
     /// Leaves this connection out (e.g. the sender).
     pub fn except(mut self, connection: ConnectionId) -> Self {
         self.except.push(connection);
         self
     }
 
+    /// Leaves out every member of `room`.
+    pub fn except_room(mut self, room: &'r str) -> Self {
+        self.except_rooms.push(room);
+        self
+    }
+
     /// Queues `message` for every addressed connection without waiting; the frame is shared, not copied.
     pub fn send(&self, message: &PreparedMessage<C>) -> Delivery {
-        let state = self.rooms.registry.read();
-        let Some(members) = self.members(&state) else {
-            return Delivery::default();
-        };
         let mut delivery = Delivery::default();
-        for (id, outbox) in members.ids.iter().zip(&members.outboxes) {
-            if self.except.contains(id) {
-                continue;
-            }
-            match outbox.try_send_prepared(message) {
-                Ok(()) => delivery.queued += 1,
-                Err(_) => delivery.dropped += 1,
-            }
-        }
-        drop(state);
+        self.for_each(|_, outbox| match outbox.try_send_prepared(message) {
+            Ok(()) => delivery.queued += 1,
+            Err(_) => delivery.dropped += 1,
+        });
         if let Some(metrics) = self.rooms.registry.metrics.get() {
             metrics.broadcast(message.path(), delivery.queued);
         }
@@ -209,30 +215,86 @@ impl<C> Broadcast<'_, C> {
         F: Fn(P) -> Fut,
         Fut: Future<Output = T>,
     {
-        let addressed: Vec<(ConnectionId, PeerHandle)> = {
-            let state = self.rooms.registry.read();
-            match self.members(&state) {
-                None => Vec::new(),
-                Some(members) => members
-                    .ids
-                    .iter()
-                    .filter(|id| !self.except.contains(id))
-                    .filter_map(|id| Some((*id, state.handles.get(id)?.clone())))
-                    .collect(),
-            }
-        };
-        let asks = addressed.into_iter().map(|(id, handle)| {
+        let asks = self.handles().into_iter().map(|(id, handle)| {
             let answer = ask(P::from(handle));
             async move { (id, tokio::time::timeout(timeout, answer).await.ok()) }
         });
         futures_util::future::join_all(asks).await
     }
 
-    /// The addressed set (before exceptions); `None` for a room nobody is in.
-    fn members<'s>(&self, state: &'s State) -> Option<&'s Members> {
-        match self.room {
-            None => Some(&state.everyone),
-            Some(room) => state.rooms.get(room),
+    /// The addressed connections of this process.
+    pub async fn connections(&self) -> Vec<ConnectionId> {
+        self.ids()
+    }
+
+    /// Makes every addressed connection join `room` (Socket.IO's `socketsJoin`); how many were addressed.
+    pub fn join(&self, room: &str) -> usize {
+        let ids = self.ids();
+        for &id in &ids {
+            self.rooms.join(id, room);
+        }
+        ids.len()
+    }
+
+    /// Makes every addressed connection leave `room` (Socket.IO's `socketsLeave`); how many were members.
+    pub fn leave(&self, room: &str) -> usize {
+        self.ids().into_iter().filter(|&id| self.rooms.leave(id, room)).count()
+    }
+
+    /// Closes every addressed connection (Socket.IO's `disconnectSockets`), as [`PeerHandle::close`] does: each
+    /// gets a Close frame, its pending requests fail, and it leaves its rooms. How many were closed.
+    pub fn close(&self) -> usize {
+        let handles = self.handles();
+        for (_, handle) in &handles {
+            handle.close();
+        }
+        handles.len()
+    }
+
+    fn ids(&self) -> Vec<ConnectionId> {
+        let mut ids = Vec::new();
+        self.for_each(|id, _| ids.push(id));
+        ids
+    }
+
+    fn handles(&self) -> Vec<(ConnectionId, PeerHandle)> {
+        let state = self.rooms.registry.read();
+        let mut handles = Vec::new();
+        self.visit(&state, |id, _| {
+            if let Some(handle) = state.handles.get(&id) {
+                handles.push((id, handle.clone()));
+            }
+        });
+        handles
+    }
+
+    /// Calls `f` once per addressed connection, under the registry's read lock (so `f` must not touch the rooms).
+    fn for_each(&self, f: impl FnMut(ConnectionId, &Outbox)) {
+        let state = self.rooms.registry.read();
+        self.visit(&state, f);
+    }
+
+    fn visit(&self, state: &State, mut f: impl FnMut(ConnectionId, &Outbox)) {
+        let excluded = |id: &ConnectionId| {
+            self.except.contains(id)
+                || self
+                    .except_rooms
+                    .iter()
+                    .any(|room| state.rooms.get(*room).is_some_and(|m| m.index.contains_key(id)))
+        };
+        let sets: Vec<&Members> = match self.to.as_slice() {
+            [] => vec![&state.everyone],
+            rooms => rooms.iter().filter_map(|room| state.rooms.get(*room)).collect(),
+        };
+        // Several rooms: a connection in more than one of them is addressed once.
+        let mut seen = (sets.len() > 1).then(HashSet::new);
+        for members in sets {
+            for (id, outbox) in members.ids.iter().zip(&members.outboxes) {
+                if excluded(id) || seen.as_mut().is_some_and(|seen| !seen.insert(*id)) {
+                    continue;
+                }
+                f(*id, outbox);
+            }
         }
     }
 }
