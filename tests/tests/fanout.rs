@@ -176,17 +176,19 @@ async fn await_count(client: &feed::Client, room: &str, expected: u64) {
     }
 }
 
+/// Alice in red, bob in red and blue, carol in blue.
+async fn red_and_blue(base: &str) -> [(feed::Client, mpsc::UnboundedReceiver<Post>); 3] {
+    let (alice, bob, carol) = (subscriber(base).await, subscriber(base).await, subscriber(base).await);
+    for (member, room) in [(&alice, "red"), (&bob, "red"), (&bob, "blue"), (&carol, "blue")] {
+        assert!(member.0.join(&room.to_owned()).await.unwrap());
+    }
+    [alice, bob, carol]
+}
+
 #[tokio::test]
 async fn rooms_route_broadcasts_to_members_except_the_sender_and_forget_closed_connections() {
     let base = start(SessionConfig::default()).await;
-    let (alice, mut alice_rx) = subscriber(&base).await;
-    let (bob, mut bob_rx) = subscriber(&base).await;
-    let (carol, mut carol_rx) = subscriber(&base).await;
-
-    assert!(alice.join(&"red".to_owned()).await.unwrap());
-    assert!(bob.join(&"red".to_owned()).await.unwrap());
-    assert!(bob.join(&"blue".to_owned()).await.unwrap());
-    assert!(carol.join(&"blue".to_owned()).await.unwrap());
+    let [(alice, mut alice_rx), (bob, mut bob_rx), (carol, mut carol_rx)] = red_and_blue(&base).await;
     assert!(
         carol.join(&"blue".to_owned()).await.unwrap(),
         "joining twice is harmless"
@@ -239,13 +241,7 @@ async fn rooms_route_broadcasts_to_members_except_the_sender_and_forget_closed_c
 #[tokio::test]
 async fn broadcasts_address_unions_of_rooms_minus_rooms_and_act_on_whole_rooms() {
     let (base, rooms) = start_with_rooms(SessionConfig::default()).await;
-    let (alice, mut alice_rx) = subscriber(&base).await;
-    let (bob, mut bob_rx) = subscriber(&base).await;
-    let (carol, mut carol_rx) = subscriber(&base).await;
-    assert!(alice.join(&"red".to_owned()).await.unwrap());
-    assert!(bob.join(&"red".to_owned()).await.unwrap());
-    assert!(bob.join(&"blue".to_owned()).await.unwrap());
-    assert!(carol.join(&"blue".to_owned()).await.unwrap());
+    let [(alice, mut alice_rx), (bob, mut bob_rx), (carol, mut carol_rx)] = red_and_blue(&base).await;
     let news = |seq| feed::Peer::prepare_news(&post("", seq, 8)).expect("a valid post");
 
     // A union of rooms: bob is in both and gets the post once.
