@@ -241,7 +241,7 @@ async fn rooms_route_broadcasts_to_members_except_the_sender_and_forget_closed_c
 #[tokio::test]
 async fn broadcasts_address_unions_of_rooms_minus_rooms_and_act_on_whole_rooms() {
     let (base, rooms) = start_with_rooms(SessionConfig::default()).await;
-    let [(alice, mut alice_rx), (bob, mut bob_rx), (carol, mut carol_rx)] = red_and_blue(&base).await;
+    let [(alice, mut alice_rx), (_bob, mut bob_rx), (carol, mut carol_rx)] = red_and_blue(&base).await;
     let news = |seq| feed::Peer::prepare_news(&post("", seq, 8)).expect("a valid post");
 
     // A union of rooms: bob is in both and gets the post once.
