@@ -411,6 +411,22 @@ impl RawWs {
         }
     }
 
+    /// Reads data frames (text or binary, in order) until a close frame, and returns them with its code and
+    /// reason; panics on anything else.
+    pub async fn frames_until_close(&mut self) -> (Vec<Message>, (Option<u16>, String)) {
+        let mut frames = Vec::new();
+        loop {
+            match self.recv().await {
+                Some(message @ (Message::Text(_) | Message::Binary(_))) => frames.push(message),
+                Some(Message::Close(frame)) => {
+                    let code = frame.as_ref().map(|f| u16::from(f.code));
+                    return (frames, (code, frame.map(|f| f.reason.to_string()).unwrap_or_default()));
+                }
+                other => panic!("expected data frames then a close frame, got {other:?}"),
+            }
+        }
+    }
+
     /// Asserts nothing but pings and pongs arrives for a while (used after frames that must get no reply). Keeps
     /// polling, so the socket answers pings meanwhile.
     pub async fn expect_silence(&mut self, wait: Duration) {

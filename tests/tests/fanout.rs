@@ -353,23 +353,15 @@ async fn a_reader_that_stops_reading_never_delays_publishers_and_ends_with_a_clo
         );
     }
     // The stalled reader gets what was already on its way, then a Close frame with 1013.
-    let mut received = 0;
-    let close = loop {
-        match stalled.recv().await {
-            Some(Message::Text(text)) => {
-                assert_eq!(
-                    frame_data(&text)["seq"],
-                    received,
-                    "posts arrive in order, without gaps"
-                );
-                received += 1;
-            }
-            Some(Message::Close(frame)) => break frame.expect("a close code"),
-            other => panic!("expected posts then a Close frame, got {other:?}"),
-        }
-    };
-    assert_eq!(u16::from(close.code), 1013);
-    assert_eq!(close.reason.as_str(), "Slow consumer");
+    let (posts, close) = stalled.frames_until_close().await;
+    for (seq, post) in posts.iter().enumerate() {
+        let Message::Text(text) = post else {
+            panic!("a binary frame")
+        };
+        assert_eq!(frame_data(text)["seq"], seq, "posts arrive in order, without gaps");
+    }
+    assert_eq!(close, (Some(1013), "Slow consumer".to_owned()));
+    let received = posts.len() as u64;
     assert!(received < sent, "the stalled reader cannot have taken all {sent} posts");
     stalled.finish().await;
     await_count(&healthy, "news", 1).await;

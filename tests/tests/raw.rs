@@ -1,7 +1,8 @@
 //! Raw byte-stream sockets on real loopback sockets: the default-mode handshake (`h` → `k`/`x`), frames dropped
 //! before `k`, keepalive sentinels, frame types both ways, query validation; customClient authentication from the
 //! upgrade (cookie, query), early bytes, subprotocols, the build-time invariant; wildcard path precedence; the
-//! raw client (reconnect after a server restart, message handlers across reconnects); the socket registry.
+//! raw client (reconnect after a server restart, message handlers across reconnects); the socket registry; a reader
+//! that falls behind its outbound budget (Close 1013, the sender never waits).
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use grest_ws::client::{ClientConfig, CloseReason, ConnectError, RawClient, ReconnectConfig};
-use grest_ws::server::{BuildError, GrestWs, RawConnected, RawSocket, ServerConfig, Sockets, WireHandler};
+use grest_ws::server::{BuildError, GrestWs, PushError, RawConnected, RawSocket, ServerConfig, Sockets, WireHandler};
 use grest_ws::session::{Heartbeat, RAW_PING, RAW_PONG, RawMessage};
 use grest_ws::{NotAuthorized, RawContract, RawSchema, SessionConfig, Validate, Wire, WireError};
 use grest_ws_tests::{LAB_API, LabState, PATIENCE, Process, RawWs, frame_data, lab_connect, serve};
@@ -52,6 +53,16 @@ impl RawContract for Paths {
     const CUSTOM_CLIENT: bool = true;
     type Query = ();
 }
+
+/// A customClient stream whose server floods the client without waiting (the slow-consumer test).
+struct Flood;
+impl RawContract for Flood {
+    const NAME: &'static str = "Flood";
+    const CUSTOM_CLIENT: bool = true;
+    type Query = ();
+}
+
+const FLOOD_API: RawSchema<Flood> = RawSchema::new("raw/flood");
 
 const TOKEN: Wire = Wire::header("token", "authorization").bearer();
 const SESSION: Wire = Wire::cookie("session", "session");
@@ -723,4 +734,51 @@ async fn raw_client_reports_failed_reconnects_and_gives_up_after_max_attempts() 
         closes.lock().unwrap().as_slice(),
         [(CloseReason::RetriesExhausted, true)]
     );
+}
+
+#[tokio::test]
+async fn a_raw_socket_that_stops_reading_is_closed_with_1013_and_never_blocks_its_sender() {
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let done_tx = Mutex::new(Some(done_tx));
+    let router = GrestWs::new()
+        .config(ServerConfig::default().session(SessionConfig::default().outbound_budget(64 * 1024)))
+        .raw(FLOOD_API, move |conn: RawConnected<Flood>| {
+            let done = done_tx.lock().unwrap().take();
+            async move {
+                // Numbered 4 KiB frames, queued without waiting until the budget says no.
+                let mut sent = 0u64;
+                let error = loop {
+                    let mut frame = vec![0u8; 4096];
+                    frame[..8].copy_from_slice(&sent.to_be_bytes());
+                    match conn.socket.try_send(frame) {
+                        Ok(()) => sent += 1,
+                        Err(error) => break error,
+                    }
+                };
+                if let Some(done) = done {
+                    let _ = done.send((sent, error));
+                }
+                let mut socket = conn.socket;
+                while socket.recv().await.is_some() {}
+            }
+        })
+        .build()
+        .expect("valid registration");
+    let addr = serve(router).await;
+    let mut ws = RawWs::connect_slow_reader(&format!("ws://{addr}/raw/flood")).await;
+    let (sent, error) = tokio::time::timeout(PATIENCE, done_rx).await.unwrap().unwrap();
+    assert_eq!(error, PushError::SlowConsumer);
+    assert!(sent >= 16, "the budget holds 16 frames, {sent} were queued");
+
+    // What was written before the overflow arrives in order, then the Close frame.
+    let (frames, close) = ws.frames_until_close().await;
+    for (seq, frame) in (0u64..).zip(&frames) {
+        let Message::Binary(frame) = frame else {
+            panic!("a text frame")
+        };
+        assert_eq!(frame[..8], seq.to_be_bytes(), "frames arrive in order, without gaps");
+    }
+    assert_eq!(close, (Some(1013), "Slow consumer".to_owned()));
+    let received = frames.len() as u64;
+    assert!(received <= sent);
 }

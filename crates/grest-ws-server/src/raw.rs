@@ -23,7 +23,7 @@ use grest_ws_core::auth::{Grants, Inbound, Wire};
 use grest_ws_core::error::INVALID_QUERY;
 use grest_ws_core::frame;
 use grest_ws_core::{GrestError, Permission, RawContract, RawSchema, ServerError};
-use grest_ws_session::{RawMessage, RawSender, RawSession, close_socket};
+use grest_ws_session::{PushError, RawMessage, RawSender, RawSession, close_socket};
 use http::{Extensions, HeaderMap};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
@@ -87,10 +87,17 @@ impl RawSocket {
         self.inbound.recv().await
     }
 
-    /// Sends a frame: `String`/`&str` as a text frame, bytes as a binary frame. Fails with `SERVER_ERROR`
-    /// "Socket connection closed!" once the socket is closed.
+    /// Sends a frame: `String`/`&str` as a text frame, bytes as a binary frame. Waits while the socket's
+    /// outbound queue is over its budget (backpressure). Fails with `SERVER_ERROR` "Socket connection closed!"
+    /// once the socket is closed.
     pub async fn send(&self, message: impl Into<RawMessage>) -> Result<(), ServerError> {
         self.sender.send(message).await
+    }
+
+    /// Queues a frame without waiting: past the outbound budget the endpoint's slow-consumer policy applies
+    /// (by default the socket is closed with 1013).
+    pub fn try_send(&self, message: impl Into<RawMessage>) -> Result<(), PushError> {
+        self.sender.try_send(message)
     }
 
     /// A cloneable sender for other tasks (e.g. the one pumping an upstream service into the socket).

@@ -24,7 +24,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use crate::dispatch::{BoxFuture, Call, Dispatch, Envelope, Route};
 use crate::io::{QueuedIo, text_frame_header};
 use crate::observe::{MessageContext, envelope_result, poll_in_context};
-use crate::outbound::{CLOSE_SLOW_CONSUMER, Control, Outgoing, SlowConsumer, Taken};
+use crate::outbound::{CLOSE_SLOW_CONSUMER, Control, Mailbox, Outgoing, SlowConsumer, Taken};
 use crate::peer::{Link, LogMode};
 use crate::{Heartbeat, PeerHandle, SessionConfig};
 
@@ -109,19 +109,19 @@ impl Session {
     }
 }
 
-/// When the timer next needs attention: heartbeat, drain deadline, write deadline.
-struct Liveness {
-    heartbeat: Option<Heartbeat>,
-    last_inbound: Instant,
-    ping_at: Instant,
+/// When the timer next needs attention: heartbeat, drain deadline, write deadline (typed and raw sessions).
+pub(crate) struct Liveness {
+    pub(crate) heartbeat: Option<Heartbeat>,
+    pub(crate) last_inbound: Instant,
+    pub(crate) ping_at: Instant,
     drain: Option<(Instant, CloseFrame)>,
     /// Queued output has been waiting for the socket since then (updated when some of it leaves).
-    write_waiting_since: Option<Instant>,
+    pub(crate) write_waiting_since: Option<Instant>,
     write_timeout: Duration,
 }
 
 impl Liveness {
-    fn new(heartbeat: Option<Heartbeat>, write_timeout: Duration) -> Self {
+    pub(crate) fn new(heartbeat: Option<Heartbeat>, write_timeout: Duration) -> Self {
         let now = Instant::now();
         Liveness {
             ping_at: now + heartbeat.map_or(Duration::ZERO, |h| h.interval),
@@ -133,16 +133,16 @@ impl Liveness {
         }
     }
 
-    fn dead_at(&self) -> Option<Instant> {
+    pub(crate) fn dead_at(&self) -> Option<Instant> {
         self.heartbeat.map(|h| self.last_inbound + h.interval + h.timeout)
     }
 
-    fn write_deadline(&self) -> Option<Instant> {
+    pub(crate) fn write_deadline(&self) -> Option<Instant> {
         self.write_waiting_since.map(|since| since + self.write_timeout)
     }
 
     /// The next instant the timer must fire, if any.
-    fn next_deadline(&self) -> Option<Instant> {
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
         [
             self.heartbeat.map(|_| self.ping_at),
             self.dead_at(),
@@ -155,8 +155,89 @@ impl Liveness {
     }
 }
 
+impl Liveness {
+    /// The timer fired at `now`: a silent peer is dropped, output stuck past the write deadline closes the slow
+    /// consumer (1013), and a protocol ping goes out when one is due.
+    pub(crate) async fn tick<S>(
+        &mut self,
+        ws: &mut SessionSocket<S>,
+        config: &SessionConfig,
+        now: Instant,
+    ) -> Result<(), SessionEnd>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        if self.dead_at().is_some_and(|dead| now >= dead) {
+            tracing::warn!("no inbound traffic within the heartbeat deadline; dropping the connection");
+            return Err(SessionEnd::HeartbeatTimeout);
+        }
+        if self.write_deadline().is_some_and(|deadline| now >= deadline) {
+            tracing::warn!(timeout = ?config.write_timeout, "slow consumer: queued output waited past the write deadline; closing with 1013");
+            return Err(close_slow_consumer(ws, config.close_timeout).await);
+        }
+        if let Some(heartbeat) = self.heartbeat {
+            if now >= self.ping_at {
+                queue_message(ws, Message::Ping(Default::default()))?;
+                self.ping_at = now + heartbeat.interval;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Settles what the socket had (typed and raw sessions): written output is reported to the mailbox (`Ok(None)`:
+/// carry on), a message is returned (`Ok(Some)`), and the ends of the connection — the peer's close (answered),
+/// end of stream, an oversized message (1009), a failed write — end the session.
+pub(crate) async fn socket_turn<S>(
+    event: SocketEvent,
+    ws: &mut SessionSocket<S>,
+    liveness: &mut Liveness,
+    mailbox: &Mailbox,
+    config: &SessionConfig,
+) -> Result<Option<Message>, SessionEnd>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let inbound = match event {
+        SocketEvent::Flushed => {
+            liveness.write_waiting_since = None;
+            mailbox.written(0);
+            return Ok(None);
+        }
+        SocketEvent::WriteBlocked => {
+            mailbox.written(ws.get_ref().queued());
+            return Ok(None);
+        }
+        SocketEvent::WriteFailed(e) => return Err(SessionEnd::Error(e.to_string())),
+        SocketEvent::Inbound(inbound) => inbound,
+    };
+    if liveness.heartbeat.is_some() {
+        liveness.last_inbound = Instant::now();
+    }
+    match inbound {
+        None | Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => Err(SessionEnd::PeerClosed(None)),
+        Some(Err(WsError::Capacity(_))) => {
+            tracing::warn!("inbound message over the size limit; closing with 1009");
+            let close = CloseFrame {
+                code: CloseCode::Size,
+                reason: "Message too big".into(),
+            };
+            close_socket(ws, Some(close), config.close_timeout).await;
+            Err(SessionEnd::MessageTooBig)
+        }
+        Some(Err(e)) => Err(SessionEnd::Error(e.to_string())),
+        Some(Ok(Message::Close(frame))) => {
+            let code = frame.as_ref().map(|f| u16::from(f.code));
+            // tungstenite queued the answer to the close: write it out (bounded).
+            let _ = tokio::time::timeout(config.close_timeout, drain(ws)).await;
+            Err(SessionEnd::PeerClosed(code))
+        }
+        Some(Ok(message)) => Ok(Some(message)),
+    }
+}
+
 /// What the socket had for the session.
-enum SocketEvent {
+pub(crate) enum SocketEvent {
     Inbound(Option<Result<Message, WsError>>),
     /// Everything queued has been written.
     Flushed,
@@ -167,7 +248,7 @@ enum SocketEvent {
 
 /// Polls the socket: a large backlog is written first; then input (when `reading`); then whatever output is
 /// queued, since nothing else was ready.
-fn poll_socket<S: AsyncRead + AsyncWrite + Unpin>(
+pub(crate) fn poll_socket<S: AsyncRead + AsyncWrite + Unpin>(
     ws: &mut SessionSocket<S>,
     cx: &mut Context<'_>,
     reading: bool,
@@ -284,54 +365,18 @@ where
                     }
                     liveness.drain = Some((at, frame));
                 }
-                if liveness.dead_at().is_some_and(|dead| now >= dead) {
-                    tracing::warn!("no inbound traffic within the heartbeat deadline; dropping the connection");
-                    return SessionEnd::HeartbeatTimeout;
-                }
-                if liveness.write_deadline().is_some_and(|deadline| now >= deadline) {
-                    tracing::warn!(timeout = ?config.write_timeout, "slow consumer: queued output waited past the write deadline; closing with 1013");
-                    return close_slow_consumer(ws, parts).await;
-                }
-                if let Some(heartbeat) = liveness.heartbeat {
-                    if now >= liveness.ping_at {
-                        if let Err(end) = queue_message(ws, Message::Ping(Default::default())) {
-                            return end;
-                        }
-                        liveness.ping_at = now + heartbeat.interval;
-                    }
+                if let Err(end) = liveness.tick(ws, config, now).await {
+                    return end;
                 }
                 armed = liveness.next_deadline();
                 timer.as_mut().reset(armed.unwrap_or_else(far));
             }
             event = std::future::poll_fn(|cx| poll_socket(ws, cx, reading, &mut waiting_since)) => {
                 liveness.write_waiting_since = waiting_since;
-                let inbound = match event {
-                    SocketEvent::Flushed => {
-                        liveness.write_waiting_since = None;
-                        link.mailbox.written(0);
-                        continue;
-                    }
-                    SocketEvent::WriteBlocked => {
-                        link.mailbox.written(ws.get_ref().queued());
-                        continue;
-                    }
-                    SocketEvent::WriteFailed(e) => return SessionEnd::Error(e.to_string()),
-                    SocketEvent::Inbound(inbound) => inbound,
-                };
-                if liveness.heartbeat.is_some() {
-                    liveness.last_inbound = Instant::now();
-                }
-                let message = match inbound {
-                    None => return SessionEnd::PeerClosed(None),
-                    Some(Ok(message)) => message,
-                    Some(Err(WsError::Capacity(_))) => {
-                        tracing::warn!("inbound message over the size limit; closing with 1009");
-                        let close = CloseFrame { code: CloseCode::Size, reason: "Message too big".into() };
-                        close_socket(ws, Some(close), config.close_timeout).await;
-                        return SessionEnd::MessageTooBig;
-                    }
-                    Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => return SessionEnd::PeerClosed(None),
-                    Some(Err(e)) => return SessionEnd::Error(e.to_string()),
+                let message = match socket_turn(event, ws, &mut liveness, &link.mailbox, config).await {
+                    Ok(Some(message)) => message,
+                    Ok(None) => continue,
+                    Err(end) => return end,
                 };
                 let text = match &message {
                     // A Node peer accepts binary frames carrying the same text (PROTOCOL.md §1.1).
@@ -342,13 +387,7 @@ where
                             continue;
                         }
                     },
-                    Message::Close(frame) => {
-                        let code = frame.as_ref().map(|f| u16::from(f.code));
-                        // tungstenite queued the answer to the close: write it out (bounded).
-                        let _ = tokio::time::timeout(config.close_timeout, drain(ws)).await;
-                        return SessionEnd::PeerClosed(code);
-                    }
-                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+                    Message::Close(_) | Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
                 };
                 // At the in-flight limit, requests and messages wait (bounded by size) while replies, pings and
                 // pongs are still read: a handler awaiting its peer's reply must not deadlock a full connection.
@@ -367,15 +406,15 @@ where
 
 /// Closes a slow consumer: what is partly written finishes, everything else queued is dropped (and counted), a
 /// Close frame with 1013 follows and gets [`SessionConfig::close_timeout`] to leave.
-async fn close_slow_consumer<S>(ws: &mut SessionSocket<S>, parts: Parts<'_>) -> SessionEnd
+pub(crate) async fn close_slow_consumer<S>(ws: &mut SessionSocket<S>, close_timeout: Duration) -> SessionEnd
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     // Boxed: a rare path that would otherwise add its state to every connection's task.
-    Box::pin(close_slow_consumer_inline(ws, parts)).await
+    Box::pin(close_slow_consumer_inline(ws, close_timeout)).await
 }
 
-async fn close_slow_consumer_inline<S>(ws: &mut SessionSocket<S>, parts: Parts<'_>) -> SessionEnd
+async fn close_slow_consumer_inline<S>(ws: &mut SessionSocket<S>, close_timeout: Duration) -> SessionEnd
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -385,7 +424,7 @@ where
         code: CloseCode::from(CLOSE_SLOW_CONSUMER),
         reason: "Slow consumer".into(),
     };
-    close_socket(ws, Some(close), parts.config.close_timeout).await;
+    close_socket(ws, Some(close), close_timeout).await;
     SessionEnd::SlowConsumer
 }
 
@@ -439,7 +478,7 @@ async fn process_mail<S: AsyncRead + AsyncWrite + Unpin>(
             "slow consumer: outbound budget exceeded; closing with 1013"
         );
         mail.frames.clear();
-        return Err(close_slow_consumer(ws, parts).await);
+        return Err(close_slow_consumer(ws, config.close_timeout).await);
     }
     for item in mail.frames.drain(..) {
         queue_outgoing(ws, item)?;
@@ -558,7 +597,7 @@ async fn complete<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// Queues an outgoing frame from the mailbox.
-fn queue_outgoing<S: AsyncRead + AsyncWrite + Unpin>(
+pub(crate) fn queue_outgoing<S: AsyncRead + AsyncWrite + Unpin>(
     ws: &mut SessionSocket<S>,
     item: Outgoing,
 ) -> Result<(), SessionEnd> {
@@ -568,6 +607,7 @@ fn queue_outgoing<S: AsyncRead + AsyncWrite + Unpin>(
             Ok(())
         }
         Outgoing::Text(text) => queue_message(ws, Message::Text(text)),
+        Outgoing::Binary(bytes) => queue_message(ws, Message::Binary(bytes)),
     }
 }
 
@@ -591,7 +631,7 @@ fn queue_text<S: AsyncRead + AsyncWrite + Unpin>(
 /// Hands a message to the WebSocket layer, which frames it into the queue. Synchronous: once the session has
 /// taken over, [`QueuedIo`] accepts every write and its flush only queues, so neither step can wait (and the
 /// no-op waker is never needed).
-fn queue_message<S: AsyncRead + AsyncWrite + Unpin>(
+pub(crate) fn queue_message<S: AsyncRead + AsyncWrite + Unpin>(
     ws: &mut SessionSocket<S>,
     message: Message,
 ) -> Result<(), SessionEnd> {
@@ -605,7 +645,7 @@ fn queue_message<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// Writes everything queued.
-async fn drain<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut SessionSocket<S>) -> std::io::Result<()> {
+pub(crate) async fn drain<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut SessionSocket<S>) -> std::io::Result<()> {
     std::future::poll_fn(|cx| ws.get_mut().poll_drain(cx)).await
 }
 

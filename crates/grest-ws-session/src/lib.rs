@@ -41,16 +41,14 @@ pub struct SessionConfig {
     /// How long a closing socket gets to deliver its Close frame and hear the answer before the TCP connection
     /// is dropped. Default 5 s.
     pub close_timeout: Duration,
-    /// Bytes a typed connection may have queued and not yet written (pushes, requests, replies) before a push
+    /// Bytes a connection may have queued and not yet written (pushes, requests, replies, raw frames) before a push
     /// counts as too much for this reader; see [`SlowConsumer`]. A single frame larger than the budget still
     /// goes out when nothing else is queued. Replies never trip it: past the budget the session stops reading
     /// requests instead. Default 1 MiB.
     pub outbound_budget: usize,
-    /// What a typed connection does when a push exceeds [`SessionConfig::outbound_budget`]. Default
+    /// What a connection (typed or raw) does when a push exceeds [`SessionConfig::outbound_budget`]. Default
     /// [`SlowConsumer::Close`].
     pub slow_consumer: SlowConsumer,
-    /// Raw sockets' outbound queue length, in frames; senders wait when it is full. Default 256.
-    pub outbound_capacity: usize,
     /// Largest accepted message; larger ones close the socket with 1009. Default 1 MiB.
     pub max_message_size: usize,
     /// Protocol pings and the dead-peer deadline; `None` disables. Default 25 s + 20 s.
@@ -85,7 +83,6 @@ impl Default for SessionConfig {
             close_timeout: Duration::from_secs(5),
             outbound_budget: 1 << 20,
             slow_consumer: SlowConsumer::Close,
-            outbound_capacity: 256,
             max_message_size: 1 << 20,
             heartbeat: Some(Heartbeat::default()),
         }
@@ -132,13 +129,6 @@ impl SessionConfig {
     #[must_use]
     pub fn slow_consumer(mut self, policy: SlowConsumer) -> Self {
         self.slow_consumer = policy;
-        self
-    }
-
-    /// Sets [`SessionConfig::outbound_capacity`].
-    #[must_use]
-    pub fn outbound_capacity(mut self, n: usize) -> Self {
-        self.outbound_capacity = n.max(1);
         self
     }
 

@@ -60,6 +60,8 @@ pub(crate) enum Outgoing {
     Frame(Bytes),
     /// A text payload that the WebSocket layer frames (the client role masks every frame with its own key).
     Text(Utf8Bytes),
+    /// A binary payload that the WebSocket layer frames (raw sockets).
+    Binary(Bytes),
 }
 
 impl Outgoing {
@@ -67,6 +69,7 @@ impl Outgoing {
         match self {
             Outgoing::Frame(frame) => frame.len(),
             Outgoing::Text(text) => text.len(),
+            Outgoing::Binary(bytes) => bytes.len(),
         }
     }
 }

@@ -2,21 +2,26 @@
 //! frames. One task owns the socket: it writes what the application queued, delivers what arrives to a bounded
 //! inbound queue (and stops reading while the application lags behind), answers the keepalive sentinels, and
 //! runs the protocol-ping heartbeat. Shared by the server and the client.
+//!
+//! Outbound frames go through the same mailbox as a typed session's: a byte budget
+//! ([`SessionConfig::outbound_budget`]), the endpoint's [`crate::SlowConsumer`] policy, everything pending written
+//! with one vectored write, and a Close frame with [`crate::CLOSE_SLOW_CONSUMER`] for a reader that falls behind.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
 use grest_ws_core::ServerError;
 use grest_ws_core::error::SOCKET_CLOSED;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
+use tokio_tungstenite::tungstenite::{Bytes, Message};
 
+use crate::engine::{Liveness, close_slow_consumer, poll_socket, queue_message, queue_outgoing, socket_turn};
+use crate::outbound::{Control as MailControl, Mailbox, Outgoing, PushError, SlowConsumer};
 use crate::{SessionConfig, SessionEnd, SessionSocket, close_socket};
 
 /// The keepalive a browser-side grest peer sends on a default-mode raw socket (a text frame: NUL, `gg-raw-ping`,
@@ -48,10 +53,10 @@ impl RawMessage {
         }
     }
 
-    fn into_frame(self) -> Message {
+    fn into_outgoing(self) -> Outgoing {
         match self {
-            RawMessage::Text(text) => Message::text(text),
-            RawMessage::Binary(bytes) => Message::Binary(bytes),
+            RawMessage::Text(text) => Outgoing::Text(text.into()),
+            RawMessage::Binary(bytes) => Outgoing::Binary(bytes),
         }
     }
 }
@@ -88,11 +93,11 @@ impl From<Bytes> for RawMessage {
 
 type CloseHook = Box<dyn FnOnce() + Send>;
 
-/// What the socket's task and its handles share: close requests and the end.
+/// What the socket's task and its handles share: the outbound mailbox (frames and the close request) and the end.
 struct Control {
-    /// The first close request (`Some(None)` = close without a status code).
-    close: Mutex<Option<Option<CloseFrame>>>,
-    close_requested: Notify,
+    mailbox: Mailbox,
+    /// A close was requested (the first request wins).
+    close_requested: AtomicBool,
     ended: AtomicBool,
     ended_notify: Notify,
     on_close: Mutex<Vec<CloseHook>>,
@@ -115,18 +120,14 @@ impl RawControl {
     /// Asks the socket's task to close with `frame` (`None` = no status code) after writing the frames already
     /// queued. The first request wins.
     pub fn close_with(&self, frame: Option<CloseFrame>) {
-        let mut close = self.control.close.lock().unwrap_or_else(|e| e.into_inner());
-        if close.is_none() {
-            *close = Some(frame);
-            // `notify_one` keeps the wake-up for a task that is not waiting yet.
-            self.control.close_requested.notify_one();
+        if !self.control.close_requested.swap(true, Ordering::AcqRel) {
+            self.control.mailbox.control(MailControl::Close(frame));
         }
     }
 
     /// Whether a close was requested or the socket has ended.
     pub fn is_closed(&self) -> bool {
-        self.control.ended.load(Ordering::Acquire)
-            || self.control.close.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+        self.control.ended.load(Ordering::Acquire) || self.control.close_requested.load(Ordering::Acquire)
     }
 
     /// Resolves once the socket has ended.
@@ -151,14 +152,12 @@ impl RawControl {
         }
     }
 
-    fn take_close(&self) -> Option<Option<CloseFrame>> {
-        self.control.close.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
     fn finish(&self) {
         if self.control.ended.swap(true, Ordering::AcqRel) {
             return;
         }
+        // Pushes fail from now on; whatever was still queued is freed.
+        self.control.mailbox.close();
         let hooks = std::mem::take(&mut *self.control.on_close.lock().unwrap_or_else(|e| e.into_inner()));
         for hook in hooks {
             if std::panic::catch_unwind(std::panic::AssertUnwindSafe(hook)).is_err() {
@@ -170,11 +169,21 @@ impl RawControl {
 }
 
 /// Sends frames on one raw socket; cheap to clone. The socket closes once it is closed explicitly, or once every
-/// sender — and the receiving side — is gone.
+/// sender is gone.
 #[derive(Clone)]
 pub struct RawSender {
-    frames: mpsc::Sender<Message>,
+    senders: Arc<Senders>,
+}
+
+/// Held by every clone of a socket's [`RawSender`]: the last one to go closes the socket (after what it queued).
+struct Senders {
     control: RawControl,
+}
+
+impl Drop for Senders {
+    fn drop(&mut self) {
+        self.control.close_with(None);
+    }
 }
 
 impl std::fmt::Debug for RawSender {
@@ -184,53 +193,65 @@ impl std::fmt::Debug for RawSender {
 }
 
 impl RawSender {
-    /// Queues a frame: text for strings, binary for bytes. Waits while the outbound queue is full; fails with
-    /// `SERVER_ERROR` "Socket connection closed!" once the socket is closed.
+    /// Queues a frame: text for strings, binary for bytes. Waits while the socket's outbound queue is over its
+    /// budget (backpressure); fails with `SERVER_ERROR` "Socket connection closed!" once the socket is closed.
     pub async fn send(&self, message: impl Into<RawMessage>) -> Result<(), ServerError> {
-        if self.control.is_closed() {
+        let control = &self.senders.control;
+        if control.is_closed() {
             return Err(ServerError::with_display_message(SOCKET_CLOSED));
         }
-        self.frames
-            .send(message.into().into_frame())
+        control
+            .control
+            .mailbox
+            .push(message.into().into_outgoing(), true)
             .await
             .map_err(|_| ServerError::with_display_message(SOCKET_CLOSED))
     }
 
+    /// Queues a frame without waiting: past the outbound budget the socket's slow-consumer policy applies
+    /// ([`PushError::SlowConsumer`]).
+    pub fn try_send(&self, message: impl Into<RawMessage>) -> Result<(), PushError> {
+        let control = &self.senders.control;
+        if control.is_closed() {
+            return Err(PushError::Closed);
+        }
+        control.control.mailbox.try_push(message.into().into_outgoing())
+    }
+
     /// Closes the socket (close frame without a status code) once the frames already queued are written.
     pub fn close(&self) {
-        self.control.close_with(None);
+        self.senders.control.close_with(None);
     }
 
     /// Closes the socket with a status code and reason, once the frames already queued are written.
     pub fn close_with(&self, frame: Option<CloseFrame>) {
-        self.control.close_with(frame);
+        self.senders.control.close_with(frame);
     }
 
     /// Whether the socket is closed (or closing).
     pub fn is_closed(&self) -> bool {
-        self.control.is_closed()
+        self.senders.control.is_closed()
     }
 
     /// Resolves once the socket has ended.
     pub async fn closed(&self) {
-        self.control.closed().await;
+        self.senders.control.closed().await;
     }
 
     /// Runs `hook` once when the socket ends (at once if it already has).
     pub fn on_close(&self, hook: impl FnOnce() + Send + 'static) {
-        self.control.on_close(hook);
+        self.senders.control.on_close(hook);
     }
 
     /// The socket's control (close and observe without keeping the socket open).
     pub fn control(&self) -> RawControl {
-        self.control.clone()
+        self.senders.control.clone()
     }
 }
 
 /// One raw socket's task, created before the socket is handed over so the application can hold its sender and
 /// receiver while the connection is being set up.
 pub struct RawSession {
-    frames: mpsc::Receiver<Message>,
     inbound: mpsc::Sender<RawMessage>,
     control: RawControl,
     config: SessionConfig,
@@ -248,26 +269,25 @@ impl std::fmt::Debug for RawSession {
 impl RawSession {
     /// A session with its sender and the receiving end of its inbound queue. `keepalive` answers and hides the
     /// [`RAW_PING`]/[`RAW_PONG`] sentinels (default-mode sockets; customClient sockets pass everything through).
-    /// The inbound queue holds [`SessionConfig::max_in_flight`] frames, the outbound one
-    /// [`SessionConfig::outbound_capacity`].
+    /// The inbound queue holds [`SessionConfig::max_in_flight`] frames; outbound frames wait in a mailbox of
+    /// [`SessionConfig::outbound_budget`] bytes under [`SessionConfig::slow_consumer`].
     pub fn new(config: SessionConfig, keepalive: bool) -> (RawSession, RawSender, mpsc::Receiver<RawMessage>) {
-        let (frame_tx, frames) = mpsc::channel(config.outbound_capacity);
         let (inbound, inbound_rx) = mpsc::channel(config.max_in_flight);
         let control = RawControl {
             control: Arc::new(Control {
-                close: Mutex::new(None),
-                close_requested: Notify::new(),
+                mailbox: Mailbox::new(config.outbound_budget, config.slow_consumer),
+                close_requested: AtomicBool::new(false),
                 ended: AtomicBool::new(false),
                 ended_notify: Notify::new(),
                 on_close: Mutex::new(Vec::new()),
             }),
         };
         let sender = RawSender {
-            frames: frame_tx,
-            control: control.clone(),
+            senders: Arc::new(Senders {
+                control: control.clone(),
+            }),
         };
         let session = RawSession {
-            frames,
             inbound,
             control,
             config,
@@ -282,104 +302,106 @@ impl RawSession {
     }
 
     /// Drives the socket until it ends; then the receiver yields `None`, sends fail and on-close hooks run.
-    pub async fn run<S>(self, ws: SessionSocket<S>) -> SessionEnd
+    pub async fn run<S>(self, mut ws: SessionSocket<S>) -> SessionEnd
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let control = self.control.clone();
-        let end = self.drive(ws).await;
-        control.finish();
+        ws.get_mut().take_over();
+        let end = self.drive(&mut ws).await;
+        self.control.finish();
         end
     }
 
-    async fn drive<S>(mut self, mut ws: SessionSocket<S>) -> SessionEnd
+    async fn drive<S>(&self, ws: &mut SessionSocket<S>) -> SessionEnd
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
         let config = &self.config;
-        let heartbeat = config.heartbeat;
-        let mut last_inbound = Instant::now();
-        let mut ping_at = last_inbound + heartbeat.map_or(Duration::ZERO, |h| h.interval);
-        let next_deadline = |last_inbound: Instant, ping_at: Instant| {
-            heartbeat.map_or_else(
-                || Instant::now() + Duration::from_secs(86_400 * 365),
-                |h| ping_at.min(last_inbound + h.interval + h.timeout),
-            )
-        };
-        let timer = tokio::time::sleep_until(next_deadline(last_inbound, ping_at));
+        let mailbox = &self.control.control.mailbox;
+        let mut liveness = Liveness::new(config.heartbeat, config.write_timeout);
+        let far = || Instant::now() + Duration::from_secs(86_400 * 365);
+        let mut armed = liveness.next_deadline();
+        let timer = tokio::time::sleep_until(armed.unwrap_or_else(far));
         tokio::pin!(timer);
+        let mut frames = VecDeque::new();
+        let mut warned_drops = false;
         // A reserved slot in the inbound queue: the socket is read only while there is room (backpressure).
         let mut slot = None;
         // Whether the application still receives; once it has dropped its receiver, frames are discarded.
         let mut listening = true;
         let inbound = &self.inbound;
         loop {
+            let next = liveness.next_deadline();
+            if next.is_some_and(|next| armed.is_none_or(|armed| next < armed)) {
+                timer.as_mut().reset(next.unwrap_or_else(far));
+                armed = next;
+            }
+            let backlog = ws.get_ref().queued();
+            let reading = (slot.is_some() || !listening) && backlog < config.outbound_budget;
+            let take_limit = if backlog == 0 {
+                config.outbound_budget.div_ceil(2)
+            } else {
+                0
+            };
+            let mut waiting_since = liveness.write_waiting_since;
             tokio::select! {
                 biased;
-                () = self.control.control.close_requested.notified() => {
-                    // What was queued before the close goes out first, as it would have without the close.
-                    while let Ok(frame) = self.frames.try_recv() {
-                        if let Err(end) = write(&mut ws, frame, config.write_timeout).await {
-                            return end;
-                        }
+                taken = std::future::poll_fn(|cx| mailbox.poll_take(cx, &mut frames, backlog, take_limit)) => {
+                    if taken.dropped > 0
+                        && config.slow_consumer == SlowConsumer::DropOldest
+                        && !std::mem::replace(&mut warned_drops, true)
+                    {
+                        tracing::warn!(
+                            budget = config.outbound_budget,
+                            "slow consumer: dropping its oldest frames (logged once per connection)"
+                        );
                     }
-                    let frame = self.control.take_close().flatten();
-                    close_socket(&mut ws, frame, config.close_timeout).await;
-                    return SessionEnd::Closed;
-                }
-                frame = self.frames.recv() => match frame {
-                    Some(frame) => {
-                        if let Err(end) = write(&mut ws, frame, config.write_timeout).await {
-                            return end;
-                        }
+                    if taken.overflowed {
+                        tracing::warn!(budget = config.outbound_budget, "slow consumer: outbound budget exceeded; closing with 1013");
+                        return close_slow_consumer(ws, config.close_timeout).await;
                     }
-                    // Every sender is gone (the receiver may live on, but nothing can ever answer it).
-                    None => {
-                        close_socket(&mut ws, None, config.close_timeout).await;
-                        return SessionEnd::Closed;
-                    }
-                },
-                () = &mut timer => {
-                    let now = Instant::now();
-                    if let Some(h) = heartbeat {
-                        if now >= last_inbound + h.interval + h.timeout {
-                            tracing::warn!("no inbound traffic within the heartbeat deadline; dropping the connection");
-                            return SessionEnd::HeartbeatTimeout;
-                        }
-                        if now >= ping_at {
-                            if let Err(end) = write(&mut ws, Message::Ping(Bytes::new()), config.write_timeout).await {
+                    if let Some(control) = taken.control {
+                        // What was queued before the close goes out first, as it would have without the close.
+                        mailbox.take(&mut frames, backlog);
+                        for item in frames.drain(..) {
+                            if let Err(end) = queue_outgoing(ws, item) {
                                 return end;
                             }
-                            ping_at = now + h.interval;
+                        }
+                        let frame = match control {
+                            MailControl::Close(frame) => frame,
+                            MailControl::Drain(_, frame) => Some(frame),
+                        };
+                        close_socket(ws, frame, config.close_timeout).await;
+                        return SessionEnd::Closed;
+                    }
+                    for item in frames.drain(..) {
+                        if let Err(end) = queue_outgoing(ws, item) {
+                            return end;
                         }
                     }
-                    timer.as_mut().reset(next_deadline(last_inbound, ping_at));
+                }
+                () = &mut timer => {
+                    if let Err(end) = liveness.tick(ws, config, Instant::now()).await {
+                        return end;
+                    }
+                    armed = liveness.next_deadline();
+                    timer.as_mut().reset(armed.unwrap_or_else(far));
                 }
                 reserved = inbound.reserve(), if listening && slot.is_none() => match reserved {
                     Ok(permit) => slot = Some(permit),
                     Err(_) => listening = false,
                 },
-                next = ws.next(), if slot.is_some() || !listening => {
-                    if heartbeat.is_some() {
-                        last_inbound = Instant::now();
-                        timer.as_mut().reset(next_deadline(last_inbound, ping_at));
-                    }
-                    let message = match next {
-                        None | Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => {
-                            return SessionEnd::PeerClosed(None);
-                        }
-                        Some(Ok(message)) => message,
-                        Some(Err(WsError::Capacity(_))) => {
-                            tracing::warn!("inbound frame over the size limit; closing with 1009");
-                            let close = CloseFrame { code: CloseCode::Size, reason: "Message too big".into() };
-                            close_socket(&mut ws, Some(close), config.close_timeout).await;
-                            return SessionEnd::MessageTooBig;
-                        }
-                        Some(Err(e)) => return SessionEnd::Error(e.to_string()),
+                event = std::future::poll_fn(|cx| poll_socket(ws, cx, reading, &mut waiting_since)) => {
+                    liveness.write_waiting_since = waiting_since;
+                    let message = match socket_turn(event, ws, &mut liveness, mailbox, config).await {
+                        Ok(Some(message)) => message,
+                        Ok(None) => continue,
+                        Err(end) => return end,
                     };
                     let message = match message {
                         Message::Text(text) if self.keepalive && is_sentinel(&text, RAW_PING) => {
-                            if let Err(end) = write(&mut ws, Message::text(RAW_PONG), config.write_timeout).await {
+                            if let Err(end) = queue_message(ws, Message::text(RAW_PONG)) {
                                 return end;
                             }
                             continue;
@@ -387,12 +409,7 @@ impl RawSession {
                         Message::Text(text) if self.keepalive && is_sentinel(&text, RAW_PONG) => continue,
                         Message::Text(text) => RawMessage::Text(text.as_str().to_owned()),
                         Message::Binary(bytes) => RawMessage::Binary(bytes),
-                        Message::Close(frame) => {
-                            // tungstenite answers the close; let it reach the peer.
-                            let _ = tokio::time::timeout(config.write_timeout, ws.flush()).await;
-                            return SessionEnd::PeerClosed(frame.map(|f| u16::from(f.code)));
-                        }
-                        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+                        Message::Close(_) | Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
                     };
                     if let Some(permit) = slot.take() {
                         permit.send(message);
@@ -406,18 +423,4 @@ impl RawSession {
 /// PROTOCOL.md §1.11: a sentinel is a text frame of exactly 13 bytes equal to it.
 fn is_sentinel(text: &str, sentinel: &str) -> bool {
     text.len() == sentinel.len() && text == sentinel
-}
-
-async fn write<S>(ws: &mut SessionSocket<S>, message: Message, limit: Duration) -> Result<(), SessionEnd>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    match tokio::time::timeout(limit, ws.send(message)).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(SessionEnd::Error(e.to_string())),
-        Err(_) => {
-            tracing::warn!("peer stopped reading: write deadline missed; dropping the connection");
-            Err(SessionEnd::SlowConsumer)
-        }
-    }
 }
