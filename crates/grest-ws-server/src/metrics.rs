@@ -22,7 +22,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use grest_ws_session::{Observer, SessionEnd};
-use metrics::{Counter, counter, gauge, histogram};
+use metrics::{Counter, Histogram, counter, gauge, histogram};
 
 /// Bucket bounds (ms) the original uses for `websocket_request_duration_ms`.
 pub const REQUEST_DURATION_BUCKETS: &[f64] = &[1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0];
@@ -66,9 +66,31 @@ impl EndpointMetrics {
 
     /// A broadcast of message `path` was queued for `recipients` connections.
     pub(crate) fn broadcast(&self, path: &'static str, recipients: usize) {
-        let method = metrics::SharedString::const_str(path);
-        counter!("websocket_out_requests_total", "api" => self.api, "path" => self.path, "method" => method, "result" => "OK")
-            .increment(recipients as u64);
+        self.out_requests(path, "OK").increment(recipients as u64);
+    }
+
+    /// `websocket_requests_total` of one method and result.
+    fn requests(&self, method: &'static str, result: &str) -> Counter {
+        let method = metrics::SharedString::const_str(method);
+        counter!("websocket_requests_total", "api" => self.api, "path" => self.path, "method" => method, "result" => result_label(result))
+    }
+
+    /// `websocket_request_duration_ms` of one method.
+    fn request_duration(&self, method: &'static str) -> Histogram {
+        let method = metrics::SharedString::const_str(method);
+        histogram!("websocket_request_duration_ms", "api" => self.api, "path" => self.path, "method" => method)
+    }
+
+    /// `websocket_out_requests_total` of one method and result.
+    fn out_requests(&self, method: &'static str, result: &str) -> Counter {
+        let method = metrics::SharedString::const_str(method);
+        counter!("websocket_out_requests_total", "api" => self.api, "path" => self.path, "method" => method, "result" => result_label(result))
+    }
+
+    /// `websocket_out_request_duration_ms` of one method.
+    fn out_request_duration(&self, method: &'static str) -> Histogram {
+        let method = metrics::SharedString::const_str(method);
+        histogram!("websocket_out_request_duration_ms", "api" => self.api, "path" => self.path, "method" => method)
     }
 
     pub(crate) fn active(&self, delta: f64) {
@@ -84,91 +106,106 @@ fn result_label(result: &str) -> metrics::SharedString {
     }
 }
 
-/// An endpoint's [`Observer`]: its metrics, plus the counter handles of successful outbound messages per message
-/// path, so that a push costs an atomic add rather than a metric key built and hashed (a server pushing in a loop
-/// would spend a tenth of its time there). Handles bind to the recorder installed when a path is first sent; the
-/// application installs its recorder at startup, before connections.
+/// An endpoint's [`Observer`]: its metrics, with the handles of the per-message series (successful requests and
+/// their durations, successful outbound messages and requests and their durations) registered once per message
+/// path, so that recording costs an atomic add rather than a metric key built and hashed per message. Handles bind
+/// to the recorder installed when a path is first seen; the application installs its recorder at startup, before
+/// connections. Failures keep the slow path (their result label varies and they are rare).
 #[derive(Debug)]
 pub(crate) struct EndpointObserver {
     metrics: EndpointMetrics,
-    sent: Mutex<Vec<(&'static str, Counter)>>,
+    handled: PerPath<(Counter, Histogram)>,
+    sent: PerPath<Counter>,
+    asked: PerPath<(Counter, Histogram)>,
+}
+
+/// Handles per message path (a contract has few paths: a scan by address is enough).
+#[derive(Debug)]
+struct PerPath<T>(Mutex<Vec<(&'static str, T)>>);
+
+impl<T: Clone> PerPath<T> {
+    fn new() -> Self {
+        PerPath(Mutex::new(Vec::new()))
+    }
+
+    fn get(&self, path: &'static str, register: impl FnOnce() -> T) -> T {
+        let mut known = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, handles)) = known.iter().find(|(seen, _)| std::ptr::eq(*seen, path)) {
+            return handles.clone();
+        }
+        let handles = register();
+        known.push((path, handles.clone()));
+        handles
+    }
 }
 
 impl EndpointObserver {
     pub(crate) fn new(metrics: EndpointMetrics) -> Self {
         EndpointObserver {
             metrics,
-            sent: Mutex::new(Vec::new()),
+            handled: PerPath::new(),
+            sent: PerPath::new(),
+            asked: PerPath::new(),
         }
     }
+}
 
-    /// The `OK` counter of outbound message `path` (a contract has few paths: a scan by address is enough).
-    fn sent_ok(&self, path: &'static str) -> Counter {
-        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, counter)) = sent.iter().find(|(known, _)| std::ptr::eq(*known, path)) {
-            return counter.clone();
-        }
-        let method = metrics::SharedString::const_str(path);
-        let counter = counter!("websocket_out_requests_total", "api" => self.metrics.api, "path" => self.metrics.path, "method" => method, "result" => "OK");
-        sent.push((path, counter.clone()));
-        counter
-    }
+fn millis(elapsed: Duration) -> f64 {
+    elapsed.as_secs_f64() * 1000.0
 }
 
 impl Observer for EndpointObserver {
     fn inbound(&self, path: Option<&'static str>, result: &str, elapsed: Duration) {
-        self.metrics.inbound(path, result, elapsed);
+        let method = path.unwrap_or("unknown");
+        let (ok, duration) = self.handled.get(method, || {
+            (
+                self.metrics.requests(method, "OK"),
+                self.metrics.request_duration(method),
+            )
+        });
+        match result {
+            "OK" => ok.increment(1),
+            failed => self.metrics.requests(method, failed).increment(1),
+        }
+        duration.record(millis(elapsed));
     }
 
     fn outbound(&self, path: &'static str, result: &str, elapsed: Option<Duration>) {
-        match elapsed {
-            None if result == "OK" => self.sent_ok(path).increment(1),
-            _ => self.metrics.outbound(path, result, elapsed),
+        match (elapsed, result) {
+            (None, "OK") => self
+                .sent
+                .get(path, || self.metrics.out_requests(path, "OK"))
+                .increment(1),
+            (None, failed) => self.metrics.out_requests(path, failed).increment(1),
+            (Some(elapsed), result) => {
+                let (ok, duration) = self.asked.get(path, || {
+                    (
+                        self.metrics.out_requests(path, "OK"),
+                        self.metrics.out_request_duration(path),
+                    )
+                });
+                match result {
+                    "OK" => ok.increment(1),
+                    failed => self.metrics.out_requests(path, failed).increment(1),
+                }
+                duration.record(millis(elapsed));
+            }
         }
     }
 
     fn dropped(&self, frames: u64) {
-        self.metrics.dropped(frames);
+        let (api, path) = (self.metrics.api, self.metrics.path);
+        counter!("websocket_outbound_dropped_total", "api" => api, "path" => path).increment(frames);
     }
 
     fn ended(&self, end: &SessionEnd) {
-        self.metrics.ended(end);
-    }
-}
-
-impl Observer for EndpointMetrics {
-    fn inbound(&self, path: Option<&'static str>, result: &str, elapsed: Duration) {
-        let method = metrics::SharedString::const_str(path.unwrap_or("unknown"));
-        let result = result_label(result);
-        counter!("websocket_requests_total", "api" => self.api, "path" => self.path, "method" => method.clone(), "result" => result)
-            .increment(1);
-        histogram!("websocket_request_duration_ms", "api" => self.api, "path" => self.path, "method" => method)
-            .record(elapsed.as_secs_f64() * 1000.0);
-    }
-
-    fn outbound(&self, path: &'static str, result: &str, elapsed: Option<Duration>) {
-        let method = metrics::SharedString::const_str(path);
-        let result = result_label(result);
-        counter!("websocket_out_requests_total", "api" => self.api, "path" => self.path, "method" => method.clone(), "result" => result)
-            .increment(1);
-        if let Some(elapsed) = elapsed {
-            histogram!("websocket_out_request_duration_ms", "api" => self.api, "path" => self.path, "method" => method)
-                .record(elapsed.as_secs_f64() * 1000.0);
-        }
-    }
-
-    fn dropped(&self, frames: u64) {
-        counter!("websocket_outbound_dropped_total", "api" => self.api, "path" => self.path).increment(frames);
-    }
-
-    fn ended(&self, end: &SessionEnd) {
+        let (api, path) = (self.metrics.api, self.metrics.path);
         match end {
             SessionEnd::HeartbeatTimeout => {
-                counter!("websocket_heartbeat_timeouts_total", "api" => self.api, "path" => self.path).increment(1);
+                counter!("websocket_heartbeat_timeouts_total", "api" => api, "path" => path).increment(1);
             }
             SessionEnd::SlowConsumer => {
-                counter!("websocket_slow_consumer_disconnects_total", "api" => self.api, "path" => self.path)
-                    .increment(1);
+                counter!("websocket_slow_consumer_disconnects_total", "api" => api, "path" => path).increment(1);
             }
             _ => {}
         }
