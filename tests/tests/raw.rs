@@ -741,7 +741,8 @@ async fn a_raw_socket_that_stops_reading_is_closed_with_1013_and_never_blocks_it
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     let done_tx = Mutex::new(Some(done_tx));
     let router = GrestWs::new()
-        .config(ServerConfig::default().session(SessionConfig::default().outbound_budget(64 * 1024)))
+        // This endpoint's own budget; the server-wide settings stay at their defaults.
+        .endpoint_session(FLOOD_API, SessionConfig::default().outbound_budget(64 * 1024))
         .raw(FLOOD_API, move |conn: RawConnected<Flood>| {
             let done = done_tx.lock().unwrap().take();
             async move {
@@ -781,4 +782,18 @@ async fn a_raw_socket_that_stops_reading_is_closed_with_1013_and_never_blocks_it
     assert_eq!(close, (Some(1013), "Slow consumer".to_owned()));
     let received = frames.len() as u64;
     assert!(received <= sent);
+}
+
+#[test]
+fn session_settings_for_a_path_nobody_serves_refuse_to_build() {
+    let refused = GrestWs::new()
+        .endpoint_session(FLOOD_API, SessionConfig::default())
+        .build()
+        .expect_err("no endpoint at raw/flood");
+    assert!(
+        refused
+            .to_string()
+            .contains(r#"session settings for "/raw/flood", which no endpoint serves"#),
+        "{refused}"
+    );
 }

@@ -82,7 +82,6 @@ pub struct ConnectionInfo {
 
 /// What every endpoint of one server shares.
 pub(crate) struct Shared {
-    pub(crate) config: ServerConfig,
     pub(crate) origin: OriginPolicy,
     pub(crate) sockets: Sockets,
 }

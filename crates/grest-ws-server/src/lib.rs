@@ -74,6 +74,25 @@ impl ServerConfig {
     }
 }
 
+/// A schema that names an endpoint path: a typed [`WebSocketSchema`] or a raw
+/// [`RawSchema`](grest_ws_core::RawSchema) (see [`GrestWs::endpoint_session`]).
+pub trait EndpointPath {
+    /// The path with a leading `/`, as registered.
+    fn route_path(&self) -> String;
+}
+
+impl<C> EndpointPath for WebSocketSchema<C> {
+    fn route_path(&self) -> String {
+        WebSocketSchema::route_path(self)
+    }
+}
+
+impl<C> EndpointPath for grest_ws_core::RawSchema<C> {
+    fn route_path(&self) -> String {
+        grest_ws_core::RawSchema::route_path(self)
+    }
+}
+
 /// Why [`GrestWs::build`] refused to build.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -170,12 +189,24 @@ impl GrestWs {
         self
     }
 
-    /// Overrides the session settings of the typed endpoint at `schema`'s path — its outbound budget and
-    /// slow-consumer policy, message size, timeouts — while every other endpoint keeps [`ServerConfig::session`].
-    /// For modules of one anchor, the override applies to their shared path.
-    pub fn endpoint_session<C>(mut self, schema: WebSocketSchema<C>, session: SessionConfig) -> Self {
+    /// Overrides the session settings of the endpoint at `schema`'s path (a typed [`WebSocketSchema`] or a
+    /// [`RawSchema`](grest_ws_core::RawSchema)) — its outbound budget and slow-consumer policy, message size,
+    /// timeouts — while every other endpoint keeps [`ServerConfig::session`]. For modules of one anchor, the
+    /// override applies to their shared path. [`GrestWs::build`] refuses a path that no endpoint serves.
+    pub fn endpoint_session(mut self, schema: impl EndpointPath, session: SessionConfig) -> Self {
         self.endpoint_sessions.insert(schema.route_path(), session);
         self
+    }
+
+    /// The settings of the endpoint at `path`: the server's, with its session override applied.
+    fn endpoint_config(&self, path: &str) -> ServerConfig {
+        match self.endpoint_sessions.get(path) {
+            Some(session) => ServerConfig {
+                session: session.clone(),
+                ..self.config.clone()
+            },
+            None => self.config.clone(),
+        }
     }
 
     /// The rooms of the endpoint at `schema`'s path (the same registry its connections see in
@@ -271,34 +302,26 @@ impl GrestWs {
             planned.push((path.to_string(), members[0].meta.name, pipeline, modules, routes, rooms));
         }
         let typed_paths: Vec<&str> = paths.iter().map(|(path, _)| *path).collect();
+        let raw = raw::plan(&self, &typed_paths, &mut problems)?;
         for path in self.endpoint_sessions.keys() {
-            if !typed_paths.contains(&path.as_str()) {
-                problems.push(format!("session settings for {path:?}, which has no typed endpoint"));
+            if !typed_paths.contains(&path.as_str()) && !raw.serves(path) {
+                problems.push(format!("session settings for {path:?}, which no endpoint serves"));
             }
         }
-        let raw = raw::plan(&self, &typed_paths, &mut problems)?;
         if !problems.is_empty() {
             return Err(BuildError::Refused(problems));
         }
         let shared = Arc::new(Shared {
-            config: self.config,
-            origin: self.origin,
-            sockets: self.sockets,
+            origin: self.origin.clone(),
+            sockets: self.sockets.clone(),
         });
         let mut router = Router::new();
         for (path, api, pipeline, modules, routes, rooms) in planned {
             let metrics = EndpointMetrics::new(api, &path);
             rooms.set_metrics(metrics);
-            let session = match self.endpoint_sessions.get(&path) {
-                Some(session) => session.clone(),
-                None => shared.config.session.clone(),
-            };
             let endpoint = Arc::new(Endpoint {
                 path: path.clone(),
-                config: ServerConfig {
-                    session,
-                    ..shared.config.clone()
-                },
+                config: self.endpoint_config(&path),
                 pipeline,
                 modules,
                 routes,

@@ -35,7 +35,7 @@ use crate::connection::{
 };
 use crate::sockets::SocketInfo;
 use crate::upgrade::{self, ServerSocket};
-use crate::{BuildError, GrestWs};
+use crate::{BuildError, GrestWs, ServerConfig};
 
 /// The HTTP upgrade request of a raw connection (the original's `GGWsUpgrade`): what a proxy needs to route
 /// upstream, and the peer's address to gate loopback-only endpoints.
@@ -152,7 +152,7 @@ impl<C: RawContract> std::fmt::Debug for RawConnected<C> {
     }
 }
 
-type MakeRoute = Arc<dyn Fn(Pipeline, Arc<Shared>) -> Arc<dyn RawRoute> + Send + Sync>;
+type MakeRoute = Arc<dyn Fn(Pipeline, ServerConfig, Arc<Shared>) -> Arc<dyn RawRoute> + Send + Sync>;
 
 /// A `.raw(...)` call, kept until the server is built.
 pub(crate) struct RawRegistration {
@@ -194,10 +194,11 @@ impl GrestWs {
             custom_client: C::CUSTOM_CLIENT,
             permission: C::PERMISSION,
             wires: schema.wires(),
-            make: Arc::new(move |pipeline, shared| {
+            make: Arc::new(move |pipeline, config, shared| {
                 Arc::new(RawEndpoint::<C, F> {
                     path: endpoint_path.clone(),
                     pipeline,
+                    config,
                     handler: handler.clone(),
                     shared,
                     contract: PhantomData,
@@ -215,6 +216,8 @@ pub(crate) struct RawPlan {
 
 struct Planned {
     path: String,
+    /// The server's settings with this endpoint's session override applied.
+    config: ServerConfig,
     /// The axum routes that lead to this endpoint.
     routes: Vec<String>,
     pipeline: Pipeline,
@@ -278,6 +281,7 @@ pub(crate) fn plan(ws: &GrestWs, typed_paths: &[&str], problems: &mut Vec<String
         };
         endpoints.push(Planned {
             path: registration.path.clone(),
+            config: ws.endpoint_config(&registration.path),
             routes,
             pipeline,
             make: registration.make.clone(),
@@ -287,11 +291,16 @@ pub(crate) fn plan(ws: &GrestWs, typed_paths: &[&str], problems: &mut Vec<String
 }
 
 impl RawPlan {
+    /// Whether a raw endpoint is registered at `path`.
+    pub(crate) fn serves(&self, path: &str) -> bool {
+        self.endpoints.iter().any(|planned| planned.path == path)
+    }
+
     /// Mounts every raw endpoint on `router`. Exact paths beat prefixes and longer prefixes beat shorter ones
     /// because axum's router prefers static segments and backtracks to the longest matching catch-all.
     pub(crate) fn mount(self, mut router: Router, shared: &Arc<Shared>) -> Router {
         for planned in self.endpoints {
-            let endpoint = (planned.make)(planned.pipeline, shared.clone());
+            let endpoint = (planned.make)(planned.pipeline, planned.config, shared.clone());
             tracing::debug!(path = %planned.path, routes = ?planned.routes, "raw socket mounted");
             for route in &planned.routes {
                 let endpoint = endpoint.clone();
@@ -316,6 +325,7 @@ pub(crate) trait RawRoute: Send + Sync + 'static {
 struct RawEndpoint<C, F> {
     path: String,
     pipeline: Pipeline,
+    config: ServerConfig,
     handler: Arc<F>,
     shared: Arc<Shared>,
     contract: PhantomData<fn() -> C>,
@@ -353,7 +363,7 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     async fn run(self: Arc<Self>, on_upgrade: hyper::upgrade::OnUpgrade, upgrade: Upgrade) {
-        let config = &self.shared.config;
+        let config = &self.config;
         let Some(mut ws) = upgrade::into_socket(on_upgrade, config.session.websocket_config()).await else {
             return;
         };
