@@ -4,6 +4,10 @@
 //! frame, the schema's wires and the registered middleware, the connect permission (`x` + close 4001 on any
 //! failure) — then the connect handler builds the per-connection value that implements the contract's server
 //! trait; only then is `k` sent.
+//!
+//! Every typed connection is in its endpoint's [`Rooms`] from the handshake until it closes: broadcasts to a room,
+//! to everyone or to either minus some connections are serialized once and never wait for a slow reader. Per
+//! endpoint settings ([`GrestWs::endpoint_session`]) choose the outbound budget and the [`SlowConsumer`] policy.
 
 mod auth;
 mod connection;

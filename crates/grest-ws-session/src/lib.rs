@@ -1,6 +1,8 @@
-//! Drives one typed grest-ws session over a WebSocket: inbound dispatch by exact path, request/reply correlation,
-//! a bounded outbound queue, bounded in-flight handlers, close handling. Shared by the server and the client, so
-//! both ends behave the same on the wire.
+//! Drives one grest-ws session over a WebSocket — typed (inbound dispatch by exact path, request/reply
+//! correlation, bounded in-flight handlers) or raw (opaque frames) — with an outbound mailbox per connection (a
+//! byte budget, a [`SlowConsumer`] policy that never blocks the pusher, everything pending written with one
+//! vectored write) and close handling. Shared by the server and the client, so both ends behave the same on the
+//! wire.
 //!
 //! Most users reach these items through the `grest-ws` umbrella crate.
 
