@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::error::{MethodError, ServerError, WireError};
-use crate::validate::{self, Path, Validate};
+use crate::validate::{self, Validate};
 
 /// The success envelope of a method without a success type: `{"success":true,"type":"OK"}`.
 pub const OK_WITHOUT_DATA: &str = r#"{"success":true,"type":"OK"}"#;
@@ -25,9 +25,7 @@ pub fn write_ok<T: Serialize + ?Sized>(out: &mut Vec<u8>, data: &T) -> Result<()
 pub fn encode_result<T: Serialize + Validate, E: MethodError>(result: &Result<T, E>) -> Result<String, WireError> {
     match result {
         Ok(value) => {
-            let mut issues = Vec::new();
-            value.validate(&mut Path::root(), &mut issues);
-            if !issues.is_empty() {
+            if crate::validate::check(value).is_err() {
                 return Err(ServerError::invalid_response().to_wire_error());
             }
             // Room for a typical reply, so the buffer rarely has to grow.

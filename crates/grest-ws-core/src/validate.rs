@@ -14,7 +14,6 @@
 //! produce them, which is why this module exists.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -89,12 +88,12 @@ impl Path {
     }
 
     /// Appends an object field or array index; returns the mark to [`Path::pop_to`].
-    pub fn push(&mut self, segment: impl std::fmt::Display) -> usize {
+    pub fn push(&mut self, segment: impl Segment) -> usize {
         let mark = self.0.len();
         if mark > 0 {
             self.0.push('.');
         }
-        let _ = write!(self.0, "{segment}");
+        segment.append_to(&mut self.0);
         mark
     }
 
@@ -107,6 +106,61 @@ impl Path {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// One step of a [`Path`]: an object field or map key (`&str`, `&String`) or an array index (`usize`). Appended
+/// without the formatting machinery: validation walks every field of every message, including the many that
+/// break no rule.
+pub trait Segment {
+    /// Appends this segment's text to `path`.
+    fn append_to(self, path: &mut String);
+}
+
+impl Segment for &str {
+    fn append_to(self, path: &mut String) {
+        path.push_str(self);
+    }
+}
+
+impl Segment for &String {
+    fn append_to(self, path: &mut String) {
+        path.push_str(self);
+    }
+}
+
+impl Segment for usize {
+    fn append_to(self, path: &mut String) {
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut n = self;
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        // Only ASCII digits were written.
+        path.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+    }
+}
+
+/// Checks `value`'s declared constraints (fields, elements, nested values); every issue found, or `Ok`. The path
+/// buffer is reused across calls on one thread, so a value that breaks no rule costs no allocation.
+pub fn check<T: Validate + ?Sized>(value: &T) -> Result<(), Issues> {
+    thread_local! {
+        static SCRATCH: std::cell::Cell<String> = const { std::cell::Cell::new(String::new()) };
+    }
+    let mut path = Path(SCRATCH.take());
+    path.0.clear();
+    let mut issues = Issues::new();
+    value.validate(&mut path, &mut issues);
+    // A pathological depth should not pin a large buffer to the thread.
+    if path.0.capacity() <= 1024 {
+        SCRATCH.set(path.0);
+    }
+    if issues.is_empty() { Ok(()) } else { Err(issues) }
 }
 
 /// The issues found so far.
@@ -737,9 +791,7 @@ fn js_number_string(n: &serde_json::Number) -> String {
 pub fn decode<T: DeserializeOwned + Validate>(data: Option<&str>) -> Result<T, Issues> {
     if let Some(text) = data {
         if let Ok(value) = serde_json::from_str::<T>(text) {
-            let mut issues = Issues::new();
-            value.validate(&mut Path::root(), &mut issues);
-            return if issues.is_empty() { Ok(value) } else { Err(issues) };
+            return check(&value).map(|()| value);
         }
     }
     let value = data.and_then(|text| serde_json::from_str::<Value>(text).ok());
@@ -1066,7 +1118,7 @@ mod tests {
         assert_eq!(path.as_str(), "");
         let a = path.push("items");
         assert_eq!(path.as_str(), "items");
-        let b = path.push(0);
+        let b = path.push(0usize);
         assert_eq!(path.as_str(), "items.0");
         let c = path.push("name");
         assert_eq!(path.as_str(), "items.0.name");
@@ -1075,6 +1127,31 @@ mod tests {
         path.pop_to(b);
         path.pop_to(a);
         assert_eq!(path.as_str(), "");
+        for (index, text) in [
+            (7usize, "7"),
+            (10, "10"),
+            (1_234_567_890, "1234567890"),
+            (usize::MAX, "18446744073709551615"),
+        ] {
+            let mark = path.push(index);
+            assert_eq!(path.as_str(), text);
+            path.pop_to(mark);
+        }
+        let key = String::from("a key");
+        path.push(&key);
+        assert_eq!(path.as_str(), "a key");
+    }
+
+    #[test]
+    fn check_reports_paths_from_an_empty_root_every_time() {
+        // The reused path buffer starts empty for each value, whatever the previous one left.
+        let bad: Vec<crate::test_support::Msg> = serde_json::from_value(json!([{"text": "", "n": 1}])).unwrap();
+        for _ in 0..2 {
+            let issues = check(&bad).expect_err("an empty text");
+            assert_eq!(issues[0].path, "0.text");
+        }
+        let good: Vec<crate::test_support::Msg> = serde_json::from_value(json!([{"text": "x", "n": 1}])).unwrap();
+        assert!(check(&good).is_ok());
     }
 
     // ---- required / optional --------------------------------------------------------------------------------

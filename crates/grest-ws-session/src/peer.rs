@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::{Buf, Bytes};
 use grest_ws_core::error::{MethodError, REQUEST_TIMEOUT, SOCKET_CLOSED};
 use grest_ws_core::frame::{FrameKind, write_frame_head};
-use grest_ws_core::validate::{Path, Validate};
+use grest_ws_core::validate::Validate;
 use grest_ws_core::{GrestError, ServerError, ValidationError};
 use serde::Serialize;
 use tokio::sync::{Notify, oneshot};
@@ -609,13 +609,7 @@ impl Outbox {
 
 fn check_outgoing<I: Validate + ?Sized>(input: Option<&I>) -> Result<(), ValidationError> {
     let Some(input) = input else { return Ok(()) };
-    let mut issues = Vec::new();
-    input.validate(&mut Path::root(), &mut issues);
-    if issues.is_empty() {
-        Ok(())
-    } else {
-        Err(ValidationError::new(issues))
-    }
+    grest_ws_core::validate::check(input).map_err(ValidationError::new)
 }
 
 /// A fire-and-forget message of contract `C`, serialized (and validated) once, to send to many peers: fan-out
