@@ -5,8 +5,6 @@
 //! Parsing borrows from the input: no allocation, no JSON work. The data stays raw; it is decoded (or found to be
 //! invalid JSON, which the protocol treats as "no payload") only by whoever consumes it.
 
-use std::fmt::Write as _;
-
 /// The one-character frame type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FrameKind {
@@ -145,9 +143,25 @@ pub fn write_frame_head(out: &mut String, kind: FrameKind, path: &str, id: Optio
     out.push_str(path);
     out.push(':');
     if let Some(id) = id {
-        let _ = write!(out, "{id}");
+        push_decimal(out, id);
     }
     out.push(':');
+}
+
+/// Appends `n` in decimal without the formatting machinery (ids and path indices are written per message).
+pub(crate) fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
 }
 
 /// The exact handshake-accepted frame.

@@ -130,19 +130,7 @@ impl Segment for &String {
 
 impl Segment for usize {
     fn append_to(self, path: &mut String) {
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        let mut n = self;
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        // Only ASCII digits were written.
-        path.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+        crate::frame::push_decimal(path, self as u64);
     }
 }
 
