@@ -1,10 +1,16 @@
 //! The codec's hot-path operations in a loop, for instruction counting under callgrind (`benches/codec.sh`):
 //! `codec-count OP N` runs OP N times. The script runs each OP with N and with 0 and divides the difference by N,
 //! so start-up costs cancel and the result is instructions per operation — deterministic, unlike wall time.
+//!
+//! `session-echo` is the whole server side of one `Echo.echo` round trip through a real session — WebSocket
+//! framing, the session loop, dispatch, the handler, the reply write — over an in-memory pipe, with a minimal
+//! client that writes pre-built masked frames and reads replies (its share is small and constant).
 
 use std::hint::black_box;
 
-use grest_ws::__private::session::{Routes, decode_input};
+use grest_ws::__private::session::{
+    Call, Dispatch, QueuedIo, Route, Routes, ServeWith, Session, SessionConfig, decode_input,
+};
 use grest_ws::protocol::envelope::{decode_reply, encode_result, write_ok};
 use grest_ws::protocol::frame::{Frame, FrameKind, write_frame, write_frame_head};
 use grest_ws::{Contract, Direction};
@@ -26,6 +32,7 @@ const OPS: &[&str] = &[
     "decode-input",
     "decode-reply",
     "server-request-path",
+    "session-echo",
 ];
 
 fn main() {
@@ -115,10 +122,113 @@ fn main() {
                 black_box(&s);
             }
         }
+        "session-echo" => session_echo(n),
         "" => {}
         other => {
             eprintln!("unknown op {other}; known: {}", OPS.join(" "));
             std::process::exit(2);
         }
     }
+}
+
+/// The `Echo` handlers `session-echo` dispatches to (only `echo` is called).
+struct Handlers;
+
+impl echo::Server for Handlers {
+    async fn echo(&self, input: Payload) -> Result<Payload, echo::EchoError> {
+        Ok(input)
+    }
+    async fn ingest(&self, _: Payload) {}
+    async fn stats(&self) -> Result<u64, echo::StatsError> {
+        Ok(0)
+    }
+    async fn start_ask(&self, _: grest_ws_bench::Control) {}
+    async fn start_push(&self, _: grest_ws_bench::Control) {}
+    async fn subscribe(&self) -> Result<bool, echo::SubscribeError> {
+        Ok(true)
+    }
+    async fn publish(&self, _: Payload) -> Result<u64, echo::PublishError> {
+        Ok(0)
+    }
+}
+
+/// Routes a session's frames to [`Handlers`], as the server's dispatcher does for one contract.
+struct EchoDispatch {
+    routes: Routes,
+    handlers: Handlers,
+}
+
+impl Dispatch for EchoDispatch {
+    fn route(&self, path: &str) -> Option<Route> {
+        self.routes.get(path)
+    }
+
+    fn call(&self, route: &Route, data: Option<&str>) -> Call<'_> {
+        <Echo as ServeWith<Handlers>>::call(&self.handlers, route.method, data)
+    }
+}
+
+/// One masked client text frame (zero mask key: the payload is sent as is).
+fn client_frame(text: &str) -> Vec<u8> {
+    let mut frame = vec![0x81];
+    match text.len() {
+        len @ 0..=125 => frame.push(0x80 | len as u8),
+        len => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&[0, 0, 0, 0]);
+    frame.extend_from_slice(text.as_bytes());
+    frame
+}
+
+/// `n` echo round trips, one at a time, through a server session over an in-memory pipe.
+fn session_echo(n: u64) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_tungstenite::WebSocketStream;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+
+    let runtime = grest_ws_bench::runtime();
+    runtime.block_on(async move {
+        let (server_io, mut client_io) = tokio::io::duplex(64 * 1024);
+        let config = SessionConfig::default().heartbeat(None);
+        let ws =
+            WebSocketStream::from_raw_socket(QueuedIo::new(server_io), Role::Server, Some(config.websocket_config()))
+                .await;
+        let dispatch = EchoDispatch {
+            routes: Routes::new(<Echo as Contract>::META, Direction::ClientToServer),
+            handlers: Handlers,
+        };
+        let session = Session::new(Role::Server, config).run(ws, &dispatch);
+        let client = async move {
+            let request = client_frame(REQUEST);
+            let mut reply = vec![0u8; 4096];
+            let mut last = 0..0;
+            for _ in 0..n {
+                client_io.write_all(&request).await.expect("write");
+                // One unmasked server frame: read until its whole payload is in.
+                let mut have = 0;
+                loop {
+                    have += client_io.read(&mut reply[have..]).await.expect("read");
+                    let total = match reply[1] & 0x7f {
+                        _ if have < 4 => continue,
+                        126 => 4 + usize::from(u16::from_be_bytes([reply[2], reply[3]])),
+                        len => 2 + usize::from(len),
+                    };
+                    if have >= total {
+                        break;
+                    }
+                }
+                last = 2..have;
+                black_box(&reply[..have]);
+            }
+            if n > 0 {
+                // Counting only means something if every round trip was a real echo.
+                assert!(reply[last].starts_with(br#"s:Echo.echo:123456:{"success":true,"type":"OK""#));
+            }
+            // Dropping the pipe ends the session.
+        };
+        let (_, ()) = tokio::join!(session, client);
+    });
 }
