@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use grest_ws::server::ServerConfig;
-use grest_ws_tests::{RawWs, frame_data, start, start_with, without_context};
+use grest_ws_tests::{CapturedLogs, RawWs, frame_data, start, start_with, without_context};
 use tokio_tungstenite::tungstenite::Message;
 
 const SHORT: Duration = Duration::from_millis(300);
@@ -126,6 +126,31 @@ async fn unknown_route_request_gets_route_not_found_and_message_is_dropped() {
     ws.expect_silence(SHORT).await;
     ws.send(r#"r:Lab.echo:4:{"text":"still here"}"#).await;
     assert!(ws.recv_text().await.starts_with(r#"s:Lab.echo:4:{"success":true"#));
+}
+
+// A current-thread runtime: the server's tasks run on this thread, so the thread's subscriber sees them.
+#[tokio::test(flavor = "current_thread")]
+async fn a_huge_unknown_path_is_answered_and_logged_as_a_bounded_prefix() {
+    let logs = CapturedLogs::default();
+    let _guard = logs.install(tracing::Level::WARN);
+    let server = start().await;
+    let mut ws = RawWs::handshaken(&server.lab_url()).await;
+    let path = "x".repeat(600 * 1024);
+    let clipped = "x".repeat(128);
+    ws.send(&format!("r:{path}:5:{{}}")).await;
+    assert_eq!(
+        without_context(&ws.recv_text().await),
+        format!(
+            r#"s:{clipped}:5:{{"success":false,"type":"ROUTE_NOT_FOUND","statusCode":404,"context":{{"displayMessage":"Route not found: {clipped}…"}}}}"#
+        )
+    );
+    ws.send(&format!("m:{path}::{{}}")).await;
+    ws.send(r#"r:Lab.echo:6:{"text":"still here"}"#).await;
+    assert!(ws.recv_text().await.starts_with(r#"s:Lab.echo:6:{"success":true"#));
+    let logged = logs.take();
+    assert!(logged.contains("no handler for message"), "{logged}");
+    assert!(logged.contains(&clipped) && !logged.contains(&"x".repeat(129)));
+    assert!(logged.len() < 1024, "{} bytes of log for one message", logged.len());
 }
 
 #[tokio::test]

@@ -347,9 +347,12 @@ define_error! {
 }
 
 impl RouteNotFound {
-    /// The original's error for an unknown path: display message `Route not found: <path>`.
+    /// The original's error for an unknown path: display message `Route not found: <path>`, the path cut to
+    /// [`crate::frame::CLIP`] bytes (with `…` when cut), since it comes from the client.
     pub fn for_path(path: &str) -> Self {
-        RouteNotFound::with_display_message(format!("Route not found: {path}"))
+        let shown = crate::frame::clip(path);
+        let more = if shown.len() < path.len() { "…" } else { "" };
+        RouteNotFound::with_display_message(format!("Route not found: {shown}{more}"))
     }
 }
 

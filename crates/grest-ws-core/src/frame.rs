@@ -148,6 +148,22 @@ pub fn write_frame_head(out: &mut String, kind: FrameKind, path: &str, id: Optio
     out.push(':');
 }
 
+/// The most bytes of a client-supplied string (a path, a frame type) that a reply or a log line repeats.
+pub const CLIP: usize = 128;
+
+/// `text` cut to at most [`CLIP`] bytes at a character boundary: what logs and error replies may repeat of a
+/// client-supplied string, so that a hostile peer cannot inflate either.
+pub fn clip(text: &str) -> &str {
+    if text.len() <= CLIP {
+        return text;
+    }
+    let mut end = CLIP;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// Appends `n` in decimal without the formatting machinery (ids and path indices are written per message).
 pub(crate) fn push_decimal(out: &mut String, mut n: u64) {
     let mut digits = [0u8; 20];
@@ -174,6 +190,15 @@ pub const PONG: &str = "o:::";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clip_keeps_short_text_and_cuts_long_text_at_a_char_boundary() {
+        assert_eq!(clip("Chat.sendMessage"), "Chat.sendMessage");
+        let long = "é".repeat(100); // 200 bytes, 2 per char
+        assert_eq!(clip(&long), "é".repeat(64));
+        let odd = format!("a{}", "é".repeat(100)); // the 128th byte is inside a char
+        assert_eq!(clip(&odd).len(), 127);
+    }
 
     #[test]
     fn parses_every_type() {

@@ -674,11 +674,13 @@ fn handle_text<'a, D: Dispatch + ?Sized>(text: &str, handle: &PeerHandle, link: 
                     if let Some(observer) = handle.observer() {
                         observer.inbound(None, RouteNotFound::TYPE, Duration::ZERO);
                     }
+                    // The path is the client's: replies and logs repeat a bounded prefix of it (the id correlates).
+                    let path = frame::clip(frame.path);
                     if is_request {
                         let error = RouteNotFound::for_path(frame.path).to_wire().to_json();
-                        Inbound::Reply(reply_frame(frame.path, frame.id, &error))
+                        Inbound::Reply(reply_frame(path, frame.id, &error))
                     } else {
-                        tracing::warn!(path = frame.path, "no handler for message");
+                        tracing::warn!(path, "no handler for message");
                         Inbound::Nothing
                     }
                 }
@@ -686,14 +688,18 @@ fn handle_text<'a, D: Dispatch + ?Sized>(text: &str, handle: &PeerHandle, link: 
         }
         FrameKind::Response => {
             if !handle.resolve(link, frame.id, frame.data) {
-                tracing::debug!(id = frame.id, path = frame.path, "ignored a reply with an unknown id");
+                tracing::debug!(
+                    id = frame.id.map(frame::clip),
+                    path = frame::clip(frame.path),
+                    "ignored a reply with an unknown id"
+                );
             }
             Inbound::Nothing
         }
         FrameKind::Ping => Inbound::Reply(frame::PONG.to_owned()),
         FrameKind::Pong | FrameKind::Handshake | FrameKind::HandshakeOk | FrameKind::HandshakeErr => Inbound::Nothing,
         FrameKind::Unknown => {
-            tracing::debug!(kind = frame.type_str, "ignored a frame of unknown type");
+            tracing::debug!(kind = frame::clip(frame.type_str), "ignored a frame of unknown type");
             Inbound::Nothing
         }
     }
