@@ -436,12 +436,14 @@ struct Parts<'a> {
     config: &'a SessionConfig,
 }
 
-/// Frames taken from the mailbox on their way into the write queue.
+/// Frames taken from the mailbox on their way into the write queue, and the connection's once-only warnings.
 #[derive(Default)]
 struct Mail {
     frames: VecDeque<Outgoing>,
     /// The once-per-connection warning about dropped pushes was logged.
     warned_drops: bool,
+    /// The once-per-connection warning about a message nobody handles was logged (later ones go to debug).
+    warned_unrouted: bool,
 }
 
 /// Queues what was taken from the mailbox and carries out its control: a close, or a drain (at once when no
@@ -550,6 +552,18 @@ async fn deliver<'a, S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Result<(), SessionEnd> {
     match inbound {
         Inbound::Nothing => Ok(()),
+        Inbound::Unrouted(path) => {
+            // A peer can send any number of these: one warning per connection, the rest at debug.
+            if std::mem::replace(&mut mail.warned_unrouted, true) {
+                tracing::debug!(path, "no handler for message");
+            } else {
+                tracing::warn!(
+                    path,
+                    "no handler for message (further ones on this connection are logged at debug)"
+                );
+            }
+            Ok(())
+        }
         Inbound::Reply(reply) => queue_text(ws, parts.handle.role(), reply),
         Inbound::Started(mut future) => match poll_once(&mut future).await {
             Poll::Ready(finished) => complete(ws, finished, parts, mail, liveness, in_flight.is_empty()).await,
@@ -653,6 +667,8 @@ enum Inbound<'a> {
     Nothing,
     Reply(String),
     Started(InFlight<'a>),
+    /// A fire-and-forget message for a path nobody handles (its path clipped).
+    Unrouted(String),
 }
 
 fn handle_text<'a, D: Dispatch + ?Sized>(text: &str, handle: &PeerHandle, link: &Link, dispatch: &'a D) -> Inbound<'a> {
@@ -680,8 +696,7 @@ fn handle_text<'a, D: Dispatch + ?Sized>(text: &str, handle: &PeerHandle, link: 
                         let error = RouteNotFound::for_path(frame.path).to_wire().to_json();
                         Inbound::Reply(reply_frame(path, frame.id, &error))
                     } else {
-                        tracing::warn!(path, "no handler for message");
-                        Inbound::Nothing
+                        Inbound::Unrouted(path.to_owned())
                     }
                 }
             }
