@@ -117,3 +117,38 @@ fn prepared_messages_are_serialized_once_as_exact_frames() {
     let shared = prepared.clone();
     assert_eq!(shared.as_str(), prepared.as_str());
 }
+
+/// A socket that upgrades and then never sends `h`, nor answers the server's Close frame: it gets `x` and Close
+/// 4001 at the handshake deadline, and the TCP connection is dropped after the rejection grace — not after the
+/// (here, hour-long) close timeout of a running session.
+#[tokio::test]
+async fn a_socket_that_never_handshakes_is_dropped_after_the_rejection_grace() {
+    use grest_ws::SessionConfig;
+    use grest_ws::server::ServerConfig;
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let config = ServerConfig::default()
+        .handshake_timeout(Duration::from_millis(100))
+        .rejection_grace(Duration::from_millis(100))
+        .session(SessionConfig::default().close_timeout(Duration::from_secs(3600)));
+    let addr = serve(lab_router(Default::default(), config)).await;
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET /ws/lab?room=general&version=2 HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    // Everything the server sends until it drops the connection (read never answers anything).
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(grest_ws_tests::PATIENCE, tcp.read_to_end(&mut received)).await;
+    assert!(read.is_ok(), "the server kept the silent socket open");
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 101"), "{text}");
+    assert!(text.contains("x:::"), "the handshake error frame: {text}");
+    // Close frame (0x88) with code 4001 (0x0fa1).
+    assert!(
+        received.windows(4).any(|w| w[0] == 0x88 && w[2..4] == [0x0f, 0xa1]),
+        "{received:?}"
+    );
+}

@@ -213,7 +213,7 @@ impl Endpoint {
                     tracing::debug!(?issues, "handshake query failed validation");
                     self.metrics.connection(Outcome::QueryInvalid);
                     let frame = close_frame(CLOSE_INVALID_QUERY, INVALID_QUERY);
-                    close_socket(&mut ws, Some(frame), config.session.close_timeout).await;
+                    close_socket(&mut ws, Some(frame), config.rejection_grace).await;
                     return;
                 }
             }
@@ -426,7 +426,7 @@ pub(crate) async fn reject(ws: &mut ServerSocket, error: &WireError, config: &Se
     close_socket(
         ws,
         Some(close_frame(CLOSE_HANDSHAKE_FAILED, "Handshake failed")),
-        config.session.close_timeout,
+        config.rejection_grace,
     )
     .await;
 }

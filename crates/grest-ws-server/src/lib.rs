@@ -49,6 +49,10 @@ pub use sockets::{SocketInfo, Sockets};
 pub struct ServerConfig {
     /// How long a new connection may take to send its `h` frame. Default 5 s.
     pub handshake_timeout: Duration,
+    /// How long a connection refused before its session starts — a bad query (4000), a failed or missing
+    /// handshake (`x` + 4001) — gets to answer the Close frame before the TCP connection is dropped. Default 1 s,
+    /// so a socket that never handshakes is gone [`ServerConfig::handshake_timeout`] + 1 s after it opened.
+    pub rejection_grace: Duration,
     /// Per-session limits.
     pub session: SessionConfig,
 }
@@ -57,6 +61,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             handshake_timeout: Duration::from_secs(5),
+            rejection_grace: Duration::from_secs(1),
             session: SessionConfig::default(),
         }
     }
@@ -67,6 +72,13 @@ impl ServerConfig {
     #[must_use]
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Sets [`ServerConfig::rejection_grace`].
+    #[must_use]
+    pub fn rejection_grace(mut self, grace: Duration) -> Self {
+        self.rejection_grace = grace;
         self
     }
 

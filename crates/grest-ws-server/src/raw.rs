@@ -374,7 +374,7 @@ where
             Err(issues) => {
                 tracing::debug!(path = %upgrade.path, ?issues, "upgrade query failed validation");
                 let frame = close_frame(CLOSE_INVALID_QUERY, INVALID_QUERY);
-                close_socket(&mut ws, Some(frame), config.session.close_timeout).await;
+                close_socket(&mut ws, Some(frame), config.rejection_grace).await;
                 return;
             }
         };
@@ -385,7 +385,7 @@ where
                 Err(error) => {
                     tracing::debug!(path = %upgrade.path, error_type = %error.error_type, "upgrade authentication failed");
                     let frame = close_frame(CLOSE_HANDSHAKE_FAILED, "Unauthorized");
-                    close_socket(&mut ws, Some(frame), config.session.close_timeout).await;
+                    close_socket(&mut ws, Some(frame), config.rejection_grace).await;
                     return;
                 }
             }
