@@ -449,3 +449,66 @@ async fn replies_are_still_read_when_the_in_flight_limit_is_reached() {
         r#"s:Lab.askClient:2:{"success":true,"type":"OK","data":"two"}"#
     );
 }
+
+/// Upgrades a plain TCP connection to the lab endpoint and completes the grest handshake by hand.
+async fn handshaken_tcp(server: &grest_ws_tests::TestServer) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let request = format!(
+        "GET /ws/lab?room=general&version=2 HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        server.addr
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    // `h:::{}` as a masked text frame (zero mask key).
+    tcp.write_all(&[0x81, 0x86, 0, 0, 0, 0, b'h', b':', b':', b':', b'{', b'}'])
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains("k:::null") {
+        let mut chunk = [0u8; 1024];
+        let n = tokio::time::timeout(grest_ws_tests::PATIENCE, tcp.read(&mut chunk))
+            .await
+            .expect("the handshake answer")
+            .unwrap();
+        assert!(n > 0, "closed during the handshake");
+        seen.extend_from_slice(&chunk[..n]);
+    }
+    tcp
+}
+
+/// Sends `frame` raw and returns the close code of the Close frame the server answers with before it ends.
+async fn close_code_after(server: &grest_ws_tests::TestServer, frame: &[u8]) -> Option<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = handshaken_tcp(server).await;
+    tcp.write_all(frame).await.unwrap();
+    let mut received = Vec::new();
+    tokio::time::timeout(grest_ws_tests::PATIENCE, tcp.read_to_end(&mut received))
+        .await
+        .expect("the server ends the connection")
+        .unwrap();
+    received
+        .windows(4)
+        .find(|w| w[0] == 0x88 && w[1] >= 2)
+        .map(|w| u16::from_be_bytes([w[2], w[3]]))
+}
+
+#[tokio::test]
+async fn protocol_violations_end_with_a_close_frame_and_the_rfc_code() {
+    let server = start().await;
+    // A text frame that is not UTF-8 (masked, zero key): 1007.
+    assert_eq!(
+        close_code_after(&server, &[0x81, 0x82, 0, 0, 0, 0, 0xff, 0xfe]).await,
+        Some(1007)
+    );
+    // An unmasked client frame: 1002.
+    assert_eq!(close_code_after(&server, &[0x81, 0x02, b'h', b'i']).await, Some(1002));
+    // Reserved bits set: 1002.
+    assert_eq!(close_code_after(&server, &[0xf1, 0x80, 0, 0, 0, 0]).await, Some(1002));
+    // An unknown opcode: 1002.
+    assert_eq!(close_code_after(&server, &[0x83, 0x80, 0, 0, 0, 0]).await, Some(1002));
+    // The server itself is fine.
+    let mut ws = RawWs::handshaken(&server.lab_url()).await;
+    ws.send(r#"r:Lab.echo:1:{"text":"still here"}"#).await;
+    assert!(ws.recv_text().await.starts_with(r#"s:Lab.echo:1:{"success":true"#));
+}

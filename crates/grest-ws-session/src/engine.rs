@@ -48,6 +48,9 @@ pub enum SessionEnd {
     /// The peer did not read fast enough: its outbound budget was exceeded, or queued output waited longer than
     /// the write deadline. Closed with 1013.
     SlowConsumer,
+    /// The peer broke the WebSocket protocol: closed with 1002 (a malformed or unmasked frame, a bad control
+    /// frame, an unknown opcode) or 1007 (a text frame that is not UTF-8); the code sent.
+    ProtocolViolation(u16),
     /// A transport error.
     Error(String),
 }
@@ -185,6 +188,31 @@ impl Liveness {
     }
 }
 
+/// RFC 6455 close code for a protocol error.
+const CLOSE_PROTOCOL_ERROR: u16 = 1002;
+/// RFC 6455 close code for data that does not match its frame type (text that is not UTF-8).
+const CLOSE_INVALID_PAYLOAD: u16 = 1007;
+
+/// Ends a session whose peer broke the protocol with a Close frame carrying `code`, as RFC 6455 asks, instead of a
+/// bare end of stream.
+async fn close_violation<S>(
+    ws: &mut SessionSocket<S>,
+    code: u16,
+    reason: &'static str,
+    config: &SessionConfig,
+) -> SessionEnd
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    tracing::debug!(code, reason, "closing a connection that broke the WebSocket protocol");
+    let close = CloseFrame {
+        code: CloseCode::from(code),
+        reason: reason.into(),
+    };
+    close_socket(ws, Some(close), config.close_timeout).await;
+    SessionEnd::ProtocolViolation(code)
+}
+
 /// Settles what the socket had (typed and raw sessions): written output is reported to the mailbox (`Ok(None)`:
 /// carry on), a message is returned (`Ok(Some)`), and the ends of the connection — the peer's close (answered),
 /// end of stream, an oversized message (1009), a failed write — end the session.
@@ -224,6 +252,11 @@ where
             };
             close_socket(ws, Some(close), config.close_timeout).await;
             Err(SessionEnd::MessageTooBig)
+        }
+        Some(Err(WsError::Utf8(_))) => Err(close_violation(ws, CLOSE_INVALID_PAYLOAD, "Invalid UTF-8", config).await),
+        Some(Err(WsError::Protocol(e))) => {
+            tracing::debug!(error = %e, "WebSocket protocol error from the peer");
+            Err(close_violation(ws, CLOSE_PROTOCOL_ERROR, "Protocol error", config).await)
         }
         Some(Err(e)) => Err(SessionEnd::Error(e.to_string())),
         Some(Ok(Message::Close(frame))) => {
