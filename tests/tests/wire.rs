@@ -507,6 +507,11 @@ async fn protocol_violations_end_with_a_close_frame_and_the_rfc_code() {
     assert_eq!(close_code_after(&server, &[0xf1, 0x80, 0, 0, 0, 0]).await, Some(1002));
     // An unknown opcode: 1002.
     assert_eq!(close_code_after(&server, &[0x83, 0x80, 0, 0, 0, 0]).await, Some(1002));
+    // A ping over 125 bytes, and a fragmented ping: 1002.
+    let mut long_ping = vec![0x89, 0xfe, 0x00, 126, 0, 0, 0, 0];
+    long_ping.extend_from_slice(&[b'p'; 126]);
+    assert_eq!(close_code_after(&server, &long_ping).await, Some(1002));
+    assert_eq!(close_code_after(&server, &[0x09, 0x80, 0, 0, 0, 0]).await, Some(1002));
     // The server itself is fine.
     let mut ws = RawWs::handshaken(&server.lab_url()).await;
     ws.send(r#"r:Lab.echo:1:{"text":"still here"}"#).await;
