@@ -279,17 +279,39 @@ async fn broadcasts_address_unions_of_rooms_minus_rooms_and_act_on_whole_rooms()
     assert_eq!(next(&mut bob_rx).await.seq, 4);
 }
 
-/// The value of the counter `name` of the Feed endpoint in `metrics`.
-fn counter(metrics: &Snapshotter, name: &str) -> u64 {
+/// The value of the counter `name` of the Feed endpoint in `metrics`, summed over the series whose labels include
+/// `labels`.
+fn counter(metrics: &Snapshotter, name: &str, labels: &[(&str, &str)]) -> u64 {
     metrics
         .snapshot()
         .into_vec()
         .into_iter()
-        .find_map(|(key, _, _, value)| match value {
-            DebugValue::Counter(value) if key.key().name() == name => Some(value),
+        .filter_map(|(key, _, _, value)| match value {
+            DebugValue::Counter(value) if key.key().name() == name => Some((key, value)),
             _ => None,
         })
-        .unwrap_or(0)
+        .filter(|(key, _)| {
+            labels
+                .iter()
+                .all(|(k, v)| key.key().labels().any(|label| label.key() == *k && label.value() == *v))
+        })
+        .map(|(_, value)| value)
+        .sum()
+}
+
+#[tokio::test]
+async fn pushes_that_do_not_wait_are_counted_like_the_others() {
+    let recorder = DebuggingRecorder::new();
+    let metrics = recorder.snapshotter();
+    let _recording = metrics::set_default_local_recorder(&recorder);
+    let base = start(SessionConfig::default()).await;
+    let (client, mut rx) = subscriber(&base).await;
+    for seq in 0..3 {
+        client.echo_news(&post("", seq, 8)).await.unwrap();
+        assert_eq!(next(&mut rx).await.seq, seq);
+    }
+    let sent = [("method", "Feed.news"), ("result", "OK")];
+    assert_eq!(counter(&metrics, "websocket_out_requests_total", &sent), 3);
 }
 
 /// Subscribes a hand-written socket with a small receive buffer to `room`; the test then stops reading it.
@@ -365,7 +387,7 @@ async fn a_reader_that_stops_reading_never_delays_publishers_and_ends_with_a_clo
     assert!(received < sent, "the stalled reader cannot have taken all {sent} posts");
     stalled.finish().await;
     await_count(&healthy, "news", 1).await;
-    assert_eq!(counter(&metrics, "websocket_slow_consumer_disconnects_total"), 1);
+    assert_eq!(counter(&metrics, "websocket_slow_consumer_disconnects_total", &[]), 1);
 }
 
 #[tokio::test]
@@ -408,7 +430,10 @@ async fn with_drop_oldest_a_stalled_reader_keeps_its_connection_and_the_newest_p
     );
     // Every post either arrived or was dropped and counted (drops are reported as the session takes the
     // mailbox, so all of them are in once the last post has arrived).
-    assert_eq!(counter(&metrics, "websocket_outbound_dropped_total"), total - received);
+    assert_eq!(
+        counter(&metrics, "websocket_outbound_dropped_total", &[]),
+        total - received
+    );
     // Still connected: a request gets its reply.
     stalled.send("r:Feed.count:9:\"ticks\"").await;
     assert_eq!(

@@ -1,5 +1,5 @@
 // The typed client: outgoing calls with local validation and the receiver's listing rule, partial incoming
-// handlers (answering server → client requests), request correlation and timeouts (PROTOCOL.md §1, §2.2, §2.3).
+// handlers (answering server → client requests), request correlation and timeouts (docs/protocol.md §1, §2.2, §2.3).
 
 import { Connection } from "./connection.js";
 import {

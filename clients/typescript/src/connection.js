@@ -1,6 +1,6 @@
 // What typed and raw clients share: connect params, the `h` → `k`/`x` handshake, the connection state, liveness
-// (app-level heartbeat) and the reconnect loop with backoff, jitter and terminal errors (PROTOCOL.md §2.3, §3, §4;
-// DESIGN.md §6-7).
+// (app-level heartbeat) and the reconnect loop with backoff, jitter and terminal errors (docs/protocol.md §2.3, §3,
+// §4, §12).
 
 import { encodeFrame, parseFrame } from "./frame.js";
 import {

@@ -1,4 +1,4 @@
-// Errors as PROTOCOL.md §1.8 and §9 define them, and the receiver's listing rule.
+// Errors as docs/protocol.md §1.8 and §9 define them, and the receiver's listing rule.
 
 /** The standard error set: type → status code. */
 export const SYSTEM_ERRORS = Object.freeze({

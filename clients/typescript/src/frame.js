@@ -1,4 +1,4 @@
-// The text frame codec of PROTOCOL.md §1.2: `<type>:<path>:<id>:<data>`, no escaping.
+// The text frame codec of docs/protocol.md §1.2: `<type>:<path>:<id>:<data>`, no escaping.
 
 /** Frame types whose path may be empty: handshake, handshake ok/error, ping, pong. */
 export const CONTROL_TYPES = new Set(["h", "k", "x", "p", "o"]);

@@ -1,5 +1,5 @@
 // The raw (byte-stream) client: the same `h` → `k`/`x` handshake, reconnect and liveness as a typed socket, then
-// opaque text and binary frames (PROTOCOL.md §1.11). The keepalive sentinels are answered and never surfaced.
+// opaque text and binary frames (docs/protocol.md §1.11). The keepalive sentinels are answered and never surfaced.
 
 import { Connection } from "./connection.js";
 import { RAW_PING, RAW_PONG } from "./frame.js";

@@ -7,7 +7,7 @@ use grest_ws_session::{LogMode, SessionConfig};
 
 use crate::ConnectError;
 
-/// Client settings (DESIGN.md §7 defaults).
+/// Client settings; each field names its default.
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct ClientConfig {

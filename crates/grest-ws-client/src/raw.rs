@@ -1,4 +1,4 @@
-//! The raw byte-stream client (default mode, PROTOCOL.md §7): the typed client's connection — URL and query,
+//! The raw byte-stream client (default mode, docs/protocol.md §7): the typed client's connection — URL and query,
 //! credentials, in-band handshake, heartbeat, reconnect with backoff, `before_connect` — carrying opaque text and
 //! binary frames. A reconnected stream is a fresh stream: nothing sent while it was down is replayed.
 //!

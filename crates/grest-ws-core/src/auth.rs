@@ -1,4 +1,4 @@
-//! Credential wires and permissions, the transport-neutral part (PROTOCOL.md §1.9, §6).
+//! Credential wires and permissions, the transport-neutral part (docs/protocol.md §1.9, §6).
 //!
 //! A [`Wire`] is declared once in shared API code: where a credential travels (a handshake header, the upgrade
 //! cookie, or a query parameter). Clients write it ([`Wire::update`]); servers read it ([`Wire::read`]) from an

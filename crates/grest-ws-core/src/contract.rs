@@ -292,7 +292,7 @@ pub fn normalize_path(path: &str) -> String {
     }
 }
 
-/// PROTOCOL.md §7 rules for an exact (non-wildcard) path.
+/// docs/protocol.md §7 rules for an exact (non-wildcard) path.
 pub const fn is_valid_exact_path(path: &str) -> bool {
     is_valid_base(path.as_bytes(), path.len())
 }
@@ -315,13 +315,13 @@ const fn is_valid_base(bytes: &[u8], end: usize) -> bool {
     meaningful
 }
 
-/// Whether `path` is a wildcard prefix path (ends with `/*`, PROTOCOL.md §7).
+/// Whether `path` is a wildcard prefix path (ends with `/*`, docs/protocol.md §7).
 pub const fn is_prefix_path(path: &str) -> bool {
     let bytes = path.as_bytes();
     bytes.len() >= 2 && bytes[bytes.len() - 2] == b'/' && bytes[bytes.len() - 1] == b'*'
 }
 
-/// PROTOCOL.md §7 rules for a socket path: an exact path, or — when `allow_prefix` — a wildcard prefix path
+/// docs/protocol.md §7 rules for a socket path: an exact path, or — when `allow_prefix` — a wildcard prefix path
 /// `<base>/*` whose base is a valid exact path.
 pub const fn is_valid_socket_path(path: &str, allow_prefix: bool) -> bool {
     let bytes = path.as_bytes();
@@ -427,7 +427,7 @@ impl<C: RawContract> Contract for C {
 
 /// A raw contract bound to a path and the credential wires it uses (the original's `GGRawWebSocketSchema`).
 ///
-/// The path follows PROTOCOL.md §7; a trailing `/*` makes it a wildcard prefix (`/base/*` serves `/base` and
+/// The path follows docs/protocol.md §7; a trailing `/*` makes it a wildcard prefix (`/base/*` serves `/base` and
 /// everything under `/base/`), which only `CUSTOM_CLIENT` contracts may use — checked at compile time for a
 /// `const` schema. A `CUSTOM_CLIENT` schema must use only wires a foreign client can send with the upgrade
 /// (cookie, query): the server refuses to build otherwise.

@@ -1,4 +1,4 @@
-//! Result envelopes of PROTOCOL.md §1.8: what goes into the data of an `s` frame, and how a received one is read.
+//! Result envelopes of docs/protocol.md §1.8: what goes into the data of an `s` frame, and how a received one is read.
 
 use std::borrow::Cow;
 

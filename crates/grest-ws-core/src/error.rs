@@ -1,4 +1,4 @@
-//! Errors as PROTOCOL.md §1.8 and §9 define them: a wire form ([`WireError`]) of any type, the typed form
+//! Errors as docs/protocol.md §1.8 and §9 define them: a wire form ([`WireError`]) of any type, the typed form
 //! ([`GrestError`]) for each declared error, the standard set, and [`define_error!`] for user-defined ones.
 
 use std::fmt;

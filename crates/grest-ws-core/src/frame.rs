@@ -1,4 +1,4 @@
-//! The text frame codec of PROTOCOL.md §1.2–§1.3: `<type>:<path>:<id>:<data>`.
+//! The text frame codec of docs/protocol.md §1.2–§1.3: `<type>:<path>:<id>:<data>`.
 //!
 //! Hand-written because wire compatibility demands the original's exact split rules (colons inside the data are
 //! kept, an empty id is "no id", unknown type characters parse but are ignored), which no crate reproduces.
@@ -143,7 +143,7 @@ pub fn write_frame_head(out: &mut String, kind: FrameKind, path: &str, id: Optio
     out.push_str(path);
     out.push(':');
     if let Some(id) = id {
-        push_decimal(out, id);
+        out.push_str(decimal(id, &mut [0; 20]));
     }
     out.push(':');
 }
@@ -164,20 +164,20 @@ pub fn clip(text: &str) -> &str {
     &text[..end]
 }
 
-/// Appends `n` in decimal without the formatting machinery (ids and path indices are written per message).
-pub(crate) fn push_decimal(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
+/// `n` in decimal, written into `buf` without the formatting machinery (ids and path indices are written per
+/// message).
+pub fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
+    let mut at = buf.len();
     loop {
         at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
+        buf[at] = b'0' + (n % 10) as u8;
         n /= 10;
         if n == 0 {
             break;
         }
     }
     // Only ASCII digits were written.
-    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+    std::str::from_utf8(&buf[at..]).unwrap_or("0")
 }
 
 /// The exact handshake-accepted frame.

@@ -1,5 +1,5 @@
 //! The grest-ws wire protocol, free of I/O: the frame codec, result envelopes, errors, validation issues and
-//! contract metadata. Everything here is wire-compatible with the grest-ts original (see `PROTOCOL.md`).
+//! contract metadata. Everything here is wire-compatible with the grest-ts original (see `docs/protocol.md`).
 //!
 //! Most users reach these items through the `grest-ws` umbrella crate.
 

@@ -1,4 +1,4 @@
-//! Input validation with grest's issue format (PROTOCOL.md §8).
+//! Input validation with grest's issue format (docs/protocol.md §8).
 //!
 //! Two paths, one declaration. A type implements [`Validate`] (usually by `#[derive(Validate)]`), which gives its
 //! JSON [`Shape`] (with the field constraints declared on the type) and a check of those constraints on a typed
@@ -130,7 +130,7 @@ impl Segment for &String {
 
 impl Segment for usize {
     fn append_to(self, path: &mut String) {
-        crate::frame::push_decimal(path, self as u64);
+        path.push_str(crate::frame::decimal(self as u64, &mut [0; 20]));
     }
 }
 
@@ -775,7 +775,7 @@ fn js_number_string(n: &serde_json::Number) -> String {
 
 /// Decodes and validates a payload (`None` = no payload) into `T`, returning every issue on failure.
 ///
-/// Invalid JSON counts as no payload, as in the original (PROTOCOL.md §1.2 rule 5).
+/// Invalid JSON counts as no payload, as in the original (docs/protocol.md §1.2 rule 5).
 pub fn decode<T: DeserializeOwned + Validate>(data: Option<&str>) -> Result<T, Issues> {
     if let Some(text) = data {
         if let Ok(value) = serde_json::from_str::<T>(text) {

@@ -61,7 +61,7 @@ fn take_wire_name(attrs: &mut Vec<Attribute>) -> syn::Result<Option<LitStr>> {
     Ok(found)
 }
 
-/// A `:` in a name would corrupt the `type:path:id:data` framing (PROTOCOL.md §1.2), so it is refused here.
+/// A `:` in a name would corrupt the `type:path:id:data` framing (docs/protocol.md §1.2), so it is refused here.
 fn checked_name(lit: Option<LitStr>, default: String, what: &str) -> syn::Result<String> {
     let (name, span) = match lit {
         Some(lit) => (lit.value(), lit.span()),

@@ -380,7 +380,7 @@ pub(crate) enum HandshakeWait {
     Gone,
 }
 
-/// Waits for the first `h` frame; anything else before it is ignored (PROTOCOL.md §2.1 step 6).
+/// Waits for the first `h` frame; anything else before it is ignored (docs/protocol.md §2.1 step 3).
 pub(crate) async fn wait_for_handshake(
     ws: &mut ServerSocket,
     config: &ServerConfig,

@@ -43,7 +43,7 @@ use rooms::Registry;
 pub use rooms::{Broadcast, Delivery, Rooms};
 pub use sockets::{SocketInfo, Sockets};
 
-/// Server settings (DESIGN.md §7 defaults).
+/// Server settings; each field names its default (see also docs/protocol.md §2).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ServerConfig {
@@ -416,7 +416,7 @@ fn check_sharing(path: &str, members: &[&Registration], problems: &mut Vec<Strin
     Ok(())
 }
 
-/// The permission rules of one registration (PROTOCOL.md §6 refuse-to-start rules).
+/// The permission rules of one registration (docs/protocol.md §6 refuse-to-start rules).
 fn check_permissions(registration: &Registration, pipeline: &Pipeline, strict: bool, problems: &mut Vec<String>) {
     let meta = registration.meta;
     let surfaces = std::iter::once((format!("{} connect", meta.name), meta.connect.permission))

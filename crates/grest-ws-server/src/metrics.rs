@@ -1,5 +1,5 @@
 //! Server metrics through the `metrics` facade (the application installs the exporter), with the original's set
-//! under Prometheus-style names and labels (PROTOCOL.md §10), plus slow-consumer disconnects and dropped outbound
+//! under Prometheus-style names and labels (docs/protocol.md §10), plus slow-consumer disconnects and dropped outbound
 //! frames:
 //!
 //! | name | kind | labels |
@@ -114,9 +114,27 @@ fn result_label(result: &str) -> metrics::SharedString {
 #[derive(Debug)]
 pub(crate) struct EndpointObserver {
     metrics: EndpointMetrics,
-    handled: PerPath<(Counter, Histogram)>,
+    handled: PerPath<Timed>,
     sent: PerPath<Counter>,
-    asked: PerPath<(Counter, Histogram)>,
+    asked: PerPath<Timed>,
+}
+
+/// The handles of one method's timed series (requests handled or made): its `OK` counter and its durations.
+#[derive(Debug, Clone)]
+struct Timed {
+    ok: Counter,
+    duration: Histogram,
+}
+
+impl Timed {
+    /// Counts one call with `result` (a failure through the slow path: its label varies) and records its duration.
+    fn record(&self, result: &str, elapsed: Duration, failed: impl FnOnce(&str) -> Counter) {
+        match result {
+            "OK" => self.ok.increment(1),
+            other => failed(other).increment(1),
+        }
+        self.duration.record(elapsed.as_secs_f64() * 1000.0);
+    }
 }
 
 /// Handles per message path (a contract has few paths: a scan by address is enough).
@@ -150,47 +168,30 @@ impl EndpointObserver {
     }
 }
 
-fn millis(elapsed: Duration) -> f64 {
-    elapsed.as_secs_f64() * 1000.0
-}
-
 impl Observer for EndpointObserver {
     fn inbound(&self, path: Option<&'static str>, result: &str, elapsed: Duration) {
         let method = path.unwrap_or("unknown");
-        let (ok, duration) = self.handled.get(method, || {
-            (
-                self.metrics.requests(method, "OK"),
-                self.metrics.request_duration(method),
-            )
+        let timed = self.handled.get(method, || Timed {
+            ok: self.metrics.requests(method, "OK"),
+            duration: self.metrics.request_duration(method),
         });
-        match result {
-            "OK" => ok.increment(1),
-            failed => self.metrics.requests(method, failed).increment(1),
-        }
-        duration.record(millis(elapsed));
+        timed.record(result, elapsed, |failed| self.metrics.requests(method, failed));
     }
 
     fn outbound(&self, path: &'static str, result: &str, elapsed: Option<Duration>) {
-        match (elapsed, result) {
-            (None, "OK") => self
-                .sent
-                .get(path, || self.metrics.out_requests(path, "OK"))
-                .increment(1),
-            (None, failed) => self.metrics.out_requests(path, failed).increment(1),
-            (Some(elapsed), result) => {
-                let (ok, duration) = self.asked.get(path, || {
-                    (
-                        self.metrics.out_requests(path, "OK"),
-                        self.metrics.out_request_duration(path),
-                    )
-                });
-                match result {
-                    "OK" => ok.increment(1),
-                    failed => self.metrics.out_requests(path, failed).increment(1),
-                }
-                duration.record(millis(elapsed));
-            }
-        }
+        let Some(elapsed) = elapsed else {
+            // A fire-and-forget message: counted, not timed.
+            let counter = match result {
+                "OK" => self.sent.get(path, || self.metrics.out_requests(path, "OK")),
+                failed => self.metrics.out_requests(path, failed),
+            };
+            return counter.increment(1);
+        };
+        let timed = self.asked.get(path, || Timed {
+            ok: self.metrics.out_requests(path, "OK"),
+            duration: self.metrics.out_request_duration(path),
+        });
+        timed.record(result, elapsed, |failed| self.metrics.out_requests(path, failed));
     }
 
     fn dropped(&self, frames: u64) {

@@ -1,4 +1,4 @@
-//! Raw byte-stream endpoints (PROTOCOL.md §1.11, §7): the connection pipeline of a typed socket, then opaque
+//! Raw byte-stream endpoints (docs/protocol.md §1.11, §7): the connection pipeline of a typed socket, then opaque
 //! text and binary frames.
 //!
 //! * Default mode (grest clients): query validation (close 4000), the in-band `h`, wires, middleware and the
@@ -448,7 +448,7 @@ where
 }
 
 /// Runs `work` (the wires) while dropping whatever the client sends meanwhile: in default mode nothing sent
-/// before `k` reaches the application (PROTOCOL.md §2.1). Frames already buffered when `work` finishes are
+/// before `k` reaches the application (docs/protocol.md §2.1). Frames already buffered when `work` finishes are
 /// dropped too. `None` when the client went away.
 async fn discard_while<T>(ws: &mut ServerSocket, work: impl Future<Output = T>) -> Option<T> {
     tokio::pin!(work);

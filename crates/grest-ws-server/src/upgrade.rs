@@ -34,7 +34,7 @@ pub(crate) fn accept(request: &mut Request) -> Result<Accepted, Response> {
     accept_with_protocols(request, &[])
 }
 
-/// The first of `ours` that the client offered in `Sec-WebSocket-Protocol`, if any (PROTOCOL.md §7).
+/// The first of `ours` that the client offered in `Sec-WebSocket-Protocol`, if any (docs/protocol.md §7).
 /// Subprotocol names compare exactly, as the original does.
 fn negotiate(headers: &HeaderMap, ours: &[&'static str]) -> Option<&'static str> {
     let offered: Vec<&str> = headers

@@ -412,7 +412,7 @@ where
                     Err(end) => return end,
                 };
                 let text = match &message {
-                    // A Node peer accepts binary frames carrying the same text (PROTOCOL.md §1.1).
+                    // A Node peer accepts binary frames carrying the same text (docs/protocol.md §1.1).
                     Message::Text(_) | Message::Binary(_) => match frame_text(&message) {
                         Some(text) => text,
                         None => {
@@ -814,25 +814,11 @@ impl ReplyId {
         match self {
             ReplyId::Number(n) => {
                 let mut buf = [0u8; 20];
-                f(decimal(*n, &mut buf))
+                f(frame::decimal(*n, &mut buf))
             }
             ReplyId::Text(text) => f(text),
         }
     }
-}
-
-/// `n` in decimal, written into `buf`.
-fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    std::str::from_utf8(&buf[i..]).unwrap_or("0")
 }
 
 fn reply_frame(path: &str, id: Option<&str>, envelope: &str) -> String {

@@ -29,7 +29,7 @@ pub use raw::{RAW_PING, RAW_PONG, RawControl, RawMessage, RawSender, RawSession}
 pub use tokio_tungstenite;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-/// Per-session limits (DESIGN.md §7 defaults).
+/// Per-session limits; each field names its default (see also docs/protocol.md §2.4).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct SessionConfig {

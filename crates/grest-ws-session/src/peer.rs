@@ -340,8 +340,28 @@ impl PeerHandle {
     /// Queues a prepared message without waiting; past the socket's outbound budget the endpoint's slow-consumer
     /// policy applies.
     pub fn try_send_prepared<C>(&self, message: &PreparedMessage<C>) -> Result<(), PushError> {
-        let link = self.live_link().map_err(|_| PushError::Closed)?;
-        link.mailbox.try_push(message.outgoing(self.role()))
+        let result = match self.live_link() {
+            Ok(link) => link.mailbox.try_push(message.outgoing(self.role())),
+            Err(_) => Err(PushError::Closed),
+        };
+        self.observe_push(message.path, result)
+    }
+
+    /// Reports a push that did not wait, as [`PeerHandle::send`] reports one that did; a push the slow-consumer
+    /// policy dropped is counted by the session as dropped instead.
+    fn observe_push(&self, path: &'static str, result: Result<(), PushError>) -> Result<(), PushError> {
+        if let Some(observer) = self.observer() {
+            let kind = match result {
+                Ok(()) => Some("OK"),
+                Err(PushError::Closed) => Some(CONNECTION_CLOSED),
+                Err(PushError::Invalid) => Some(ServerError::TYPE),
+                Err(PushError::SlowConsumer) => None,
+            };
+            if let Some(kind) = kind {
+                observer.outbound(path, kind, None);
+            }
+        }
+        result
     }
 
     /// Typed fire-and-forget without waiting: validates the input locally, then queues it; past the socket's
@@ -351,8 +371,11 @@ impl PeerHandle {
         path: &'static str,
         input: Option<&I>,
     ) -> Result<(), PushError> {
-        check_outgoing(input).map_err(|_| PushError::Invalid)?;
-        self.try_notify(path, input)
+        let result = match check_outgoing(input) {
+            Ok(()) => self.try_notify(path, input),
+            Err(_) => Err(PushError::Invalid),
+        };
+        self.observe_push(path, result)
     }
 
     /// Typed fire-and-forget: validates the input locally, then sends it.

@@ -1,4 +1,4 @@
-//! Raw byte-stream sockets (PROTOCOL.md §1.11, §7): after the handshake a socket carries opaque text and binary
+//! Raw byte-stream sockets (docs/protocol.md §1.11, §7): after the handshake a socket carries opaque text and binary
 //! frames. One task owns the socket: it writes what the application queued, delivers what arrives to a bounded
 //! inbound queue (and stops reading while the application lags behind), answers the keepalive sentinels, and
 //! runs the protocol-ping heartbeat. Shared by the server and the client.
@@ -420,7 +420,7 @@ impl RawSession {
     }
 }
 
-/// PROTOCOL.md §1.11: a sentinel is a text frame of exactly 13 bytes equal to it.
+/// docs/protocol.md §1.11: a sentinel is a text frame of exactly 13 bytes equal to it.
 fn is_sentinel(text: &str, sentinel: &str) -> bool {
     text.len() == sentinel.len() && text == sentinel
 }
