@@ -117,8 +117,7 @@ impl<C> Rooms<C> {
 
     /// The connections in `room`.
     pub async fn members(&self, room: &str) -> Vec<ConnectionId> {
-        let state = self.registry.read();
-        state.rooms.get(room).map(|m| m.ids.clone()).unwrap_or_default()
+        self.to(room).ids()
     }
 
     /// How many connections are in `room`.
@@ -282,12 +281,14 @@ impl<'r, C> Broadcast<'r, C> {
                     .iter()
                     .any(|room| state.rooms.get(*room).is_some_and(|m| m.index.contains_key(id)))
         };
-        let sets: Vec<&Members> = match self.to.as_slice() {
-            [] => vec![&state.everyone],
-            rooms => rooms.iter().filter_map(|room| state.rooms.get(*room)).collect(),
+        let everyone = std::slice::from_ref(&state.everyone);
+        let rooms = self.to.iter().filter_map(|room| state.rooms.get(*room));
+        let sets: &mut dyn Iterator<Item = &Members> = match self.to.len() {
+            0 => &mut everyone.iter(),
+            _ => &mut { rooms },
         };
         // Several rooms: a connection in more than one of them is addressed once.
-        let mut seen = (sets.len() > 1).then(HashSet::new);
+        let mut seen = (self.to.len() > 1).then(HashSet::new);
         for members in sets {
             for (id, outbox) in members.ids.iter().zip(&members.outboxes) {
                 if excluded(id) || seen.as_mut().is_some_and(|seen| !seen.insert(*id)) {
