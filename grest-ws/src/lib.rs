@@ -10,7 +10,7 @@ pub use grest_ws_core::{
 };
 #[cfg(feature = "macros")]
 pub use grest_ws_macros::{Validate, contract};
-pub use grest_ws_session::{DuplexContract, MessageContext, PeerHandle, SessionConfig, current_message};
+pub use grest_ws_session::{CloseFrame, DuplexContract, MessageContext, PeerHandle, SessionConfig, current_message};
 
 /// Per-socket settings shared by both ends (the `grest-ws-session` crate).
 pub mod session {

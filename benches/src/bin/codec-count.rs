@@ -9,7 +9,7 @@
 use std::hint::black_box;
 
 use grest_ws::__private::session::{
-    Call, Dispatch, QueuedIo, Route, Routes, ServeWith, Session, SessionConfig, decode_input,
+    Call, Dispatch, Role, Route, Routes, ServeWith, Session, SessionConfig, WebSocket, decode_input,
 };
 use grest_ws::protocol::envelope::{decode_reply, encode_result, write_ok};
 use grest_ws::protocol::frame::{Frame, FrameKind, write_frame, write_frame_head};
@@ -186,16 +186,12 @@ fn client_frame(text: &str) -> Vec<u8> {
 /// `n` echo round trips, one at a time, through a server session over an in-memory pipe.
 fn session_echo(n: u64) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio_tungstenite::WebSocketStream;
-    use tokio_tungstenite::tungstenite::protocol::Role;
 
     let runtime = grest_ws_bench::runtime();
     runtime.block_on(async move {
         let (server_io, mut client_io) = tokio::io::duplex(64 * 1024);
         let config = SessionConfig::default().heartbeat(None);
-        let ws =
-            WebSocketStream::from_raw_socket(QueuedIo::new(server_io), Role::Server, Some(config.websocket_config()))
-                .await;
+        let ws = WebSocket::new(server_io, Role::Server, config.max_message_size);
         let dispatch = EchoDispatch {
             routes: Routes::new(<Echo as Contract>::META, Direction::ClientToServer),
             handlers: Handlers,

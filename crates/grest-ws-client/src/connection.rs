@@ -12,7 +12,7 @@ use grest_ws_session::{Call, Dispatch, DuplexContract, LogMode, OwnedDispatch, P
 
 use crate::open::{ClientSocket, Target};
 use crate::{CloseReason, ConnectError, DisconnectReason, ParamSource, ReconnectConfig};
-use tokio_tungstenite::tungstenite::protocol::Role;
+use grest_ws_session::Role;
 
 type CloseCallback = Box<dyn Fn(CloseReason, Option<&ConnectError>) + Send + Sync>;
 type DisconnectCallback = Box<dyn Fn(DisconnectReason) + Send + Sync>;

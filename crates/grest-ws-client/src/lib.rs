@@ -84,6 +84,7 @@ mod connection;
 mod open;
 mod params;
 mod raw;
+mod upgrade;
 
 use std::future::Future;
 

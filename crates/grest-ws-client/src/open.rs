@@ -1,7 +1,6 @@
 //! One connection attempt: the upgrade request (URL with query and query credentials, `Cookie`, extra headers),
 //! the `h` frame with the handshake headers, and the wait for `k` or `x`.
 
-use futures_util::{SinkExt, StreamExt};
 use grest_ws_core::auth::Outbound;
 use grest_ws_core::error::INVALID_QUERY;
 use grest_ws_core::frame::{self, Frame, FrameKind};
@@ -9,14 +8,13 @@ use grest_ws_core::{Contract, GrestError, ServerError, ValidationError, WebSocke
 use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
+use crate::upgrade::upgrade;
 use crate::{ClientConfig, ClientMiddleware, ConnectError, ConnectParams};
-use grest_ws_session::{QueuedIo, SessionSocket};
+use grest_ws_session::{Message, WebSocket};
 
 /// A connected, handshaken socket.
-pub(crate) type ClientSocket = SessionSocket<TcpStream>;
+pub(crate) type ClientSocket = WebSocket<TcpStream>;
 
 /// What stays the same across attempts.
 pub(crate) struct Target<C> {
@@ -78,7 +76,8 @@ impl<C: Contract> Target<C> {
 
     fn upgrade_request(&self, url: String, outbound: &Outbound) -> Result<http::Request<()>, ConnectError> {
         let transport = |e: &dyn std::fmt::Display| ConnectError::Transport(e.to_string());
-        let mut request = url.into_client_request().map_err(|e| transport(&e))?;
+        let uri = http::Uri::try_from(url).map_err(|e| transport(&e))?;
+        let mut request = http::Request::builder().uri(uri).body(()).map_err(|e| transport(&e))?;
         let headers = request.headers_mut();
         if !outbound.cookies.is_empty() {
             let cookie = outbound
@@ -100,16 +99,8 @@ impl<C: Contract> Target<C> {
     pub(crate) async fn open(&self, params: &ConnectParams<C>) -> Result<ClientSocket, ConnectError> {
         let outbound = self.outbound(params);
         let request = self.upgrade_request(self.url_with(params, &outbound)?, &outbound)?;
-        let ws_config = self.config.session.websocket_config();
         let tcp = connect_tcp(&request).await?;
-        let (mut ws, _) = tokio_tungstenite::client_async_with_config(request, QueuedIo::new(tcp), Some(ws_config))
-            .await
-            .map_err(|e| match e {
-                tokio_tungstenite::tungstenite::Error::Http(response) => {
-                    ConnectError::Refused(response.status().as_u16())
-                }
-                other => ConnectError::Transport(other.to_string()),
-            })?;
+        let mut ws = upgrade(tcp, &request, self.config.session.max_message_size).await?;
         let headers = outbound
             .headers
             .into_iter()
@@ -121,7 +112,7 @@ impl<C: Contract> Target<C> {
             None,
             Some(&Value::Object(headers).to_string()),
         );
-        ws.send(Message::text(hello))
+        ws.send(&Message::text(hello))
             .await
             .map_err(|e| ConnectError::Transport(e.to_string()))?;
         let deadline = Instant::now() + self.config.handshake_timeout;
@@ -141,7 +132,7 @@ impl<C: Contract> Target<C> {
                 Message::Text(text) => text.as_str(),
                 Message::Close(frame) => {
                     return Err(ConnectError::Closed {
-                        code: frame.as_ref().map(|f| u16::from(f.code)),
+                        code: frame.as_ref().map(|f| f.code),
                         reason: frame.as_ref().map(|f| f.reason.to_string()).unwrap_or_default(),
                     });
                 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request};
 use axum::response::{IntoResponse, Response};
-use futures_util::{FutureExt, SinkExt, StreamExt};
+use futures_util::FutureExt;
 use std::any::Any;
 
 use grest_ws_core::auth::{Grants, Inbound};
@@ -20,14 +20,11 @@ use grest_ws_core::frame::{self, Frame, FrameKind};
 use grest_ws_core::validate::Issues;
 use grest_ws_core::{Forbidden, GrestError, ServerError, WireError};
 use grest_ws_session::{
-    BoxFuture, Call, Dispatch, DuplexContract, PeerHandle, Route, Routes, ServeWith, Session, close_socket,
-    route_not_found,
+    BoxFuture, Call, CloseFrame, Dispatch, DuplexContract, Message, PeerHandle, Role, Route, Routes, ServeWith,
+    Session, close_socket, route_not_found,
 };
 use serde_json::{Map, Value};
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 
 use crate::ServerConfig;
 use crate::auth::{Authenticated, OriginPolicy, Pipeline, cookie_header, origin_refused, parse_query};
@@ -196,7 +193,7 @@ pub(crate) struct Endpoint {
 impl Endpoint {
     async fn run(self: Arc<Self>, upgrade: hyper::upgrade::OnUpgrade, upgrade_info: UpgradeInfo) {
         let config = &self.config;
-        let Some(mut ws) = upgrade::into_socket(upgrade, config.session.websocket_config()).await else {
+        let Some(mut ws) = upgrade::into_socket(upgrade, config.session.max_message_size).await else {
             return;
         };
         let UpgradeInfo {
@@ -281,7 +278,7 @@ impl Endpoint {
                 }
             }
         }
-        if ws.send(Message::text(frame::HANDSHAKE_OK)).await.is_err() {
+        if ws.send(&Message::text(frame::HANDSHAKE_OK)).await.is_err() {
             handle.finish();
             return;
         }
@@ -422,7 +419,7 @@ pub(crate) async fn wait_for_handshake(
 /// Rejects the handshake: `x` frame with the error envelope, then close 4001 "Handshake failed".
 pub(crate) async fn reject(ws: &mut ServerSocket, error: &WireError, config: &ServerConfig) {
     let text = frame::frame(FrameKind::HandshakeErr, "", None, Some(&error.to_json()));
-    let _ = tokio::time::timeout(config.session.write_timeout, ws.send(Message::text(text))).await;
+    let _ = tokio::time::timeout(config.session.write_timeout, ws.send(&Message::text(text))).await;
     close_socket(
         ws,
         Some(close_frame(CLOSE_HANDSHAKE_FAILED, "Handshake failed")),
@@ -432,8 +429,5 @@ pub(crate) async fn reject(ws: &mut ServerSocket, error: &WireError, config: &Se
 }
 
 pub(crate) fn close_frame(code: u16, reason: &'static str) -> CloseFrame {
-    CloseFrame {
-        code: CloseCode::from(code),
-        reason: reason.into(),
-    }
+    CloseFrame::new(code, reason)
 }

@@ -18,16 +18,14 @@ use axum::Router;
 use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;
 use axum::routing::get;
-use futures_util::{FutureExt, SinkExt, StreamExt};
+use futures_util::FutureExt;
 use grest_ws_core::auth::{Grants, Inbound, Wire};
 use grest_ws_core::error::INVALID_QUERY;
 use grest_ws_core::frame;
 use grest_ws_core::{GrestError, Permission, RawContract, RawSchema, ServerError};
-use grest_ws_session::{PushError, RawMessage, RawSender, RawSession, close_socket};
+use grest_ws_session::{CloseFrame, Message, PushError, RawMessage, RawSender, RawSession, WsError, close_socket};
 use http::{Extensions, HeaderMap};
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
 use crate::auth::{Pipeline, Stage, cookie_header, http_inbound, parse_query};
 use crate::connection::{
@@ -364,7 +362,7 @@ where
 {
     async fn run(self: Arc<Self>, on_upgrade: hyper::upgrade::OnUpgrade, upgrade: Upgrade) {
         let config = &self.config;
-        let Some(mut ws) = upgrade::into_socket(on_upgrade, config.session.websocket_config()).await else {
+        let Some(mut ws) = upgrade::into_socket(on_upgrade, config.session.max_message_size).await else {
             return;
         };
         let query_string = upgrade.url.split_once('?').map(|(_, query)| query);
@@ -437,7 +435,7 @@ where
         if !C::CUSTOM_CLIENT {
             // The handler has the socket: from here on frames are delivered. A failed write ends the session
             // at its first read.
-            if let Err(error) = ws.send(Message::text(frame::HANDSHAKE_OK)).await {
+            if let Err(error) = ws.send(&Message::text(frame::HANDSHAKE_OK)).await {
                 tracing::debug!(path = %path, %error, "could not send k");
             }
         }
@@ -469,7 +467,7 @@ async fn discard_while<T>(ws: &mut ServerSocket, work: impl Future<Output = T>) 
 }
 
 /// Whether a frame read before `k` can be dropped with the connection carrying on (not a close or an error).
-fn is_discardable(next: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>) -> bool {
+fn is_discardable(next: Option<Result<Message, WsError>>) -> bool {
     match next {
         Some(Ok(Message::Close(_))) | Some(Err(_)) | None => false,
         Some(Ok(_)) => {

@@ -8,10 +8,9 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use grest_ws_session::{PeerHandle, RawControl};
+use grest_ws_session::websocket::CLOSE_GOING_AWAY;
+use grest_ws_session::{CloseFrame, PeerHandle, RawControl};
 use http::Extensions;
 
 /// What the application can see of a live connection.
@@ -104,13 +103,7 @@ impl Sockets {
         let handles: Vec<Live> = self.lock().values().map(|entry| entry.handle.clone()).collect();
         tracing::info!(connections = handles.len(), ?drain, "draining WebSocket connections");
         for handle in &handles {
-            handle.drain(
-                deadline,
-                CloseFrame {
-                    code: CloseCode::Away,
-                    reason: "Server shutting down".into(),
-                },
-            );
+            handle.drain(deadline, CloseFrame::new(CLOSE_GOING_AWAY, "Server shutting down"));
         }
         let all_closed = async {
             loop {

@@ -1,15 +1,13 @@
-//! The HTTP side of the WebSocket upgrade, done directly on hyper so the server and the client run the same
-//! tokio-tungstenite stream type (one session engine for both) with our buffer sizes.
+//! The HTTP side of the WebSocket upgrade, done directly on hyper; the upgraded connection becomes the session
+//! crate's [`WebSocket`], the same type the client runs.
 
 use axum::body::Body;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
-use grest_ws_session::{QueuedIo, SessionSocket};
+use grest_ws_session::websocket::accept_key;
+use grest_ws_session::{Role, WebSocket};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use hyper_util::rt::TokioIo;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 /// An accepted upgrade: the 101 response to return, and the future socket.
 pub(crate) struct Accepted {
@@ -18,7 +16,7 @@ pub(crate) struct Accepted {
 }
 
 /// The upgraded connection as a WebSocket stream.
-pub(crate) type ServerSocket = SessionSocket<TokioIo<hyper::upgrade::Upgraded>>;
+pub(crate) type ServerSocket = WebSocket<TokioIo<hyper::upgrade::Upgraded>>;
 
 fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
     headers
@@ -63,7 +61,7 @@ pub(crate) fn accept_with_protocols(request: &mut Request, protocols: &[&'static
     let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
         return Err((StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key").into_response());
     };
-    let accept_key = derive_accept_key(key.as_bytes());
+    let accept_key = accept_key(key.as_bytes());
     let protocol = negotiate(headers, protocols);
     let Some(upgrade) = request.extensions_mut().remove::<hyper::upgrade::OnUpgrade>() else {
         return Err((StatusCode::UPGRADE_REQUIRED, "connection cannot be upgraded").into_response());
@@ -82,13 +80,10 @@ pub(crate) fn accept_with_protocols(request: &mut Request, protocols: &[&'static
     Ok(Accepted { response, upgrade })
 }
 
-/// Waits for the upgrade to complete and wraps it in a WebSocket stream.
-pub(crate) async fn into_socket(upgrade: hyper::upgrade::OnUpgrade, config: WebSocketConfig) -> Option<ServerSocket> {
+/// Waits for the upgrade to complete and wraps it in a WebSocket that reads messages of up to `max_message` bytes.
+pub(crate) async fn into_socket(upgrade: hyper::upgrade::OnUpgrade, max_message: usize) -> Option<ServerSocket> {
     match upgrade.await {
-        Ok(upgraded) => {
-            let io = QueuedIo::new(TokioIo::new(upgraded));
-            Some(WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await)
-        }
+        Ok(upgraded) => Some(WebSocket::new(TokioIo::new(upgraded), Role::Server, max_message)),
         Err(e) => {
             tracing::debug!(error = %e, "upgrade did not complete");
             None

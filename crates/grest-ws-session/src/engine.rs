@@ -10,22 +10,23 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
+use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use futures_util::{Sink, StreamExt};
 use grest_ws_core::frame::{self, Frame, FrameKind};
 use grest_ws_core::{GrestError, RouteNotFound, ServerError};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::dispatch::{BoxFuture, Call, Dispatch, Envelope, Route};
-use crate::io::{QueuedIo, text_frame_header};
+use crate::io::QueuedIo;
 use crate::observe::{MessageContext, envelope_result, poll_in_context};
 use crate::outbound::{CLOSE_SLOW_CONSUMER, Control, Mailbox, Outgoing, SlowConsumer, Taken};
 use crate::peer::{Link, LogMode};
+use crate::websocket::{
+    CLOSE_INVALID_PAYLOAD, CLOSE_PROTOCOL_ERROR, CLOSE_TOO_BIG, CloseFrame, Message, OP_BINARY, OP_TEXT, Received,
+    Role, WebSocket, WsError,
+};
 use crate::{Heartbeat, PeerHandle, SessionConfig};
 
 /// Queued output this large is written before more input is read, so a busy connection still writes promptly.
@@ -54,9 +55,6 @@ pub enum SessionEnd {
     /// A transport error.
     Error(String),
 }
-
-/// The WebSocket stream a session runs on.
-pub type SessionSocket<S> = WebSocketStream<QueuedIo<S>>;
 
 /// One socket's session: its mailbox and link, attached to a handle before the socket is handed to
 /// [`Session::run`], so handlers can hold the handle while the connection is being set up.
@@ -93,12 +91,11 @@ impl Session {
     /// Drives the session on `ws` until the socket ends; inbound `m`/`r` frames go to `dispatch`. When it
     /// returns, this socket's outstanding requests have failed and pushes to it fail. The handle lives on: call
     /// [`PeerHandle::finish`] to end it, or [`Session::resume`] it on a new socket.
-    pub async fn run<S, D>(self, mut ws: SessionSocket<S>, dispatch: &D) -> SessionEnd
+    pub async fn run<S, D>(self, mut ws: WebSocket<S>, dispatch: &D) -> SessionEnd
     where
         S: AsyncRead + AsyncWrite + Unpin,
         D: Dispatch + ?Sized,
     {
-        ws.get_mut().take_over();
         let observer = self.handle.observer().cloned();
         let end = drive(&mut ws, &self.handle, &self.link, &self.config, dispatch).await;
         let dropped = self.handle.detach(&self.link);
@@ -163,7 +160,7 @@ impl Liveness {
     /// consumer (1013), and a protocol ping goes out when one is due.
     pub(crate) async fn tick<S>(
         &mut self,
-        ws: &mut SessionSocket<S>,
+        ws: &mut WebSocket<S>,
         config: &SessionConfig,
         now: Instant,
     ) -> Result<(), SessionEnd>
@@ -180,7 +177,8 @@ impl Liveness {
         }
         if let Some(heartbeat) = self.heartbeat {
             if now >= self.ping_at {
-                queue_message(ws, Message::Ping(Default::default()))?;
+                // Fails only once a Close is queued, when pings no longer matter.
+                let _ = ws.queue(&Message::Ping(Bytes::new()));
                 self.ping_at = now + heartbeat.interval;
             }
         }
@@ -188,15 +186,10 @@ impl Liveness {
     }
 }
 
-/// RFC 6455 close code for a protocol error.
-const CLOSE_PROTOCOL_ERROR: u16 = 1002;
-/// RFC 6455 close code for data that does not match its frame type (text that is not UTF-8).
-const CLOSE_INVALID_PAYLOAD: u16 = 1007;
-
 /// Ends a session whose peer broke the protocol with a Close frame carrying `code`, as RFC 6455 asks, instead of a
 /// bare end of stream.
 async fn close_violation<S>(
-    ws: &mut SessionSocket<S>,
+    ws: &mut WebSocket<S>,
     code: u16,
     reason: &'static str,
     config: &SessionConfig,
@@ -205,24 +198,23 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     tracing::debug!(code, reason, "closing a connection that broke the WebSocket protocol");
-    let close = CloseFrame {
-        code: CloseCode::from(code),
-        reason: reason.into(),
-    };
-    close_socket(ws, Some(close), config.close_timeout).await;
+    // Failing the connection (RFC 6455 §7.1.7): the Close frame goes out, nothing more is read or waited for.
+    let _ = ws.queue_close(Some(&CloseFrame::new(code, reason)));
+    let _ = tokio::time::timeout(config.close_timeout, ws.drain()).await;
     SessionEnd::ProtocolViolation(code)
 }
 
 /// Settles what the socket had (typed and raw sessions): written output is reported to the mailbox (`Ok(None)`:
-/// carry on), a message is returned (`Ok(Some)`), and the ends of the connection — the peer's close (answered),
-/// end of stream, an oversized message (1009), a failed write — end the session.
+/// carry on), a message is returned (`Ok(Some)`, located in the socket's read buffer), and the ends of the
+/// connection — the peer's close (answered), end of stream, an oversized message (1009), a protocol violation
+/// (1002/1007), a failed write — end the session.
 pub(crate) async fn socket_turn<S>(
     event: SocketEvent,
-    ws: &mut SessionSocket<S>,
+    ws: &mut WebSocket<S>,
     liveness: &mut Liveness,
     mailbox: &Mailbox,
     config: &SessionConfig,
-) -> Result<Option<Message>, SessionEnd>
+) -> Result<Option<Received>, SessionEnd>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -233,7 +225,7 @@ where
             return Ok(None);
         }
         SocketEvent::WriteBlocked => {
-            mailbox.written(ws.get_ref().queued());
+            mailbox.written(ws.io().queued());
             return Ok(None);
         }
         SocketEvent::WriteFailed(e) => return Err(SessionEnd::Error(e.to_string())),
@@ -243,35 +235,44 @@ where
         liveness.last_inbound = Instant::now();
     }
     match inbound {
-        None | Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => Err(SessionEnd::PeerClosed(None)),
-        Some(Err(WsError::Capacity(_))) => {
+        None => Err(SessionEnd::PeerClosed(None)),
+        Some(Err(WsError::TooBig { .. })) => {
             tracing::warn!("inbound message over the size limit; closing with 1009");
-            let close = CloseFrame {
-                code: CloseCode::Size,
-                reason: "Message too big".into(),
-            };
-            close_socket(ws, Some(close), config.close_timeout).await;
+            close_socket(
+                ws,
+                Some(CloseFrame::new(CLOSE_TOO_BIG, "Message too big")),
+                config.close_timeout,
+            )
+            .await;
             Err(SessionEnd::MessageTooBig)
         }
-        Some(Err(WsError::Utf8(_))) => Err(close_violation(ws, CLOSE_INVALID_PAYLOAD, "Invalid UTF-8", config).await),
+        Some(Err(WsError::InvalidUtf8)) => Err(invalid_utf8(ws, config).await),
         Some(Err(WsError::Protocol(e))) => {
-            tracing::debug!(error = %e, "WebSocket protocol error from the peer");
+            tracing::debug!(error = e, "WebSocket protocol error from the peer");
             Err(close_violation(ws, CLOSE_PROTOCOL_ERROR, "Protocol error", config).await)
         }
         Some(Err(e)) => Err(SessionEnd::Error(e.to_string())),
-        Some(Ok(Message::Close(frame))) => {
-            let code = frame.as_ref().map(|f| u16::from(f.code));
-            // tungstenite queued the answer to the close: write it out (bounded).
-            let _ = tokio::time::timeout(config.close_timeout, drain(ws)).await;
+        Some(Ok(Received::Close(frame))) => {
+            let code = frame.as_ref().map(|f| f.code);
+            // The answer to the close was queued as it was read: write it out (bounded).
+            let _ = tokio::time::timeout(config.close_timeout, ws.drain()).await;
             Err(SessionEnd::PeerClosed(code))
         }
-        Some(Ok(message)) => Ok(Some(message)),
+        Some(Ok(received)) => Ok(Some(received)),
     }
+}
+
+/// Ends a session whose peer sent text that is not UTF-8 (1007).
+pub(crate) async fn invalid_utf8<S>(ws: &mut WebSocket<S>, config: &SessionConfig) -> SessionEnd
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    close_violation(ws, CLOSE_INVALID_PAYLOAD, "Invalid UTF-8", config).await
 }
 
 /// What the socket had for the session.
 pub(crate) enum SocketEvent {
-    Inbound(Option<Result<Message, WsError>>),
+    Inbound(Option<Result<Received, WsError>>),
     /// Everything queued has been written.
     Flushed,
     /// Queued output started waiting for the socket.
@@ -282,23 +283,23 @@ pub(crate) enum SocketEvent {
 /// Polls the socket: a large backlog is written first; then input (when `reading`); then whatever output is
 /// queued, since nothing else was ready.
 pub(crate) fn poll_socket<S: AsyncRead + AsyncWrite + Unpin>(
-    ws: &mut SessionSocket<S>,
+    ws: &mut WebSocket<S>,
     cx: &mut Context<'_>,
     reading: bool,
     waiting_since: &mut Option<Instant>,
 ) -> Poll<SocketEvent> {
-    if ws.get_ref().queued() >= EAGER_WRITE {
-        if let Poll::Ready(event) = poll_write_queue(ws.get_mut(), cx, waiting_since) {
+    if ws.io().queued() >= EAGER_WRITE {
+        if let Poll::Ready(event) = poll_write_queue(ws.io_mut(), cx, waiting_since) {
             return Poll::Ready(event);
         }
     }
-    if reading && ws.get_ref().may_read() {
-        if let Poll::Ready(inbound) = ws.poll_next_unpin(cx) {
+    if reading && ws.may_read(cx) {
+        if let Poll::Ready(inbound) = ws.poll_received(cx) {
             return Poll::Ready(SocketEvent::Inbound(inbound));
         }
     }
-    if ws.get_ref().queued() > 0 {
-        return poll_write_queue(ws.get_mut(), cx, waiting_since);
+    if ws.io().queued() > 0 {
+        return poll_write_queue(ws.io_mut(), cx, waiting_since);
     }
     Poll::Pending
 }
@@ -331,7 +332,7 @@ fn poll_write_queue<S: AsyncWrite + Unpin>(
 }
 
 async fn drive<S, D>(
-    ws: &mut SessionSocket<S>,
+    ws: &mut WebSocket<S>,
     handle: &PeerHandle,
     link: &Link,
     config: &SessionConfig,
@@ -357,7 +358,7 @@ where
             timer.as_mut().reset(next.unwrap_or_else(far));
             armed = next;
         }
-        let backlog = ws.get_ref().queued();
+        let backlog = ws.io().queued();
         // Replies that pile up unread stop the reading of requests (backpressure), never the connection.
         let reading = backlog < config.outbound_budget
             && (in_flight.len() < config.max_in_flight || deferred.bytes < config.max_message_size);
@@ -376,9 +377,8 @@ where
                     return end;
                 }
                 while in_flight.len() < config.max_in_flight {
-                    let Some(message) = deferred.pop() else { break };
-                    let Some(text) = frame_text(&message) else { continue };
-                    let inbound = handle_text(text, handle, link, dispatch);
+                    let Some(text) = deferred.pop() else { break };
+                    let inbound = handle_text(&text, handle, link, dispatch);
                     if let Err(end) = deliver(inbound, ws, parts, &mut mail, &mut liveness, &mut in_flight).await {
                         return end;
                     }
@@ -406,26 +406,30 @@ where
             }
             event = std::future::poll_fn(|cx| poll_socket(ws, cx, reading, &mut waiting_since)) => {
                 liveness.write_waiting_since = waiting_since;
-                let message = match socket_turn(event, ws, &mut liveness, &link.mailbox, config).await {
-                    Ok(Some(message)) => message,
+                let received = match socket_turn(event, ws, &mut liveness, &link.mailbox, config).await {
+                    Ok(Some(received)) => received,
                     Ok(None) => continue,
                     Err(end) => return end,
                 };
-                let text = match &message {
+                let text = match &received {
+                    Received::Text(payload) => match ws.text(payload) {
+                        Some(text) => text,
+                        None => return invalid_utf8(ws, config).await,
+                    },
                     // A Node peer accepts binary frames carrying the same text (docs/protocol.md §1.1).
-                    Message::Text(_) | Message::Binary(_) => match frame_text(&message) {
+                    Received::Binary(payload) => match ws.text(payload) {
                         Some(text) => text,
                         None => {
                             tracing::debug!("ignored a binary frame that is not UTF-8");
                             continue;
                         }
                     },
-                    Message::Close(_) | Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+                    Received::Close(_) | Received::Ping(_) | Received::Pong(_) => continue,
                 };
                 // At the in-flight limit, requests and messages wait (bounded by size) while replies, pings and
                 // pongs are still read: a handler awaiting its peer's reply must not deadlock a full connection.
                 if in_flight.len() >= config.max_in_flight && is_call(text) {
-                    deferred.push(message);
+                    deferred.push(text.to_owned());
                     continue;
                 }
                 let inbound = handle_text(text, handle, link, dispatch);
@@ -439,7 +443,7 @@ where
 
 /// Closes a slow consumer: what is partly written finishes, everything else queued is dropped (and counted), a
 /// Close frame with 1013 follows and gets [`SessionConfig::close_timeout`] to leave.
-pub(crate) async fn close_slow_consumer<S>(ws: &mut SessionSocket<S>, close_timeout: Duration) -> SessionEnd
+pub(crate) async fn close_slow_consumer<S>(ws: &mut WebSocket<S>, close_timeout: Duration) -> SessionEnd
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -447,17 +451,18 @@ where
     Box::pin(close_slow_consumer_inline(ws, close_timeout)).await
 }
 
-async fn close_slow_consumer_inline<S>(ws: &mut SessionSocket<S>, close_timeout: Duration) -> SessionEnd
+async fn close_slow_consumer_inline<S>(ws: &mut WebSocket<S>, close_timeout: Duration) -> SessionEnd
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let dropped = ws.get_mut().discard_unstarted();
+    let dropped = ws.io_mut().discard_unstarted();
     tracing::debug!(dropped_bytes = dropped, "dropped the slow consumer's queued output");
-    let close = CloseFrame {
-        code: CloseCode::from(CLOSE_SLOW_CONSUMER),
-        reason: "Slow consumer".into(),
-    };
-    close_socket(ws, Some(close), close_timeout).await;
+    close_socket(
+        ws,
+        Some(CloseFrame::new(CLOSE_SLOW_CONSUMER, "Slow consumer")),
+        close_timeout,
+    )
+    .await;
     SessionEnd::SlowConsumer
 }
 
@@ -483,7 +488,7 @@ struct Mail {
 /// handler is running, else when the last one finishes or the deadline passes). An overflowed budget closes
 /// the slow consumer.
 async fn process_mail<S: AsyncRead + AsyncWrite + Unpin>(
-    ws: &mut SessionSocket<S>,
+    ws: &mut WebSocket<S>,
     taken: Taken,
     mail: &mut Mail,
     parts: Parts<'_>,
@@ -516,7 +521,7 @@ async fn process_mail<S: AsyncRead + AsyncWrite + Unpin>(
         return Err(close_slow_consumer(ws, config.close_timeout).await);
     }
     for item in mail.frames.drain(..) {
-        queue_outgoing(ws, item)?;
+        queue_outgoing(ws, item);
     }
     if mail.frames.capacity() > 64 {
         mail.frames = VecDeque::new();
@@ -542,20 +547,20 @@ async fn process_mail<S: AsyncRead + AsyncWrite + Unpin>(
 /// message's worth), after which the session stops reading.
 #[derive(Default)]
 struct Deferred {
-    frames: VecDeque<Message>,
+    frames: VecDeque<String>,
     bytes: usize,
 }
 
 impl Deferred {
-    fn push(&mut self, message: Message) {
-        self.bytes += message.len();
-        self.frames.push_back(message);
+    fn push(&mut self, text: String) {
+        self.bytes += text.len();
+        self.frames.push_back(text);
     }
 
-    fn pop(&mut self) -> Option<Message> {
-        let message = self.frames.pop_front()?;
-        self.bytes -= message.len();
-        Some(message)
+    fn pop(&mut self) -> Option<String> {
+        let text = self.frames.pop_front()?;
+        self.bytes -= text.len();
+        Some(text)
     }
 }
 
@@ -564,20 +569,11 @@ fn is_call(text: &str) -> bool {
     text.starts_with("r:") || text.starts_with("m:")
 }
 
-/// The text of a frame that was accepted for processing (text, or binary carrying UTF-8).
-fn frame_text(message: &Message) -> Option<&str> {
-    match message {
-        Message::Text(text) => Some(text.as_str()),
-        Message::Binary(bytes) => std::str::from_utf8(bytes).ok(),
-        _ => None,
-    }
-}
-
 /// Acts on an inbound frame: queues its immediate reply, or starts its handler — polled once right away, so a
 /// handler that does not await finishes here without ever entering the in-flight set.
 async fn deliver<'a, S: AsyncRead + AsyncWrite + Unpin>(
     inbound: Inbound<'a>,
-    ws: &mut SessionSocket<S>,
+    ws: &mut WebSocket<S>,
     parts: Parts<'_>,
     mail: &mut Mail,
     liveness: &mut Liveness,
@@ -597,7 +593,10 @@ async fn deliver<'a, S: AsyncRead + AsyncWrite + Unpin>(
             }
             Ok(())
         }
-        Inbound::Reply(reply) => queue_text(ws, parts.handle.role(), reply),
+        Inbound::Reply(reply) => {
+            queue_text(ws, &reply);
+            Ok(())
+        }
         Inbound::Started(mut future) => match poll_once(&mut future).await {
             Poll::Ready(finished) => complete(ws, finished, parts, mail, liveness, in_flight.is_empty()).await,
             Poll::Pending => {
@@ -611,7 +610,7 @@ async fn deliver<'a, S: AsyncRead + AsyncWrite + Unpin>(
 /// A handler finished: report it, queue its reply (pushes and requests it made were queued before it returned, so
 /// they go out first); close if a drain was waiting for the last handler.
 async fn complete<S: AsyncRead + AsyncWrite + Unpin>(
-    ws: &mut SessionSocket<S>,
+    ws: &mut WebSocket<S>,
     finished: Finished,
     parts: Parts<'_>,
     mail: &mut Mail,
@@ -627,12 +626,12 @@ async fn complete<S: AsyncRead + AsyncWrite + Unpin>(
         );
     }
     // What the handler pushed waits in the mailbox: it goes first, so it precedes the reply.
-    if let Some(taken) = parts.link.mailbox.take(&mut mail.frames, ws.get_ref().queued()) {
+    if let Some(taken) = parts.link.mailbox.take(&mut mail.frames, ws.io().queued()) {
         process_mail(ws, taken, mail, parts, liveness, idle).await?;
     }
     if let Some(id) = &finished.reply_id {
         let reply = id.with_str(|id| reply_frame(finished.route.path, Some(id), &finished.envelope));
-        queue_text(ws, parts.handle.role(), reply)?;
+        queue_text(ws, &reply);
     }
     if idle {
         if let Some((_, frame)) = liveness.drain.take() {
@@ -643,57 +642,23 @@ async fn complete<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(())
 }
 
-/// Queues an outgoing frame from the mailbox.
-pub(crate) fn queue_outgoing<S: AsyncRead + AsyncWrite + Unpin>(
-    ws: &mut SessionSocket<S>,
-    item: Outgoing,
-) -> Result<(), SessionEnd> {
+/// Queues an outgoing frame from the mailbox (after a Close nothing more is sent, so nothing is queued).
+pub(crate) fn queue_outgoing<S>(ws: &mut WebSocket<S>, item: Outgoing) {
     match item {
-        Outgoing::Frame(frame) => {
-            ws.get_mut().push_frame(frame);
-            Ok(())
+        Outgoing::Frame(frame) if !ws.close_sent() => ws.io_mut().push_frame(frame),
+        Outgoing::Frame(_) => {}
+        Outgoing::Text(text) => {
+            let _ = ws.queue_frame(OP_TEXT, &text);
         }
-        Outgoing::Text(text) => queue_message(ws, Message::Text(text)),
-        Outgoing::Binary(bytes) => queue_message(ws, Message::Binary(bytes)),
-    }
-}
-
-/// Queues a text frame built here (a reply, a pong): the server writes the frame itself; a client lets the
-/// WebSocket layer frame and mask it.
-fn queue_text<S: AsyncRead + AsyncWrite + Unpin>(
-    ws: &mut SessionSocket<S>,
-    role: Role,
-    text: String,
-) -> Result<(), SessionEnd> {
-    match role {
-        Role::Server => {
-            let (header, len) = text_frame_header(text.len());
-            ws.get_mut().push_parts(&[&header[..len], text.as_bytes()]);
-            Ok(())
+        Outgoing::Binary(bytes) => {
+            let _ = ws.queue_frame(OP_BINARY, &bytes);
         }
-        Role::Client => queue_message(ws, Message::text(text)),
     }
 }
 
-/// Hands a message to the WebSocket layer, which frames it into the queue. Synchronous: once the session has
-/// taken over, [`QueuedIo`] accepts every write and its flush only queues, so neither step can wait (and the
-/// no-op waker is never needed).
-pub(crate) fn queue_message<S: AsyncRead + AsyncWrite + Unpin>(
-    ws: &mut SessionSocket<S>,
-    message: Message,
-) -> Result<(), SessionEnd> {
-    let mut ws = Pin::new(ws);
-    let failed = |e: WsError| SessionEnd::Error(e.to_string());
-    ws.as_mut().start_send(message).map_err(failed)?;
-    match ws.poll_flush(&mut Context::from_waker(futures_util::task::noop_waker_ref())) {
-        Poll::Ready(Err(e)) => Err(failed(e)),
-        Poll::Ready(Ok(())) | Poll::Pending => Ok(()),
-    }
-}
-
-/// Writes everything queued.
-pub(crate) async fn drain<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut SessionSocket<S>) -> std::io::Result<()> {
-    std::future::poll_fn(|cx| ws.get_mut().poll_drain(cx)).await
+/// Queues a text frame built here (a reply, a pong). After a Close nothing more is sent.
+fn queue_text<S>(ws: &mut WebSocket<S>, text: &str) {
+    let _ = ws.queue_text(text);
 }
 
 enum Inbound<'a> {
@@ -885,7 +850,7 @@ impl Future for InFlight<'_> {
 
 /// Sends a close frame and waits (bounded) for the peer to finish, so the close frame is not lost to a TCP reset
 /// caused by unread inbound bytes.
-pub async fn close_socket<S>(ws: &mut SessionSocket<S>, frame: Option<CloseFrame>, limit: Duration)
+pub async fn close_socket<S>(ws: &mut WebSocket<S>, frame: Option<CloseFrame>, limit: Duration)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -893,30 +858,28 @@ where
     Box::pin(close_socket_inline(ws, frame, limit)).await
 }
 
-async fn close_socket_inline<S>(ws: &mut SessionSocket<S>, frame: Option<CloseFrame>, limit: Duration)
+async fn close_socket_inline<S>(ws: &mut WebSocket<S>, frame: Option<CloseFrame>, limit: Duration)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let finish = async {
-        if ws.close(frame).await.is_err() || drain(ws).await.is_err() {
+        // Already sent (the peer's close was answered): nothing more to queue.
+        let _ = ws.queue_close(frame.as_ref());
+        if ws.drain().await.is_err() {
             return;
         }
-        // A well-behaved peer answers the close and ends the stream.
+        // A well-behaved peer answers the close (or ends the stream).
         loop {
             match ws.next().await {
+                Some(Ok(Message::Close(_))) | None => return,
                 Some(Ok(_)) => continue,
-                None => return,
-                Some(Err(_)) => break,
+                Some(Err(WsError::TooBig { .. })) => break,
+                Some(Err(_)) => return,
             }
         }
-        // The WebSocket layer gave up (e.g. an oversize message in the buffer): read raw bytes to the end.
-        // On the heap: a 4 KiB array here would live in every connection's task for its whole life.
-        let mut buf = vec![0u8; 4096];
-        while let Ok(n) = ws.get_mut().read(&mut buf).await {
-            if n == 0 {
-                break;
-            }
-        }
+        // A peer still sending an oversized message: read raw bytes to the end, so the Close frame is not lost
+        // to a TCP reset caused by unread input.
+        ws.discard_input().await;
     };
     let _ = tokio::time::timeout(limit, finish).await;
 }

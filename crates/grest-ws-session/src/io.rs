@@ -1,9 +1,5 @@
-//! The socket under a session's WebSocket stream: once the session takes over, every write — the session's
-//! shared frames and whatever the WebSocket layer writes (pongs, close frames, client frames) — queues in order,
-//! and only the session decides when the queue leaves, with vectored writes.
-//!
-//! Before the session takes over (the upgrade and the `h`/`k` handshake) the stream passes reads and writes
-//! straight through.
+//! The socket under a WebSocket: every write — shared pre-framed pushes, replies, pongs, close frames — queues in
+//! order, and only the owner decides when the queue leaves, with vectored writes.
 //!
 //! It also remembers whether the socket may have something to read: every read attempt costs the WebSocket
 //! layer a buffer fill, and a connection woken to write (a broadcast) should not pay it for nothing. A read that
@@ -26,13 +22,12 @@ const MAX_SLICES: usize = 64;
 /// less than a buffer of its own in a vectored write.
 const COPY_BELOW: usize = 512;
 
-/// An I/O stream whose writes queue behind the session's frames once the session has taken over (see the
-/// module docs). Wrap a socket in it before building the WebSocket stream a [`crate::Session`] runs on.
+/// An I/O stream whose writes queue until they are drained (see the module docs); the socket under a
+/// [`crate::WebSocket`].
 #[derive(Debug)]
 pub struct QueuedIo<S> {
     io: S,
     queue: WriteQueue,
-    queued_mode: bool,
     /// Bytes were written since the session last asked.
     progress: bool,
     /// Raised by the socket's read readiness; the waker the socket gets for reads.
@@ -94,8 +89,8 @@ impl WriteQueue {
 }
 
 impl<S> QueuedIo<S> {
-    /// Wraps a socket; reads and writes pass straight through until a session takes over.
-    pub fn new(io: S) -> Self {
+    /// Wraps a socket.
+    pub(crate) fn new(io: S) -> Self {
         let readable = Arc::new(Readable {
             ready: AtomicBool::new(true),
             session: AtomicWaker::new(),
@@ -103,7 +98,6 @@ impl<S> QueuedIo<S> {
         QueuedIo {
             io,
             queue: WriteQueue::default(),
-            queued_mode: false,
             progress: false,
             read_waker: Waker::from(readable.clone()),
             readable,
@@ -115,19 +109,16 @@ impl<S> QueuedIo<S> {
         &self.io
     }
 
-    /// From now on writes queue until [`QueuedIo::poll_drain`] (the session has taken over).
-    pub(crate) fn take_over(&mut self) {
-        self.queued_mode = true;
-    }
-
     /// Whether a read may find something: false only after a read found nothing and the socket has not
-    /// signalled since (always true before the session takes over).
-    pub(crate) fn may_read(&self) -> bool {
-        !self.queued_mode || self.readable.ready.load(Ordering::Acquire)
+    /// signalled since. `waker` is woken when the socket signals (registered before the check, so a signal in
+    /// between is not lost, whichever task made the last read).
+    pub(crate) fn may_read(&self, waker: &Waker) -> bool {
+        self.readable.session.register(waker);
+        self.readable.ready.load(Ordering::Acquire)
     }
 
     /// Bytes waiting to be written.
-    pub(crate) fn queued(&self) -> usize {
+    pub fn queued(&self) -> usize {
         self.queue.len
     }
 
@@ -143,10 +134,21 @@ impl<S> QueuedIo<S> {
 
     /// Queues bytes by copy (a frame built from its parts).
     pub(crate) fn push_parts(&mut self, parts: &[&[u8]]) {
+        self.queue.staging.reserve(parts.iter().map(|part| part.len()).sum());
         for part in parts {
             self.queue.staging.extend_from_slice(part);
             self.queue.len += part.len();
         }
+    }
+
+    /// Queues a client frame: its header (with the masking key) and the payload masked with `key` as it is copied.
+    pub(crate) fn push_masked(&mut self, header: &[u8], payload: &[u8], key: [u8; 4]) {
+        self.queue.staging.reserve(header.len() + payload.len());
+        self.queue.staging.extend_from_slice(header);
+        let start = self.queue.staging.len();
+        self.queue.staging.extend_from_slice(payload);
+        crate::websocket::unmask(&mut self.queue.staging[start..], key);
+        self.queue.len += header.len() + payload.len();
     }
 
     /// Drops every queued frame that has not started to leave (a partly written one must finish, or the stream
@@ -207,9 +209,6 @@ impl<S: AsyncWrite + Unpin> QueuedIo<S> {
 
 impl<S: AsyncRead + Unpin> AsyncRead for QueuedIo<S> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        if !self.queued_mode {
-            return Pin::new(&mut self.io).poll_read(cx, buf);
-        }
         // Lowered before the attempt, so a wake that comes after it is never lost.
         let this = &mut *self;
         this.readable.session.register(cx.waker());
@@ -222,70 +221,17 @@ impl<S: AsyncRead + Unpin> AsyncRead for QueuedIo<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for QueuedIo<S> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        if !self.queued_mode {
-            return Pin::new(&mut self.io).poll_write(cx, buf);
-        }
-        self.push_parts(&[buf]);
-        Poll::Ready(Ok(buf.len()))
-    }
-
-    /// In queued mode the WebSocket layer's flush only queues: the session writes when it is idle.
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if self.queued_mode {
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        ready!(self.poll_drain(cx))?;
-        Pin::new(&mut self.io).poll_shutdown(cx)
-    }
-}
-
-/// The header of an unmasked, final text frame carrying `len` payload bytes (server → client, RFC 6455 §5.2):
-/// the buffer and how many of its bytes are the header.
-pub(crate) fn text_frame_header(len: usize) -> ([u8; 10], usize) {
-    const FIN_TEXT: u8 = 0x81;
-    let mut header = [0u8; 10];
-    header[0] = FIN_TEXT;
-    if len < 126 {
-        header[1] = len as u8;
-        (header, 2)
-    } else if let Ok(len) = u16::try_from(len) {
-        header[1] = 126;
-        header[2..4].copy_from_slice(&len.to_be_bytes());
-        (header, 4)
-    } else {
-        header[1] = 127;
-        header[2..10].copy_from_slice(&(len as u64).to_be_bytes());
-        (header, 10)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use tokio::io::AsyncReadExt;
 
-    #[test]
-    fn headers_use_the_shortest_length_form() {
-        assert_eq!(text_frame_header(5).1, 2);
-        assert_eq!(&text_frame_header(125).0[..2], &[0x81, 125]);
-        assert_eq!(&text_frame_header(126).0[..4], &[0x81, 126, 0, 126]);
-        assert_eq!(&text_frame_header(65_535).0[..4], &[0x81, 126, 0xff, 0xff]);
-        assert_eq!(&text_frame_header(65_536).0[..10], &[0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0]);
-    }
-
     #[tokio::test]
     async fn queued_writes_leave_in_order_and_only_on_drain() {
         let (io, mut peer) = tokio::io::duplex(1024);
         let mut queued = QueuedIo::new(io);
-        queued.take_over();
         queued.push_frame(Bytes::from_static(b"ab"));
-        tokio::io::AsyncWriteExt::write_all(&mut queued, b"cd").await.unwrap();
+        queued.push_parts(&[b"c", b"d"]);
         queued.push_frame(Bytes::from_static(b"ef"));
         assert_eq!(queued.queued(), 6);
         std::future::poll_fn(|cx| queued.poll_drain(cx)).await.unwrap();
@@ -300,7 +246,6 @@ mod tests {
         // A 4-byte pipe: the first frame leaves half written.
         let (io, mut peer) = tokio::io::duplex(4);
         let mut queued = QueuedIo::new(io);
-        queued.take_over();
         queued.push_frame(Bytes::from(vec![b'1'; 600]));
         queued.push_frame(Bytes::from(vec![b'd'; 700]));
         assert!(

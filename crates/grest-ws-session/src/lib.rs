@@ -13,6 +13,7 @@ mod observe;
 mod outbound;
 mod peer;
 mod raw;
+pub mod websocket;
 
 use std::time::Duration;
 
@@ -20,14 +21,13 @@ pub use dispatch::{
     BoxFuture, Call, Dispatch, DuplexContract, Envelope, OwnedDispatch, Route, Routes, ServeWith, decode_input,
     not_connected, ok_without_data, reply, route_not_found,
 };
-pub use engine::{Session, SessionEnd, SessionSocket, close_socket};
+pub use engine::{Session, SessionEnd, close_socket};
 pub use io::QueuedIo;
 pub use observe::{ConnectionContext, MessageContext, Observer, current_message, envelope_result};
 pub use outbound::{CLOSE_SLOW_CONSUMER, PushError, SlowConsumer};
 pub use peer::{ConnectionId, LogMode, Outbox, PeerHandle, PreparedMessage};
 pub use raw::{RAW_PING, RAW_PONG, RawControl, RawMessage, RawSender, RawSession};
-pub use tokio_tungstenite;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+pub use websocket::{CloseFrame, Message, Role, WebSocket, WsError};
 
 /// Per-session limits; each field names its default (see also docs/protocol.md §2.4).
 #[derive(Debug, Clone)]
@@ -146,16 +146,5 @@ impl SessionConfig {
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes;
         self
-    }
-
-    /// The WebSocket settings for this session: ≤ 8 KiB read/write buffers and the message size limit. (A typed
-    /// session queues its output in [`QueuedIo`] instead, and writes it when it is idle.)
-    pub fn websocket_config(&self) -> WebSocketConfig {
-        WebSocketConfig::default()
-            .read_buffer_size(8 * 1024)
-            .write_buffer_size(8 * 1024)
-            .max_write_buffer_size(self.max_message_size + 64 * 1024)
-            .max_message_size(Some(self.max_message_size))
-            .max_frame_size(Some(self.max_message_size))
     }
 }

@@ -14,8 +14,8 @@ use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use tokio::sync::Notify;
-use tokio_tungstenite::tungstenite::Utf8Bytes;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+
+use crate::websocket::CloseFrame;
 
 /// What a connection does when a push would take its outbound queue past its byte budget
 /// ([`crate::SessionConfig::outbound_budget`]). Either way the publisher never waits.
@@ -58,8 +58,8 @@ pub enum PushError {
 pub(crate) enum Outgoing {
     /// A complete server frame (WebSocket header and payload), possibly shared by many connections.
     Frame(Bytes),
-    /// A text payload that the WebSocket layer frames (the client role masks every frame with its own key).
-    Text(Utf8Bytes),
+    /// A UTF-8 text payload that the WebSocket layer frames (the client role masks every frame with its own key).
+    Text(Bytes),
     /// A binary payload that the WebSocket layer frames (raw sockets).
     Binary(Bytes),
 }

@@ -15,14 +15,12 @@ use grest_ws_core::validate::Validate;
 use grest_ws_core::{GrestError, ServerError, ValidationError};
 use serde::Serialize;
 use tokio::sync::{Notify, oneshot};
-use tokio_tungstenite::tungstenite::Utf8Bytes;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 
 use crate::SessionConfig;
 use crate::dispatch::not_connected;
-use crate::io::text_frame_header;
 use crate::observe::{ConnectionContext, Observer};
 use crate::outbound::{Control, Mailbox, Outgoing, PushError};
+use crate::websocket::{CloseFrame, Role, text_frame_header};
 
 type ReplySlot = oneshot::Sender<Option<String>>;
 type CloseHook = Box<dyn FnOnce() + Send>;
@@ -695,9 +693,7 @@ impl<C> PreparedMessage<C> {
     fn outgoing(&self, role: Role) -> Outgoing {
         match role {
             Role::Server => Outgoing::Frame(self.frame.clone()),
-            Role::Client => {
-                Outgoing::Text(Utf8Bytes::try_from(self.frame.slice(self.header_len..)).unwrap_or_default())
-            }
+            Role::Client => Outgoing::Text(self.frame.slice(self.header_len..)),
         }
     }
 }
@@ -752,8 +748,7 @@ fn encode_frame<T: Serialize + ?Sized>(
             frame.advance(start);
             Ok(Outgoing::Frame(frame))
         }
-        Role::Client => String::from_utf8(bytes)
-            .map(|text| Outgoing::Text(text.into()))
-            .map_err(|_| ServerError::new()),
+        // A frame head and JSON: UTF-8 by construction.
+        Role::Client => Ok(Outgoing::Text(Bytes::from(bytes))),
     }
 }

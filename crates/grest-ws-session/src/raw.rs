@@ -12,17 +12,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
 use grest_ws_core::ServerError;
 use grest_ws_core::error::SOCKET_CLOSED;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::{Bytes, Message};
 
-use crate::engine::{Liveness, close_slow_consumer, poll_socket, queue_message, queue_outgoing, socket_turn};
+use crate::engine::{Liveness, close_slow_consumer, invalid_utf8, poll_socket, queue_outgoing, socket_turn};
 use crate::outbound::{Control as MailControl, Mailbox, Outgoing, PushError, SlowConsumer};
-use crate::{SessionConfig, SessionEnd, SessionSocket, close_socket};
+use crate::websocket::{CloseFrame, Received, WebSocket};
+use crate::{SessionConfig, SessionEnd, close_socket};
 
 /// The keepalive a browser-side grest peer sends on a default-mode raw socket (a text frame: NUL, `gg-raw-ping`,
 /// NUL). Answered with [`RAW_PONG`]; neither ever reaches the application.
@@ -55,7 +55,7 @@ impl RawMessage {
 
     fn into_outgoing(self) -> Outgoing {
         match self {
-            RawMessage::Text(text) => Outgoing::Text(text.into()),
+            RawMessage::Text(text) => Outgoing::Text(Bytes::from(text)),
             RawMessage::Binary(bytes) => Outgoing::Binary(bytes),
         }
     }
@@ -302,17 +302,16 @@ impl RawSession {
     }
 
     /// Drives the socket until it ends; then the receiver yields `None`, sends fail and on-close hooks run.
-    pub async fn run<S>(self, mut ws: SessionSocket<S>) -> SessionEnd
+    pub async fn run<S>(self, mut ws: WebSocket<S>) -> SessionEnd
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        ws.get_mut().take_over();
         let end = self.drive(&mut ws).await;
         self.control.finish();
         end
     }
 
-    async fn drive<S>(&self, ws: &mut SessionSocket<S>) -> SessionEnd
+    async fn drive<S>(&self, ws: &mut WebSocket<S>) -> SessionEnd
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -336,7 +335,7 @@ impl RawSession {
                 timer.as_mut().reset(next.unwrap_or_else(far));
                 armed = next;
             }
-            let backlog = ws.get_ref().queued();
+            let backlog = ws.io().queued();
             let reading = (slot.is_some() || !listening) && backlog < config.outbound_budget;
             let take_limit = if backlog == 0 {
                 config.outbound_budget.div_ceil(2)
@@ -364,9 +363,7 @@ impl RawSession {
                         // What was queued before the close goes out first, as it would have without the close.
                         mailbox.take(&mut frames, backlog);
                         for item in frames.drain(..) {
-                            if let Err(end) = queue_outgoing(ws, item) {
-                                return end;
-                            }
+                            queue_outgoing(ws, item);
                         }
                         let frame = match control {
                             MailControl::Close(frame) => frame,
@@ -376,9 +373,7 @@ impl RawSession {
                         return SessionEnd::Closed;
                     }
                     for item in frames.drain(..) {
-                        if let Err(end) = queue_outgoing(ws, item) {
-                            return end;
-                        }
+                        queue_outgoing(ws, item);
                     }
                 }
                 () = &mut timer => {
@@ -394,22 +389,23 @@ impl RawSession {
                 },
                 event = std::future::poll_fn(|cx| poll_socket(ws, cx, reading, &mut waiting_since)) => {
                     liveness.write_waiting_since = waiting_since;
-                    let message = match socket_turn(event, ws, &mut liveness, mailbox, config).await {
-                        Ok(Some(message)) => message,
+                    let received = match socket_turn(event, ws, &mut liveness, mailbox, config).await {
+                        Ok(Some(received)) => received,
                         Ok(None) => continue,
                         Err(end) => return end,
                     };
-                    let message = match message {
-                        Message::Text(text) if self.keepalive && is_sentinel(&text, RAW_PING) => {
-                            if let Err(end) = queue_message(ws, Message::text(RAW_PONG)) {
-                                return end;
+                    let message = match received {
+                        Received::Text(payload) => match ws.text(&payload) {
+                            Some(text) if self.keepalive && is_sentinel(text, RAW_PING) => {
+                                let _ = ws.queue_text(RAW_PONG);
+                                continue;
                             }
-                            continue;
-                        }
-                        Message::Text(text) if self.keepalive && is_sentinel(&text, RAW_PONG) => continue,
-                        Message::Text(text) => RawMessage::Text(text.as_str().to_owned()),
-                        Message::Binary(bytes) => RawMessage::Binary(bytes),
-                        Message::Close(_) | Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+                            Some(text) if self.keepalive && is_sentinel(text, RAW_PONG) => continue,
+                            Some(text) => RawMessage::Text(text.to_owned()),
+                            None => return invalid_utf8(ws, config).await,
+                        },
+                        Received::Binary(payload) => RawMessage::Binary(Bytes::copy_from_slice(ws.payload(&payload))),
+                        Received::Close(_) | Received::Ping(_) | Received::Pong(_) => continue,
                     };
                     if let Some(permit) = slot.take() {
                         permit.send(message);

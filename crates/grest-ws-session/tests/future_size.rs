@@ -1,8 +1,6 @@
 //! The size of a session's task: it lives for every connection's whole life, so it is kept small.
 
-use grest_ws_session::{Call, Dispatch, QueuedIo, Route, Session, SessionConfig};
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::Role;
+use grest_ws_session::{Call, Dispatch, Role, Route, Session, SessionConfig, WebSocket};
 
 struct Nothing;
 
@@ -18,7 +16,7 @@ impl Dispatch for Nothing {
 #[tokio::test]
 async fn a_session_task_stays_small() {
     let (io, _peer) = tokio::io::duplex(64);
-    let ws = WebSocketStream::from_raw_socket(QueuedIo::new(io), Role::Server, None).await;
+    let ws = WebSocket::new(io, Role::Server, 1 << 20);
     let session = Session::new(Role::Server, SessionConfig::default());
     let run = session.run(ws, &Nothing);
     let size = std::mem::size_of_val(&run);

@@ -12,11 +12,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use grest_ws::server::{BuildError, GrestWs, RawConnected, WireHandler};
-use grest_ws::{NotAuthorized, RawContract, RawSchema, Wire, WireError};
+use grest_ws::{CloseFrame, NotAuthorized, RawContract, RawSchema, Wire, WireError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 /// The bridge: foreign clients, upgrade-only authentication, the `binary` subprotocol when offered.
 pub struct TcpBridge;
@@ -79,10 +77,7 @@ pub fn router(config: BridgeConfig) -> Result<Router, BuildError> {
 }
 
 fn close_frame(code: u16, reason: &'static str) -> Option<CloseFrame> {
-    Some(CloseFrame {
-        code: CloseCode::from(code),
-        reason: reason.into(),
-    })
+    Some(CloseFrame::new(code, reason))
 }
 
 /// One bridged connection: socket → service on this task, service → socket on another.
