@@ -89,11 +89,11 @@ impl<'a> Frame<'a> {
         if text.is_empty() {
             return None;
         }
-        let mut parts = text.splitn(4, ':');
-        let type_str = parts.next().unwrap_or("");
-        let path = parts.next().unwrap_or("");
-        let id = parts.next().filter(|id| !id.is_empty());
-        let data = parts.next().filter(|data| !data.is_empty());
+        let (type_str, rest) = split_colon(text);
+        let (path, rest) = rest.map_or(("", None), split_colon);
+        let (id, data) = rest.map_or(("", None), split_colon);
+        let id = Some(id).filter(|id| !id.is_empty());
+        let data = data.filter(|data| !data.is_empty());
         if type_str.is_empty() {
             return None;
         }
@@ -108,6 +108,15 @@ impl<'a> Frame<'a> {
             id,
             data,
         })
+    }
+}
+
+/// Splits at the first `:` (a byte search: `:` is ASCII, so both sides stay valid UTF-8): the part before it, and
+/// the rest after it if there was one.
+fn split_colon(text: &str) -> (&str, Option<&str>) {
+    match text.bytes().position(|b| b == b':') {
+        Some(at) => (&text[..at], Some(&text[at + 1..])),
+        None => (text, None),
     }
 }
 

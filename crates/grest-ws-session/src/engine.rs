@@ -7,7 +7,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -118,6 +118,8 @@ pub(crate) struct Liveness {
     /// Queued output has been waiting for the socket since then (updated when some of it leaves).
     pub(crate) write_waiting_since: Option<Instant>,
     write_timeout: Duration,
+    /// Something arrived since `last_inbound` was last brought up to date.
+    pub(crate) heard: bool,
 }
 
 impl Liveness {
@@ -130,6 +132,7 @@ impl Liveness {
             drain: None,
             write_waiting_since: None,
             write_timeout,
+            heard: false,
         }
     }
 
@@ -158,22 +161,19 @@ impl Liveness {
 impl Liveness {
     /// The timer fired at `now`: a silent peer is dropped, output stuck past the write deadline closes the slow
     /// consumer (1013), and a protocol ping goes out when one is due.
-    pub(crate) async fn tick<S>(
+    pub(crate) fn tick<S>(
         &mut self,
         ws: &mut WebSocket<S>,
         config: &SessionConfig,
         now: Instant,
-    ) -> Result<(), SessionEnd>
-    where
-        S: AsyncRead + AsyncWrite + Unpin,
-    {
+    ) -> Result<(), Ending> {
         if self.dead_at().is_some_and(|dead| now >= dead) {
             tracing::warn!("no inbound traffic within the heartbeat deadline; dropping the connection");
-            return Err(SessionEnd::HeartbeatTimeout);
+            return Err(Ending::Now(SessionEnd::HeartbeatTimeout));
         }
         if self.write_deadline().is_some_and(|deadline| now >= deadline) {
             tracing::warn!(timeout = ?config.write_timeout, "slow consumer: queued output waited past the write deadline; closing with 1013");
-            return Err(close_slow_consumer(ws, config.close_timeout).await);
+            return Err(Ending::SlowConsumer);
         }
         if let Some(heartbeat) = self.heartbeat {
             if now >= self.ping_at {
@@ -186,38 +186,77 @@ impl Liveness {
     }
 }
 
-/// Ends a session whose peer broke the protocol with a Close frame carrying `code`, as RFC 6455 asks, instead of a
-/// bare end of stream.
-async fn close_violation<S>(
-    ws: &mut WebSocket<S>,
-    code: u16,
-    reason: &'static str,
-    config: &SessionConfig,
-) -> SessionEnd
+/// How a session ends: decided while polling, carried out (asynchronously: a Close frame to write, an answer to
+/// wait for) by [`finish`]. Shared by typed and raw sessions.
+pub(crate) enum Ending {
+    /// End at once, without a Close frame (end of stream, heartbeat timeout, transport error).
+    Now(SessionEnd),
+    /// The peer closed: write the queued answer (bounded), then end.
+    PeerClosed(Option<u16>),
+    /// Close with this frame, give the peer [`SessionConfig::close_timeout`] to answer, then end with `end`.
+    Close(Option<CloseFrame>, SessionEnd),
+    /// The peer broke the protocol: fail the connection with a Close frame carrying this code (1002/1007).
+    Violation(u16, &'static str),
+    /// The peer reads too slowly: drop what has not started to leave, close with 1013.
+    SlowConsumer,
+}
+
+/// Carries out an [`Ending`].
+pub(crate) async fn finish<S>(ws: &mut WebSocket<S>, ending: Ending, config: &SessionConfig) -> SessionEnd
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    tracing::debug!(code, reason, "closing a connection that broke the WebSocket protocol");
-    // Failing the connection (RFC 6455 §7.1.7): the Close frame goes out, nothing more is read or waited for.
-    let _ = ws.queue_close(Some(&CloseFrame::new(code, reason)));
-    let _ = tokio::time::timeout(config.close_timeout, ws.drain()).await;
-    SessionEnd::ProtocolViolation(code)
+    // Boxed: these rarely taken paths would otherwise add their state to every connection's task.
+    Box::pin(finish_inline(ws, ending, config)).await
+}
+
+async fn finish_inline<S>(ws: &mut WebSocket<S>, ending: Ending, config: &SessionConfig) -> SessionEnd
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    match ending {
+        Ending::Now(end) => end,
+        Ending::PeerClosed(code) => {
+            // The answer to the close was queued as it was read: write it out (bounded).
+            let _ = tokio::time::timeout(config.close_timeout, ws.drain()).await;
+            SessionEnd::PeerClosed(code)
+        }
+        Ending::Close(frame, end) => {
+            close_socket(ws, frame, config.close_timeout).await;
+            end
+        }
+        Ending::Violation(code, reason) => {
+            tracing::debug!(code, reason, "closing a connection that broke the WebSocket protocol");
+            // Failing the connection (RFC 6455 §7.1.7): the Close frame goes out, nothing more is read or waited for.
+            let _ = ws.queue_close(Some(&CloseFrame::new(code, reason)));
+            let _ = tokio::time::timeout(config.close_timeout, ws.drain()).await;
+            SessionEnd::ProtocolViolation(code)
+        }
+        Ending::SlowConsumer => {
+            let dropped = ws.io_mut().discard_unstarted();
+            tracing::debug!(dropped_bytes = dropped, "dropped the slow consumer's queued output");
+            let frame = CloseFrame::new(CLOSE_SLOW_CONSUMER, "Slow consumer");
+            close_socket(ws, Some(frame), config.close_timeout).await;
+            SessionEnd::SlowConsumer
+        }
+    }
+}
+
+/// The ending for text that is not UTF-8 (1007).
+pub(crate) fn invalid_utf8() -> Ending {
+    Ending::Violation(CLOSE_INVALID_PAYLOAD, "Invalid UTF-8")
 }
 
 /// Settles what the socket had (typed and raw sessions): written output is reported to the mailbox (`Ok(None)`:
 /// carry on), a message is returned (`Ok(Some)`, located in the socket's read buffer), and the ends of the
 /// connection — the peer's close (answered), end of stream, an oversized message (1009), a protocol violation
 /// (1002/1007), a failed write — end the session.
-pub(crate) async fn socket_turn<S>(
+pub(crate) fn socket_turn<S>(
     event: SocketEvent,
-    ws: &mut WebSocket<S>,
+    ws: &WebSocket<S>,
     liveness: &mut Liveness,
     mailbox: &Mailbox,
-    config: &SessionConfig,
-) -> Result<Option<Received>, SessionEnd>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+) -> Result<Option<Received>, Ending> {
     let inbound = match event {
         SocketEvent::Flushed => {
             liveness.write_waiting_since = None;
@@ -228,46 +267,26 @@ where
             mailbox.written(ws.io().queued());
             return Ok(None);
         }
-        SocketEvent::WriteFailed(e) => return Err(SessionEnd::Error(e.to_string())),
+        SocketEvent::WriteFailed(e) => return Err(Ending::Now(SessionEnd::Error(e.to_string()))),
         SocketEvent::Inbound(inbound) => inbound,
     };
-    if liveness.heartbeat.is_some() {
-        liveness.last_inbound = Instant::now();
-    }
+    liveness.heard = true;
     match inbound {
-        None => Err(SessionEnd::PeerClosed(None)),
+        None => Err(Ending::Now(SessionEnd::PeerClosed(None))),
         Some(Err(WsError::TooBig { .. })) => {
             tracing::warn!("inbound message over the size limit; closing with 1009");
-            close_socket(
-                ws,
-                Some(CloseFrame::new(CLOSE_TOO_BIG, "Message too big")),
-                config.close_timeout,
-            )
-            .await;
-            Err(SessionEnd::MessageTooBig)
+            let frame = CloseFrame::new(CLOSE_TOO_BIG, "Message too big");
+            Err(Ending::Close(Some(frame), SessionEnd::MessageTooBig))
         }
-        Some(Err(WsError::InvalidUtf8)) => Err(invalid_utf8(ws, config).await),
+        Some(Err(WsError::InvalidUtf8)) => Err(invalid_utf8()),
         Some(Err(WsError::Protocol(e))) => {
             tracing::debug!(error = e, "WebSocket protocol error from the peer");
-            Err(close_violation(ws, CLOSE_PROTOCOL_ERROR, "Protocol error", config).await)
+            Err(Ending::Violation(CLOSE_PROTOCOL_ERROR, "Protocol error"))
         }
-        Some(Err(e)) => Err(SessionEnd::Error(e.to_string())),
-        Some(Ok(Received::Close(frame))) => {
-            let code = frame.as_ref().map(|f| f.code);
-            // The answer to the close was queued as it was read: write it out (bounded).
-            let _ = tokio::time::timeout(config.close_timeout, ws.drain()).await;
-            Err(SessionEnd::PeerClosed(code))
-        }
+        Some(Err(e)) => Err(Ending::Now(SessionEnd::Error(e.to_string()))),
+        Some(Ok(Received::Close(frame))) => Err(Ending::PeerClosed(frame.map(|f| f.code))),
         Some(Ok(received)) => Ok(Some(received)),
     }
-}
-
-/// Ends a session whose peer sent text that is not UTF-8 (1007).
-pub(crate) async fn invalid_utf8<S>(ws: &mut WebSocket<S>, config: &SessionConfig) -> SessionEnd
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    close_violation(ws, CLOSE_INVALID_PAYLOAD, "Invalid UTF-8", config).await
 }
 
 /// What the socket had for the session.
@@ -342,128 +361,299 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
     D: Dispatch + ?Sized,
 {
-    let parts = Parts { handle, link, config };
-    let mut in_flight: FuturesUnordered<InFlight<'_>> = FuturesUnordered::new();
-    let mut deferred = Deferred::default();
-    let mut mail = Mail::default();
-    let mut liveness = Liveness::new(config.heartbeat, config.write_timeout);
-    let far = || Instant::now() + Duration::from_secs(86_400 * 365);
-    let mut armed = liveness.next_deadline();
-    let timer = tokio::time::sleep_until(armed.unwrap_or_else(far));
+    let mut driver = Driver {
+        parts: Parts { handle, link, config },
+        dispatch,
+        in_flight: FuturesUnordered::new(),
+        deferred: Deferred::default(),
+        mail: Mail::default(),
+        liveness: Liveness::new(config.heartbeat, config.write_timeout),
+        armed: None,
+        timer_waker: None,
+    };
+    driver.armed = driver.liveness.next_deadline();
+    let timer = tokio::time::sleep_until(driver.armed.unwrap_or_else(far_future));
     tokio::pin!(timer);
-    loop {
-        // Re-arm only for an earlier deadline; a later one is picked up when the timer fires.
-        let next = liveness.next_deadline();
-        if next.is_some_and(|next| armed.is_none_or(|armed| next < armed)) {
-            timer.as_mut().reset(next.unwrap_or_else(far));
-            armed = next;
-        }
-        let backlog = ws.io().queued();
-        // Replies that pile up unread stop the reading of requests (backpressure), never the connection.
-        let reading = backlog < config.outbound_budget
-            && (in_flight.len() < config.max_in_flight || deferred.bytes < config.max_message_size);
-        let mut waiting_since = liveness.write_waiting_since;
-        // New frames are taken only once the socket has written the earlier ones: until then they wait in the
-        // mailbox, where the slow-consumer policy can still act on them.
-        let take_limit = if backlog == 0 {
-            config.outbound_budget.div_ceil(2)
-        } else {
-            0
-        };
-        tokio::select! {
-            biased;
-            Some(finished) = in_flight.next(), if !in_flight.is_empty() => {
-                if let Err(end) = complete(ws, finished, parts, &mut mail, &mut liveness, in_flight.is_empty()).await {
-                    return end;
+    let ending = std::future::poll_fn(|cx| driver.poll(cx, ws, timer.as_mut())).await;
+    drop(driver);
+    finish(ws, ending, config).await
+}
+
+/// A deadline for a timer with nothing to wait for.
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365)
+}
+
+/// A typed session's state between wakes. Each wake ([`Driver::poll`]) does everything that is ready, in one
+/// pass: finished handlers (their pushes, then their replies), the mailbox, the timer (one clock read), and every
+/// frame the socket has — each parsed where it was read and dispatched at once — then writes what was queued with
+/// one vectored write. It returns only to end the session.
+struct Driver<'a, D: ?Sized> {
+    parts: Parts<'a>,
+    dispatch: &'a D,
+    in_flight: FuturesUnordered<InFlight<'a>>,
+    deferred: Deferred,
+    mail: Mail,
+    liveness: Liveness,
+    /// The deadline the timer is set to.
+    armed: Option<Instant>,
+    /// The waker the timer was polled with since it was last set (the timer holds it).
+    timer_waker: Option<Waker>,
+}
+
+impl<'a, D: Dispatch + ?Sized> Driver<'a, D> {
+    fn poll<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        cx: &mut Context<'_>,
+        ws: &mut WebSocket<S>,
+        mut timer: Pin<&mut tokio::time::Sleep>,
+    ) -> Poll<Ending> {
+        let config = self.parts.config;
+        // Passes until one finds nothing to do: by then every source has registered this task's waker.
+        loop {
+            let mut progressed = false;
+            while let Poll::Ready(Some(finished)) = self.in_flight.poll_next_unpin(cx) {
+                progressed = true;
+                if let Err(ending) = self.complete(ws, finished) {
+                    return Poll::Ready(ending);
                 }
-                while in_flight.len() < config.max_in_flight {
-                    let Some(text) = deferred.pop() else { break };
-                    let inbound = handle_text(&text, handle, link, dispatch);
-                    if let Err(end) = deliver(inbound, ws, parts, &mut mail, &mut liveness, &mut in_flight).await {
-                        return end;
+                if let Err(ending) = self.run_deferred(ws) {
+                    return Poll::Ready(ending);
+                }
+            }
+            let backlog = ws.io().queued();
+            // New frames are taken only once the socket has written the earlier ones: until then they wait in the
+            // mailbox, where the slow-consumer policy can still act on them.
+            let take_limit = if backlog == 0 {
+                config.outbound_budget.div_ceil(2)
+            } else {
+                0
+            };
+            let link = self.parts.link;
+            if let Poll::Ready(taken) = link.mailbox.poll_take(cx, &mut self.mail.frames, backlog, take_limit) {
+                progressed = true;
+                if let Err(ending) = self.process_mail(ws, taken) {
+                    return Poll::Ready(ending);
+                }
+            }
+            // A timer that holds this task's waker needs polling again only once it has fired.
+            let registered = self.timer_waker.as_ref().is_some_and(|w| w.will_wake(cx.waker()));
+            if !registered || timer.is_elapsed() {
+                if timer.as_mut().poll(cx).is_ready() {
+                    progressed = true;
+                    if let Err(ending) = self.on_timer(ws) {
+                        return Poll::Ready(ending);
                     }
+                    self.armed = self.liveness.next_deadline();
+                    timer.as_mut().reset(self.armed.unwrap_or_else(far_future));
+                    self.timer_waker = None;
+                } else if !registered {
+                    self.timer_waker = Some(cx.waker().clone());
                 }
             }
-            taken = std::future::poll_fn(|cx| parts.link.mailbox.poll_take(cx, &mut mail.frames, backlog, take_limit)) => {
-                if let Err(end) = process_mail(ws, taken, &mut mail, parts, &mut liveness, in_flight.is_empty()).await {
-                    return end;
-                }
-            }
-            () = &mut timer => {
-                let now = Instant::now();
-                if let Some((at, frame)) = liveness.drain.take() {
-                    if now >= at {
-                        close_socket(ws, Some(frame), config.close_timeout).await;
-                        return SessionEnd::Drained;
-                    }
-                    liveness.drain = Some((at, frame));
-                }
-                if let Err(end) = liveness.tick(ws, config, now).await {
-                    return end;
-                }
-                armed = liveness.next_deadline();
-                timer.as_mut().reset(armed.unwrap_or_else(far));
-            }
-            event = std::future::poll_fn(|cx| poll_socket(ws, cx, reading, &mut waiting_since)) => {
-                liveness.write_waiting_since = waiting_since;
-                let received = match socket_turn(event, ws, &mut liveness, &link.mailbox, config).await {
+            // Every frame the socket has, each dispatched as it is parsed.
+            loop {
+                let backlog = ws.io().queued();
+                // Replies that pile up unread stop the reading of requests (backpressure), never the connection.
+                let reading = backlog < config.outbound_budget
+                    && (self.in_flight.len() < config.max_in_flight || self.deferred.bytes < config.max_message_size);
+                let mut waiting_since = self.liveness.write_waiting_since;
+                let Poll::Ready(event) = poll_socket(ws, cx, reading, &mut waiting_since) else {
+                    break;
+                };
+                self.liveness.write_waiting_since = waiting_since;
+                progressed = true;
+                let received = match socket_turn(event, ws, &mut self.liveness, &link.mailbox) {
                     Ok(Some(received)) => received,
                     Ok(None) => continue,
-                    Err(end) => return end,
+                    Err(ending) => return Poll::Ready(ending),
                 };
-                let text = match &received {
-                    Received::Text(payload) => match ws.text(payload) {
-                        Some(text) => text,
-                        None => return invalid_utf8(ws, config).await,
-                    },
-                    // A Node peer accepts binary frames carrying the same text (docs/protocol.md §1.1).
-                    Received::Binary(payload) => match ws.text(payload) {
-                        Some(text) => text,
-                        None => {
-                            tracing::debug!("ignored a binary frame that is not UTF-8");
-                            continue;
-                        }
-                    },
-                    Received::Close(_) | Received::Ping(_) | Received::Pong(_) => continue,
-                };
-                // At the in-flight limit, requests and messages wait (bounded by size) while replies, pings and
-                // pongs are still read: a handler awaiting its peer's reply must not deadlock a full connection.
-                if in_flight.len() >= config.max_in_flight && is_call(text) {
-                    deferred.push(text.to_owned());
-                    continue;
+                if let Err(ending) = self.on_received(ws, received) {
+                    return Poll::Ready(ending);
                 }
-                let inbound = handle_text(text, handle, link, dispatch);
-                if let Err(end) = deliver(inbound, ws, parts, &mut mail, &mut liveness, &mut in_flight).await {
-                    return end;
+            }
+            if self.liveness.heard {
+                // One clock read per wake with inbound traffic, not one per frame.
+                self.liveness.heard = false;
+                if self.liveness.heartbeat.is_some() {
+                    self.liveness.last_inbound = Instant::now();
+                }
+            }
+            // Re-arm only for an earlier deadline; a later one is picked up when the timer fires.
+            let next = self.liveness.next_deadline();
+            if next.is_some_and(|next| self.armed.is_none_or(|armed| next < armed)) {
+                timer.as_mut().reset(next.unwrap_or_else(far_future));
+                self.armed = next;
+                self.timer_waker = None;
+                progressed = true;
+            }
+            if !progressed {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    /// The timer fired: a drain past its deadline closes; then heartbeat and write deadline.
+    fn on_timer<S>(&mut self, ws: &mut WebSocket<S>) -> Result<(), Ending> {
+        let now = Instant::now();
+        if let Some((at, frame)) = self.liveness.drain.take() {
+            if now >= at {
+                return Err(Ending::Close(Some(frame), SessionEnd::Drained));
+            }
+            self.liveness.drain = Some((at, frame));
+        }
+        self.liveness.tick(ws, self.parts.config, now)
+    }
+
+    /// A frame arrived: a text (or UTF-8 binary) frame is handled now, or deferred at the in-flight limit.
+    fn on_received<S>(&mut self, ws: &mut WebSocket<S>, received: Received) -> Result<(), Ending> {
+        let text = match &received {
+            Received::Text(payload) => ws.text(payload).ok_or_else(invalid_utf8)?,
+            // A Node peer accepts binary frames carrying the same text (docs/protocol.md §1.1).
+            Received::Binary(payload) => match ws.text(payload) {
+                Some(text) => text,
+                None => {
+                    tracing::debug!("ignored a binary frame that is not UTF-8");
+                    return Ok(());
+                }
+            },
+            Received::Close(_) | Received::Ping(_) | Received::Pong(_) => return Ok(()),
+        };
+        // At the in-flight limit, requests and messages wait (bounded by size) while replies, pings and pongs are
+        // still read: a handler awaiting its peer's reply must not deadlock a full connection.
+        if self.in_flight.len() >= self.parts.config.max_in_flight && is_call(text) {
+            self.deferred.push(text.to_owned());
+            return Ok(());
+        }
+        let inbound = handle_text(text, self.parts.handle, self.parts.link, self.dispatch);
+        self.deliver(ws, inbound)
+    }
+
+    /// Starts deferred requests while there is room.
+    fn run_deferred<S>(&mut self, ws: &mut WebSocket<S>) -> Result<(), Ending> {
+        while self.in_flight.len() < self.parts.config.max_in_flight {
+            let Some(text) = self.deferred.pop() else { break };
+            let inbound = handle_text(&text, self.parts.handle, self.parts.link, self.dispatch);
+            self.deliver(ws, inbound)?;
+        }
+        Ok(())
+    }
+
+    /// Queues what was taken from the mailbox and carries out its control: a close, or a drain (at once when no
+    /// handler is running, else when the last one finishes or the deadline passes). An overflowed budget closes
+    /// the slow consumer.
+    fn process_mail<S>(&mut self, ws: &mut WebSocket<S>, taken: Taken) -> Result<(), Ending> {
+        let Taken {
+            control,
+            overflowed,
+            dropped,
+        } = taken;
+        let config = self.parts.config;
+        let mail = &mut self.mail;
+        if dropped > 0 {
+            if let Some(observer) = self.parts.handle.observer() {
+                observer.dropped(dropped);
+            }
+            if config.slow_consumer == SlowConsumer::DropOldest && !std::mem::replace(&mut mail.warned_drops, true) {
+                tracing::warn!(
+                    budget = config.outbound_budget,
+                    "slow consumer: dropping its oldest pushes (logged once per connection; every drop is counted)"
+                );
+            }
+        }
+        if overflowed {
+            tracing::warn!(
+                budget = config.outbound_budget,
+                "slow consumer: outbound budget exceeded; closing with 1013"
+            );
+            mail.frames.clear();
+            return Err(Ending::SlowConsumer);
+        }
+        for item in mail.frames.drain(..) {
+            queue_outgoing(ws, item);
+        }
+        if mail.frames.capacity() > 64 {
+            mail.frames = VecDeque::new();
+        }
+        match control {
+            None => Ok(()),
+            Some(Control::Close(frame)) => Err(Ending::Close(frame, SessionEnd::Closed)),
+            Some(Control::Drain(_, frame)) if self.in_flight.is_empty() => {
+                Err(Ending::Close(Some(frame), SessionEnd::Drained))
+            }
+            Some(Control::Drain(at, frame)) => {
+                self.liveness.drain = Some((at, frame));
+                Ok(())
+            }
+        }
+    }
+
+    /// Acts on an inbound frame: queues its immediate reply, or starts its handler — polled once right away, so a
+    /// handler that does not await finishes here without ever entering the in-flight set.
+    fn deliver<S>(&mut self, ws: &mut WebSocket<S>, inbound: Inbound<'a>) -> Result<(), Ending> {
+        match inbound {
+            Inbound::Nothing => Ok(()),
+            Inbound::Unrouted(path) => {
+                // A peer can send any number of these: one warning per connection, the rest at debug.
+                if std::mem::replace(&mut self.mail.warned_unrouted, true) {
+                    tracing::debug!(path, "no handler for message");
+                } else {
+                    tracing::warn!(
+                        path,
+                        "no handler for message (further ones on this connection are logged at debug)"
+                    );
+                }
+                Ok(())
+            }
+            Inbound::Reply(reply) => {
+                queue_text(ws, &reply);
+                Ok(())
+            }
+            Inbound::Answer { path, id, envelope } => {
+                queue_reply(ws, path, &id, &envelope);
+                Ok(())
+            }
+            Inbound::Started(mut future) => {
+                let waker = futures_util::task::noop_waker();
+                // Polled with the session's own waker would be better, but the in-flight set re-polls a pending
+                // future with its own, so a no-op waker here only costs a wasted first registration.
+                match Pin::new(&mut future).poll(&mut Context::from_waker(&waker)) {
+                    Poll::Ready(finished) => self.complete(ws, finished),
+                    Poll::Pending => {
+                        self.in_flight.push(future);
+                        Ok(())
+                    }
                 }
             }
         }
     }
-}
 
-/// Closes a slow consumer: what is partly written finishes, everything else queued is dropped (and counted), a
-/// Close frame with 1013 follows and gets [`SessionConfig::close_timeout`] to leave.
-pub(crate) async fn close_slow_consumer<S>(ws: &mut WebSocket<S>, close_timeout: Duration) -> SessionEnd
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    // Boxed: a rare path that would otherwise add its state to every connection's task.
-    Box::pin(close_slow_consumer_inline(ws, close_timeout)).await
-}
-
-async fn close_slow_consumer_inline<S>(ws: &mut WebSocket<S>, close_timeout: Duration) -> SessionEnd
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let dropped = ws.io_mut().discard_unstarted();
-    tracing::debug!(dropped_bytes = dropped, "dropped the slow consumer's queued output");
-    close_socket(
-        ws,
-        Some(CloseFrame::new(CLOSE_SLOW_CONSUMER, "Slow consumer")),
-        close_timeout,
-    )
-    .await;
-    SessionEnd::SlowConsumer
+    /// A handler finished: report it, queue its reply (pushes and requests it made were queued before it returned,
+    /// so they go out first); close if a drain was waiting for the last handler.
+    fn complete<S>(&mut self, ws: &mut WebSocket<S>, finished: Finished) -> Result<(), Ending> {
+        let parts = self.parts;
+        log_failure(finished.route.path, &finished.envelope);
+        if let Some(observer) = parts.handle.observer() {
+            observer.inbound(
+                Some(finished.route.path),
+                envelope_result(&finished.envelope),
+                finished.elapsed,
+            );
+        }
+        // What the handler pushed waits in the mailbox: it goes first, so it precedes the reply.
+        if let Some(taken) = parts.link.mailbox.take(&mut self.mail.frames, ws.io().queued()) {
+            self.process_mail(ws, taken)?;
+        }
+        if let Some(id) = &finished.reply_id {
+            queue_reply(ws, finished.route.path, id, &finished.envelope);
+        }
+        if self.in_flight.is_empty() {
+            if let Some((_, frame)) = self.liveness.drain.take() {
+                return Err(Ending::Close(Some(frame), SessionEnd::Drained));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What the session needs from its surroundings, passed by copy.
@@ -482,65 +672,6 @@ struct Mail {
     warned_drops: bool,
     /// The once-per-connection warning about a message nobody handles was logged (later ones go to debug).
     warned_unrouted: bool,
-}
-
-/// Queues what was taken from the mailbox and carries out its control: a close, or a drain (at once when no
-/// handler is running, else when the last one finishes or the deadline passes). An overflowed budget closes
-/// the slow consumer.
-async fn process_mail<S: AsyncRead + AsyncWrite + Unpin>(
-    ws: &mut WebSocket<S>,
-    taken: Taken,
-    mail: &mut Mail,
-    parts: Parts<'_>,
-    liveness: &mut Liveness,
-    idle: bool,
-) -> Result<(), SessionEnd> {
-    let Taken {
-        control,
-        overflowed,
-        dropped,
-    } = taken;
-    let config = parts.config;
-    if dropped > 0 {
-        if let Some(observer) = parts.handle.observer() {
-            observer.dropped(dropped);
-        }
-        if config.slow_consumer == SlowConsumer::DropOldest && !std::mem::replace(&mut mail.warned_drops, true) {
-            tracing::warn!(
-                budget = config.outbound_budget,
-                "slow consumer: dropping its oldest pushes (logged once per connection; every drop is counted)"
-            );
-        }
-    }
-    if overflowed {
-        tracing::warn!(
-            budget = config.outbound_budget,
-            "slow consumer: outbound budget exceeded; closing with 1013"
-        );
-        mail.frames.clear();
-        return Err(close_slow_consumer(ws, config.close_timeout).await);
-    }
-    for item in mail.frames.drain(..) {
-        queue_outgoing(ws, item);
-    }
-    if mail.frames.capacity() > 64 {
-        mail.frames = VecDeque::new();
-    }
-    match control {
-        None => Ok(()),
-        Some(Control::Close(frame)) => {
-            close_socket(ws, frame, config.close_timeout).await;
-            Err(SessionEnd::Closed)
-        }
-        Some(Control::Drain(_, frame)) if idle => {
-            close_socket(ws, Some(frame), config.close_timeout).await;
-            Err(SessionEnd::Drained)
-        }
-        Some(Control::Drain(at, frame)) => {
-            liveness.drain = Some((at, frame));
-            Ok(())
-        }
-    }
 }
 
 /// Requests and messages read while the in-flight limit is reached, bounded by their total size (one maximum
@@ -569,79 +700,6 @@ fn is_call(text: &str) -> bool {
     text.starts_with("r:") || text.starts_with("m:")
 }
 
-/// Acts on an inbound frame: queues its immediate reply, or starts its handler — polled once right away, so a
-/// handler that does not await finishes here without ever entering the in-flight set.
-async fn deliver<'a, S: AsyncRead + AsyncWrite + Unpin>(
-    inbound: Inbound<'a>,
-    ws: &mut WebSocket<S>,
-    parts: Parts<'_>,
-    mail: &mut Mail,
-    liveness: &mut Liveness,
-    in_flight: &mut FuturesUnordered<InFlight<'a>>,
-) -> Result<(), SessionEnd> {
-    match inbound {
-        Inbound::Nothing => Ok(()),
-        Inbound::Unrouted(path) => {
-            // A peer can send any number of these: one warning per connection, the rest at debug.
-            if std::mem::replace(&mut mail.warned_unrouted, true) {
-                tracing::debug!(path, "no handler for message");
-            } else {
-                tracing::warn!(
-                    path,
-                    "no handler for message (further ones on this connection are logged at debug)"
-                );
-            }
-            Ok(())
-        }
-        Inbound::Reply(reply) => {
-            queue_text(ws, &reply);
-            Ok(())
-        }
-        Inbound::Started(mut future) => match poll_once(&mut future).await {
-            Poll::Ready(finished) => complete(ws, finished, parts, mail, liveness, in_flight.is_empty()).await,
-            Poll::Pending => {
-                in_flight.push(future);
-                Ok(())
-            }
-        },
-    }
-}
-
-/// A handler finished: report it, queue its reply (pushes and requests it made were queued before it returned, so
-/// they go out first); close if a drain was waiting for the last handler.
-async fn complete<S: AsyncRead + AsyncWrite + Unpin>(
-    ws: &mut WebSocket<S>,
-    finished: Finished,
-    parts: Parts<'_>,
-    mail: &mut Mail,
-    liveness: &mut Liveness,
-    idle: bool,
-) -> Result<(), SessionEnd> {
-    log_failure(finished.route.path, &finished.envelope);
-    if let Some(observer) = parts.handle.observer() {
-        observer.inbound(
-            Some(finished.route.path),
-            envelope_result(&finished.envelope),
-            finished.elapsed,
-        );
-    }
-    // What the handler pushed waits in the mailbox: it goes first, so it precedes the reply.
-    if let Some(taken) = parts.link.mailbox.take(&mut mail.frames, ws.io().queued()) {
-        process_mail(ws, taken, mail, parts, liveness, idle).await?;
-    }
-    if let Some(id) = &finished.reply_id {
-        let reply = id.with_str(|id| reply_frame(finished.route.path, Some(id), &finished.envelope));
-        queue_text(ws, &reply);
-    }
-    if idle {
-        if let Some((_, frame)) = liveness.drain.take() {
-            close_socket(ws, Some(frame), parts.config.close_timeout).await;
-            return Err(SessionEnd::Drained);
-        }
-    }
-    Ok(())
-}
-
 /// Queues an outgoing frame from the mailbox (after a Close nothing more is sent, so nothing is queued).
 pub(crate) fn queue_outgoing<S>(ws: &mut WebSocket<S>, item: Outgoing) {
     match item {
@@ -663,7 +721,14 @@ fn queue_text<S>(ws: &mut WebSocket<S>, text: &str) {
 
 enum Inbound<'a> {
     Nothing,
+    /// A frame to send back as it is (a pong, a `ROUTE_NOT_FOUND` reply).
     Reply(String),
+    /// A request answered without awaiting.
+    Answer {
+        path: &'static str,
+        id: ReplyId,
+        envelope: Envelope,
+    },
     Started(InFlight<'a>),
     /// A fire-and-forget message for a path nobody handles (its path clipped).
     Unrouted(String),
@@ -726,7 +791,11 @@ fn start<'a>(route: Route, id: Option<&str>, is_request: bool, call: Call<'a>, h
                 observer.inbound(Some(route.path), envelope_result(&envelope), Duration::ZERO);
             }
             if is_request {
-                Inbound::Reply(reply_frame(route.path, id, &envelope))
+                Inbound::Answer {
+                    path: route.path,
+                    id: ReplyId::new(id.unwrap_or("")),
+                    envelope,
+                }
             } else {
                 Inbound::Nothing
             }
@@ -742,7 +811,8 @@ fn start<'a>(route: Route, id: Option<&str>, is_request: bool, call: Call<'a>, h
                 span: tracing::debug_span!("ws_message", path = route.path, id),
                 route,
                 reply_id: is_request.then(|| ReplyId::new(id.unwrap_or(""))),
-                started: Instant::now(),
+                // Timed only when someone records it.
+                started: handle.observer().is_some().then(Instant::now),
             })
         }
     }
@@ -786,6 +856,15 @@ impl ReplyId {
     }
 }
 
+/// Queues the reply `s:<path>:<id>:<envelope>`, written straight into the write queue.
+fn queue_reply<S>(ws: &mut WebSocket<S>, path: &str, id: &ReplyId, envelope: &str) {
+    id.with_str(|id| {
+        let kind = FrameKind::Response.as_str();
+        // After a Close nothing more is sent.
+        let _ = ws.queue_text_parts(&[kind, ":", path, ":", id, ":", envelope]);
+    });
+}
+
 fn reply_frame(path: &str, id: Option<&str>, envelope: &str) -> String {
     frame::frame(
         FrameKind::Response,
@@ -804,12 +883,7 @@ struct InFlight<'a> {
     route: Route,
     /// `Some(id)` when the peer expects a reply (`r`).
     reply_id: Option<ReplyId>,
-    started: Instant,
-}
-
-/// Polls a future once, in the current task's context.
-async fn poll_once<F: Future + Unpin>(future: &mut F) -> Poll<F::Output> {
-    std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut *future).poll(cx))).await
+    started: Option<Instant>,
 }
 
 /// A handler that finished.
@@ -843,7 +917,7 @@ impl Future for InFlight<'_> {
             route: this.route,
             reply_id: this.reply_id.take(),
             envelope,
-            elapsed: this.started.elapsed(),
+            elapsed: this.started.map_or(Duration::ZERO, |started| started.elapsed()),
         })
     }
 }

@@ -125,30 +125,30 @@ impl<S> QueuedIo<S> {
     /// Queues a complete, shared frame (a small one is copied, so a burst of them leaves as one buffer).
     pub(crate) fn push_frame(&mut self, frame: Bytes) {
         if frame.len() <= COPY_BELOW {
-            return self.push_parts(&[&frame]);
+            return self.push_parts(&frame, &[]);
         }
         self.queue.seal_staging();
         self.queue.len += frame.len();
         self.queue.chunks.push_back(frame);
     }
 
-    /// Queues bytes by copy (a frame built from its parts).
-    pub(crate) fn push_parts(&mut self, parts: &[&[u8]]) {
-        self.queue.staging.reserve(parts.iter().map(|part| part.len()).sum());
+    /// Queues a frame by copy: its header, then its payload's parts.
+    pub(crate) fn push_parts(&mut self, header: &[u8], parts: &[&[u8]]) {
+        let len = header.len() + parts.iter().map(|part| part.len()).sum::<usize>();
+        self.queue.staging.reserve(len);
+        self.queue.staging.extend_from_slice(header);
         for part in parts {
             self.queue.staging.extend_from_slice(part);
-            self.queue.len += part.len();
         }
+        self.queue.len += len;
     }
 
-    /// Queues a client frame: its header (with the masking key) and the payload masked with `key` as it is copied.
-    pub(crate) fn push_masked(&mut self, header: &[u8], payload: &[u8], key: [u8; 4]) {
-        self.queue.staging.reserve(header.len() + payload.len());
-        self.queue.staging.extend_from_slice(header);
-        let start = self.queue.staging.len();
-        self.queue.staging.extend_from_slice(payload);
+    /// Queues a client frame: its header (with the masking key), then its payload's parts, masked with `key` as
+    /// they are copied.
+    pub(crate) fn push_masked(&mut self, header: &[u8], parts: &[&[u8]], key: [u8; 4]) {
+        self.push_parts(header, parts);
+        let start = self.queue.staging.len() - parts.iter().map(|part| part.len()).sum::<usize>();
         crate::websocket::unmask(&mut self.queue.staging[start..], key);
-        self.queue.len += header.len() + payload.len();
     }
 
     /// Drops every queued frame that has not started to leave (a partly written one must finish, or the stream
@@ -231,7 +231,7 @@ mod tests {
         let (io, mut peer) = tokio::io::duplex(1024);
         let mut queued = QueuedIo::new(io);
         queued.push_frame(Bytes::from_static(b"ab"));
-        queued.push_parts(&[b"c", b"d"]);
+        queued.push_parts(b"c", &[b"d"]);
         queued.push_frame(Bytes::from_static(b"ef"));
         assert_eq!(queued.queued(), 6);
         std::future::poll_fn(|cx| queued.poll_drain(cx)).await.unwrap();

@@ -19,10 +19,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
-use crate::engine::{Liveness, close_slow_consumer, invalid_utf8, poll_socket, queue_outgoing, socket_turn};
+use crate::engine::{Ending, Liveness, finish, invalid_utf8, poll_socket, queue_outgoing, socket_turn};
 use crate::outbound::{Control as MailControl, Mailbox, Outgoing, PushError, SlowConsumer};
 use crate::websocket::{CloseFrame, Received, WebSocket};
-use crate::{SessionConfig, SessionEnd, close_socket};
+use crate::{SessionConfig, SessionEnd};
 
 /// The keepalive a browser-side grest peer sends on a default-mode raw socket (a text frame: NUL, `gg-raw-ping`,
 /// NUL). Answered with [`RAW_PONG`]; neither ever reaches the application.
@@ -306,12 +306,13 @@ impl RawSession {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let end = self.drive(&mut ws).await;
+        let ending = self.drive(&mut ws).await;
+        let end = finish(&mut ws, ending, &self.config).await;
         self.control.finish();
         end
     }
 
-    async fn drive<S>(&self, ws: &mut WebSocket<S>) -> SessionEnd
+    async fn drive<S>(&self, ws: &mut WebSocket<S>) -> Ending
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -357,7 +358,7 @@ impl RawSession {
                     }
                     if taken.overflowed {
                         tracing::warn!(budget = config.outbound_budget, "slow consumer: outbound budget exceeded; closing with 1013");
-                        return close_slow_consumer(ws, config.close_timeout).await;
+                        return Ending::SlowConsumer;
                     }
                     if let Some(control) = taken.control {
                         // What was queued before the close goes out first, as it would have without the close.
@@ -369,16 +370,15 @@ impl RawSession {
                             MailControl::Close(frame) => frame,
                             MailControl::Drain(_, frame) => Some(frame),
                         };
-                        close_socket(ws, frame, config.close_timeout).await;
-                        return SessionEnd::Closed;
+                        return Ending::Close(frame, SessionEnd::Closed);
                     }
                     for item in frames.drain(..) {
                         queue_outgoing(ws, item);
                     }
                 }
                 () = &mut timer => {
-                    if let Err(end) = liveness.tick(ws, config, Instant::now()).await {
-                        return end;
+                    if let Err(ending) = liveness.tick(ws, config, Instant::now()) {
+                        return ending;
                     }
                     armed = liveness.next_deadline();
                     timer.as_mut().reset(armed.unwrap_or_else(far));
@@ -389,11 +389,14 @@ impl RawSession {
                 },
                 event = std::future::poll_fn(|cx| poll_socket(ws, cx, reading, &mut waiting_since)) => {
                     liveness.write_waiting_since = waiting_since;
-                    let received = match socket_turn(event, ws, &mut liveness, mailbox, config).await {
+                    let received = match socket_turn(event, ws, &mut liveness, mailbox) {
                         Ok(Some(received)) => received,
                         Ok(None) => continue,
-                        Err(end) => return end,
+                        Err(ending) => return ending,
                     };
+                    if std::mem::take(&mut liveness.heard) && liveness.heartbeat.is_some() {
+                        liveness.last_inbound = Instant::now();
+                    }
                     let message = match received {
                         Received::Text(payload) => match ws.text(&payload) {
                             Some(text) if self.keepalive && is_sentinel(text, RAW_PING) => {
@@ -402,7 +405,7 @@ impl RawSession {
                             }
                             Some(text) if self.keepalive && is_sentinel(text, RAW_PONG) => continue,
                             Some(text) => RawMessage::Text(text.to_owned()),
-                            None => return invalid_utf8(ws, config).await,
+                            None => return invalid_utf8(),
                         },
                         Received::Binary(payload) => RawMessage::Binary(Bytes::copy_from_slice(ws.payload(&payload))),
                         Received::Close(_) | Received::Ping(_) | Received::Pong(_) => continue,

@@ -292,20 +292,34 @@ impl<S> WebSocket<S> {
 
     /// Queues one final frame of `opcode` carrying `payload`.
     pub(crate) fn queue_frame(&mut self, opcode: u8, payload: &[u8]) -> Result<(), WsError> {
+        self.queue_frame_parts(opcode, &[payload])
+    }
+
+    /// Queues one text frame whose payload is `parts` joined (a reply written straight into the queue, with no
+    /// string of its own).
+    pub(crate) fn queue_text_parts(&mut self, parts: &[&str]) -> Result<(), WsError> {
+        debug_assert!(parts.len() <= 8, "at most 8 parts");
+        let mut bytes: [&[u8]; 8] = [&[]; 8];
+        for (slot, part) in bytes.iter_mut().zip(parts) {
+            *slot = part.as_bytes();
+        }
+        self.queue_frame_parts(OP_TEXT, &bytes[..parts.len().min(8)])
+    }
+
+    /// Queues one final frame of `opcode` whose payload is `parts` joined.
+    fn queue_frame_parts(&mut self, opcode: u8, parts: &[&[u8]]) -> Result<(), WsError> {
         if self.close_sent {
             return Err(WsError::Closing);
         }
+        let len = parts.iter().map(|part| part.len()).sum();
+        let (mut header, header_len) = frame_header(opcode, len);
         match self.role {
-            Role::Server => {
-                let (header, len) = frame_header(opcode, payload.len());
-                self.io.push_parts(&[&header[..len], payload]);
-            }
+            Role::Server => self.io.push_parts(&header[..header_len], parts),
             Role::Client => {
-                let (mut header, len) = frame_header(opcode, payload.len());
                 let key: [u8; 4] = rand::random();
                 header[1] |= 0x80;
-                header[len..len + 4].copy_from_slice(&key);
-                self.io.push_masked(&header[..len + 4], payload, key);
+                header[header_len..header_len + 4].copy_from_slice(&key);
+                self.io.push_masked(&header[..header_len + 4], parts, key);
             }
         }
         Ok(())
