@@ -4,7 +4,8 @@
 //! reconnecting client attaches a new link to the same handle, so typed handles stay valid across reconnects.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -23,12 +24,35 @@ use crate::outbound::{Control, Mailbox, Outgoing, PushError};
 use crate::websocket::{CloseFrame, Role, text_frame_header};
 
 type ReplySlot = oneshot::Sender<Option<String>>;
+/// Outstanding requests by id.
+type Pending = HashMap<u64, ReplySlot, BuildHasherDefault<IdHasher>>;
+
+/// Hashes a request id with one multiplication (Fibonacci hashing, which spreads sequential ids over the whole
+/// word). Ids are chosen here, never by the peer, which can only look them up.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0 << 8 | u64::from(*byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        self.0 = id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 type CloseHook = Box<dyn FnOnce() + Send>;
 
 /// One socket's share of a handle: its outbound mailbox and its outstanding requests.
 pub(crate) struct Link {
     pub(crate) mailbox: Mailbox,
-    pending: Mutex<HashMap<u64, ReplySlot>>,
+    pending: Mutex<Pending>,
     next_id: AtomicU64,
 }
 
@@ -36,12 +60,12 @@ impl Link {
     pub(crate) fn new(config: &SessionConfig) -> Self {
         Link {
             mailbox: Mailbox::new(config.outbound_budget, config.slow_consumer),
-            pending: Mutex::new(HashMap::new()),
+            pending: Mutex::new(Pending::default()),
             next_id: AtomicU64::new(1),
         }
     }
 
-    fn lock_pending(&self) -> std::sync::MutexGuard<'_, HashMap<u64, ReplySlot>> {
+    fn lock_pending(&self) -> std::sync::MutexGuard<'_, Pending> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -57,6 +81,8 @@ pub(crate) struct Shared {
     closed_notify: Notify,
     closing_notify: Notify,
     settled_notify: Notify,
+    /// Tasks waiting in [`PeerHandle::disconnect`] for requests to settle: only then is a settled request announced.
+    settle_waiters: AtomicUsize,
     on_close: Mutex<Vec<CloseHook>>,
     request_timeout: Duration,
     log_mode: AtomicU8,
@@ -165,6 +191,7 @@ impl PeerHandle {
                 closed_notify: Notify::new(),
                 closing_notify: Notify::new(),
                 settled_notify: Notify::new(),
+                settle_waiters: AtomicUsize::new(0),
                 on_close: Mutex::new(Vec::new()),
                 request_timeout,
                 log_mode: AtomicU8::new(LogMode::Off as u8),
@@ -303,7 +330,8 @@ impl PeerHandle {
         O: serde::de::DeserializeOwned + Validate,
         E: MethodError,
     {
-        let started = std::time::Instant::now();
+        // Timed only when someone records it.
+        let started = self.observer().is_some().then(std::time::Instant::now);
         let mut transport_failed = false;
         let result = match check_outgoing(input) {
             Err(e) => Err(E::from_wire(e.to_wire())),
@@ -321,7 +349,7 @@ impl PeerHandle {
                 Err(_) if transport_failed => std::borrow::Cow::Borrowed(CONNECTION_CLOSED),
                 Err(e) => std::borrow::Cow::Owned(e.to_wire().error_type),
             };
-            observer.outbound(path, &kind, Some(started.elapsed()));
+            observer.outbound(path, &kind, started.map(|started| started.elapsed()));
         }
         self.log_outgoing(path, result.as_ref().err());
         result
@@ -427,6 +455,7 @@ impl PeerHandle {
 
     /// Graceful close: waits up to `grace` for this side's outstanding requests to settle, then closes.
     pub async fn disconnect(&self, grace: Duration) {
+        self.shared.settle_waiters.fetch_add(1, Ordering::SeqCst);
         let settled = async {
             loop {
                 let notified = self.shared.settled_notify.notified();
@@ -437,6 +466,7 @@ impl PeerHandle {
             }
         };
         let _ = tokio::time::timeout(grace, settled).await;
+        self.shared.settle_waiters.fetch_sub(1, Ordering::SeqCst);
         self.close();
         if self.current_link().is_some() && self._owner.is_none() {
             self.closed().await;
@@ -546,7 +576,14 @@ impl PeerHandle {
 
     fn forget(&self, link: &Link, id: u64) {
         link.lock_pending().remove(&id);
-        self.shared.settled_notify.notify_waiters();
+        self.settled();
+    }
+
+    /// A request settled: wakes [`PeerHandle::disconnect`] if it is waiting.
+    fn settled(&self) {
+        if self.shared.settle_waiters.load(Ordering::SeqCst) > 0 {
+            self.shared.settled_notify.notify_waiters();
+        }
     }
 
     /// Hands a received reply to its waiting request; `false` when no request on this link has that id.
@@ -555,7 +592,7 @@ impl PeerHandle {
             return false;
         };
         let slot = link.lock_pending().remove(&id);
-        self.shared.settled_notify.notify_waiters();
+        self.settled();
         match slot {
             Some(slot) => {
                 let _ = slot.send(data.map(str::to_owned));
