@@ -253,6 +253,37 @@ async fn request_timeout_fails_with_server_error() {
     );
 }
 
+/// Request deadlines are kept by the session's timer for the earliest outstanding one; a deadline of a request
+/// already answered only makes the session look again, and later deadlines still fire.
+#[tokio::test]
+async fn requests_time_out_on_time_among_answered_ones() {
+    let server = start().await;
+    let config = ClientConfig::default().session(SessionConfig::default().request_timeout(Duration::from_millis(150)));
+    let client = Client::new(LAB_API, server.base_url())
+        .query(query())
+        .config(config)
+        .connect(lab::Handlers::new())
+        .await
+        .unwrap();
+    assert_eq!(client.sleep(&1).await.unwrap(), 1);
+    let (slow, quick) = tokio::join!(client.sleep(&5_000), client.sleep(&1));
+    assert_eq!(quick.unwrap(), 1);
+    match slow {
+        Err(lab::SleepError::ServerError(e)) => assert_eq!(server_error_message(&e), Some("Request timeout")),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    // The earliest deadline was an answered request's: a later unanswered one still times out.
+    match client.sleep(&5_000).await {
+        Err(lab::SleepError::ServerError(e)) => assert_eq!(server_error_message(&e), Some("Request timeout")),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert_eq!(
+        client.handle().pending_requests(),
+        0,
+        "timed-out requests are forgotten"
+    );
+}
+
 #[tokio::test]
 async fn pending_requests_fail_when_the_socket_drops() {
     let server = start().await;

@@ -371,7 +371,7 @@ where
         armed: None,
         timer_waker: None,
     };
-    driver.armed = driver.liveness.next_deadline();
+    driver.armed = driver.next_deadline();
     let timer = tokio::time::sleep_until(driver.armed.unwrap_or_else(far_future));
     tokio::pin!(timer);
     let ending = std::future::poll_fn(|cx| driver.poll(cx, ws, timer.as_mut())).await;
@@ -444,7 +444,7 @@ impl<'a, D: Dispatch + ?Sized> Driver<'a, D> {
                     if let Err(ending) = self.on_timer(ws) {
                         return Poll::Ready(ending);
                     }
-                    self.armed = self.liveness.next_deadline();
+                    self.armed = self.next_deadline();
                     timer.as_mut().reset(self.armed.unwrap_or_else(far_future));
                     self.timer_waker = None;
                 } else if !registered {
@@ -480,7 +480,7 @@ impl<'a, D: Dispatch + ?Sized> Driver<'a, D> {
                 }
             }
             // Re-arm only for an earlier deadline; a later one is picked up when the timer fires.
-            let next = self.liveness.next_deadline();
+            let next = self.next_deadline();
             if next.is_some_and(|next| self.armed.is_none_or(|armed| next < armed)) {
                 timer.as_mut().reset(next.unwrap_or_else(far_future));
                 self.armed = next;
@@ -493,9 +493,20 @@ impl<'a, D: Dispatch + ?Sized> Driver<'a, D> {
         }
     }
 
-    /// The timer fired: a drain past its deadline closes; then heartbeat and write deadline.
+    /// The next instant the timer must fire: liveness deadlines and the earliest outstanding request's.
+    fn next_deadline(&self) -> Option<Instant> {
+        let requests = self.parts.link.request_deadline();
+        match (self.liveness.next_deadline(), requests) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The timer fired: requests past their deadline fail, a drain past its deadline closes; then heartbeat and
+    /// write deadline.
     fn on_timer<S>(&mut self, ws: &mut WebSocket<S>) -> Result<(), Ending> {
         let now = Instant::now();
+        self.parts.link.expire(now);
         if let Some((at, frame)) = self.liveness.drain.take() {
             if now >= at {
                 return Err(Ending::Close(Some(frame), SessionEnd::Drained));

@@ -16,6 +16,7 @@ use grest_ws_core::validate::Validate;
 use grest_ws_core::{GrestError, ServerError, ValidationError};
 use serde::Serialize;
 use tokio::sync::{Notify, oneshot};
+use tokio::time::Instant;
 
 use crate::SessionConfig;
 use crate::dispatch::not_connected;
@@ -23,9 +24,23 @@ use crate::observe::{ConnectionContext, Observer};
 use crate::outbound::{Control, Mailbox, Outgoing, PushError};
 use crate::websocket::{CloseFrame, Role, text_frame_header};
 
-type ReplySlot = oneshot::Sender<Option<String>>;
-/// Outstanding requests by id.
-type Pending = HashMap<u64, ReplySlot, BuildHasherDefault<IdHasher>>;
+/// What a waiting request is told.
+enum Reply {
+    /// The reply's data (the envelope text).
+    Data(Option<String>),
+    /// Its deadline passed first.
+    TimedOut,
+}
+
+type ReplySlot = oneshot::Sender<Reply>;
+
+/// Outstanding requests by id, each with its deadline, and the earliest deadline among them (possibly of one
+/// already answered: it only tells the session when to look next).
+#[derive(Default)]
+struct Pending {
+    slots: HashMap<u64, (ReplySlot, Instant), BuildHasherDefault<IdHasher>>,
+    earliest: Option<Instant>,
+}
 
 /// Hashes a request id with one multiplication (Fibonacci hashing, which spreads sequential ids over the whole
 /// word). Ids are chosen here, never by the peer, which can only look them up.
@@ -50,10 +65,18 @@ impl Hasher for IdHasher {
 type CloseHook = Box<dyn FnOnce() + Send>;
 
 /// One socket's share of a handle: its outbound mailbox and its outstanding requests.
+///
+/// Request deadlines are served by the session's own timer, not one timer per request: the link keeps the
+/// earliest deadline (as nanoseconds after `epoch`, readable without the lock), the session arms its timer for it
+/// and, when it fires, fails every request past its deadline and looks for the next earliest — one pass over the
+/// outstanding requests per deadline reached, typically once per timeout period.
 pub(crate) struct Link {
     pub(crate) mailbox: Mailbox,
     pending: Mutex<Pending>,
     next_id: AtomicU64,
+    epoch: Instant,
+    /// The earliest request deadline, in nanoseconds after `epoch`; `u64::MAX` for none.
+    earliest: AtomicU64,
 }
 
 impl Link {
@@ -62,11 +85,70 @@ impl Link {
             mailbox: Mailbox::new(config.outbound_budget, config.slow_consumer),
             pending: Mutex::new(Pending::default()),
             next_id: AtomicU64::new(1),
+            epoch: Instant::now(),
+            earliest: AtomicU64::new(u64::MAX),
         }
     }
 
     fn lock_pending(&self) -> std::sync::MutexGuard<'_, Pending> {
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records an outstanding request (under the lock, so the earliest deadline stays consistent with a sweep).
+    fn add_pending(&self, id: u64, slot: ReplySlot, deadline: Instant) {
+        let mut pending = self.lock_pending();
+        pending.slots.insert(id, (slot, deadline));
+        if pending.earliest.is_none_or(|earliest| deadline < earliest) {
+            pending.earliest = Some(deadline);
+            self.publish_earliest(Some(deadline));
+        }
+    }
+
+    fn publish_earliest(&self, earliest: Option<Instant>) {
+        let nanos = earliest.map_or(u64::MAX, |at| {
+            u64::try_from(at.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX - 1)
+        });
+        self.earliest.store(nanos, Ordering::Release);
+    }
+
+    /// Fails every outstanding request (the socket ended): their requesters see "Socket connection closed!".
+    fn clear_pending(&self) {
+        let mut pending = self.lock_pending();
+        pending.slots.clear();
+        pending.earliest = None;
+        self.publish_earliest(None);
+    }
+
+    /// When the session should next look for requests past their deadline.
+    pub(crate) fn request_deadline(&self) -> Option<Instant> {
+        match self.earliest.load(Ordering::Acquire) {
+            u64::MAX => None,
+            nanos => Some(self.epoch + Duration::from_nanos(nanos)),
+        }
+    }
+
+    /// Fails every request whose deadline is `now` or earlier with "Request timeout"; returns how many.
+    pub(crate) fn expire(&self, now: Instant) -> usize {
+        let mut pending = self.lock_pending();
+        if pending.earliest.is_none_or(|earliest| earliest > now) {
+            return 0;
+        }
+        let expired: Vec<u64> = pending
+            .slots
+            .iter()
+            .filter(|(_, (_, deadline))| *deadline <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &expired {
+            if let Some((slot, _)) = pending.slots.remove(id) {
+                // The requester may have stopped waiting: nothing to tell then.
+                let _ = slot.send(Reply::TimedOut);
+            }
+        }
+        let earliest = pending.slots.values().map(|(_, deadline)| *deadline).min();
+        pending.earliest = earliest;
+        self.publish_earliest(earliest);
+        expired.len()
     }
 }
 
@@ -232,7 +314,7 @@ impl PeerHandle {
     /// closed!". Returns how many queued frames were dropped.
     pub(crate) fn detach(&self, link: &Arc<Link>) -> usize {
         let dropped = link.mailbox.close();
-        link.lock_pending().clear();
+        link.clear_pending();
         let mut current = self.lock_link();
         if current.as_ref().is_some_and(|l| Arc::ptr_eq(l, link)) {
             *current = None;
@@ -292,18 +374,19 @@ impl PeerHandle {
         let id = link.next_id.fetch_add(1, Ordering::Relaxed);
         let frame = encode_frame(self.role(), FrameKind::Request, path, Some(id), data)?;
         let (slot, reply) = oneshot::channel();
-        link.lock_pending().insert(id, slot);
+        // The session's timer enforces the deadline (see `Link`).
+        link.add_pending(id, slot, Instant::now() + self.shared.request_timeout);
         if let Err(error) = enqueue(&link, frame, false).await {
             self.forget(&link, id);
             return Err(error);
         }
-        match tokio::time::timeout(self.shared.request_timeout, reply).await {
-            Ok(Ok(data)) => Ok(data),
-            Ok(Err(_)) => Err(ServerError::with_display_message(SOCKET_CLOSED)),
-            Err(_) => {
-                self.forget(&link, id);
+        match reply.await {
+            Ok(Reply::Data(data)) => Ok(data),
+            Ok(Reply::TimedOut) => {
+                self.settled();
                 Err(ServerError::with_display_message(REQUEST_TIMEOUT))
             }
+            Err(_) => Err(ServerError::with_display_message(SOCKET_CLOSED)),
         }
     }
 
@@ -564,7 +647,7 @@ impl PeerHandle {
 
     /// Number of this side's requests on the current socket still waiting for a reply.
     pub fn pending_requests(&self) -> usize {
-        self.current_link().map_or(0, |link| link.lock_pending().len())
+        self.current_link().map_or(0, |link| link.lock_pending().slots.len())
     }
 
     fn live_link(&self) -> Result<Arc<Link>, ServerError> {
@@ -575,7 +658,7 @@ impl PeerHandle {
     }
 
     fn forget(&self, link: &Link, id: u64) {
-        link.lock_pending().remove(&id);
+        link.lock_pending().slots.remove(&id);
         self.settled();
     }
 
@@ -591,11 +674,11 @@ impl PeerHandle {
         let Some(id) = id.and_then(|id| id.parse::<u64>().ok()) else {
             return false;
         };
-        let slot = link.lock_pending().remove(&id);
+        let slot = link.lock_pending().slots.remove(&id);
         self.settled();
         match slot {
-            Some(slot) => {
-                let _ = slot.send(data.map(str::to_owned));
+            Some((slot, _)) => {
+                let _ = slot.send(Reply::Data(data.map(str::to_owned)));
                 true
             }
             None => false,
@@ -612,7 +695,7 @@ impl PeerHandle {
             return;
         }
         if let Some(link) = self.lock_link().take() {
-            link.lock_pending().clear();
+            link.clear_pending();
             link.mailbox.control(Control::Close(None));
         }
         self.shared.settled_notify.notify_waiters();
