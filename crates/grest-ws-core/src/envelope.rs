@@ -59,6 +59,29 @@ fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<&
     <&RawValue>::deserialize(deserializer).map(Some)
 }
 
+/// A success envelope read with its data typed, in one pass (the common reply).
+#[derive(Deserialize)]
+#[serde(bound(deserialize = "T: Deserialize<'de>"))]
+struct TypedReply<'a, T> {
+    #[serde(default)]
+    success: Option<bool>,
+    #[serde(rename = "type", default, borrow)]
+    kind: Option<Cow<'a, str>>,
+    /// `Some` whenever the key is present, `null` included.
+    #[serde(default = "absent", deserialize_with = "present_typed")]
+    data: Option<T>,
+}
+
+fn absent<T>() -> Option<T> {
+    None
+}
+
+fn present_typed<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
+}
+
 /// Reads the data of a received `s` frame as the typed result of a request method (§1.8 receiver rules).
 ///
 /// * `{"success":true,"type":"OK","data":…}` → the data, validated; failure → `SERVER_ERROR` "Invalid response".
@@ -70,8 +93,28 @@ pub fn decode_reply<T: DeserializeOwned + Validate, E: MethodError>(data: Option
     let Some(text) = data else {
         return decode_ok(None);
     };
+    let is_object = text.trim_start().starts_with('{');
+    // The common reply in one pass: a success envelope whose data reads as `T` as it is. Anything else (an error,
+    // data that needs the validator's coercions) takes the general path below.
+    if is_object {
+        if let Ok(TypedReply {
+            success: Some(true),
+            kind: Some(kind),
+            data,
+        }) = serde_json::from_str::<TypedReply<'_, T>>(text)
+        {
+            if kind == "OK" {
+                return match data {
+                    Some(value) => validate::check(&value)
+                        .map(|()| value)
+                        .map_err(|_| E::server_error(ServerError::invalid_response())),
+                    None => decode_ok(None),
+                };
+            }
+        }
+    }
     // Only an object can be an envelope; serde would also read a JSON array into the header struct.
-    let head = if text.trim_start().starts_with('{') {
+    let head = if is_object {
         serde_json::from_str::<ReplyHead<'_>>(text).ok()
     } else {
         None

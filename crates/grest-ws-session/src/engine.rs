@@ -715,8 +715,12 @@ fn is_call(text: &str) -> bool {
 pub(crate) fn queue_outgoing<S>(ws: &mut WebSocket<S>, item: Outgoing) {
     match item {
         Outgoing::Frame(frame) if !ws.close_sent() => ws.io_mut().push_frame(frame),
-        Outgoing::Frame(_) => {}
+        Outgoing::OwnedFrame(bytes, start) if !ws.close_sent() => ws.io_mut().push_owned_frame(bytes, start),
+        Outgoing::Frame(_) | Outgoing::OwnedFrame(..) => {}
         Outgoing::Text(text) => {
+            let _ = ws.queue_frame(OP_TEXT, &text);
+        }
+        Outgoing::OwnedText(text) => {
             let _ = ws.queue_frame(OP_TEXT, &text);
         }
         Outgoing::Binary(bytes) => {

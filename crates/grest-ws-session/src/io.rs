@@ -132,6 +132,17 @@ impl<S> QueuedIo<S> {
         self.queue.chunks.push_back(frame);
     }
 
+    /// Queues a complete frame in `bytes[start..]` that no one else shares: a small one is copied, a large one
+    /// queued as it is.
+    pub(crate) fn push_owned_frame(&mut self, bytes: Vec<u8>, start: usize) {
+        if bytes.len() - start <= COPY_BELOW {
+            return self.push_parts(&bytes[start..], &[]);
+        }
+        let mut frame = Bytes::from(bytes);
+        frame.advance(start);
+        self.push_frame(frame);
+    }
+
     /// Queues a frame by copy: its header, then its payload's parts.
     pub(crate) fn push_parts(&mut self, header: &[u8], parts: &[&[u8]]) {
         let len = header.len() + parts.iter().map(|part| part.len()).sum::<usize>();

@@ -58,8 +58,14 @@ pub enum PushError {
 pub(crate) enum Outgoing {
     /// A complete server frame (WebSocket header and payload), possibly shared by many connections.
     Frame(Bytes),
-    /// A UTF-8 text payload that the WebSocket layer frames (the client role masks every frame with its own key).
+    /// A complete server frame in `bytes[start..]`, built for this connection alone (copied into the write queue
+    /// when small, so it never needs a shared buffer of its own).
+    OwnedFrame(Vec<u8>, usize),
+    /// A UTF-8 text payload that the WebSocket layer frames (the client role masks every frame with its own key),
+    /// possibly shared.
     Text(Bytes),
+    /// A UTF-8 text payload for this connection alone, framed by the WebSocket layer.
+    OwnedText(Vec<u8>),
     /// A binary payload that the WebSocket layer frames (raw sockets).
     Binary(Bytes),
 }
@@ -68,7 +74,9 @@ impl Outgoing {
     fn len(&self) -> usize {
         match self {
             Outgoing::Frame(frame) => frame.len(),
+            Outgoing::OwnedFrame(bytes, start) => bytes.len() - start,
             Outgoing::Text(text) => text.len(),
+            Outgoing::OwnedText(text) => text.len(),
             Outgoing::Binary(bytes) => bytes.len(),
         }
     }

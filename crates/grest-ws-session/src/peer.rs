@@ -786,9 +786,12 @@ impl<C> PreparedMessage<C> {
     /// Validates and serializes `input` as an `m` frame of `path`.
     pub fn new<I: Serialize + Validate + ?Sized>(path: &'static str, input: Option<&I>) -> Result<Self, ServerError> {
         check_outgoing(input).map_err(|_| ServerError::with_display_message("Invalid arguments"))?;
-        let Outgoing::Frame(frame) = encode_frame(Role::Server, FrameKind::Message, path, None, input)? else {
+        let Outgoing::OwnedFrame(bytes, start) = encode_frame(Role::Server, FrameKind::Message, path, None, input)?
+        else {
             unreachable!("the server role builds complete frames")
         };
+        let mut frame = Bytes::from(bytes);
+        frame.advance(start);
         let header_len = frame.len() - text_len(&frame);
         Ok(PreparedMessage {
             path,
@@ -838,7 +841,7 @@ const HEADER_ROOM: usize = 10;
 /// (header written into room reserved in front, so nothing is copied); for a client, the text, which the
 /// WebSocket layer frames and masks.
 /// Payload bytes a new frame's buffer has room for before it grows.
-const SMALL_PAYLOAD: usize = 128;
+const SMALL_PAYLOAD: usize = 256;
 
 fn encode_frame<T: Serialize + ?Sized>(
     role: Role,
@@ -864,11 +867,9 @@ fn encode_frame<T: Serialize + ?Sized>(
             let (header, header_len) = text_frame_header(bytes.len() - room);
             let start = room - header_len;
             bytes[start..room].copy_from_slice(&header[..header_len]);
-            let mut frame = Bytes::from(bytes);
-            frame.advance(start);
-            Ok(Outgoing::Frame(frame))
+            Ok(Outgoing::OwnedFrame(bytes, start))
         }
         // A frame head and JSON: UTF-8 by construction.
-        Role::Client => Ok(Outgoing::Text(Bytes::from(bytes))),
+        Role::Client => Ok(Outgoing::OwnedText(bytes)),
     }
 }

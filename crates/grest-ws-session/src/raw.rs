@@ -55,7 +55,7 @@ impl RawMessage {
 
     fn into_outgoing(self) -> Outgoing {
         match self {
-            RawMessage::Text(text) => Outgoing::Text(Bytes::from(text)),
+            RawMessage::Text(text) => Outgoing::OwnedText(text.into_bytes()),
             RawMessage::Binary(bytes) => Outgoing::Binary(bytes),
         }
     }
