@@ -482,8 +482,8 @@ impl<S: AsyncRead + Unpin> WebSocket<S> {
                 }
             })
         };
-        if read.is_pending() && self.buf.is_empty() {
-            // Idle: an idle connection keeps no buffer.
+        if self.buf.is_empty() && matches!(read, Poll::Pending | Poll::Ready(Ok(0))) {
+            // Idle (or ended): an idle connection keeps no buffer.
             self.buf = Vec::new();
             self.start = 0;
         }
@@ -747,6 +747,100 @@ mod tests {
         assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("fragmented"));
         drop(writer.await.unwrap());
         assert!(ws.next().await.is_none());
+    }
+
+    /// A small deterministic generator (xorshift), so the test needs no extra crate and every run is the same.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    /// Random messages — every length form, fragmented or not, with pings between fragments — arrive in random
+    /// read sizes and come out whole and in order.
+    #[tokio::test]
+    async fn random_messages_in_random_pieces_arrive_whole() {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        for _ in 0..60 {
+            let mut wire = Vec::new();
+            let mut expected = Vec::new();
+            for _ in 0..rng.below(6) + 1 {
+                let len = [0, 1, 125, 126, 127, 1000, 65_535, 65_536, 70_000][rng.below(9)];
+                let text = rng.below(2) == 0;
+                let payload: Vec<u8> = if text {
+                    (0..len).map(|i| b'a' + (i % 26) as u8).collect()
+                } else {
+                    (0..len).map(|_| rng.next() as u8).collect()
+                };
+                let pieces = rng.below(3) + 1;
+                let mut at = 0;
+                let mut trailing_ping = false;
+                for piece in 0..pieces {
+                    let end = if piece + 1 == pieces {
+                        len
+                    } else {
+                        at + rng.below(len - at + 1)
+                    };
+                    let opcode = match (piece, text) {
+                        (0, true) => OP_TEXT,
+                        (0, false) => OP_BINARY,
+                        _ => OP_CONTINUATION,
+                    };
+                    let fin = if piece + 1 == pieces { 0x80 } else { 0 };
+                    let key = (rng.next() as u32).to_be_bytes();
+                    wire.extend(client_frame(fin | opcode, &payload[at..end], key));
+                    if rng.below(3) == 0 {
+                        wire.extend(client_frame(0x80 | OP_PING, b"hb", key));
+                        // A ping between fragments comes out before the message it interrupts, one after the last
+                        // fragment after it.
+                        if piece + 1 < pieces {
+                            expected.push(Message::Ping(Bytes::from_static(b"hb")));
+                        } else {
+                            trailing_ping = true;
+                        }
+                    }
+                    at = end;
+                }
+                expected.push(if text {
+                    Message::Text(String::from_utf8(payload).unwrap())
+                } else {
+                    Message::Binary(Bytes::from(payload))
+                });
+                if trailing_ping {
+                    expected.push(Message::Ping(Bytes::from_static(b"hb")));
+                }
+            }
+            let (io, mut peer) = tokio::io::duplex(1 << 20);
+            let mut ws = WebSocket::new(io, Role::Server, 1 << 20);
+            let mut chunks = Vec::new();
+            let mut at = 0;
+            while at < wire.len() {
+                let end = (at + 1 + rng.below(20_000)).min(wire.len());
+                chunks.push(wire[at..end].to_vec());
+                at = end;
+            }
+            let writer = tokio::spawn(async move {
+                for chunk in chunks {
+                    peer.write_all(&chunk).await.unwrap();
+                }
+                peer
+            });
+            for message in expected {
+                assert_eq!(ws.next().await.unwrap().unwrap(), message);
+            }
+            drop(writer.await.unwrap());
+            assert!(ws.next().await.is_none());
+            assert_eq!(ws.buf.capacity(), 0, "nothing is kept once the stream is read");
+        }
     }
 
     #[tokio::test]
