@@ -1,5 +1,5 @@
 //! Errors as docs/protocol.md §1.8 and §9 define them: a wire form ([`WireError`]) of any type, the typed form
-//! ([`GrestError`]) for each declared error, the standard set, and [`define_error!`] for user-defined ones.
+//! ([`GrestError`]) for each declared error, the standard set, and [`define_error!`](crate::define_error!) for user-defined ones.
 
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
@@ -180,7 +180,7 @@ impl std::error::Error for WireError {}
 
 /// A typed grest error: one type string, one status code, optionally typed data.
 ///
-/// Implemented by the standard errors and by every [`define_error!`].
+/// Implemented by the standard errors and by every [`define_error!`](crate::define_error!).
 pub trait GrestError: Sized + Send + Sync + fmt::Debug + 'static {
     /// The wire type, `^[A-Z][A-Za-z0-9_]*$`.
     const TYPE: &'static str;
@@ -194,7 +194,7 @@ pub trait GrestError: Sized + Send + Sync + fmt::Debug + 'static {
     fn from_wire(wire: WireError) -> Option<Self>;
 }
 
-/// Whether `t` is a valid error type (`^[A-Z][A-Za-z0-9_]*$`). `const` so [`define_error!`] checks at compile time.
+/// Whether `t` is a valid error type (`^[A-Z][A-Za-z0-9_]*$`). `const` so [`define_error!`](crate::define_error!) checks at compile time.
 pub const fn is_valid_error_type(t: &str) -> bool {
     let bytes = t.as_bytes();
     if bytes.is_empty() || !bytes[0].is_ascii_uppercase() {

@@ -8,7 +8,7 @@
 //! moves to the connection's own buffer, which exists only while bytes are waiting: once everything read has been
 //! parsed and the socket has nothing more, it is freed. A frame too large for the scratch buffer is read straight
 //! into the connection's buffer, into spare capacity that is never zero-filled. Each complete frame
-//! is unmasked in place and handed out as a position in that buffer ([`Received`]), so the typed session reads a
+//! is unmasked in place and handed out as a position in that buffer, so the typed session reads a
 //! request's text without copying it; [`WebSocket::next`] gives owned [`Message`]s to code that wants them (the
 //! handshake, raw sockets). Fragmented messages are assembled in a second buffer, freed once the message is
 //! consumed.
@@ -17,7 +17,7 @@
 //! final and at most 125 bytes, continuations only inside a fragmented message — and a violation is a
 //! [`WsError`] that names the close code to answer with. No frame or message larger than the configured limit is
 //! buffered: its header alone decides ([`WsError::TooBig`]). Text is checked for UTF-8 by whoever reads it
-//! ([`WebSocket::text`]), exactly once.
+//! (the typed session, or [`WebSocket::next`]), exactly once.
 //!
 //! A ping is answered with a pong carrying its payload, and a peer's Close with a Close echoing its code, both
 //! queued as the frame is read; after the peer's Close nothing more is read.
