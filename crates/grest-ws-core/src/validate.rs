@@ -137,6 +137,9 @@ impl Segment for usize {
 /// Checks `value`'s declared constraints (fields, elements, nested values); every issue found, or `Ok`. The path
 /// buffer is reused across calls on one thread, so a value that breaks no rule costs no allocation.
 pub fn check<T: Validate + ?Sized>(value: &T) -> Result<(), Issues> {
+    if !T::DEEP {
+        return Ok(());
+    }
     thread_local! {
         static SCRATCH: std::cell::Cell<String> = const { std::cell::Cell::new(String::new()) };
     }
@@ -288,6 +291,15 @@ impl Rules {
         max: None,
     };
 
+    /// Whether there is no constraint at all.
+    pub const fn is_none(&self) -> bool {
+        !self.non_empty
+            && self.min_length.is_none()
+            && self.max_length.is_none()
+            && self.min.is_none()
+            && self.max.is_none()
+    }
+
     /// Checks a string value.
     pub fn check_str(&self, s: &str, path: &Path, issues: &mut Issues) {
         if self.non_empty && s.is_empty() {
@@ -425,6 +437,11 @@ pub struct Field {
 ///
 /// Derive it with `#[derive(Validate)]`; field constraints are declared with `#[validate(...)]`.
 pub trait Validate {
+    /// Whether [`Validate::validate`] can find anything in a value of this type. `false` for scalars, strings
+    /// and containers or structs made only of such without declared constraints: [`check`] and derived structs
+    /// then skip the walk and its path bookkeeping entirely. Defaults to `true` (a manual impl is always walked).
+    const DEEP: bool = true;
+
     /// The JSON shape of the type.
     fn shape() -> Shape;
 
@@ -438,6 +455,7 @@ pub trait Validate {
 macro_rules! impl_int {
     ($($t:ty),*) => {$(
         impl Validate for $t {
+            const DEEP: bool = false;
             fn shape() -> Shape {
                 Shape::Number { integer: true, min: Some(<$t>::MIN as f64), max: Some(<$t>::MAX as f64) }
             }
@@ -454,6 +472,7 @@ impl_int!(i8, i16, i32, u8, u16, u32);
 macro_rules! impl_wide_int {
     ($($t:ty => $min:expr),*) => {$(
         impl Validate for $t {
+            const DEEP: bool = false;
             fn shape() -> Shape {
                 Shape::Number { integer: true, min: $min, max: None }
             }
@@ -469,6 +488,7 @@ impl_wide_int!(i64 => None, isize => None, u64 => Some(0.0), usize => Some(0.0))
 macro_rules! impl_float {
     ($($t:ty),*) => {$(
         impl Validate for $t {
+            const DEEP: bool = false;
             fn shape() -> Shape {
                 Shape::Number { integer: false, min: None, max: None }
             }
@@ -481,12 +501,14 @@ macro_rules! impl_float {
 impl_float!(f32, f64);
 
 impl Validate for bool {
+    const DEEP: bool = false;
     fn shape() -> Shape {
         Shape::Boolean
     }
 }
 
 impl Validate for String {
+    const DEEP: bool = false;
     fn shape() -> Shape {
         Shape::String
     }
@@ -496,18 +518,21 @@ impl Validate for String {
 }
 
 impl Validate for () {
+    const DEEP: bool = false;
     fn shape() -> Shape {
         Shape::Null
     }
 }
 
 impl Validate for Value {
+    const DEEP: bool = false;
     fn shape() -> Shape {
         Shape::Any
     }
 }
 
 impl<T: Validate> Validate for Option<T> {
+    const DEEP: bool = T::DEEP;
     fn shape() -> Shape {
         Shape::Optional(T::shape)
     }
@@ -524,6 +549,7 @@ impl<T: Validate> Validate for Option<T> {
 }
 
 impl<T: Validate> Validate for Box<T> {
+    const DEEP: bool = T::DEEP;
     fn shape() -> Shape {
         T::shape()
     }
@@ -536,6 +562,7 @@ impl<T: Validate> Validate for Box<T> {
 }
 
 impl<T: Validate + Serialize> Validate for Vec<T> {
+    const DEEP: bool = T::DEEP;
     fn shape() -> Shape {
         Shape::Array(T::shape)
     }
@@ -566,6 +593,7 @@ fn validate_entries<'a, T: Validate + 'a>(
 }
 
 impl<T: Validate, S> Validate for HashMap<String, T, S> {
+    const DEEP: bool = T::DEEP;
     fn shape() -> Shape {
         Shape::Record(T::shape)
     }
@@ -575,6 +603,7 @@ impl<T: Validate, S> Validate for HashMap<String, T, S> {
 }
 
 impl<T: Validate> Validate for BTreeMap<String, T> {
+    const DEEP: bool = T::DEEP;
     fn shape() -> Shape {
         Shape::Record(T::shape)
     }
@@ -829,6 +858,7 @@ pub fn decode_query<T: DeserializeOwned + Validate>(
 }
 
 impl Validate for Map<String, Value> {
+    const DEEP: bool = false;
     fn shape() -> Shape {
         Shape::Record(Value::shape)
     }

@@ -145,6 +145,7 @@ pub(crate) fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
             Fields::Unnamed(fields) if fields.unnamed.len() == 1 => {
                 let ty = &fields.unnamed[0].ty;
                 quote! {
+                    const DEEP: bool = <#ty as #core::Validate>::DEEP;
                     fn shape() -> #core::validate::Shape { <#ty as #core::Validate>::shape() }
                     fn validate(&self, path: &mut #core::validate::Path, issues: &mut #core::validate::Issues) {
                         #core::Validate::validate(&self.0, path, issues)
@@ -155,6 +156,7 @@ pub(crate) fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
                 }
             }
             Fields::Unit => quote! {
+                const DEEP: bool = false;
                 fn shape() -> #core::validate::Shape { #core::validate::Shape::Null }
             },
             Fields::Unnamed(_) => {
@@ -183,6 +185,7 @@ pub(crate) fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
             }
             let type_name = type_name(name);
             quote! {
+                const DEEP: bool = false;
                 fn shape() -> #core::validate::Shape {
                     fn literal() -> #core::validate::Shape { #core::validate::Shape::Literal(&[#(#names),*]) }
                     #core::validate::Shape::Named(#type_name, literal)
@@ -221,6 +224,7 @@ fn named_struct(name: &syn::Ident, fields: &syn::FieldsNamed, container: &Serde)
         let field = fields.named.first().and_then(|f| f.ident.as_ref());
         let ty = fields.named.first().map(|f| &f.ty);
         return Ok(quote! {
+            const DEEP: bool = <#ty as #core::Validate>::DEEP;
             fn shape() -> #core::validate::Shape { <#ty as #core::Validate>::shape() }
             fn validate(&self, path: &mut #core::validate::Path, issues: &mut #core::validate::Issues) {
                 #core::Validate::validate(&self.#field, path, issues)
@@ -229,6 +233,7 @@ fn named_struct(name: &syn::Ident, fields: &syn::FieldsNamed, container: &Serde)
     }
     let mut shape_fields = Vec::new();
     let mut checks = Vec::new();
+    let mut deep = Vec::new();
     for field in &fields.named {
         let attrs = serde_attrs(&field.attrs)?;
         if attrs.skip {
@@ -248,8 +253,10 @@ fn named_struct(name: &syn::Ident, fields: &syn::FieldsNamed, container: &Serde)
         shape_fields.push(quote! {
             #core::validate::Field { name: #wire, shape: <#ty as #core::Validate>::shape, rules: #rules, has_default: #has_default }
         });
+        deep.push(quote! { !(#rules).is_none() || <#ty as #core::Validate>::DEEP });
         checks.push(quote! {
-            {
+            // A field with nothing to check costs nothing (the condition is a constant).
+            if !(#rules).is_none() || <#ty as #core::Validate>::DEEP {
                 const RULES: #core::validate::Rules = #rules;
                 let mark = path.push(#wire);
                 let before = issues.len();
@@ -266,6 +273,7 @@ fn named_struct(name: &syn::Ident, fields: &syn::FieldsNamed, container: &Serde)
     let count = shape_fields.len();
     let type_name = type_name(name);
     Ok(quote! {
+        const DEEP: bool = false #(|| #deep)*;
         fn shape() -> #core::validate::Shape {
             fn object() -> #core::validate::Shape {
                 static FIELDS: [#core::validate::Field; #count] = [#(#shape_fields),*];
