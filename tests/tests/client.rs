@@ -232,20 +232,30 @@ async fn client_handler_errors_and_panics_reach_the_server_as_server_errors() {
     assert_eq!(client.room().await.unwrap(), "general@2");
 }
 
-#[tokio::test]
-async fn request_timeout_fails_with_server_error() {
-    let server = start().await;
-    let config = ClientConfig::default().session(SessionConfig::default().request_timeout(Duration::from_millis(100)));
-    let client = Client::new(LAB_API, server.base_url())
+/// A lab client whose requests time out after `timeout`.
+async fn client_with_request_timeout(server: &grest_ws_tests::TestServer, timeout: Duration) -> lab::Client {
+    let config = ClientConfig::default().session(SessionConfig::default().request_timeout(timeout));
+    Client::new(LAB_API, server.base_url())
         .query(query())
         .config(config)
         .connect(lab::Handlers::new())
         .await
-        .unwrap();
-    match client.sleep(&2_000).await {
+        .unwrap()
+}
+
+/// The request failed with `SERVER_ERROR` "Request timeout".
+fn assert_timed_out<T: std::fmt::Debug>(result: Result<T, lab::SleepError>) {
+    match result {
         Err(lab::SleepError::ServerError(e)) => assert_eq!(server_error_message(&e), Some("Request timeout")),
         other => panic!("expected a timeout, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn request_timeout_fails_with_server_error() {
+    let server = start().await;
+    let client = client_with_request_timeout(&server, Duration::from_millis(100)).await;
+    assert_timed_out(client.sleep(&2_000).await);
     assert_eq!(
         client.sleep(&1).await.unwrap(),
         1,
@@ -258,25 +268,13 @@ async fn request_timeout_fails_with_server_error() {
 #[tokio::test]
 async fn requests_time_out_on_time_among_answered_ones() {
     let server = start().await;
-    let config = ClientConfig::default().session(SessionConfig::default().request_timeout(Duration::from_millis(150)));
-    let client = Client::new(LAB_API, server.base_url())
-        .query(query())
-        .config(config)
-        .connect(lab::Handlers::new())
-        .await
-        .unwrap();
+    let client = client_with_request_timeout(&server, Duration::from_millis(150)).await;
     assert_eq!(client.sleep(&1).await.unwrap(), 1);
     let (slow, quick) = tokio::join!(client.sleep(&5_000), client.sleep(&1));
     assert_eq!(quick.unwrap(), 1);
-    match slow {
-        Err(lab::SleepError::ServerError(e)) => assert_eq!(server_error_message(&e), Some("Request timeout")),
-        other => panic!("expected a timeout, got {other:?}"),
-    }
+    assert_timed_out(slow);
     // The earliest deadline was an answered request's: a later unanswered one still times out.
-    match client.sleep(&5_000).await {
-        Err(lab::SleepError::ServerError(e)) => assert_eq!(server_error_message(&e), Some("Request timeout")),
-        other => panic!("expected a timeout, got {other:?}"),
-    }
+    assert_timed_out(client.sleep(&5_000).await);
     assert_eq!(
         client.handle().pending_requests(),
         0,
