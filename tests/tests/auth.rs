@@ -418,50 +418,129 @@ async fn the_app_can_close_one_users_sockets() {
     assert_eq!(server.sockets.count(), 1);
 }
 
-#[tokio::test]
-async fn origin_policy_guards_cookie_sockets() {
-    let server = start_with(OriginPolicy::new().allow("https://app.example")).await;
-    let same_origin = format!("http://{}", server.addr);
-    for (origin, ok) in [
-        (Some("https://evil.example"), false),
-        (Some("null"), false),
-        (Some(same_origin.as_str()), true),
-        (Some("https://app.example"), true),
-        (None, true),
-    ] {
-        let mut c = client(&server, COOKIE_API).credential(SESSION, "s-alice");
-        if let Some(origin) = origin {
-            c = c.upgrade_header("Origin", origin);
-        }
-        match c.connect(Default::default()).await {
-            Ok(client) => assert!(
-                ok,
-                "{origin:?} should be refused, got {}",
-                client.whoami().await.unwrap()
-            ),
-            Err(ConnectError::Refused(403)) => assert!(!ok, "{origin:?} should be accepted"),
-            Err(other) => panic!("{origin:?}: unexpected {other}"),
-        }
+/// Connects to `schema` with this `Origin` (and extra upgrade headers); `Ok` when the upgrade was accepted,
+/// `Err(())` on the policy's 403.
+async fn connect_from(server: &Server, schema: WebSocketSchema<Vault>, headers: &[(&str, &str)]) -> Result<(), ()> {
+    let mut c = client(server, schema);
+    c = if schema.route_path() == COOKIE_API.route_path() {
+        c.credential(SESSION, "s-alice")
+    } else {
+        c.credential(USER_TOKEN, "secret-alice")
+    };
+    for (name, value) in headers {
+        c = c.upgrade_header(*name, *value);
     }
-    // Sockets that do not authenticate by cookie are not checked by default.
-    let c = client(&server, TOKEN_API)
-        .credential(USER_TOKEN, "secret-alice")
-        .upgrade_header("Origin", "https://evil.example");
-    assert!(c.connect(Default::default()).await.is_ok());
+    match c.connect(Default::default()).await {
+        Ok(client) => {
+            assert_eq!(client.whoami().await.unwrap(), "alice");
+            Ok(())
+        }
+        Err(ConnectError::Refused(403)) => Err(()),
+        Err(other) => panic!("{headers:?}: unexpected {other}"),
+    }
 }
 
 #[tokio::test]
-async fn origin_policy_can_check_every_socket_and_require_an_origin() {
-    let server = start_with(OriginPolicy::new().check_every_socket().require_origin()).await;
-    let c = client(&server, TOKEN_API).credential(USER_TOKEN, "secret-alice");
-    assert!(matches!(
-        c.connect(Default::default()).await,
-        Err(ConnectError::Refused(403))
-    ));
-    let c = client(&server, TOKEN_API)
-        .credential(USER_TOKEN, "secret-alice")
-        .upgrade_header("Origin", format!("http://{}", server.addr));
-    assert!(c.connect(Default::default()).await.is_ok());
+async fn origin_policy_refuses_foreign_browsers_on_every_socket() {
+    let server = start_with(
+        OriginPolicy::new()
+            .allow("https://app.example")
+            .allow("https://*.corp.example"),
+    )
+    .await;
+    let port = server.addr.port();
+    let same_origin = format!("http://{}", server.addr);
+    let localhost = format!("http://localhost:{port}");
+    let https_same_host = format!("https://{}", server.addr);
+    let other_port = format!("http://127.0.0.1:{}", port.wrapping_add(1));
+    // Both schemas are checked: the one that authenticates by cookie and the one that uses a bearer token.
+    for schema in [COOKIE_API, TOKEN_API] {
+        for (origin, ok) in [
+            ("https://evil.example", false),
+            ("null", false),
+            ("not an origin", false),
+            (same_origin.as_str(), true),
+            (&format!("{same_origin}/"), true),
+            (https_same_host.as_str(), false), // same host and port, other scheme
+            (other_port.as_str(), false),
+            (localhost.as_str(), false), // another name for the same machine is another origin
+            ("https://app.example", true),
+            ("https://app.example:443", true),
+            ("http://app.example", false),
+            ("https://eu.corp.example", true),
+            ("https://a.b.corp.example", true),
+            ("https://corp.example", false),
+            ("https://evilcorp.example", false),
+            ("https://eu.corp.example:8443", false),
+        ] {
+            let outcome = connect_from(&server, schema, &[("Origin", origin)]).await;
+            assert_eq!(outcome.is_ok(), ok, "{} from {origin:?}", schema.route_path());
+        }
+        // Native clients send no Origin.
+        assert!(connect_from(&server, schema, &[]).await.is_ok());
+    }
+}
+
+#[tokio::test]
+async fn origin_policy_follows_the_proxy_headers() {
+    let server = start().await;
+    let proxied = [("X-Forwarded-Proto", "https"), ("X-Forwarded-Host", "chat.example")];
+    assert!(
+        connect_from(
+            &server,
+            TOKEN_API,
+            &[("Origin", "https://chat.example"), proxied[0], proxied[1]]
+        )
+        .await
+        .is_ok()
+    );
+    assert!(
+        connect_from(
+            &server,
+            TOKEN_API,
+            &[("Origin", "http://chat.example"), proxied[0], proxied[1]]
+        )
+        .await
+        .is_err()
+    );
+    let forwarded = ("Forwarded", "for=10.0.0.1;host=chat.example;proto=https, for=10.0.0.2");
+    assert!(
+        connect_from(&server, TOKEN_API, &[("Origin", "https://chat.example"), forwarded])
+            .await
+            .is_ok()
+    );
+    // A proxy terminating TLS without saying so: the page's https origin does not match the plain request.
+    let same_host_https = format!("https://{}", server.addr);
+    assert!(
+        connect_from(&server, TOKEN_API, &[("Origin", same_host_https.as_str())])
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn origin_policy_can_require_an_origin_or_be_turned_off() {
+    let server = start_with(OriginPolicy::new().require_origin()).await;
+    assert!(connect_from(&server, TOKEN_API, &[]).await.is_err());
+    let same_origin = format!("http://{}", server.addr);
+    assert!(
+        connect_from(&server, TOKEN_API, &[("Origin", same_origin.as_str())])
+            .await
+            .is_ok()
+    );
+
+    let open = start_with(OriginPolicy::new().allow_any_origin()).await;
+    assert!(
+        connect_from(&open, COOKIE_API, &[("Origin", "https://evil.example")])
+            .await
+            .is_ok()
+    );
+}
+
+#[test]
+#[should_panic(expected = "is not an origin")]
+fn origin_policy_refuses_a_malformed_allowed_origin() {
+    let _ = OriginPolicy::new().allow("app.example.com");
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ use grest_ws::client::{ClientConfig, CloseReason, ConnectError, RawClient, Recon
 use grest_ws::server::{BuildError, GrestWs, PushError, RawConnected, RawSocket, ServerConfig, Sockets, WireHandler};
 use grest_ws::session::{Heartbeat, RAW_PING, RAW_PONG, RawMessage};
 use grest_ws::{NotAuthorized, RawContract, RawSchema, SessionConfig, Validate, Wire, WireError};
-use grest_ws_tests::{LAB_API, LabState, PATIENCE, Process, RawWs, frame_data, lab_connect, serve};
+use grest_ws_tests::{LAB_API, LabState, PATIENCE, Process, RawWs, frame_data, http_get, lab_connect, serve};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -219,6 +219,23 @@ async fn default_mode_handshakes_then_carries_text_and_binary_both_ways() {
         ]
     );
     assert!(!state.received()[0].is_binary() && state.received()[1].is_binary());
+}
+
+#[tokio::test]
+async fn raw_upgrades_from_a_foreign_origin_are_refused_with_403() {
+    let (addr, state, _) = start().await;
+    let upgrade = [
+        ("Upgrade", "websocket"),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ("Sec-WebSocket-Version", "13"),
+        ("Origin", "https://evil.example"),
+    ];
+    for path in ["/raw/stream?room=lab", "/desktop/cookie"] {
+        let (status, body) = http_get(addr, path, &upgrade).await;
+        assert_eq!(status, 403, "{path}");
+        assert!(body.contains("Origin not allowed"), "{body}");
+    }
+    assert_eq!(state.opened.load(Ordering::SeqCst), 0, "no handler ran");
 }
 
 #[tokio::test]

@@ -214,13 +214,6 @@ impl Pipeline {
             .iter()
             .any(|s| matches!(s, Stage::Wire(_, h) if h.resolves_permissions()))
     }
-
-    /// Whether a wire reads a cookie (such endpoints get the Origin check).
-    pub(crate) fn uses_cookies(&self) -> bool {
-        self.stages.iter().any(
-            |s| matches!(s, Stage::Wire(w, _) if matches!(w.source(), grest_ws_core::auth::WireSource::Cookie { .. })),
-        )
-    }
 }
 
 /// Builds the inbound view of an HTTP request (headers with lower-case names, `Cookie`, query pairs).
@@ -298,57 +291,191 @@ fn error_response(error: &WireError) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], error.to_json()).into_response()
 }
 
-/// Which browser origins may open sockets. A schema that authenticates by cookie always checks: an upgrade
-/// whose `Origin` is neither same-origin nor allowed gets HTTP 403 before the upgrade (cross-site WebSocket
-/// hijacking protection). Requests without `Origin` (non-browser clients) pass unless [`OriginPolicy::require_origin`].
+/// Which browser origins may open sockets (cross-site WebSocket hijacking protection).
+///
+/// Every browser sends an `Origin` header with a WebSocket upgrade, and a page on any site can open a socket to
+/// any server the browser reaches — `localhost`, an intranet host — with the user's cookies. So by default every
+/// upgrade that carries an `Origin` must be **same-origin** — the same scheme, host and port as the request — or
+/// explicitly [allowed](OriginPolicy::allow); anything else gets HTTP 403 before the upgrade. Upgrades without an
+/// `Origin` (native clients, which could send any value anyway) pass unless [`OriginPolicy::require_origin`].
+///
+/// The request's own origin is its `Host` header and the scheme it arrived with. Behind a proxy that rewrites
+/// them, the proxy's `X-Forwarded-Host` / `X-Forwarded-Proto` (or `Forwarded: host=…;proto=…`) are used instead —
+/// a browser cannot set those on a WebSocket upgrade. A TLS layer in front of the router marks its requests by
+/// inserting the [`http::uri::Scheme::HTTPS`] extension; otherwise the scheme is `http`.
+///
+/// ```
+/// use grest_ws::server::{GrestWs, OriginPolicy};
+///
+/// // The page is served from another origin, and from every subdomain of example.com.
+/// let server = GrestWs::new().origin_policy(
+///     OriginPolicy::new().allow("https://app.example.com").allow("https://*.example.com"),
+/// );
+/// ```
 #[derive(Debug, Clone, Default)]
 #[must_use]
 pub struct OriginPolicy {
-    allowed: Vec<String>,
-    every_socket: bool,
+    allowed: Vec<AllowedOrigin>,
+    any_origin: bool,
     require_origin: bool,
 }
 
+/// One entry of [`OriginPolicy::allow`].
+#[derive(Debug, Clone)]
+enum AllowedOrigin {
+    /// Exactly this origin.
+    Exact(Origin),
+    /// `scheme://*.domain[:port]`: any subdomain of `domain` (not `domain` itself).
+    Subdomains(Origin),
+}
+
+/// A parsed origin: lower-case scheme and host, and the port (the scheme's default when absent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Origin {
+    scheme: String,
+    host: String,
+    port: u16,
+}
+
+impl Origin {
+    /// Parses `scheme://host[:port]` (a trailing `/` is tolerated); `None` for `null`, opaque or odd values.
+    fn parse(origin: &str) -> Option<Origin> {
+        let (scheme, authority) = origin.trim_end_matches('/').split_once("://")?;
+        let scheme = scheme.to_ascii_lowercase();
+        Origin::with_authority(scheme, authority)
+    }
+
+    /// `host[:port]` under `scheme`; IPv6 hosts keep their brackets.
+    fn with_authority(scheme: String, authority: &str) -> Option<Origin> {
+        let default_port = match scheme.as_str() {
+            "http" | "ws" => 80,
+            "https" | "wss" => 443,
+            _ => return None,
+        };
+        if authority.is_empty() || authority.contains(['/', '@', '?', '#']) {
+            return None;
+        }
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((host, port)) if !port.contains(']') => (host, port.parse().ok()?),
+            _ => (authority, default_port),
+        };
+        if host.is_empty() {
+            return None;
+        }
+        // ws/wss name the same origins as http/https.
+        let scheme = if default_port == 80 { "http" } else { "https" };
+        Some(Origin {
+            scheme: scheme.to_owned(),
+            host: host.to_ascii_lowercase(),
+            port,
+        })
+    }
+
+    /// The origin the request itself was sent to (see [`OriginPolicy`]).
+    fn of_request(request: &Request) -> Option<Origin> {
+        let headers = request.headers();
+        let forwarded = headers.get(header::FORWARDED).and_then(|v| v.to_str().ok());
+        let forwarded_param = |name: &str| {
+            // The first (client-facing) element: `for=…;host=…;proto=…, …`.
+            let first = forwarded?.split(',').next()?;
+            first.split(';').find_map(|pair| {
+                let (key, value) = pair.trim().split_once('=')?;
+                key.eq_ignore_ascii_case(name).then(|| value.trim_matches('"'))
+            })
+        };
+        let first_value = |name: &str| {
+            let value = headers.get(name)?.to_str().ok()?;
+            Some(value.split(',').next()?.trim())
+        };
+        let scheme = forwarded_param("proto")
+            .or_else(|| first_value("x-forwarded-proto"))
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_else(|| {
+                let tls = request.extensions().get::<http::uri::Scheme>() == Some(&http::uri::Scheme::HTTPS)
+                    || request.uri().scheme() == Some(&http::uri::Scheme::HTTPS);
+                if tls { "https" } else { "http" }.to_owned()
+            });
+        let host = forwarded_param("host")
+            .or_else(|| first_value("x-forwarded-host"))
+            .or_else(|| headers.get(header::HOST)?.to_str().ok())
+            .or_else(|| request.uri().authority().map(|a| a.as_str()))?;
+        Origin::with_authority(scheme, host)
+    }
+}
+
+impl AllowedOrigin {
+    fn parse(origin: &str) -> Option<AllowedOrigin> {
+        let (scheme, authority) = origin.trim_end_matches('/').split_once("://")?;
+        match authority.strip_prefix("*.") {
+            Some(domain) => Origin::with_authority(scheme.to_ascii_lowercase(), domain).map(AllowedOrigin::Subdomains),
+            None => Origin::parse(origin).map(AllowedOrigin::Exact),
+        }
+    }
+
+    fn admits(&self, origin: &Origin) -> bool {
+        match self {
+            AllowedOrigin::Exact(allowed) => allowed == origin,
+            AllowedOrigin::Subdomains(domain) => {
+                domain.scheme == origin.scheme
+                    && domain.port == origin.port
+                    && origin
+                        .host
+                        .strip_suffix(domain.host.as_str())
+                        .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.'))
+            }
+        }
+    }
+}
+
 impl OriginPolicy {
-    /// Same-origin only, for cookie-authenticated sockets.
+    /// Same-origin only (the default).
     pub fn new() -> Self {
         OriginPolicy::default()
     }
 
-    /// Also allows this origin (`https://app.example.com`).
-    pub fn allow(mut self, origin: impl Into<String>) -> Self {
-        self.allowed.push(origin.into().trim_end_matches('/').to_owned());
+    /// Also allows this origin: `https://app.example.com`, `http://localhost:5173`, or every subdomain of a
+    /// domain with `https://*.example.com`. The scheme and port must match too (a missing port is the scheme's
+    /// default).
+    ///
+    /// # Panics
+    ///
+    /// When `origin` is not `scheme://host[:port]` with an `http`, `https`, `ws` or `wss` scheme — a
+    /// configuration mistake better found at startup than as refused browsers.
+    pub fn allow(mut self, origin: impl AsRef<str>) -> Self {
+        let origin = origin.as_ref();
+        match AllowedOrigin::parse(origin) {
+            Some(allowed) => self.allowed.push(allowed),
+            None => panic!("OriginPolicy::allow: {origin:?} is not an origin like \"https://app.example.com\""),
+        }
         self
     }
 
-    /// Checks every socket, not only cookie-authenticated ones.
-    pub fn check_every_socket(mut self) -> Self {
-        self.every_socket = true;
-        self
-    }
-
-    /// Refuses upgrades without an `Origin` header on checked sockets.
+    /// Refuses upgrades that carry no `Origin` header (only browsers can be served then).
     pub fn require_origin(mut self) -> Self {
         self.require_origin = true;
         self
     }
 
-    /// Whether an upgrade with these headers may proceed on a socket that does (`cookie_auth`) or does not use
-    /// cookies.
-    pub(crate) fn permits(&self, headers: &HeaderMap, cookie_auth: bool) -> bool {
-        if !(cookie_auth || self.every_socket) {
+    /// **Turns the Origin check off**: a page on any site may open sockets to this server in its visitors'
+    /// browsers, with their cookies — on `localhost` and intranet hosts too. Only for servers that hold nothing
+    /// a foreign page should reach; prefer [`OriginPolicy::allow`] with the origins you serve pages from.
+    pub fn allow_any_origin(mut self) -> Self {
+        self.any_origin = true;
+        self
+    }
+
+    /// Whether this upgrade may proceed.
+    pub(crate) fn permits(&self, request: &Request) -> bool {
+        if self.any_origin {
             return true;
         }
-        let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+        let Some(origin) = request.headers().get(header::ORIGIN) else {
             return !self.require_origin;
         };
-        let origin = origin.trim_end_matches('/');
-        if self.allowed.iter().any(|allowed| allowed == origin) {
-            return true;
-        }
-        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-        let origin_authority = origin.split_once("://").map(|(_, rest)| rest);
-        matches!((origin_authority, host), (Some(a), Some(h)) if a.eq_ignore_ascii_case(h))
+        let Some(origin) = origin.to_str().ok().and_then(Origin::parse) else {
+            return false;
+        };
+        self.allowed.iter().any(|allowed| allowed.admits(&origin)) || Origin::of_request(request) == Some(origin)
     }
 }
 

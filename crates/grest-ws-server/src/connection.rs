@@ -86,11 +86,11 @@ pub(crate) struct Shared {
 impl Shared {
     /// The answer to an upgrade that must not proceed: the server is shutting down (503), or the Origin policy
     /// refuses it (403).
-    pub(crate) fn refusal(&self, request: &Request, pipeline: &Pipeline, path: &str) -> Option<Response> {
+    pub(crate) fn refusal(&self, request: &Request, path: &str) -> Option<Response> {
         if self.sockets.is_shutting_down() {
             return Some((http::StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response());
         }
-        if !self.origin.permits(request.headers(), pipeline.uses_cookies()) {
+        if !self.origin.permits(request) {
             tracing::debug!(path, "upgrade refused by the Origin policy");
             return Some(origin_refused());
         }
@@ -297,7 +297,7 @@ impl Endpoint {
 
     /// Answers an upgrade request: Origin policy, RFC 6455 checks, then the connection runs on its own task.
     pub(crate) fn handle(self: Arc<Self>, mut request: Request) -> Response {
-        if let Some(refusal) = self.shared.refusal(&request, &self.pipeline, &self.path) {
+        if let Some(refusal) = self.shared.refusal(&request, &self.path) {
             return refusal;
         }
         let accepted = match upgrade::accept(&mut request) {

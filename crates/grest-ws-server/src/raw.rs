@@ -336,7 +336,7 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     fn handle(self: Arc<Self>, mut request: Request) -> Response {
-        if let Some(refusal) = self.shared.refusal(&request, &self.pipeline, &self.path) {
+        if let Some(refusal) = self.shared.refusal(&request, &self.path) {
             return refusal;
         }
         let accepted = match upgrade::accept_with_protocols(&mut request, C::PROTOCOLS) {
