@@ -428,7 +428,7 @@ async fn connect_from(server: &Server, schema: WebSocketSchema<Vault>, headers: 
         c.credential(USER_TOKEN, "secret-alice")
     };
     for (name, value) in headers {
-        c = c.upgrade_header(*name, *value);
+        c = c.upgrade_header(name, *value);
     }
     match c.connect(Default::default()).await {
         Ok(client) => {
