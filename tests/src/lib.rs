@@ -296,11 +296,7 @@ pub fn lab_connect(
 pub async fn serve(router: Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .await
-            .expect("serve")
-    });
+    tokio::spawn(async move { grest_ws::server::serve(listener, router).await.expect("serve") });
     addr
 }
 
@@ -532,7 +528,7 @@ impl Process {
                     .send(listener.local_addr().expect("addr"))
                     .expect("report the address");
                 tokio::select! {
-                    _ = axum::serve(listener, router) => {}
+                    _ = grest_ws::server::serve(listener, router) => {}
                     _ = tokio::task::spawn_blocking(move || stopped.recv()) => {}
                 }
             });

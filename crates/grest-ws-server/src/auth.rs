@@ -305,7 +305,7 @@ fn error_response(error: &WireError) -> Response {
 /// inserting the [`http::uri::Scheme::HTTPS`] extension; otherwise the scheme is `http`.
 ///
 /// ```
-/// use grest_ws::server::{GrestWs, OriginPolicy};
+/// use grest_ws_server::{GrestWs, OriginPolicy};
 ///
 /// // The page is served from another origin, and from every subdomain of example.com.
 /// let server = GrestWs::new().origin_policy(

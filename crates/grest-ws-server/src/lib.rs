@@ -14,6 +14,7 @@ mod connection;
 pub mod metrics;
 mod raw;
 mod rooms;
+mod serve;
 mod sockets;
 mod upgrade;
 
@@ -41,6 +42,7 @@ use metrics::{EndpointMetrics, EndpointObserver};
 pub use raw::{RawConnected, RawSocket, Upgrade};
 use rooms::Registry;
 pub use rooms::{Broadcast, Delivery, Rooms};
+pub use serve::{Serve, ServeConfig, serve};
 pub use sockets::{SocketInfo, Sockets};
 
 /// Server settings; each field names its default (see also docs/protocol.md §2).

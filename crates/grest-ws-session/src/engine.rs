@@ -168,11 +168,11 @@ impl Liveness {
         now: Instant,
     ) -> Result<(), Ending> {
         if self.dead_at().is_some_and(|dead| now >= dead) {
-            tracing::warn!("no inbound traffic within the heartbeat deadline; dropping the connection");
+            warn_limited!("no inbound traffic within the heartbeat deadline; dropping the connection");
             return Err(Ending::Now(SessionEnd::HeartbeatTimeout));
         }
         if self.write_deadline().is_some_and(|deadline| now >= deadline) {
-            tracing::warn!(timeout = ?config.write_timeout, "slow consumer: queued output waited past the write deadline; closing with 1013");
+            warn_limited!(timeout = ?config.write_timeout, "slow consumer: queued output waited past the write deadline; closing with 1013");
             return Err(Ending::SlowConsumer);
         }
         if let Some(heartbeat) = self.heartbeat {
@@ -274,7 +274,7 @@ pub(crate) fn socket_turn<S>(
     match inbound {
         None => Err(Ending::Now(SessionEnd::PeerClosed(None))),
         Some(Err(WsError::TooBig { .. })) => {
-            tracing::warn!("inbound message over the size limit; closing with 1009");
+            warn_limited!("inbound message over the size limit; closing with 1009");
             let frame = CloseFrame::new(CLOSE_TOO_BIG, "Message too big");
             Err(Ending::Close(Some(frame), SessionEnd::MessageTooBig))
         }
@@ -566,14 +566,14 @@ impl<'a, D: Dispatch + ?Sized> Driver<'a, D> {
                 observer.dropped(dropped);
             }
             if config.slow_consumer == SlowConsumer::DropOldest && !std::mem::replace(&mut mail.warned_drops, true) {
-                tracing::warn!(
+                warn_limited!(
                     budget = config.outbound_budget,
                     "slow consumer: dropping its oldest pushes (logged once per connection; every drop is counted)"
                 );
             }
         }
         if overflowed {
-            tracing::warn!(
+            warn_limited!(
                 budget = config.outbound_budget,
                 "slow consumer: outbound budget exceeded; closing with 1013"
             );
@@ -609,7 +609,7 @@ impl<'a, D: Dispatch + ?Sized> Driver<'a, D> {
                 if std::mem::replace(&mut self.mail.warned_unrouted, true) {
                     tracing::debug!(path, "no handler for message");
                 } else {
-                    tracing::warn!(
+                    warn_limited!(
                         path,
                         "no handler for message (further ones on this connection are logged at debug)"
                     );

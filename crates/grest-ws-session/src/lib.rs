@@ -6,9 +6,22 @@
 //!
 //! Most users reach these items through the `grest-ws` umbrella crate.
 
+/// `tracing::warn!` for a line a peer can provoke at will: within a process-wide budget of 10 lines per second for
+/// this call site (the first line after a held-back run reports how many, as `suppressed`); the rest go to debug.
+macro_rules! warn_limited {
+    ($($arg:tt)+) => {{
+        static LIMIT: $crate::LogLimit = $crate::LogLimit::new(10);
+        match LIMIT.admit() {
+            Some(suppressed) => tracing::warn!(suppressed, $($arg)+),
+            None => tracing::debug!($($arg)+),
+        }
+    }};
+}
+
 mod dispatch;
 mod engine;
 mod io;
+mod log_limit;
 mod observe;
 mod outbound;
 mod peer;
@@ -23,6 +36,7 @@ pub use dispatch::{
 };
 pub use engine::{Session, SessionEnd, close_socket};
 pub use io::QueuedIo;
+pub use log_limit::LogLimit;
 pub use observe::{ConnectionContext, MessageContext, Observer, current_message, envelope_result};
 pub use outbound::{CLOSE_SLOW_CONSUMER, PushError, SlowConsumer};
 pub use peer::{ConnectionId, LogMode, Outbox, PeerHandle, PreparedMessage};

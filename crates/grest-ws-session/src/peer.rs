@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use grest_ws_core::error::{MethodError, REQUEST_TIMEOUT, SOCKET_CLOSED};
-use grest_ws_core::frame::{FrameKind, write_frame_head};
+use grest_ws_core::frame::{self, FrameKind, write_frame_head};
 use grest_ws_core::validate::Validate;
 use grest_ws_core::{GrestError, ServerError, ValidationError};
 use serde::Serialize;
@@ -441,7 +441,8 @@ impl PeerHandle {
     fn log_outgoing(&self, path: &str, error: Option<&impl std::fmt::Debug>) {
         match (self.log_mode(), error) {
             (LogMode::Off, _) | (LogMode::NonOk, None) => {}
-            (_, Some(error)) => tracing::warn!(path, ?error, "ws→ failed"),
+            // The error may come from the peer: its text is clipped, and the lines rate-limited.
+            (_, Some(error)) => warn_limited!(path, error = frame::clip(&format!("{error:?}")), "ws→ failed"),
             (LogMode::All, None) => tracing::info!(path, "ws→"),
         }
     }

@@ -351,13 +351,13 @@ impl RawSession {
                         && config.slow_consumer == SlowConsumer::DropOldest
                         && !std::mem::replace(&mut warned_drops, true)
                     {
-                        tracing::warn!(
+                        warn_limited!(
                             budget = config.outbound_budget,
                             "slow consumer: dropping its oldest frames (logged once per connection)"
                         );
                     }
                     if taken.overflowed {
-                        tracing::warn!(budget = config.outbound_budget, "slow consumer: outbound budget exceeded; closing with 1013");
+                        warn_limited!(budget = config.outbound_budget, "slow consumer: outbound budget exceeded; closing with 1013");
                         return Ending::SlowConsumer;
                     }
                     if let Some(control) = taken.control {

@@ -98,7 +98,7 @@ impl TestServer {
             .expect("bind an ephemeral loopback port");
         let addr = listener.local_addr().expect("local address");
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await;
+            let _ = grest_ws::server::serve(listener, router).await;
         });
         TestServer { addr, task }
     }

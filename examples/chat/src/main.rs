@@ -18,7 +18,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         listener.local_addr()?,
         listener.local_addr()?
     );
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+    grest_ws::server::serve(listener, router)
         .with_graceful_shutdown(async move {
             let _ = tokio::signal::ctrl_c().await;
             tracing::info!("shutting down: draining sockets");

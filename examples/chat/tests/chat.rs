@@ -35,7 +35,7 @@ async fn serve(app: ChatApp) -> Server {
     } = app;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    tokio::spawn(async move { grest_ws::server::serve(listener, router).await.unwrap() });
     Server { addr, state, sockets }
 }
 

@@ -79,7 +79,7 @@ async fn start() -> SocketAddr {
     let router = app().unwrap().router;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    tokio::spawn(async move { grest_ws::server::serve(listener, router).await.unwrap() });
     addr
 }
 

@@ -32,7 +32,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!("bridging ws://{local}/tcp/<port>?token=… to 127.0.0.1:<port> for ports {allowed_ports:?}");
     tracing::info!("try: websocat 'ws://{local}/tcp/{}?token={token}'", echo.port());
     let app = router(BridgeConfig { token, allowed_ports })?;
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+    grest_ws::server::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
             tracing::info!("shutting down");

@@ -26,11 +26,7 @@ async fn bridge(ports: &[u16]) -> SocketAddr {
     .expect("valid bridge");
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .await
-            .unwrap()
-    });
+    tokio::spawn(async move { grest_ws::server::serve(listener, app).await.unwrap() });
     addr
 }
 
