@@ -6,12 +6,17 @@
 //!
 //! The token travels in the query (a query-credential wire), because a foreign client cannot speak grest's in-band
 //! handshake; the server would refuse to build with a header wire here.
+//!
+//! The example also serves `/echo` ([`echo_router`]): every message comes back as it came, text as text and binary as
+//! binary — the endpoint standard WebSocket conformance suites (Autobahn's `fuzzingclient`) expect, so they can test
+//! this stack's WebSocket implementation (see RELIABILITY.md).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
 use grest_ws::server::{BuildError, GrestWs, RawConnected, WireHandler};
+use grest_ws::SessionConfig;
 use grest_ws::{CloseFrame, NotAuthorized, RawContract, RawSchema, Wire, WireError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -125,6 +130,40 @@ async fn bridge(conn: RawConnected<TcpBridge>, allowed: Arc<[u16]>) {
     downstream.abort();
     socket.close();
     tracing::info!(port, "bridge closed");
+}
+
+/// The echo socket: a foreign client with no credentials and no handshake (it only echoes).
+pub struct EchoSocket;
+
+impl RawContract for EchoSocket {
+    const NAME: &'static str = "Echo";
+    const CUSTOM_CLIENT: bool = true;
+    type Query = ();
+}
+
+/// `/echo`.
+pub const ECHO_API: RawSchema<EchoSocket> = RawSchema::new("echo");
+
+/// The largest message `/echo` takes: conformance suites send messages of up to 16 MiB.
+pub const ECHO_MAX_MESSAGE: usize = 16 << 20;
+
+/// A router serving `/echo`: each message is sent back unchanged (text as text, binary as binary), in order.
+pub fn echo_router() -> Result<Router, BuildError> {
+    let session = SessionConfig::default()
+        .max_message_size(ECHO_MAX_MESSAGE)
+        .outbound_budget(2 * ECHO_MAX_MESSAGE);
+    GrestWs::new()
+        .endpoint_session(ECHO_API, session)
+        .raw(ECHO_API, |conn: RawConnected<EchoSocket>| async move {
+            let mut socket = conn.socket;
+            while let Some(message) = socket.recv().await {
+                // Waits while the client reads slowly, so a large echo cannot outgrow the outbound budget.
+                if socket.send(message).await.is_err() {
+                    return;
+                }
+            }
+        })
+        .build()
 }
 
 /// A TCP echo service on an ephemeral loopback port, to try the bridge without a service of your own.

@@ -6,7 +6,7 @@
 
 use std::net::SocketAddr;
 
-use tcp_bridge::{BridgeConfig, router, spawn_echo_service};
+use tcp_bridge::{BridgeConfig, echo_router, router, spawn_echo_service};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -31,7 +31,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!("TCP echo service on {echo}");
     tracing::info!("bridging ws://{local}/tcp/<port>?token=… to 127.0.0.1:<port> for ports {allowed_ports:?}");
     tracing::info!("try: websocat 'ws://{local}/tcp/{}?token={token}'", echo.port());
-    let app = router(BridgeConfig { token, allowed_ports })?;
+    tracing::info!("WebSocket echo (for conformance suites) at ws://{local}/echo");
+    let app = router(BridgeConfig { token, allowed_ports })?.merge(echo_router()?);
     grest_ws::server::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
