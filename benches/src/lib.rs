@@ -3,6 +3,7 @@
 //!
 //! Run the suite with `benches/run.sh quick|full`; see `BENCHMARKS.md` at the repository root.
 
+pub mod grest_server;
 pub mod proto;
 pub mod wsclient;
 
@@ -153,6 +154,11 @@ pub fn rss_kib(pid: u32) -> u64 {
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// How many file descriptors a process has open (entries of `/proc/<pid>/fd`), if it can be read.
+pub fn open_fds(pid: u32) -> Option<usize> {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).ok().map(Iterator::count)
 }
 
 /// Finds `"seq":<digits>` in a frame and returns the number.

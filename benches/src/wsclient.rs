@@ -217,6 +217,12 @@ impl WsConn {
         let _ = self.flush().await;
         let _ = self.stream.shutdown().await;
     }
+
+    /// Drops the connection abruptly: with `SO_LINGER` set to zero the close sends a TCP reset instead of a FIN,
+    /// and no Close frame goes out.
+    pub fn reset(self) {
+        let _ = socket2::SockRef::from(&self.stream).set_linger(Some(std::time::Duration::ZERO));
+    }
 }
 
 /// Appends one client frame (FIN, zero mask key) to `out`.

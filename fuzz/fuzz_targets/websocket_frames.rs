@@ -40,7 +40,10 @@ fuzz_target!(|input: &[u8]| {
                 let _ = std::hint::black_box(message);
             }
             Poll::Ready(Some(Err(error))) => {
-                assert!(error.close_code().is_some(), "a reader over memory fails only with a close code: {error}");
+                assert!(
+                    error.close_code().is_some(),
+                    "a reader over memory fails only with a close code: {error}"
+                );
                 break;
             }
             Poll::Ready(None) | Poll::Pending => break,

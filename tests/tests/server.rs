@@ -152,3 +152,22 @@ async fn a_socket_that_never_handshakes_is_dropped_after_the_rejection_grace() {
         "{received:?}"
     );
 }
+
+#[tokio::test]
+async fn connections_of_a_runtime_that_shuts_down_leave_the_registry() {
+    use grest_ws_tests::{LabState, PATIENCE, Process, lab_connect};
+    let server = GrestWs::new().ws(LAB_API, lab_connect(std::sync::Arc::new(LabState::default())));
+    let sockets = server.sockets();
+    let mut process = Process::start("127.0.0.1:0".parse().unwrap(), server.build().unwrap());
+    let url = format!("ws://{}/ws/lab?room=general&version=2", process.addr);
+    let _a = RawWs::handshaken(&url).await;
+    let _b = RawWs::handshaken(&url).await;
+    // `k` is sent after registration.
+    assert_eq!(sockets.count(), 2);
+    // Dropping the runtime cancels the connection tasks mid-session: they still leave the registry (and rooms).
+    tokio::time::timeout(PATIENCE, tokio::task::spawn_blocking(move || process.kill()))
+        .await
+        .expect("the server stops")
+        .unwrap();
+    assert_eq!(sockets.count(), 0);
+}

@@ -450,9 +450,25 @@ async fn replies_are_still_read_when_the_in_flight_limit_is_reached() {
     );
 }
 
-/// Upgrades a plain TCP connection to the lab endpoint and completes the grest handshake by hand.
-async fn handshaken_tcp(server: &grest_ws_tests::TestServer) -> tokio::net::TcpStream {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// Reads from `tcp` until `seen` contains `marker`.
+async fn read_past(tcp: &mut tokio::net::TcpStream, marker: &str) {
+    use tokio::io::AsyncReadExt;
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains(marker) {
+        let mut chunk = [0u8; 1024];
+        let n = tokio::time::timeout(grest_ws_tests::PATIENCE, tcp.read(&mut chunk))
+            .await
+            .expect("the server's answer")
+            .unwrap();
+        assert!(n > 0, "closed before {marker:?}");
+        seen.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// Upgrades a plain TCP connection to the lab endpoint by hand; with `handshake`, also completes the grest
+/// handshake (`h:::{}` → `k:::null`).
+async fn upgraded_tcp(server: &grest_ws_tests::TestServer, handshake: bool) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
     let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     let request = format!(
         "GET /ws/lab?room=general&version=2 HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -460,27 +476,22 @@ async fn handshaken_tcp(server: &grest_ws_tests::TestServer) -> tokio::net::TcpS
         server.addr
     );
     tcp.write_all(request.as_bytes()).await.unwrap();
-    // `h:::{}` as a masked text frame (zero mask key).
-    tcp.write_all(&[0x81, 0x86, 0, 0, 0, 0, b'h', b':', b':', b':', b'{', b'}'])
-        .await
-        .unwrap();
-    let mut seen = Vec::new();
-    while !String::from_utf8_lossy(&seen).contains("k:::null") {
-        let mut chunk = [0u8; 1024];
-        let n = tokio::time::timeout(grest_ws_tests::PATIENCE, tcp.read(&mut chunk))
+    read_past(&mut tcp, "\r\n\r\n").await;
+    if handshake {
+        // `h:::{}` as a masked text frame (zero mask key).
+        tcp.write_all(&[0x81, 0x86, 0, 0, 0, 0, b'h', b':', b':', b':', b'{', b'}'])
             .await
-            .expect("the handshake answer")
             .unwrap();
-        assert!(n > 0, "closed during the handshake");
-        seen.extend_from_slice(&chunk[..n]);
+        read_past(&mut tcp, "k:::null").await;
     }
     tcp
 }
 
-/// Sends `frame` raw and returns the close code of the Close frame the server answers with before it ends.
-async fn close_code_after(server: &grest_ws_tests::TestServer, frame: &[u8]) -> Option<u16> {
+/// Sends `frame` raw (after the grest handshake, or before it) and returns the close code of the Close frame the
+/// server answers with before it ends.
+async fn close_code_after(server: &grest_ws_tests::TestServer, frame: &[u8], handshake: bool) -> Option<u16> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut tcp = handshaken_tcp(server).await;
+    let mut tcp = upgraded_tcp(server, handshake).await;
     tcp.write_all(frame).await.unwrap();
     let mut received = Vec::new();
     tokio::time::timeout(grest_ws_tests::PATIENCE, tcp.read_to_end(&mut received))
@@ -496,22 +507,30 @@ async fn close_code_after(server: &grest_ws_tests::TestServer, frame: &[u8]) -> 
 #[tokio::test]
 async fn protocol_violations_end_with_a_close_frame_and_the_rfc_code() {
     let server = start().await;
-    // A text frame that is not UTF-8 (masked, zero key): 1007.
-    assert_eq!(
-        close_code_after(&server, &[0x81, 0x82, 0, 0, 0, 0, 0xff, 0xfe]).await,
-        Some(1007)
-    );
-    // An unmasked client frame: 1002.
-    assert_eq!(close_code_after(&server, &[0x81, 0x02, b'h', b'i']).await, Some(1002));
-    // Reserved bits set: 1002.
-    assert_eq!(close_code_after(&server, &[0xf1, 0x80, 0, 0, 0, 0]).await, Some(1002));
-    // An unknown opcode: 1002.
-    assert_eq!(close_code_after(&server, &[0x83, 0x80, 0, 0, 0, 0]).await, Some(1002));
-    // A ping over 125 bytes, and a fragmented ping: 1002.
     let mut long_ping = vec![0x89, 0xfe, 0x00, 126, 0, 0, 0, 0];
     long_ping.extend_from_slice(&[b'p'; 126]);
-    assert_eq!(close_code_after(&server, &long_ping).await, Some(1002));
-    assert_eq!(close_code_after(&server, &[0x09, 0x80, 0, 0, 0, 0]).await, Some(1002));
+    let violations: [(&str, &[u8], u16); 6] = [
+        (
+            "a text frame that is not UTF-8",
+            &[0x81, 0x82, 0, 0, 0, 0, 0xff, 0xfe],
+            1007,
+        ),
+        ("an unmasked client frame", &[0x81, 0x02, b'h', b'i'], 1002),
+        ("reserved bits", &[0xf1, 0x80, 0, 0, 0, 0], 1002),
+        ("an unknown opcode", &[0x83, 0x80, 0, 0, 0, 0], 1002),
+        ("a ping over 125 bytes", &long_ping, 1002),
+        ("a fragmented ping", &[0x09, 0x80, 0, 0, 0, 0], 1002),
+    ];
+    // During a session, and while the server still waits for the `h` frame.
+    for handshake in [true, false] {
+        for (what, frame, code) in violations {
+            assert_eq!(
+                close_code_after(&server, frame, handshake).await,
+                Some(code),
+                "{what} (handshake done: {handshake})"
+            );
+        }
+    }
     // The server itself is fine.
     let mut ws = RawWs::handshaken(&server.lab_url()).await;
     ws.send(r#"r:Lab.echo:1:{"text":"still here"}"#).await;

@@ -1,89 +1,14 @@
 //! **grest-ws**: the `Echo` contract served the way a user would write it — a per-connection session value that
 //! implements the generated `echo::Server` trait, mounted on axum with `GrestWs` and default settings.
 //! Fan-out is a broadcast to a room (`Rooms::to(..).send`): serialized once, queued on every subscriber without
-//! waiting.
+//! waiting. The server itself is [`grest_ws_bench::grest_server`] (shared with `soak serve`).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use axum::serve::ListenerExt as _;
-use grest_ws::server::{Connected, GrestWs, Rooms};
-use grest_ws_bench::{Control, ECHO_API, Echo, Payload, announce, echo, runtime};
-
-/// The room every subscriber joins.
-const SUBSCRIBERS: &str = "subscribers";
-
-#[derive(Default)]
-struct State {
-    ingested: AtomicU64,
-}
-
-struct Session {
-    peer: echo::Peer,
-    rooms: Rooms<Echo>,
-    state: Arc<State>,
-}
-
-impl echo::Server for Session {
-    async fn echo(&self, input: Payload) -> Result<Payload, echo::EchoError> {
-        Ok(input)
-    }
-
-    async fn ingest(&self, _input: Payload) {
-        self.state.ingested.fetch_add(1, Ordering::Relaxed);
-    }
-
-    async fn stats(&self) -> Result<u64, echo::StatsError> {
-        Ok(self.state.ingested.load(Ordering::Relaxed))
-    }
-
-    async fn start_ask(&self, input: Control) {
-        for _ in 0..input.n {
-            let peer = self.peer.clone();
-            tokio::spawn(async move {
-                let payload = Payload::new(1);
-                while peer.ask(&payload).await.is_ok() {}
-            });
-        }
-    }
-
-    async fn start_push(&self, _input: Control) {
-        let peer = self.peer.clone();
-        tokio::spawn(async move {
-            let payload = Payload::new(1);
-            while peer.pushed(&payload).await.is_ok() {}
-        });
-    }
-
-    async fn subscribe(&self) -> Result<bool, echo::SubscribeError> {
-        Ok(self.rooms.join(self.peer.id(), SUBSCRIBERS))
-    }
-
-    async fn publish(&self, input: Payload) -> Result<u64, echo::PublishError> {
-        let prepared = echo::Peer::prepare_news(&input).map_err(echo::PublishError::from)?;
-        Ok(self.rooms.to(SUBSCRIBERS).send(&prepared).queued as u64)
-    }
-}
+use grest_ws_bench::{announce, grest_server, runtime};
 
 fn main() {
-    let state = Arc::new(State::default());
     runtime().block_on(async move {
-        let router = GrestWs::new()
-            .ws(ECHO_API, move |conn: Connected<Echo>| {
-                let session = Session {
-                    peer: conn.peer,
-                    rooms: conn.rooms,
-                    state: state.clone(),
-                };
-                async move { session }
-            })
-            .build()
-            .expect("router");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         announce(listener.local_addr().expect("addr").port());
-        let listener = listener.tap_io(|tcp| {
-            grest_ws_bench::tune(tcp);
-        });
-        axum::serve(listener, router).await.expect("serve");
+        grest_server::serve(listener).await;
     });
 }

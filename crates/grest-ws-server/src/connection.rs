@@ -8,6 +8,7 @@ use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request};
 use axum::response::{IntoResponse, Response};
@@ -21,7 +22,7 @@ use grest_ws_core::validate::Issues;
 use grest_ws_core::{Forbidden, GrestError, ServerError, WireError};
 use grest_ws_session::{
     BoxFuture, Call, CloseFrame, Dispatch, DuplexContract, Message, PeerHandle, Role, Route, Routes, ServeWith,
-    Session, close_socket, route_not_found,
+    Session, WsError, close_socket, route_not_found,
 };
 use serde_json::{Map, Value};
 use tokio::time::Instant;
@@ -238,6 +239,9 @@ impl Endpoint {
         };
         let session = Session::new(Role::Server, config.session.clone());
         let handle = session.handle().clone();
+        // However this task ends — also cancelled, by a runtime shutting down — the handle is finished, so the
+        // registry and the rooms (which the handle's hooks leave) never keep a dead connection.
+        let _finish = FinishOnDrop(handle.clone());
         handle.set_observer(self.observer.clone());
         handle.set_connection_context(ConnectionContext::new(self.path.clone(), port));
         let info = ConnectionInfo {
@@ -272,14 +276,12 @@ impl Endpoint {
                     let error = ServerError::new();
                     tracing::error!(error_ref = %error.context.reference, "connect handler panicked");
                     self.metrics.connection(Outcome::Error);
-                    handle.finish();
                     reject(&mut ws, &error.to_wire(), config).await;
                     return;
                 }
             }
         }
         if ws.send(&Message::text(frame::HANDSHAKE_OK)).await.is_err() {
-            handle.finish();
             return;
         }
         tracing::debug!("connection open");
@@ -290,7 +292,6 @@ impl Endpoint {
             modules: dispatchers,
         };
         let end = session.run(ws, &dispatch).await;
-        handle.finish();
         self.metrics.active(-1.0);
         tracing::debug!(?end, "connection closed");
     }
@@ -372,8 +373,18 @@ impl<C: ServeWith<S>, S: Send + Sync> ModuleDispatch for ServerDispatch<C, S> {
     }
 }
 
+/// Finishes a connection's handle when dropped (see [`Endpoint::run`]).
+struct FinishOnDrop(PeerHandle);
+
+impl Drop for FinishOnDrop {
+    fn drop(&mut self) {
+        self.0.finish();
+    }
+}
+
 pub(crate) enum HandshakeWait {
     TimedOut,
+    /// The peer closed, broke the protocol (already answered with a Close frame) or went away.
     Gone,
 }
 
@@ -386,13 +397,20 @@ pub(crate) async fn wait_for_handshake(
     loop {
         let message = match tokio::time::timeout_at(deadline, ws.next()).await {
             Err(_) => return Err(HandshakeWait::TimedOut),
-            Ok(None | Some(Err(_))) => return Err(HandshakeWait::Gone),
+            Ok(None) => return Err(HandshakeWait::Gone),
+            Ok(Some(Err(error))) => {
+                end_before_session(ws, Some(&error), config.rejection_grace).await;
+                return Err(HandshakeWait::Gone);
+            }
             Ok(Some(Ok(message))) => message,
         };
         let text = match &message {
             Message::Text(text) => text.as_str(),
             Message::Binary(bytes) => std::str::from_utf8(bytes).unwrap_or(""),
-            Message::Close(_) => return Err(HandshakeWait::Gone),
+            Message::Close(_) => {
+                end_before_session(ws, None, config.rejection_grace).await;
+                return Err(HandshakeWait::Gone);
+            }
             _ => continue,
         };
         match Frame::parse(text) {
@@ -414,6 +432,17 @@ pub(crate) async fn wait_for_handshake(
             _ => tracing::debug!("ignored a frame before the handshake"),
         }
     }
+}
+
+/// Ends a connection whose peer closed or broke the WebSocket protocol before its session started: a broken frame
+/// is answered with its Close frame (1002/1007/1009), the answer to a peer's Close (queued as it was read) goes out —
+/// each within `grace` — and the socket is dropped.
+pub(crate) async fn end_before_session(ws: &mut ServerSocket, error: Option<&WsError>, grace: Duration) {
+    if let Some(frame) = error.and_then(WsError::close_frame) {
+        tracing::debug!(code = frame.code, "WebSocket protocol error before the session started");
+        let _ = ws.queue_close(Some(&frame));
+    }
+    let _ = tokio::time::timeout(grace, ws.drain()).await;
 }
 
 /// Rejects the handshake: `x` frame with the error envelope, then close 4001 "Handshake failed".

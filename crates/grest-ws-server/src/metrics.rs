@@ -18,6 +18,7 @@
 //! `method` the message path (`Chat.sendMessage`; `unknown` for paths nobody handles, so garbage cannot inflate the
 //! label set).
 
+use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -45,11 +46,26 @@ pub(crate) enum Outcome {
     Error,
 }
 
+/// `text` as a `&'static str` for metric labels, allocated once per distinct value for the life of the process
+/// (servers built again and again — tests, reloads — reuse it instead of leaking a copy per build).
+fn intern(text: &str) -> &'static str {
+    static INTERNED: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+    let mut interned = INTERNED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    match interned.get(text) {
+        Some(known) => known,
+        None => {
+            let text: &'static str = Box::leak(text.to_owned().into_boxed_str());
+            interned.insert(text);
+            text
+        }
+    }
+}
+
 impl EndpointMetrics {
     pub(crate) fn new(api: &str, path: &str) -> Self {
         EndpointMetrics {
-            api: Box::leak(api.to_owned().into_boxed_str()),
-            path: Box::leak(path.to_owned().into_boxed_str()),
+            api: intern(api),
+            path: intern(path),
         }
     }
 

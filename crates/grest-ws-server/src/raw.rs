@@ -13,6 +13,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Request};
@@ -29,7 +30,8 @@ use tokio::sync::mpsc;
 
 use crate::auth::{Pipeline, Stage, cookie_header, http_inbound, parse_query};
 use crate::connection::{
-    CLOSE_HANDSHAKE_FAILED, CLOSE_INVALID_QUERY, HandshakeWait, Shared, close_frame, reject, wait_for_handshake,
+    CLOSE_HANDSHAKE_FAILED, CLOSE_INVALID_QUERY, HandshakeWait, Shared, close_frame, end_before_session, reject,
+    wait_for_handshake,
 };
 use crate::sockets::SocketInfo;
 use crate::upgrade::{self, ServerSocket};
@@ -403,7 +405,7 @@ where
                 cookie: cookie_header(&upgrade.headers),
                 query,
             };
-            let Some(result) = discard_while(&mut ws, self.pipeline.run(inbound)).await else {
+            let Some(result) = discard_while(&mut ws, self.pipeline.run(inbound), config.rejection_grace).await else {
                 return;
             };
             match result {
@@ -448,31 +450,35 @@ where
 /// Runs `work` (the wires) while dropping whatever the client sends meanwhile: in default mode nothing sent
 /// before `k` reaches the application (docs/protocol.md §2.1). Frames already buffered when `work` finishes are
 /// dropped too. `None` when the client went away.
-async fn discard_while<T>(ws: &mut ServerSocket, work: impl Future<Output = T>) -> Option<T> {
+async fn discard_while<T>(ws: &mut ServerSocket, work: impl Future<Output = T>, grace: Duration) -> Option<T> {
     tokio::pin!(work);
     let result = loop {
         tokio::select! {
             result = &mut work => break result,
-            next = ws.next() => if !is_discardable(next) {
+            next = ws.next() => if let Some(end) = not_discardable(next) {
+                end_before_session(ws, end.as_ref(), grace).await;
                 return None;
             },
         }
     };
     while let Some(next) = ws.next().now_or_never() {
-        if !is_discardable(next) {
+        if let Some(end) = not_discardable(next) {
+            end_before_session(ws, end.as_ref(), grace).await;
             return None;
         }
     }
     Some(result)
 }
 
-/// Whether a frame read before `k` can be dropped with the connection carrying on (not a close or an error).
-fn is_discardable(next: Option<Result<Message, WsError>>) -> bool {
+/// A frame read before `k` is dropped with the connection carrying on (`None`), unless it ends the connection: a
+/// close or the end of the stream (`Some(None)`), or a protocol error (`Some(Some(error))`).
+fn not_discardable(next: Option<Result<Message, WsError>>) -> Option<Option<WsError>> {
     match next {
-        Some(Ok(Message::Close(_))) | Some(Err(_)) | None => false,
+        Some(Ok(Message::Close(_))) | None => Some(None),
+        Some(Err(error)) => Some(Some(error)),
         Some(Ok(_)) => {
             tracing::debug!("dropped a frame sent before the handshake completed");
-            true
+            None
         }
     }
 }

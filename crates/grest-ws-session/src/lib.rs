@@ -7,12 +7,17 @@
 //! Most users reach these items through the `grest-ws` umbrella crate.
 
 /// `tracing::warn!` for a line a peer can provoke at will: within a process-wide budget of 10 lines per second for
-/// this call site (the first line after a held-back run reports how many, as `suppressed`); the rest go to debug.
+/// this call site; the rest go to debug, and the first line after a held-back run is preceded by one that says how
+/// many were held back.
 macro_rules! warn_limited {
     ($($arg:tt)+) => {{
         static LIMIT: $crate::LogLimit = $crate::LogLimit::new(10);
         match LIMIT.admit() {
-            Some(suppressed) => tracing::warn!(suppressed, $($arg)+),
+            Some(0) => tracing::warn!($($arg)+),
+            Some(suppressed) => {
+                tracing::warn!(suppressed, "rate limit: {suppressed} warnings like the next were logged at debug level");
+                tracing::warn!($($arg)+)
+            }
             None => tracing::debug!($($arg)+),
         }
     }};

@@ -13,7 +13,7 @@ use bytes::{Buf, Bytes};
 use grest_ws_core::error::{MethodError, REQUEST_TIMEOUT, SOCKET_CLOSED};
 use grest_ws_core::frame::{self, FrameKind, write_frame_head};
 use grest_ws_core::validate::Validate;
-use grest_ws_core::{GrestError, ServerError, ValidationError};
+use grest_ws_core::{GrestError, ServerError, ValidationError, WireError};
 use serde::Serialize;
 use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
@@ -434,15 +434,21 @@ impl PeerHandle {
             };
             observer.outbound(path, &kind, started.map(|started| started.elapsed()));
         }
-        self.log_outgoing(path, result.as_ref().err());
+        self.log_outgoing(path, result.as_ref().err().map(MethodError::to_wire));
         result
     }
 
-    fn log_outgoing(&self, path: &str, error: Option<&impl std::fmt::Debug>) {
+    fn log_outgoing(&self, path: &str, error: Option<WireError>) {
         match (self.log_mode(), error) {
             (LogMode::Off, _) | (LogMode::NonOk, None) => {}
-            // The error may come from the peer: its text is clipped, and the lines rate-limited.
-            (_, Some(error)) => warn_limited!(path, error = frame::clip(&format!("{error:?}")), "ws→ failed"),
+            // The error may come from the peer: its message is clipped, and the lines rate-limited.
+            (_, Some(error)) => warn_limited!(
+                path,
+                error_type = %error.error_type,
+                error_ref = %error.context.reference,
+                message = error.context.display_message.as_deref().map(frame::clip),
+                "ws→ failed"
+            ),
             (LogMode::All, None) => tracing::info!(path, "ws→"),
         }
     }
@@ -506,7 +512,7 @@ impl PeerHandle {
             };
             observer.outbound(path, kind, None);
         }
-        self.log_outgoing(path, result.as_ref().err());
+        self.log_outgoing(path, result.as_ref().err().map(GrestError::to_wire));
         result
     }
 

@@ -258,6 +258,14 @@ pub struct RawSession {
     keepalive: bool,
 }
 
+impl Drop for RawSession {
+    /// Ends the socket for its senders and receiver and runs the on-close hooks — after [`RawSession::run`], or when
+    /// the session is dropped unrun or cancelled mid-run.
+    fn drop(&mut self) {
+        self.control.finish();
+    }
+}
+
 impl std::fmt::Debug for RawSession {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RawSession")
@@ -307,9 +315,8 @@ impl RawSession {
         S: AsyncRead + AsyncWrite + Unpin,
     {
         let ending = self.drive(&mut ws).await;
-        let end = finish(&mut ws, ending, &self.config).await;
-        self.control.finish();
-        end
+        // The control is finished when `self` drops: here, or wherever the task is cancelled.
+        finish(&mut ws, ending, &self.config).await
     }
 
     async fn drive<S>(&self, ws: &mut WebSocket<S>) -> Ending

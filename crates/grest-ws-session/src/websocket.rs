@@ -129,12 +129,18 @@ pub enum WsError {
 impl WsError {
     /// The Close code this error is answered with, if the peer gets one.
     pub fn close_code(&self) -> Option<u16> {
-        match self {
-            WsError::TooBig { .. } => Some(CLOSE_TOO_BIG),
-            WsError::Protocol(_) => Some(CLOSE_PROTOCOL_ERROR),
-            WsError::InvalidUtf8 => Some(CLOSE_INVALID_PAYLOAD),
-            WsError::Closing | WsError::Io(_) => None,
-        }
+        self.close_frame().map(|frame| frame.code)
+    }
+
+    /// The Close frame this error is answered with (1002, 1007 or 1009 and a short reason), if the peer gets one.
+    pub fn close_frame(&self) -> Option<CloseFrame> {
+        let (code, reason) = match self {
+            WsError::TooBig { .. } => (CLOSE_TOO_BIG, "Message too big"),
+            WsError::Protocol(_) => (CLOSE_PROTOCOL_ERROR, "Protocol error"),
+            WsError::InvalidUtf8 => (CLOSE_INVALID_PAYLOAD, "Invalid UTF-8"),
+            WsError::Closing | WsError::Io(_) => return None,
+        };
+        Some(CloseFrame::new(code, reason))
     }
 }
 

@@ -15,8 +15,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use grest_ws::server::{BuildError, GrestWs, RawConnected, WireHandler};
 use grest_ws::SessionConfig;
+use grest_ws::server::{BuildError, GrestWs, RawConnected, WireHandler};
 use grest_ws::{CloseFrame, NotAuthorized, RawContract, RawSchema, Wire, WireError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

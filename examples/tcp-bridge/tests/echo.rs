@@ -65,10 +65,16 @@ async fn echoes_large_and_fragmented_messages_whole() {
     assert_eq!(next(&mut ws).await, Message::binary(big));
     // "κόσμε" split inside a multi-byte character, with a ping between the fragments.
     let text = "κόσμε".as_bytes();
-    ws.send(fragment(OpCode::Data(Data::Text), &text[..3], false)).await.unwrap();
+    ws.send(fragment(OpCode::Data(Data::Text), &text[..3], false))
+        .await
+        .unwrap();
     ws.send(Message::Ping(Bytes::from_static(b"between"))).await.unwrap();
-    ws.send(fragment(OpCode::Data(Data::Continue), &text[3..7], false)).await.unwrap();
-    ws.send(fragment(OpCode::Data(Data::Continue), &text[7..], true)).await.unwrap();
+    ws.send(fragment(OpCode::Data(Data::Continue), &text[3..7], false))
+        .await
+        .unwrap();
+    ws.send(fragment(OpCode::Data(Data::Continue), &text[7..], true))
+        .await
+        .unwrap();
     assert_eq!(next(&mut ws).await, Message::Pong(Bytes::from_static(b"between")));
     assert_eq!(next(&mut ws).await, Message::text("κόσμε"));
 }
@@ -88,7 +94,9 @@ async fn answers_the_close_handshake_and_fails_invalid_utf8_with_1007() {
     }
 
     let mut ws = echo().await;
-    ws.send(fragment(OpCode::Data(Data::Text), &[0xce, 0xba, 0xff], true)).await.unwrap();
+    ws.send(fragment(OpCode::Data(Data::Text), &[0xce, 0xba, 0xff], true))
+        .await
+        .unwrap();
     match next(&mut ws).await {
         Message::Close(Some(frame)) => assert_eq!(u16::from(frame.code), 1007),
         other => panic!("expected close 1007, got {other:?}"),

@@ -1,0 +1,91 @@
+//! The grest-ws server of the `Echo` contract, written the way a user would write it — a per-connection session
+//! value that implements the generated `echo::Server` trait, mounted on axum with `GrestWs` and default settings.
+//! Fan-out is a broadcast to a room (`Rooms::to(..).send`): serialized once, queued on every subscriber without
+//! waiting. Shared by `srv-grest` (the benchmark peer) and `soak serve` (the soak test's server).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::serve::ListenerExt as _;
+use grest_ws::server::{Connected, GrestWs, Rooms};
+
+use crate::{Control, ECHO_API, Echo, Payload, echo};
+
+/// The room every subscriber joins.
+const SUBSCRIBERS: &str = "subscribers";
+
+/// What every connection of one server shares.
+#[derive(Default)]
+struct State {
+    /// `ingest` messages handled so far.
+    ingested: AtomicU64,
+}
+
+/// One connection's session value.
+struct Session {
+    peer: echo::Peer,
+    rooms: Rooms<Echo>,
+    state: Arc<State>,
+}
+
+impl echo::Server for Session {
+    async fn echo(&self, input: Payload) -> Result<Payload, echo::EchoError> {
+        Ok(input)
+    }
+
+    async fn ingest(&self, _input: Payload) {
+        self.state.ingested.fetch_add(1, Ordering::Relaxed);
+    }
+
+    async fn stats(&self) -> Result<u64, echo::StatsError> {
+        Ok(self.state.ingested.load(Ordering::Relaxed))
+    }
+
+    async fn start_ask(&self, input: Control) {
+        for _ in 0..input.n {
+            let peer = self.peer.clone();
+            tokio::spawn(async move {
+                let payload = Payload::new(1);
+                while peer.ask(&payload).await.is_ok() {}
+            });
+        }
+    }
+
+    async fn start_push(&self, _input: Control) {
+        let peer = self.peer.clone();
+        tokio::spawn(async move {
+            let payload = Payload::new(1);
+            while peer.pushed(&payload).await.is_ok() {}
+        });
+    }
+
+    async fn subscribe(&self) -> Result<bool, echo::SubscribeError> {
+        Ok(self.rooms.join(self.peer.id(), SUBSCRIBERS))
+    }
+
+    async fn publish(&self, input: Payload) -> Result<u64, echo::PublishError> {
+        let prepared = echo::Peer::prepare_news(&input).map_err(echo::PublishError::from)?;
+        Ok(self.rooms.to(SUBSCRIBERS).send(&prepared).queued as u64)
+    }
+}
+
+/// Serves the `Echo` contract on `listener` until the process ends; every accepted socket goes through
+/// [`crate::tune`].
+pub async fn serve(listener: tokio::net::TcpListener) {
+    let state = Arc::new(State::default());
+    let router = GrestWs::new()
+        .ws(ECHO_API, move |conn: Connected<Echo>| {
+            let session = Session {
+                peer: conn.peer,
+                rooms: conn.rooms,
+                state: state.clone(),
+            };
+            async move { session }
+        })
+        .build()
+        .expect("router");
+    let listener = listener.tap_io(|tcp| {
+        crate::tune(tcp);
+    });
+    axum::serve(listener, router).await.expect("serve");
+}
