@@ -505,69 +505,104 @@ pub async fn http_get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) ->
 
 /// A server in its own runtime on its own thread: [`Process::kill`] drops the runtime, so every socket dies at
 /// once like a crashed process; starting again on the same address is a restart.
+///
+/// A killed process keeps its port: it stays bound, and every connection to it is accepted and dropped at once
+/// (what a client sees of a server that is down), until a process starts on that address again. So no other test
+/// can take the port meanwhile, and reconnect attempts fail promptly, as they would against a closed port.
 pub struct Process {
     /// Where it listens.
     pub addr: SocketAddr,
-    stop: Option<std::sync::mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    runner: Option<Runner>,
 }
 
-impl Process {
-    /// Serves `router` on `addr` (port 0 for any), retrying the bind while a killed predecessor lets go of it.
-    pub fn start(addr: SocketAddr, router: Router) -> Process {
+/// What a port does while its process is down.
+static PARKED: Mutex<Vec<(SocketAddr, Runner)>> = Mutex::new(Vec::new());
+
+/// A thread running one runtime on a listener: serving a router, or refusing every connection.
+struct Runner {
+    listener: std::net::TcpListener,
+    stop: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Runner {
+    /// Runs on a clone of `listener`; `router: None` refuses connections.
+    fn spawn(listener: std::net::TcpListener, router: Option<Router>) -> Runner {
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let serving = listener.try_clone().expect("clone the listener");
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .expect("runtime");
             runtime.block_on(async move {
-                let listener = bind_retrying(addr).await;
-                ready_tx
-                    .send(listener.local_addr().expect("addr"))
-                    .expect("report the address");
+                let listener = tokio::net::TcpListener::from_std(serving).expect("a tokio listener");
+                let work = async move {
+                    match router {
+                        Some(router) => {
+                            let _ = grest_ws::server::serve(listener, router).await;
+                        }
+                        // Accepted and dropped at once: the client's handshake fails right away.
+                        None => while listener.accept().await.is_ok() {},
+                    }
+                };
                 tokio::select! {
-                    _ = grest_ws::server::serve(listener, router) => {}
+                    () = work => {}
                     _ = tokio::task::spawn_blocking(move || stopped.recv()) => {}
                 }
             });
             // Dropping the runtime drops every connection task: sockets close without a goodbye.
             drop(runtime);
         });
-        let addr = ready_rx.recv().expect("the server started");
+        Runner { listener, stop, thread }
+    }
+
+    /// Stops the runtime (its connections die with it) and hands back the listener, still bound.
+    fn stop(self) -> std::net::TcpListener {
+        let _ = self.stop.send(());
+        self.thread.join().expect("the server thread ends");
+        self.listener
+    }
+}
+
+impl Process {
+    /// Serves `router` on `addr` (port 0 for any); on the address of a killed process, takes its port back.
+    pub fn start(addr: SocketAddr, router: Router) -> Process {
+        let parked = {
+            let mut parked = PARKED.lock().unwrap();
+            let index = parked.iter().position(|(at, _)| *at == addr);
+            index.map(|index| parked.swap_remove(index).1)
+        };
+        let listener = match parked {
+            Some(refusing) => refusing.stop(),
+            None => {
+                let listener = std::net::TcpListener::bind(addr).expect("bind");
+                listener.set_nonblocking(true).expect("non-blocking listener");
+                listener
+            }
+        };
+        let addr = listener.local_addr().expect("addr");
         Process {
             addr,
-            stop: Some(stop),
-            thread: Some(thread),
+            runner: Some(Runner::spawn(listener, Some(router))),
         }
     }
 
-    /// Kills the server.
+    /// Kills the server; its port refuses connections until a process starts on it again.
     pub fn kill(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            thread.join().expect("the server thread ends");
+        if let Some(runner) = self.runner.take() {
+            let listener = runner.stop();
+            PARKED.lock().unwrap().push((self.addr, Runner::spawn(listener, None)));
         }
     }
 }
 
 impl Drop for Process {
     fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-async fn bind_retrying(addr: SocketAddr) -> tokio::net::TcpListener {
-    for _ in 0..100 {
-        if let Ok(listener) = tokio::net::TcpListener::bind(addr).await {
-            return listener;
+        if let Some(runner) = self.runner.take() {
+            runner.stop();
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    panic!("could not bind {addr}");
 }
 
 /// Log output captured by a `tracing` subscriber, for tests that check what gets logged.

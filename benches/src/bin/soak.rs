@@ -432,14 +432,14 @@ async fn soak(o: &Opts) -> Result<bool, String> {
         o.interval
     );
     let mut server = start_server().await?;
-    let result = drive(o, &server).await;
+    let result = drive(o, &mut server).await;
     let _ = server.child.start_kill();
     let _ = server.child.wait().await;
     result
 }
 
 /// Everything between the server's start and its end.
-async fn drive(o: &Opts, server: &Server) -> Result<bool, String> {
+async fn drive(o: &Opts, server: &mut Server) -> Result<bool, String> {
     let pid = server.pid;
     let waited = Instant::now();
     let tasks0 = loop {
@@ -525,6 +525,9 @@ async fn drive(o: &Opts, server: &Server) -> Result<bool, String> {
     let mut tick = interval_at(t0 + o.interval, o.interval);
     for k in 1..=o.intervals() {
         tick.tick().await;
+        if let Ok(Some(status)) = server.child.try_wait() {
+            return Err(format!("the server exited ({status}) before {:?}", o.interval * k));
+        }
         let mut c = std::mem::take(&mut *counts.borrow_mut());
         c.lat_ns.sort_unstable();
         let s = Sample {
