@@ -69,11 +69,10 @@ impl echo::Server for Session {
     }
 }
 
-/// Serves the `Echo` contract on `listener` until the process ends; every accepted socket goes through
-/// [`crate::tune`].
-pub async fn serve(listener: tokio::net::TcpListener) {
+/// The `Echo` contract's router with default settings.
+pub fn router() -> axum::Router {
     let state = Arc::new(State::default());
-    let router = GrestWs::new()
+    GrestWs::new()
         .ws(ECHO_API, move |conn: Connected<Echo>| {
             let session = Session {
                 peer: conn.peer,
@@ -83,9 +82,14 @@ pub async fn serve(listener: tokio::net::TcpListener) {
             async move { session }
         })
         .build()
-        .expect("router");
+        .expect("router")
+}
+
+/// Serves the `Echo` contract on `listener` with `axum::serve`, as every benchmark peer is served, until the
+/// process ends; every accepted socket goes through [`crate::tune`].
+pub async fn serve(listener: tokio::net::TcpListener) {
     let listener = listener.tap_io(|tcp| {
         crate::tune(tcp);
     });
-    axum::serve(listener, router).await.expect("serve");
+    axum::serve(listener, router()).await.expect("serve");
 }

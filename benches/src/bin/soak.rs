@@ -63,6 +63,7 @@ const RSS_DRIFT_MAX: f64 = 0.10;
 /// Target: p99 of the last interval over the first after warm-up.
 const P99_DRIFT_MAX: f64 = 1.3;
 
+/// `soak --help`.
 const USAGE: &str = "\
 usage: soak [--duration 60s] [--warmup 30s] [--interval 10s] [--conns 200] [--rate 2000] [--inflight 2]
             [--churn 200] [--churn-concurrency 64] [--churn-echoes 1] [--stalled 5]
@@ -86,18 +87,31 @@ durations: 500ms, 10s, 5m, 1h, or a bare number of seconds";
 /// The command line.
 #[derive(Debug, Clone)]
 struct Opts {
+    /// `--duration`: the whole run, warm-up included.
     duration: Duration,
+    /// `--warmup`: intervals that start before this are left out of the verdicts.
     warmup: Duration,
+    /// `--interval`: time between report lines.
     interval: Duration,
+    /// `--conns`: long-lived connections.
     conns: usize,
+    /// `--rate`: echo requests per second over all long-lived connections.
     rate: f64,
+    /// `--inflight`: echo workers per long-lived connection.
     inflight: usize,
+    /// `--churn`: churn connections per second.
     churn: f64,
+    /// `--churn-concurrency`: most churn connections open at once.
     churn_concurrency: usize,
+    /// `--churn-echoes`: echo requests per churn connection.
     churn_echoes: u64,
+    /// `--stalled`: stalled readers kept open.
     stalled: usize,
+    /// `--publish-every`: time between publishes.
     publish_every: Duration,
+    /// `--publish-bytes`: text bytes per published payload.
     publish_bytes: usize,
+    /// `--settle`: the bound on waiting for the server to return to its baseline.
     settle: Duration,
 }
 
@@ -201,6 +215,7 @@ fn open_files_limit() -> Option<usize> {
     line.split_whitespace().nth(3)?.parse().ok()
 }
 
+/// `soak serve` runs the server child; anything else runs the soak (see the module documentation).
 fn main() {
     if std::env::args().nth(1).as_deref() == Some("serve") {
         serve();
@@ -227,14 +242,17 @@ fn main() {
 // ---------------------------------------------------------------------------------------------------------------
 // The server child.
 
-/// `soak serve`: the `Echo` server on an ephemeral loopback port; prints `PORT <n>` and then `TASKS <n>` (the
-/// runtime's alive tasks) every second.
+/// `soak serve`: the `Echo` server on an ephemeral loopback port, served as production code would be — with
+/// `grest_ws::server::serve` and its default limits; prints `PORT <n>` and then `TASKS <n>` (the runtime's alive
+/// tasks) every second.
 fn serve() {
     runtime().block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         announce(listener.local_addr().expect("addr").port());
         tokio::spawn(report_tasks());
-        grest_server::serve(listener).await;
+        grest_ws::server::serve(listener, grest_server::router())
+            .await
+            .expect("serve");
     });
 }
 
@@ -253,8 +271,11 @@ async fn report_tasks() {
 
 /// The running server child.
 struct Server {
+    /// The process (killed when dropped).
     child: Child,
+    /// Its pid, for `/proc`.
     pid: u32,
+    /// Where it listens.
     addr: SocketAddr,
     /// Its latest `TASKS` line.
     tasks: Rc<Cell<Option<u64>>>,
@@ -361,12 +382,19 @@ type Shared = Rc<RefCell<Counts>>;
 /// One report line.
 #[derive(Debug)]
 struct Sample {
+    /// When the interval ended, from the start of the load.
     elapsed: Duration,
+    /// Whether the interval started inside the warm-up.
     warmup: bool,
+    /// The server's RSS at the interval's end.
     rss_kib: u64,
+    /// The server's open file descriptors at the interval's end.
     fds: Option<usize>,
+    /// The server's latest alive-task count (at most [`TASKS_EVERY`] old).
     tasks: Option<u64>,
+    /// Median long-lived echo round trip over the interval.
     p50_ms: f64,
+    /// 99th percentile long-lived echo round trip over the interval.
     p99_ms: f64,
 }
 
@@ -392,6 +420,7 @@ fn mib(kib: u64) -> f64 {
 // ---------------------------------------------------------------------------------------------------------------
 // The run.
 
+/// Runs the soak; the exit status.
 async fn run(o: Opts) -> i32 {
     match soak(&o).await {
         Ok(true) => 0,
@@ -604,12 +633,17 @@ async fn drive(o: &Opts, server: &mut Server) -> Result<bool, String> {
 
 /// The server before any client and after every client left.
 struct Baseline {
+    /// Open fds before any client connected.
     fds0: usize,
+    /// Alive tasks before any client connected.
     tasks0: u64,
+    /// Open fds once settled (or at the settle bound).
     fds_after: Option<usize>,
+    /// Alive tasks once settled (or at the settle bound).
     tasks_after: Option<u64>,
     /// How long after the clients left the sample was taken.
     settled: Duration,
+    /// RSS once settled.
     rss_after: u64,
 }
 
