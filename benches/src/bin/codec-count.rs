@@ -5,6 +5,10 @@
 //! `session-echo` is the whole server side of one `Echo.echo` round trip through a real session — WebSocket
 //! framing, the session loop, dispatch, the handler, the reply write — over an in-memory pipe, with a minimal
 //! client that writes pre-built masked frames and reads replies (its share is small and constant).
+//!
+//! `session-ask` is the other direction, the S3 path: a task asks `Echo.ask` through the session's handle (typed
+//! call: encode, pending slot, mailbox, the session writes it; the reply is read, matched to its slot, handed to
+//! the asking task and decoded), one at a time, and a minimal client answers each request with its own input.
 
 use std::hint::black_box;
 
@@ -33,6 +37,7 @@ const OPS: &[&str] = &[
     "decode-reply",
     "server-request-path",
     "session-echo",
+    "session-ask",
 ];
 
 fn main() {
@@ -123,6 +128,7 @@ fn main() {
             }
         }
         "session-echo" => session_echo(n),
+        "session-ask" => session_ask(n),
         "" => {}
         other => {
             eprintln!("unknown op {other}; known: {}", OPS.join(" "));
@@ -226,5 +232,73 @@ fn session_echo(n: u64) {
             // Dropping the pipe ends the session.
         };
         let (_, ()) = tokio::join!(session, client);
+    });
+}
+
+/// Reads one unmasked server text frame (payload under 64 KiB) from `io` into `buf`; returns the payload range.
+async fn read_server_frame(io: &mut tokio::io::DuplexStream, buf: &mut [u8]) -> std::ops::Range<usize> {
+    use tokio::io::AsyncReadExt;
+    let mut have = 0;
+    loop {
+        have += io.read(&mut buf[have..]).await.expect("read");
+        let (start, total) = match buf[1] & 0x7f {
+            _ if have < 4 => continue,
+            126 => (4, 4 + usize::from(u16::from_be_bytes([buf[2], buf[3]]))),
+            len => (2, 2 + usize::from(len)),
+        };
+        if have >= total {
+            assert_eq!(have, total, "one frame at a time");
+            return start..total;
+        }
+    }
+}
+
+/// `n` server → client `Echo.ask` requests, one at a time, from a task of their own through a server session over
+/// an in-memory pipe; the client answers each with its input.
+fn session_ask(n: u64) {
+    use tokio::io::AsyncWriteExt;
+
+    let runtime = grest_ws_bench::runtime();
+    runtime.block_on(async move {
+        let (server_io, mut client_io) = tokio::io::duplex(64 * 1024);
+        let config = SessionConfig::default().heartbeat(None);
+        let ws = WebSocket::new(server_io, Role::Server, config.max_message_size);
+        let dispatch = EchoDispatch {
+            routes: Routes::new(<Echo as Contract>::META, Direction::ClientToServer),
+            handlers: Handlers,
+        };
+        let session = Session::new(Role::Server, config);
+        let handle = session.handle().clone();
+        let asker = tokio::spawn(async move {
+            let payload: Payload = serde_json::from_str(DATA).expect("payload");
+            for _ in 0..n {
+                let answer = handle
+                    .call::<Payload, Payload, echo::AskError>("Echo.ask", Some(&payload))
+                    .await
+                    .expect("answered");
+                black_box(answer);
+            }
+            handle.close();
+        });
+        let client = async move {
+            let mut buf = vec![0u8; 4096];
+            let mut reply = String::new();
+            for _ in 0..n {
+                let range = read_server_frame(&mut client_io, &mut buf).await;
+                let request = std::str::from_utf8(&buf[range]).expect("text");
+                let frame = Frame::parse(request).expect("a grest frame");
+                reply.clear();
+                reply.push_str("s:Echo.ask:");
+                reply.push_str(frame.id.expect("an id"));
+                reply.push_str(r#":{"success":true,"type":"OK","data":"#);
+                reply.push_str(frame.data.expect("data"));
+                reply.push('}');
+                client_io.write_all(&client_frame(&reply)).await.expect("write");
+            }
+            client_io
+        };
+        let (_, client_io, asked) = tokio::join!(session.run(ws, &dispatch), client, asker);
+        asked.expect("the asker finished");
+        drop(client_io);
     });
 }

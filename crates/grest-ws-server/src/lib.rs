@@ -8,6 +8,9 @@
 //! Every typed connection is in its endpoint's [`Rooms`] from the handshake until it closes: broadcasts to a room,
 //! to everyone or to either minus some connections are serialized once and never wait for a slow reader. Per
 //! endpoint settings ([`GrestWs::endpoint_session`]) choose the outbound budget and the [`SlowConsumer`] policy.
+//!
+//! Serve the router with [`serve`]: `axum::serve` plus the limits a server on the open internet needs (header and
+//! idle timeouts, a header size cap, a connection cap, graceful shutdown; see [`ServeConfig`]).
 
 mod auth;
 mod connection;
