@@ -14,7 +14,7 @@ pub const OK_WITHOUT_DATA: &str = r#"{"success":true,"type":"OK"}"#;
 
 /// Appends `{"success":true,"type":"OK","data":<data>}` to `out`.
 pub fn write_ok<T: Serialize + ?Sized>(out: &mut Vec<u8>, data: &T) -> Result<(), serde_json::Error> {
-    out.extend_from_slice(br#"{"success":true,"type":"OK","data":"#);
+    out.extend_from_slice(OK_DATA_HEAD.as_bytes());
     serde_json::to_writer(&mut *out, data)?;
     out.push(b'}');
     Ok(())
@@ -82,6 +82,9 @@ fn present_typed<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
     T::deserialize(deserializer).map(Some)
 }
 
+/// How a success envelope with data begins when written compactly in the original's key order.
+const OK_DATA_HEAD: &str = r#"{"success":true,"type":"OK","data":"#;
+
 /// Reads the data of a received `s` frame as the typed result of a request method (§1.8 receiver rules).
 ///
 /// * `{"success":true,"type":"OK","data":…}` → the data, validated; failure → `SERVER_ERROR` "Invalid response".
@@ -93,8 +96,19 @@ pub fn decode_reply<T: DeserializeOwned + Validate, E: MethodError>(data: Option
     let Some(text) = data else {
         return decode_ok(None);
     };
+    // The common reply as every grest peer writes it (the original's `JSON.stringify` of `{success, type, data}`, and
+    // this crate's encoder): the data is read straight from between the fixed head and the closing brace.
+    if let Some(value) = text
+        .strip_prefix(OK_DATA_HEAD)
+        .and_then(|rest| rest.strip_suffix('}'))
+        .and_then(|data| serde_json::from_str::<T>(data).ok())
+    {
+        return validate::check(&value)
+            .map(|()| value)
+            .map_err(|_| E::server_error(ServerError::invalid_response()));
+    }
     let is_object = text.trim_start().starts_with('{');
-    // The common reply in one pass: a success envelope whose data reads as `T` as it is. Anything else (an error,
+    // Otherwise the common reply in one pass: a success envelope whose data reads as `T` as it is. Anything else (an error,
     // data that needs the validator's coercions) takes the general path below.
     if is_object {
         if let Ok(TypedReply {
@@ -314,6 +328,19 @@ mod tests {
             decode(r#"{"data":{"n":"5","text":7},"type":"OK","success":true}"#),
             Ok(reply("7", 5))
         );
+        // The compact head read straight through, and what it cannot take — coercions, keys after the data,
+        // whitespace — still decoded by the general path.
+        for text in [
+            r#"{"success":true,"type":"OK","data":{"text":"hi","n":5} }"#,
+            r#"{"success":true,"type":"OK","data":{"text":"hi","n":"5"}}"#,
+            r#"{"success":true,"type":"OK","data":{"text":"hi","n":5},"extra":{"a":"}"}}"#,
+            r#"{ "success": true, "type": "OK", "data": {"text": "hi", "n": 5} }"#,
+        ] {
+            assert_eq!(decode(text), Ok(reply("hi", 5)), "{text}");
+        }
+        // Read straight through, the data is still validated.
+        assert_invalid_response(decode(r#"{"success":true,"type":"OK","data":{"text":"","n":5}}"#));
+        assert_invalid_response(decode(r#"{"success":true,"type":"OK","data":{"text":"hi","n":5}}}"#));
     }
 
     #[test]

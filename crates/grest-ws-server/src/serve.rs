@@ -1,50 +1,4 @@
-//! Serving a router on a TCP listener with limits fit for the open internet.
-//!
-//! [`serve`] is what `axum::serve` is, plus the limits a public server needs and `axum::serve` leaves out. Each
-//! limit has a default that is safe without configuration ([`ServeConfig`] names them) and can be changed or
-//! turned off:
-//!
-//! - **Slow or silent clients**: a connection must deliver a complete request head within
-//!   [`ServeConfig::header_read_timeout`] (10 s) — from the moment it opens, and again between requests of a
-//!   keep-alive connection. Silent sockets, requests sent a byte at a time and unterminated header blocks are closed.
-//! - **Stalled transfers**: an HTTP connection that has not been upgraded and moves no byte in either direction for
-//!   [`ServeConfig::idle_timeout`] (60 s) is closed — a request body that stops arriving, a response nobody reads.
-//!   Upgraded WebSockets are not affected: their sessions have heartbeats of their own.
-//! - **Oversized heads**: a request head over [`ServeConfig::max_header_size`] (16 KiB) is answered
-//!   `431 Request Header Fields Too Large` and the connection closed.
-//! - **Too many connections**: at most [`ServeConfig::max_connections`] connections are open at once, WebSockets
-//!   included (by default nine tenths of the process's open-files limit, so the server never runs out of file
-//!   descriptors). A connection over the cap is answered `503 Service Unavailable` and closed at once; a warning is
-//!   logged when the cap is hit, at most once per second, with the number refused.
-//! - **Graceful shutdown**: with [`Serve::with_graceful_shutdown`], when the signal completes the listener closes,
-//!   idle HTTP connections close, requests in progress finish (for at most [`ServeConfig::shutdown_timeout`]) and
-//!   the returned future completes. Upgraded WebSockets belong to their endpoints: close them from the signal with
-//!   [`Sockets::shutdown`](crate::Sockets::shutdown), as below.
-//!
-//! Every request carries axum's [`ConnectInfo<SocketAddr>`](axum::extract::ConnectInfo), so handlers and
-//! [`ConnectionInfo::remote_addr`](crate::ConnectionInfo::remote_addr) see the peer's address. Sockets get
-//! `TCP_NODELAY`. The server speaks HTTP/1.1 (WebSocket upgrades are HTTP/1.1).
-//!
-//! ```no_run
-//! use std::time::Duration;
-//!
-//! use grest_ws_server::{GrestWs, ServeConfig, serve};
-//!
-//! # async fn run(ctrl_c: tokio::sync::oneshot::Receiver<()>) -> std::io::Result<()> {
-//! let server = GrestWs::new();
-//! let sockets = server.sockets();
-//! let router = server.build().expect("a valid registration");
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-//! serve(listener, router)
-//!     .config(ServeConfig::default().max_connections(5_000))
-//!     .with_graceful_shutdown(async move {
-//!         let _ = ctrl_c.await; // e.g. tokio::signal::ctrl_c()
-//!         // In-flight requests finish, then every socket closes with 1001 and clients reconnect elsewhere.
-//!         sockets.shutdown(Duration::from_secs(5)).await;
-//!     })
-//!     .await
-//! # }
-//! ```
+//! Serving a router on a TCP listener with limits fit for the open internet (see [`serve`]).
 
 use std::future::{Future, IntoFuture, Pending};
 use std::io;
@@ -153,9 +107,55 @@ fn default_max_connections() -> usize {
     }
 }
 
-/// Serves `router` on `listener` with the limits of [`ServeConfig::default`] (see the [module guide](self)).
-/// Await it (it runs until the listener fails or the shutdown signal completes); configure it first with
-/// [`Serve::config`] and [`Serve::with_graceful_shutdown`].
+/// Serves `router` on `listener` with the limits of [`ServeConfig::default`]. Await it (it runs until the listener
+/// fails or the shutdown signal completes); configure it first with [`Serve::config`] and
+/// [`Serve::with_graceful_shutdown`].
+///
+/// It is what `axum::serve` is, plus the limits a public server needs and `axum::serve` leaves out. Each
+/// limit has a default that is safe without configuration ([`ServeConfig`] names them) and can be changed or
+/// turned off:
+///
+/// - **Slow or silent clients**: a connection must deliver a complete request head within
+///   [`ServeConfig::header_read_timeout`] (10 s) — from the moment it opens, and again between requests of a
+///   keep-alive connection. Silent sockets, requests sent a byte at a time and unterminated header blocks are closed.
+/// - **Stalled transfers**: an HTTP connection that has not been upgraded and moves no byte in either direction for
+///   [`ServeConfig::idle_timeout`] (60 s) is closed — a request body that stops arriving, a response nobody reads.
+///   Upgraded WebSockets are not affected: their sessions have heartbeats of their own.
+/// - **Oversized heads**: a request head over [`ServeConfig::max_header_size`] (16 KiB) is answered
+///   `431 Request Header Fields Too Large` and the connection closed.
+/// - **Too many connections**: at most [`ServeConfig::max_connections`] connections are open at once, WebSockets
+///   included (by default nine tenths of the process's open-files limit, so the server never runs out of file
+///   descriptors). A connection over the cap is answered `503 Service Unavailable` and closed at once; a warning is
+///   logged when the cap is hit, at most once per second, with the number refused.
+/// - **Graceful shutdown**: with [`Serve::with_graceful_shutdown`], when the signal completes the listener closes,
+///   idle HTTP connections close, requests in progress finish (for at most [`ServeConfig::shutdown_timeout`]) and
+///   the returned future completes. Upgraded WebSockets belong to their endpoints: close them from the signal with
+///   [`Sockets::shutdown`](crate::Sockets::shutdown), as below.
+///
+/// Every request carries axum's [`ConnectInfo<SocketAddr>`](axum::extract::ConnectInfo), so handlers and
+/// [`ConnectionInfo::remote_addr`](crate::ConnectionInfo::remote_addr) see the peer's address. Sockets get
+/// `TCP_NODELAY`. The server speaks HTTP/1.1 (WebSocket upgrades are HTTP/1.1).
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// use grest_ws_server::{GrestWs, ServeConfig, serve};
+///
+/// # async fn run(ctrl_c: tokio::sync::oneshot::Receiver<()>) -> std::io::Result<()> {
+/// let server = GrestWs::new();
+/// let sockets = server.sockets();
+/// let router = server.build().expect("a valid registration");
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+/// serve(listener, router)
+///     .config(ServeConfig::default().max_connections(5_000))
+///     .with_graceful_shutdown(async move {
+///         let _ = ctrl_c.await; // e.g. tokio::signal::ctrl_c()
+///         // In-flight requests finish, then every socket closes with 1001 and clients reconnect elsewhere.
+///         sockets.shutdown(Duration::from_secs(5)).await;
+///     })
+///     .await
+/// # }
+/// ```
 pub fn serve(listener: TcpListener, router: Router) -> Serve<Pending<()>> {
     Serve {
         listener,
