@@ -70,7 +70,7 @@ pub struct RoomFullData {
 }
 
 define_error! {
-    /// The seed's user-defined error, here with typed data.
+    /// The grest-ts documentation's user-defined error, here with typed data.
     pub struct RoomFull = ("ROOM_FULL", 400, data: RoomFullData);
 }
 

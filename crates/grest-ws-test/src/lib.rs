@@ -3,7 +3,7 @@
 //! results, errors and validation issues, and script the server-to-client side with mocks. Every push the test
 //! did not expect fails it.
 //!
-//! The seed's testing example, in Rust:
+//! The testing example of the grest-ts documentation, in Rust:
 //!
 //! ```
 //! # use grest_ws::{Permission, ServerError, Validate, ValidationError, WebSocketSchema, contract};

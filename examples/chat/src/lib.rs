@@ -1,6 +1,6 @@
-//! The seed's chat, served by grest-ws on the rooms API: the `Chat` contract at `ws/chat`, a bounded in-memory
-//! message ring, and HTTP routes on the same listener (`GET /health`, `GET /metrics`, `GET /api/presence`, and the
-//! chat web page with the TypeScript client, see [`web`]).
+//! The chat of the grest-ts documentation, served by grest-ws on the rooms API: the `Chat` contract at `ws/chat`, a
+//! bounded in-memory message ring, and HTTP routes on the same listener (`GET /health`, `GET /metrics`,
+//! `GET /api/presence`, and the chat web page with the TypeScript client, see [`web`]).
 //!
 //! What a connection sees, in order: `k` (connected), a [`History`] push with the last [`HISTORY`] messages (so
 //! every reconnect starts from the same list), an [`Online`] push with the number of connections (pushed to
@@ -124,9 +124,9 @@ pub struct ChatQuery {
 }
 
 contract! {
-    /// The seed's `ChatContract` plus history and an online count: a public socket with one request, two
-    /// fire-and-forget messages, four pushes and one server-to-client request, plus an optional display name in the
-    /// handshake query.
+    /// The `ChatContract` of the grest-ts documentation plus history and an online count: a public socket with one
+    /// request, two fire-and-forget messages, four pushes and one server-to-client request, plus an optional display
+    /// name in the handshake query.
     pub Chat {
         connect { input: ChatQuery, errors: [ServerError] }
         client_to_server {
@@ -134,7 +134,7 @@ contract! {
             send_message(SendMessageRequest) -> SendMessageResponse, errors [ValidationError, ServerError], permission Permission::Public;
             /// Marks a stored message as read.
             mark_as_read(MarkAsRead), permission Permission::Public;
-            /// Keeps nothing alive; exists because the seed has it.
+            /// Keeps nothing alive; exists because the original contract has it.
             ping(), permission Permission::Public;
         }
         server_to_client {
