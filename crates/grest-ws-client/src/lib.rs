@@ -89,7 +89,7 @@ mod upgrade;
 use std::future::Future;
 
 use grest_ws_core::auth::{Outbound, Wire};
-use grest_ws_core::{ValidationError, WebSocketSchema, WireError};
+use grest_ws_core::{Forbidden, GrestError, NotAuthorized, ValidationError, WebSocketSchema, WireError};
 use std::sync::Arc;
 
 use connection::{Callbacks, Connection};
@@ -144,10 +144,7 @@ impl ConnectError {
         match self {
             ConnectError::InvalidQuery(_) | ConnectError::Closed { code: Some(4000), .. } => true,
             ConnectError::Rejected(e) | ConnectError::BeforeConnect(e) => {
-                matches!(
-                    e.error_type.as_str(),
-                    "NOT_AUTHORIZED" | "FORBIDDEN" | "VALIDATION_ERROR"
-                )
+                [NotAuthorized::TYPE, Forbidden::TYPE, ValidationError::TYPE].contains(&e.error_type.as_str())
             }
             _ => false,
         }

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
-use grest_ws_core::error::{MethodError, REQUEST_TIMEOUT, SOCKET_CLOSED};
+use grest_ws_core::error::{INVALID_ARGUMENTS, MethodError, REQUEST_TIMEOUT, SOCKET_CLOSED};
 use grest_ws_core::frame::{self, FrameKind, write_frame_head};
 use grest_ws_core::validate::Validate;
 use grest_ws_core::{GrestError, ServerError, ValidationError, WireError};
@@ -501,7 +501,7 @@ impl PeerHandle {
         input: Option<&I>,
     ) -> Result<(), ServerError> {
         let result = match check_outgoing(input) {
-            Err(_) => Err(ServerError::with_display_message("Invalid arguments")),
+            Err(_) => Err(ServerError::with_display_message(INVALID_ARGUMENTS)),
             Ok(()) => self.notify(path, input).await,
         };
         if let Some(observer) = self.observer() {
@@ -792,7 +792,7 @@ impl<C> std::fmt::Debug for PreparedMessage<C> {
 impl<C> PreparedMessage<C> {
     /// Validates and serializes `input` as an `m` frame of `path`.
     pub fn new<I: Serialize + Validate + ?Sized>(path: &'static str, input: Option<&I>) -> Result<Self, ServerError> {
-        check_outgoing(input).map_err(|_| ServerError::with_display_message("Invalid arguments"))?;
+        check_outgoing(input).map_err(|_| ServerError::with_display_message(INVALID_ARGUMENTS))?;
         let Outgoing::OwnedFrame(bytes, start) = encode_frame(Role::Server, FrameKind::Message, path, None, input)?
         else {
             unreachable!("the server role builds complete frames")
