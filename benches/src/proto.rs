@@ -104,6 +104,35 @@ impl Proto {
         }
     }
 
+    /// Sends request `method` (id `id`, JSON `data`, empty for none) on `conn` and reads until its reply, answering
+    /// pings meanwhile; the reply's data, or an error for a failure reply.
+    pub async fn call(self, conn: &mut WsConn, method: &str, id: u64, data: &[u8]) -> io::Result<Vec<u8>> {
+        let mut frame = Vec::new();
+        self.request(&mut frame, method, id, data);
+        conn.queue_text(&frame);
+        conn.flush().await?;
+        loop {
+            let f = conn.read_data().await?;
+            match self.classify(&conn.rbuf[f.start..f.end]) {
+                Event::Reply { id: got, ok, data } if got == id => {
+                    return if ok {
+                        Ok(data.to_vec())
+                    } else {
+                        Err(io::Error::other(format!(
+                            "{method} failed: {}",
+                            String::from_utf8_lossy(data)
+                        )))
+                    };
+                }
+                Event::Ping => {
+                    conn.queue_text(self.pong());
+                    conn.flush().await?;
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// Writes a request for `method` with id `id` and JSON `data` (empty = no input) into `out` (cleared).
     pub fn request(self, out: &mut Vec<u8>, method: &str, id: u64, data: &[u8]) {
         out.clear();

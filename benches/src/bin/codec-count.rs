@@ -19,6 +19,7 @@ use grest_ws::protocol::envelope::{decode_reply, encode_result, write_ok};
 use grest_ws::protocol::frame::{Frame, FrameKind, write_frame, write_frame_head};
 use grest_ws::{Contract, Direction};
 use grest_ws_bench::{Echo, Payload, echo};
+use tokio::io::DuplexStream;
 
 const REQUEST: &str = r#"r:Echo.echo:123456:{"seq":123456,"text":"abcdefghijklmnopqrstuvwxyz0123456789ABCD"}"#;
 const DATA: &str = r#"{"seq":123456,"text":"abcdefghijklmnopqrstuvwxyz0123456789ABCD"}"#;
@@ -189,41 +190,35 @@ fn client_frame(text: &str) -> Vec<u8> {
     frame
 }
 
+/// A server session over an in-memory pipe, heartbeats off: its socket, the client's end of the pipe, the dispatcher
+/// and the session.
+fn piped_session() -> (WebSocket<DuplexStream>, DuplexStream, EchoDispatch, Session) {
+    let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+    let config = SessionConfig::default().heartbeat(None);
+    let ws = WebSocket::new(server_io, Role::Server, config.max_message_size);
+    let dispatch = EchoDispatch {
+        routes: Routes::new(<Echo as Contract>::META, Direction::ClientToServer),
+        handlers: Handlers,
+    };
+    (ws, client_io, dispatch, Session::new(Role::Server, config))
+}
+
 /// `n` echo round trips, one at a time, through a server session over an in-memory pipe.
 fn session_echo(n: u64) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
 
     let runtime = grest_ws_bench::runtime();
     runtime.block_on(async move {
-        let (server_io, mut client_io) = tokio::io::duplex(64 * 1024);
-        let config = SessionConfig::default().heartbeat(None);
-        let ws = WebSocket::new(server_io, Role::Server, config.max_message_size);
-        let dispatch = EchoDispatch {
-            routes: Routes::new(<Echo as Contract>::META, Direction::ClientToServer),
-            handlers: Handlers,
-        };
-        let session = Session::new(Role::Server, config).run(ws, &dispatch);
+        let (ws, mut client_io, dispatch, session) = piped_session();
+        let session = session.run(ws, &dispatch);
         let client = async move {
             let request = client_frame(REQUEST);
             let mut reply = vec![0u8; 4096];
             let mut last = 0..0;
             for _ in 0..n {
                 client_io.write_all(&request).await.expect("write");
-                // One unmasked server frame: read until its whole payload is in.
-                let mut have = 0;
-                loop {
-                    have += client_io.read(&mut reply[have..]).await.expect("read");
-                    let total = match reply[1] & 0x7f {
-                        _ if have < 4 => continue,
-                        126 => 4 + usize::from(u16::from_be_bytes([reply[2], reply[3]])),
-                        len => 2 + usize::from(len),
-                    };
-                    if have >= total {
-                        break;
-                    }
-                }
-                last = 2..have;
-                black_box(&reply[..have]);
+                last = read_server_frame(&mut client_io, &mut reply).await;
+                black_box(&reply[last.clone()]);
             }
             if n > 0 {
                 // Counting only means something if every round trip was a real echo.
@@ -236,7 +231,7 @@ fn session_echo(n: u64) {
 }
 
 /// Reads one unmasked server text frame (payload under 64 KiB) from `io` into `buf`; returns the payload range.
-async fn read_server_frame(io: &mut tokio::io::DuplexStream, buf: &mut [u8]) -> std::ops::Range<usize> {
+async fn read_server_frame(io: &mut DuplexStream, buf: &mut [u8]) -> std::ops::Range<usize> {
     use tokio::io::AsyncReadExt;
     let mut have = 0;
     loop {
@@ -260,14 +255,7 @@ fn session_ask(n: u64) {
 
     let runtime = grest_ws_bench::runtime();
     runtime.block_on(async move {
-        let (server_io, mut client_io) = tokio::io::duplex(64 * 1024);
-        let config = SessionConfig::default().heartbeat(None);
-        let ws = WebSocket::new(server_io, Role::Server, config.max_message_size);
-        let dispatch = EchoDispatch {
-            routes: Routes::new(<Echo as Contract>::META, Direction::ClientToServer),
-            handlers: Handlers,
-        };
-        let session = Session::new(Role::Server, config);
+        let (ws, mut client_io, dispatch, session) = piped_session();
         let handle = session.handle().clone();
         let asker = tokio::spawn(async move {
             let payload: Payload = serde_json::from_str(DATA).expect("payload");

@@ -250,33 +250,10 @@ async fn connect_all(addr: SocketAddr, proto: Proto, n: usize) -> Result<Vec<WsC
     open_all(n, "connect", |_| connect(addr, proto)).await
 }
 
-/// One request/reply on a fresh connection, outside any window (setup).
+/// One request/reply on a fresh connection, outside any window (setup): the number in the reply's data, if any.
 async fn call(c: &mut WsConn, proto: Proto, method: &str, id: u64, data: &[u8]) -> io::Result<u64> {
-    let mut buf = Vec::new();
-    proto.request(&mut buf, method, id, data);
-    c.queue_text(&buf);
-    c.flush().await?;
-    loop {
-        let f = c.read_data().await?;
-        match proto.classify(&c.rbuf[f.start..f.end]) {
-            Event::Reply { id: got, ok, data } if got == id => {
-                return if ok {
-                    Ok(reply_number(data).unwrap_or(0))
-                } else {
-                    Err(io::Error::other(format!(
-                        "{method} failed: {}",
-                        String::from_utf8_lossy(data)
-                    )))
-                };
-            }
-            Event::Ping => {
-                let pong = proto.pong();
-                push_frame(&mut c.wbuf, OP_TEXT, pong);
-                c.flush().await?;
-            }
-            _ => {}
-        }
-    }
+    let reply = proto.call(c, method, id, data).await?;
+    Ok(reply_number(&reply).unwrap_or(0))
 }
 
 /// Answers pings found in a frame; returns the event for the caller otherwise.

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use grest_ws::client::{Client, ClientConfig};
-use grest_ws_bench::proto::{Event, Proto};
+use grest_ws_bench::proto::Proto;
 use grest_ws_bench::wsclient::{OP_CLOSE, OP_PONG, WsConn};
 use grest_ws_bench::{
     ECHO_API, Payload, TEXT, announce, arg, args, cpu_seconds, echo, grest_server, open_fds, rss_kib, runtime,
@@ -891,7 +891,7 @@ async fn churn_one(addr: SocketAddr, n: u64, echoes: u64, leave: Leave) -> io::R
             text: format!("churn {id} {TEXT}"),
         };
         let json = serde_json::to_vec(&payload).map_err(io::Error::other)?;
-        let reply = request(&mut c, "echo", id, &json).await?;
+        let reply = Proto::Grest.call(&mut c, "echo", id, &json).await?;
         if !reply.windows(json.len()).any(|w| w == json) {
             return Err(io::Error::other("echo answered with another payload"));
         }
@@ -910,36 +910,6 @@ async fn churn_one(addr: SocketAddr, n: u64, echoes: u64, leave: Leave) -> io::R
         Leave::Reset => {
             c.reset();
             Ok(())
-        }
-    }
-}
-
-/// Sends request `method` (id `id`, JSON `data`, empty for none) and reads until its reply, answering pings;
-/// returns the reply's envelope, or an error for a failure reply.
-async fn request(c: &mut WsConn, method: &str, id: u64, data: &[u8]) -> io::Result<Vec<u8>> {
-    let proto = Proto::Grest;
-    let mut frame = Vec::new();
-    proto.request(&mut frame, method, id, data);
-    c.queue_text(&frame);
-    c.flush().await?;
-    loop {
-        let f = c.read_data().await?;
-        match proto.classify(&c.rbuf[f.start..f.end]) {
-            Event::Reply { id: got, ok, data } if got == id => {
-                return if ok {
-                    Ok(data.to_vec())
-                } else {
-                    Err(io::Error::other(format!(
-                        "{method} failed: {}",
-                        String::from_utf8_lossy(data)
-                    )))
-                };
-            }
-            Event::Ping => {
-                c.queue_text(proto.pong());
-                c.flush().await?;
-            }
-            _ => {}
         }
     }
 }
@@ -1003,6 +973,6 @@ async fn open_stalled(addr: SocketAddr) -> io::Result<WsConn> {
     let proto = Proto::Grest;
     let mut c = WsConn::connect(addr, proto.path(), Some(STALLED_RCVBUF)).await?;
     proto.handshake(&mut c).await?;
-    request(&mut c, "subscribe", 1, b"").await?;
+    Proto::Grest.call(&mut c, "subscribe", 1, b"").await?;
     Ok(c)
 }
