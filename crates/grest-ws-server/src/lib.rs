@@ -190,7 +190,7 @@ impl GrestWs {
         self
     }
 
-    /// Sets the Origin policy (by default cookie-authenticated sockets accept same-origin browsers only).
+    /// Sets the Origin policy (by default every browser upgrade must be same-origin; see [`OriginPolicy`]).
     pub fn origin_policy(mut self, policy: OriginPolicy) -> Self {
         self.origin = policy;
         self

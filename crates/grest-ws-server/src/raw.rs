@@ -455,30 +455,29 @@ async fn discard_while<T>(ws: &mut ServerSocket, work: impl Future<Output = T>, 
     let result = loop {
         tokio::select! {
             result = &mut work => break result,
-            next = ws.next() => if let Some(end) = not_discardable(next) {
-                end_before_session(ws, end.as_ref(), grace).await;
+            next = ws.next() => if !discard(ws, next, grace).await {
                 return None;
             },
         }
     };
     while let Some(next) = ws.next().now_or_never() {
-        if let Some(end) = not_discardable(next) {
-            end_before_session(ws, end.as_ref(), grace).await;
+        if !discard(ws, next, grace).await {
             return None;
         }
     }
     Some(result)
 }
 
-/// A frame read before `k` is dropped with the connection carrying on (`None`), unless it ends the connection: a
-/// close or the end of the stream (`Some(None)`), or a protocol error (`Some(Some(error))`).
-fn not_discardable(next: Option<Result<Message, WsError>>) -> Option<Option<WsError>> {
+/// Drops a frame read before `k` (`true`: the connection carries on). A close, the end of the stream or a protocol
+/// error ends the connection instead, answered as [`end_before_session`] does (`false`).
+async fn discard(ws: &mut ServerSocket, next: Option<Result<Message, WsError>>, grace: Duration) -> bool {
     match next {
-        Some(Ok(Message::Close(_))) | None => Some(None),
-        Some(Err(error)) => Some(Some(error)),
+        Some(Ok(Message::Close(_))) | None => end_before_session(ws, None, grace).await,
+        Some(Err(error)) => end_before_session(ws, Some(&error), grace).await,
         Some(Ok(_)) => {
             tracing::debug!("dropped a frame sent before the handshake completed");
-            None
+            return true;
         }
     }
+    false
 }

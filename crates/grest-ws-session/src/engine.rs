@@ -23,10 +23,7 @@ use crate::io::QueuedIo;
 use crate::observe::{MessageContext, envelope_result, poll_in_context};
 use crate::outbound::{CLOSE_SLOW_CONSUMER, Control, Mailbox, Outgoing, SlowConsumer, Taken};
 use crate::peer::{Link, LogMode};
-use crate::websocket::{
-    CLOSE_INVALID_PAYLOAD, CLOSE_PROTOCOL_ERROR, CLOSE_TOO_BIG, CloseFrame, Message, OP_BINARY, OP_TEXT, Received,
-    Role, WebSocket, WsError,
-};
+use crate::websocket::{CloseFrame, Message, OP_BINARY, OP_TEXT, Received, Role, WebSocket, WsError};
 use crate::{Heartbeat, PeerHandle, SessionConfig};
 
 /// Queued output this large is written before more input is read, so a busy connection still writes promptly.
@@ -195,8 +192,9 @@ pub(crate) enum Ending {
     PeerClosed(Option<u16>),
     /// Close with this frame, give the peer [`SessionConfig::close_timeout`] to answer, then end with `end`.
     Close(Option<CloseFrame>, SessionEnd),
-    /// The peer broke the protocol: fail the connection with a Close frame carrying this code (1002/1007).
-    Violation(u16, &'static str),
+    /// The peer broke the protocol: fail the connection with this Close frame (1002/1007, see
+    /// [`WsError::close_frame`]).
+    Violation(CloseFrame),
     /// The peer reads too slowly: drop what has not started to leave, close with 1013.
     SlowConsumer,
 }
@@ -225,12 +223,15 @@ where
             close_socket(ws, frame, config.close_timeout).await;
             end
         }
-        Ending::Violation(code, reason) => {
-            tracing::debug!(code, reason, "closing a connection that broke the WebSocket protocol");
+        Ending::Violation(frame) => {
+            tracing::debug!(
+                code = frame.code,
+                "closing a connection that broke the WebSocket protocol"
+            );
             // Failing the connection (RFC 6455 §7.1.7): the Close frame goes out, nothing more is read or waited for.
-            let _ = ws.queue_close(Some(&CloseFrame::new(code, reason)));
+            let _ = ws.queue_close(Some(&frame));
             let _ = tokio::time::timeout(config.close_timeout, ws.drain()).await;
-            SessionEnd::ProtocolViolation(code)
+            SessionEnd::ProtocolViolation(frame.code)
         }
         Ending::SlowConsumer => {
             let dropped = ws.io_mut().discard_unstarted();
@@ -244,7 +245,15 @@ where
 
 /// The ending for text that is not UTF-8 (1007).
 pub(crate) fn invalid_utf8() -> Ending {
-    Ending::Violation(CLOSE_INVALID_PAYLOAD, "Invalid UTF-8")
+    violation(&WsError::InvalidUtf8)
+}
+
+/// The ending for a frame that breaks the protocol: the Close frame the codec names for it.
+fn violation(error: &WsError) -> Ending {
+    match error.close_frame() {
+        Some(frame) => Ending::Violation(frame),
+        None => Ending::Now(SessionEnd::Error(error.to_string())),
+    }
 }
 
 /// Settles what the socket had (typed and raw sessions): written output is reported to the mailbox (`Ok(None)`:
@@ -273,17 +282,14 @@ pub(crate) fn socket_turn<S>(
     liveness.heard = true;
     match inbound {
         None => Err(Ending::Now(SessionEnd::PeerClosed(None))),
-        Some(Err(WsError::TooBig { .. })) => {
+        Some(Err(error @ WsError::TooBig { .. })) => {
             warn_limited!("inbound message over the size limit; closing with 1009");
-            let frame = CloseFrame::new(CLOSE_TOO_BIG, "Message too big");
-            Err(Ending::Close(Some(frame), SessionEnd::MessageTooBig))
+            Err(Ending::Close(error.close_frame(), SessionEnd::MessageTooBig))
         }
-        Some(Err(WsError::InvalidUtf8)) => Err(invalid_utf8()),
-        Some(Err(WsError::Protocol(e))) => {
-            tracing::debug!(error = e, "WebSocket protocol error from the peer");
-            Err(Ending::Violation(CLOSE_PROTOCOL_ERROR, "Protocol error"))
+        Some(Err(error)) => {
+            tracing::debug!(%error, "WebSocket error from the peer");
+            Err(violation(&error))
         }
-        Some(Err(e)) => Err(Ending::Now(SessionEnd::Error(e.to_string()))),
         Some(Ok(Received::Close(frame))) => Err(Ending::PeerClosed(frame.map(|f| f.code))),
         Some(Ok(received)) => Ok(Some(received)),
     }
