@@ -16,7 +16,7 @@ pub use grest_ws_session::{CloseFrame, DuplexContract, MessageContext, PeerHandl
 pub mod session {
     pub use grest_ws_session::{
         CLOSE_SLOW_CONSUMER, ConnectionId, Heartbeat, LogMode, Outbox, PreparedMessage, PushError, RAW_PING, RAW_PONG,
-        RawControl, RawMessage, RawSender, SessionConfig, SessionEnd, SlowConsumer,
+        RawControl, RawMessage, RawSender, SendError, SessionConfig, SessionEnd, SlowConsumer,
     };
 }
 

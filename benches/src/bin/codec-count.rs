@@ -124,7 +124,7 @@ fn main() {
                 };
                 let result: Result<Payload, echo::EchoError> = Ok(input);
                 let Ok(envelope) = encode_result(&result) else { continue };
-                write_frame(&mut s, FrameKind::Response, route.path, frame.id, Some(&envelope));
+                write_frame(&mut s, FrameKind::Response, route.path, frame.id, Some(envelope.json()));
                 black_box(&s);
             }
         }

@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use grest_ws_core::auth::Wire;
-use grest_ws_core::{RawContract, RawSchema, ServerError, WebSocketSchema, WireError};
-use grest_ws_session::{LogMode, RawMessage, RawSender, RawSession, not_connected};
+use grest_ws_core::{RawContract, RawSchema, WebSocketSchema, WireError};
+use grest_ws_session::{LogMode, RawMessage, RawSender, RawSession, SendError};
 use tokio::sync::{Notify, mpsc};
 
 use crate::connection::{Callbacks, reconnect};
@@ -226,11 +226,11 @@ impl std::fmt::Debug for RawConnection {
 
 impl RawConnection {
     /// Sends a frame: `String`/`&str` as a text frame, bytes as a binary frame. While disconnected it fails with
-    /// `SERVER_ERROR` ("WebSocket client is not connected…"): nothing is queued for a later socket.
-    pub async fn send(&self, message: impl Into<RawMessage>) -> Result<(), ServerError> {
+    /// [`SendError::NotConnected`]: nothing is queued for a later socket.
+    pub async fn send(&self, message: impl Into<RawMessage>) -> Result<(), SendError> {
         match self.state.current() {
             Some(sender) if !self.state.is_closing() => sender.send(message).await,
-            _ => Err(not_connected()),
+            _ => Err(SendError::NotConnected),
         }
     }
 

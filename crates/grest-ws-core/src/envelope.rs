@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::error::{MethodError, ServerError, WireError};
+use crate::error::{GrestError, MethodError, ServerError, WireError};
 use crate::validate::{self, Validate};
 
 /// The success envelope of a method without a success type: `{"success":true,"type":"OK"}`.
@@ -20,27 +20,78 @@ pub fn write_ok<T: Serialize + ?Sized>(out: &mut Vec<u8>, data: &T) -> Result<()
     Ok(())
 }
 
-/// The envelope for a handler's result. The success value is checked against its declared constraints first:
-/// a reply that breaks its own contract becomes `SERVER_ERROR` "Invalid response", like in the original.
-pub fn encode_result<T: Serialize + Validate, E: MethodError>(result: &Result<T, E>) -> Result<String, WireError> {
-    match result {
-        Ok(value) => {
-            if crate::validate::check(value).is_err() {
-                return Err(ServerError::invalid_response().to_wire_error());
-            }
-            // Room for a typical reply, so the buffer rarely has to grow.
-            let mut out = Vec::with_capacity(256);
-            write_ok(&mut out, value).map_err(|_| ServerError::invalid_response().to_wire_error())?;
-            String::from_utf8(out).map_err(|_| ServerError::invalid_response().to_wire_error())
+/// A result envelope on its way out: the JSON text that becomes the data of an `s` frame and, when it reports an
+/// error, that error as a value — whoever records the outcome (metrics, logs) reads it from here, never by parsing
+/// the text back.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    json: Cow<'static, str>,
+    error: Option<Box<WireError>>,
+}
+
+impl Envelope {
+    /// The success envelope of a method without a success type ([`OK_WITHOUT_DATA`]).
+    pub const OK_WITHOUT_DATA: Envelope = Envelope {
+        json: Cow::Borrowed(OK_WITHOUT_DATA),
+        error: None,
+    };
+
+    /// `{"success":true,"type":"OK","data":<data>}`, without checking the data's constraints (see
+    /// [`encode_result`] for the checked form).
+    pub fn ok<T: Serialize + ?Sized>(data: &T) -> Result<Self, serde_json::Error> {
+        // Room for a typical reply, so the buffer rarely has to grow.
+        let mut out = Vec::with_capacity(256);
+        write_ok(&mut out, data)?;
+        // serde_json writes UTF-8 only, and the head and the brace are ASCII.
+        let json = String::from_utf8(out).map_err(serde::ser::Error::custom)?;
+        Ok(Envelope {
+            json: Cow::Owned(json),
+            error: None,
+        })
+    }
+
+    /// The error envelope of `error`.
+    pub fn failure(error: WireError) -> Self {
+        Envelope {
+            json: Cow::Owned(error.to_json()),
+            error: Some(Box::new(error)),
         }
-        Err(error) => Ok(error.to_wire().to_json()),
+    }
+
+    /// The JSON text, as sent.
+    pub fn json(&self) -> &str {
+        &self.json
+    }
+
+    /// The error this envelope reports; `None` for success.
+    pub fn error(&self) -> Option<&WireError> {
+        self.error.as_deref()
+    }
+
+    /// `OK`, or the reported error's type — the result label of metrics and logs.
+    pub fn result_type(&self) -> &str {
+        self.error.as_ref().map_or("OK", |error| &error.error_type)
     }
 }
 
-impl ServerError {
-    /// Shorthand for the wire form.
-    pub fn to_wire_error(&self) -> WireError {
-        crate::GrestError::to_wire(self)
+impl<E: GrestError> From<E> for Envelope {
+    fn from(error: E) -> Self {
+        Envelope::failure(error.to_wire())
+    }
+}
+
+/// The envelope for a handler's result. The success value is checked against its declared constraints first:
+/// a reply that breaks its own contract is refused with `SERVER_ERROR` "Invalid response" (the caller sends that
+/// instead), like in the original.
+pub fn encode_result<T: Serialize + Validate, E: MethodError>(result: &Result<T, E>) -> Result<Envelope, WireError> {
+    match result {
+        Ok(value) => {
+            if crate::validate::check(value).is_err() {
+                return Err(ServerError::invalid_response().to_wire());
+            }
+            Envelope::ok(value).map_err(|_| ServerError::invalid_response().to_wire())
+        }
+        Err(error) => Ok(Envelope::failure(error.to_wire())),
     }
 }
 
@@ -255,24 +306,29 @@ mod tests {
     fn encode_result_success_envelope_exact_bytes() {
         let ok: Result<Reply, TestError> = Ok(reply("hi", 5));
         assert_eq!(
-            encode_result(&ok).unwrap(),
+            encode_result(&ok).unwrap().json(),
             r#"{"success":true,"type":"OK","data":{"text":"hi","n":5}}"#
         );
         let ok: Result<u32, TestError> = Ok(7);
-        assert_eq!(encode_result(&ok).unwrap(), r#"{"success":true,"type":"OK","data":7}"#);
+        let envelope = encode_result(&ok).unwrap();
+        assert_eq!(envelope.json(), r#"{"success":true,"type":"OK","data":7}"#);
+        assert_eq!(envelope.result_type(), "OK");
+        assert!(envelope.error().is_none());
+        assert_eq!(Envelope::OK_WITHOUT_DATA.json(), OK_WITHOUT_DATA);
+        assert_eq!(Envelope::OK_WITHOUT_DATA.result_type(), "OK");
         let ok: Result<String, TestError> = Ok("x:y".into());
         assert_eq!(
-            encode_result(&ok).unwrap(),
+            encode_result(&ok).unwrap().json(),
             r#"{"success":true,"type":"OK","data":"x:y"}"#
         );
         let ok: Result<Option<u32>, TestError> = Ok(None);
         assert_eq!(
-            encode_result(&ok).unwrap(),
+            encode_result(&ok).unwrap().json(),
             r#"{"success":true,"type":"OK","data":null}"#
         );
         let ok: Result<Vec<Reply>, TestError> = Ok(vec![reply("a", 1)]);
         assert_eq!(
-            encode_result(&ok).unwrap(),
+            encode_result(&ok).unwrap().json(),
             r#"{"success":true,"type":"OK","data":[{"text":"a","n":1}]}"#
         );
     }
@@ -301,16 +357,20 @@ mod tests {
         let err: Result<Reply, TestError> = Err(TestError::NotFound(NotFound {
             context: context("msg"),
         }));
+        let envelope = encode_result(&err).unwrap();
         assert_eq!(
-            encode_result(&err).unwrap(),
+            envelope.json(),
             format!(r#"{{"success":false,"type":"NOT_FOUND","statusCode":404,{CONTEXT}}}"#)
         );
+        // The outcome travels as a value beside the text.
+        assert_eq!(envelope.result_type(), "NOT_FOUND");
+        assert_eq!(envelope.error().unwrap().context.reference, "ERR_REF_abc123");
         let err: Result<Reply, TestError> = Err(TestError::RoomFull(RoomFull {
             data: 3,
             context: context("msg"),
         }));
         assert_eq!(
-            encode_result(&err).unwrap(),
+            encode_result(&err).unwrap().json(),
             format!(r#"{{"success":false,"type":"ROOM_FULL","data":3,"statusCode":400,{CONTEXT}}}"#)
         );
     }
@@ -509,15 +569,15 @@ mod tests {
     #[test]
     fn encoded_results_decode_back() {
         let ok: Result<Reply, TestError> = Ok(reply("hi", 9));
-        assert_eq!(decode(&encode_result(&ok).unwrap()), ok);
+        assert_eq!(decode(encode_result(&ok).unwrap().json()), ok);
         let unit: Result<(), TestError> = Ok(());
         assert_eq!(
-            decode_reply::<(), TestError>(Some(&encode_result(&unit).unwrap())),
+            decode_reply::<(), TestError>(Some(encode_result(&unit).unwrap().json())),
             Ok(())
         );
         let none: Result<Option<u32>, TestError> = Ok(None);
         assert_eq!(
-            decode_reply::<Option<u32>, TestError>(Some(&encode_result(&none).unwrap())),
+            decode_reply::<Option<u32>, TestError>(Some(encode_result(&none).unwrap().json())),
             Ok(None)
         );
         for err in [
@@ -526,7 +586,7 @@ mod tests {
             TestError::ServerError(ServerError::with_display_message("boom")),
         ] {
             let sent: Result<Reply, TestError> = Err(err);
-            assert_eq!(decode(&encode_result(&sent).unwrap()), sent);
+            assert_eq!(decode(encode_result(&sent).unwrap().json()), sent);
         }
     }
 }

@@ -437,6 +437,13 @@ pub(crate) fn expand(def: ContractDef) -> syn::Result<TokenStream> {
                         <Self as #core::MethodError>::from_wire(wire)
                     }
                 }
+                /// A message or request that did not complete on the socket: `SERVER_ERROR` with the original's
+                /// message, so `?` works on pushes and raw requests inside a handler.
+                impl ::core::convert::From<#session::SendError> for #error_ty {
+                    fn from(error: #session::SendError) -> Self {
+                        #error_ty::#server_variant(error.into())
+                    }
+                }
                 impl ::core::fmt::Display for #error_ty {
                     fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                         ::core::fmt::Display::fmt(&#core::MethodError::to_wire(self), f)
@@ -556,7 +563,7 @@ pub(crate) fn expand(def: ContractDef) -> syn::Result<TokenStream> {
                 #(#docs)*
                 #[doc = ""]
                 #[doc = #fn_doc]
-                pub async fn #fn_name(&self, #input_ref_param) -> ::core::result::Result<(), #core::ServerError> {
+                pub async fn #fn_name(&self, #input_ref_param) -> ::core::result::Result<(), #session::SendError> {
                     self.handle.send::<#input_ty>(#path, #input_send).await
                 }
             }
@@ -578,7 +585,7 @@ pub(crate) fn expand(def: ContractDef) -> syn::Result<TokenStream> {
                 );
                 peer_fns.push(quote! {
                     #[doc = #prepare_doc]
-                    pub fn #prepare(#input_ref_param) -> ::core::result::Result<#session::PreparedMessage<super::#name>, #core::ServerError> {
+                    pub fn #prepare(#input_ref_param) -> ::core::result::Result<#session::PreparedMessage<super::#name>, #session::SendError> {
                         #session::PreparedMessage::new(#path, #input_send)
                     }
 
@@ -653,7 +660,7 @@ pub(crate) fn expand(def: ContractDef) -> syn::Result<TokenStream> {
                 pub async fn send_prepared(
                     &self,
                     message: &#session::PreparedMessage<super::#name>,
-                ) -> ::core::result::Result<(), #core::ServerError> {
+                ) -> ::core::result::Result<(), #session::SendError> {
                     self.handle.send_prepared(message).await
                 }
 

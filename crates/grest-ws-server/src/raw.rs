@@ -24,7 +24,9 @@ use grest_ws_core::auth::{Grants, Inbound, Wire};
 use grest_ws_core::error::INVALID_QUERY;
 use grest_ws_core::frame;
 use grest_ws_core::{GrestError, Permission, RawContract, RawSchema, ServerError};
-use grest_ws_session::{CloseFrame, Message, PushError, RawMessage, RawSender, RawSession, WsError, close_socket};
+use grest_ws_session::{
+    CloseFrame, Message, PushError, RawMessage, RawSender, RawSession, SendError, WsError, close_socket,
+};
 use http::{Extensions, HeaderMap};
 use tokio::sync::mpsc;
 
@@ -88,9 +90,9 @@ impl RawSocket {
     }
 
     /// Sends a frame: `String`/`&str` as a text frame, bytes as a binary frame. Waits while the socket's
-    /// outbound queue is over its budget (backpressure). Fails with `SERVER_ERROR` "Socket connection closed!"
-    /// once the socket is closed.
-    pub async fn send(&self, message: impl Into<RawMessage>) -> Result<(), ServerError> {
+    /// outbound queue is over its budget (backpressure). Fails with [`SendError::Closed`] once the socket is
+    /// closed.
+    pub async fn send(&self, message: impl Into<RawMessage>) -> Result<(), SendError> {
         self.sender.send(message).await
     }
 

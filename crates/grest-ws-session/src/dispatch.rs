@@ -1,17 +1,16 @@
 //! The seam between the session engine and generated contract code: routing inbound `m`/`r` frames to typed
 //! handlers.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::pin::Pin;
 
 use grest_ws_core::contract::{ContractMeta, Direction};
-use grest_ws_core::envelope::OK_WITHOUT_DATA;
+use grest_ws_core::envelope::Envelope;
 use grest_ws_core::error::{INVALID_ARGUMENTS, MethodError, RouteNotFound};
 use grest_ws_core::validate::{self, Validate};
-use grest_ws_core::{Contract, GrestError, ServerError, ValidationError, WireError};
+use grest_ws_core::{Contract, GrestError, ValidationError, WireError};
 use serde::de::DeserializeOwned;
 
 use crate::PeerHandle;
@@ -19,10 +18,7 @@ use crate::PeerHandle;
 /// A boxed, sendable future borrowing the handler.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// A result envelope as JSON text; static for the constant ones.
-pub type Envelope = Cow<'static, str>;
-
-/// The outcome of dispatching one inbound message: the result envelope (JSON text) now or later.
+/// The outcome of dispatching one inbound message: its result envelope now or later.
 pub enum Call<'a> {
     /// Answered without running a handler (bad input, unhandled method).
     Ready(Envelope),
@@ -33,7 +29,7 @@ pub enum Call<'a> {
 impl Call<'_> {
     /// An error envelope, ready to send.
     pub fn error(error: &impl GrestError) -> Self {
-        Call::Ready(Cow::Owned(error.to_wire().to_json()))
+        Call::Ready(Envelope::failure(error.to_wire()))
     }
 }
 
@@ -154,35 +150,25 @@ pub trait ServeWith<S>: DuplexContract {
 /// Decodes an inbound input for a handler; bad input becomes the `VALIDATION_ERROR` envelope (422,
 /// "Invalid arguments") regardless of the method's declared errors.
 pub fn decode_input<T: DeserializeOwned + Validate>(data: Option<&str>) -> Result<T, Envelope> {
-    validate::decode::<T>(data).map_err(|issues| {
-        Cow::Owned(
-            ValidationError::with_display_message(issues, INVALID_ARGUMENTS)
-                .to_wire()
-                .to_json(),
-        )
-    })
+    validate::decode::<T>(data)
+        .map_err(|issues| ValidationError::with_display_message(issues, INVALID_ARGUMENTS).into())
 }
 
 /// The envelope of a request handler's result (see [`grest_ws_core::envelope::encode_result`]); an
 /// unencodable reply is logged and becomes `SERVER_ERROR` "Invalid response".
 pub fn reply<T: serde::Serialize + Validate, E: MethodError>(path: &str, result: &Result<T, E>) -> Envelope {
-    Cow::Owned(grest_ws_core::envelope::encode_result(result).unwrap_or_else(|wire: WireError| {
+    grest_ws_core::envelope::encode_result(result).unwrap_or_else(|wire: WireError| {
         tracing::error!(path, error_ref = %wire.context.reference, "handler returned a reply that breaks its contract");
-        wire.to_json()
-    }))
+        Envelope::failure(wire)
+    })
 }
 
 /// The envelope a fire-and-forget method answers when called with `r`.
 pub fn ok_without_data() -> Envelope {
-    Cow::Borrowed(OK_WITHOUT_DATA)
+    Envelope::OK_WITHOUT_DATA
 }
 
 /// The reply to a request for a method nobody handles.
 pub fn route_not_found(path: &str) -> Call<'static> {
     Call::error(&RouteNotFound::for_path(path))
-}
-
-/// The error a failed call reports when the session is not usable.
-pub fn not_connected() -> ServerError {
-    ServerError::with_display_message("WebSocket client is not connected. Call connect() first.")
 }

@@ -13,14 +13,15 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
+use grest_ws_core::envelope::Envelope;
 use grest_ws_core::frame::{self, Frame, FrameKind};
 use grest_ws_core::{GrestError, RouteNotFound, ServerError};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
-use crate::dispatch::{BoxFuture, Call, Dispatch, Envelope, Route};
+use crate::dispatch::{BoxFuture, Call, Dispatch, Route};
 use crate::io::QueuedIo;
-use crate::observe::{MessageContext, envelope_result, poll_in_context};
+use crate::observe::{MessageContext, poll_in_context};
 use crate::outbound::{CLOSE_SLOW_CONSUMER, Control, Mailbox, Outgoing, SlowConsumer, Taken};
 use crate::peer::{Link, LogMode};
 use crate::websocket::{CloseFrame, Message, OP_BINARY, OP_TEXT, Received, Role, WebSocket, WsError};
@@ -627,7 +628,7 @@ impl<'a, D: Dispatch + ?Sized> Driver<'a, D> {
                 Ok(())
             }
             Inbound::Answer { path, id, envelope } => {
-                queue_reply(ws, path, &id, &envelope);
+                queue_reply(ws, path, &id, envelope.json());
                 Ok(())
             }
             Inbound::Started(mut future) => {
@@ -649,20 +650,13 @@ impl<'a, D: Dispatch + ?Sized> Driver<'a, D> {
     /// so they go out first); close if a drain was waiting for the last handler.
     fn complete<S>(&mut self, ws: &mut WebSocket<S>, finished: Finished) -> Result<(), Ending> {
         let parts = self.parts;
-        log_failure(finished.route.path, &finished.envelope);
-        if let Some(observer) = parts.handle.observer() {
-            observer.inbound(
-                Some(finished.route.path),
-                envelope_result(&finished.envelope),
-                finished.elapsed,
-            );
-        }
+        report(parts.handle, finished.route.path, &finished.envelope, finished.elapsed);
         // What the handler pushed waits in the mailbox: it goes first, so it precedes the reply.
         if let Some(taken) = parts.link.mailbox.take(&mut self.mail.frames, ws.io().queued()) {
             self.process_mail(ws, taken)?;
         }
         if let Some(id) = &finished.reply_id {
-            queue_reply(ws, finished.route.path, id, &finished.envelope);
+            queue_reply(ws, finished.route.path, id, finished.envelope.json());
         }
         if self.in_flight.is_empty() {
             if let Some((_, frame)) = self.liveness.drain.take() {
@@ -807,10 +801,7 @@ fn handle_text<'a, D: Dispatch + ?Sized>(text: &str, handle: &PeerHandle, link: 
 fn start<'a>(route: Route, id: Option<&str>, is_request: bool, call: Call<'a>, handle: &PeerHandle) -> Inbound<'a> {
     match call {
         Call::Ready(envelope) => {
-            log_failure(route.path, &envelope);
-            if let Some(observer) = handle.observer() {
-                observer.inbound(Some(route.path), envelope_result(&envelope), Duration::ZERO);
-            }
+            report(handle, route.path, &envelope, Duration::ZERO);
             if is_request {
                 Inbound::Answer {
                     path: route.path,
@@ -839,15 +830,14 @@ fn start<'a>(route: Route, id: Option<&str>, is_request: bool, call: Call<'a>, h
     }
 }
 
-/// Logs a failed request with the error reference its peer received, so a report can be matched to the log.
-fn log_failure(path: &str, envelope: &str) {
-    let result = envelope_result(envelope);
-    if result != "OK" {
-        let reference = envelope
-            .split_once(r#""ref":""#)
-            .and_then(|(_, rest)| rest.split_once('"'))
-            .map_or("", |(reference, _)| reference);
-        tracing::debug!(path, error_type = result, error_ref = reference, "request failed");
+/// Reports a handled call: to the observer (its result and how long the handler took), and, when it failed, to
+/// the debug log with the error reference its peer received, so a report can be matched to the log.
+fn report(handle: &PeerHandle, path: &'static str, envelope: &Envelope, elapsed: Duration) {
+    if let Some(error) = envelope.error() {
+        tracing::debug!(path, error_type = %error.error_type, error_ref = %error.context.reference, "request failed");
+    }
+    if let Some(observer) = handle.observer() {
+        observer.inbound(Some(path), envelope.result_type(), elapsed);
     }
 }
 
@@ -931,7 +921,7 @@ impl Future for InFlight<'_> {
             Err(_) => {
                 let error = ServerError::new();
                 tracing::error!(path = this.route.path, error_ref = %error.context.reference, "handler panicked");
-                Envelope::Owned(error.to_wire().to_json())
+                Envelope::from(error)
             }
         };
         Poll::Ready(Finished {

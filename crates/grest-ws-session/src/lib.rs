@@ -36,14 +36,15 @@ pub mod websocket;
 use std::time::Duration;
 
 pub use dispatch::{
-    BoxFuture, Call, Dispatch, DuplexContract, Envelope, OwnedDispatch, Route, Routes, ServeWith, decode_input,
-    not_connected, ok_without_data, reply, route_not_found,
+    BoxFuture, Call, Dispatch, DuplexContract, OwnedDispatch, Route, Routes, ServeWith, decode_input, ok_without_data,
+    reply, route_not_found,
 };
 pub use engine::{Session, SessionEnd, close_socket};
+pub use grest_ws_core::envelope::Envelope;
 pub use io::QueuedIo;
 pub use log_limit::LogLimit;
-pub use observe::{ConnectionContext, MessageContext, Observer, current_message, envelope_result};
-pub use outbound::{CLOSE_SLOW_CONSUMER, PushError, SlowConsumer};
+pub use observe::{ConnectionContext, MessageContext, Observer, current_message};
+pub use outbound::{CLOSE_SLOW_CONSUMER, PushError, SendError, SlowConsumer};
 pub use peer::{ConnectionId, LogMode, Outbox, PeerHandle, PreparedMessage};
 pub use raw::{RAW_PING, RAW_PONG, RawControl, RawMessage, RawSender, RawSession};
 pub use websocket::{CloseFrame, Message, Role, WebSocket, WsError};

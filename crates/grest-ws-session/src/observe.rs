@@ -26,17 +26,6 @@ pub trait Observer: Send + Sync + 'static {
     fn ended(&self, _end: &SessionEnd) {}
 }
 
-/// The result type of a result envelope: `OK`, or the error's `type`.
-pub fn envelope_result(envelope: &str) -> &str {
-    if envelope.starts_with(r#"{"success":true"#) {
-        return "OK";
-    }
-    envelope
-        .split_once(r#""type":""#)
-        .and_then(|(_, rest)| rest.split_once('"'))
-        .map_or("SERVER_ERROR", |(kind, _)| kind)
-}
-
 /// Facts about the connection a message arrived on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -79,20 +68,4 @@ pub fn current_message() -> Option<MessageContext> {
 /// Runs one poll of a handler with its message context set.
 pub(crate) fn poll_in_context<R>(context: MessageContext, poll: impl FnOnce() -> R) -> R {
     MESSAGE.sync_scope(context, poll)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn results_of_envelopes() {
-        assert_eq!(envelope_result(r#"{"success":true,"type":"OK","data":1}"#), "OK");
-        assert_eq!(envelope_result(r#"{"success":true,"type":"OK"}"#), "OK");
-        assert_eq!(
-            envelope_result(r#"{"success":false,"type":"ROOM_FULL","statusCode":400,"context":{}}"#),
-            "ROOM_FULL"
-        );
-        assert_eq!(envelope_result("garbage"), "SERVER_ERROR");
-    }
 }

@@ -13,6 +13,8 @@ use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
+use grest_ws_core::ServerError;
+use grest_ws_core::error::{INVALID_ARGUMENTS, REQUEST_TIMEOUT, SOCKET_CLOSED};
 use tokio::sync::Notify;
 
 use crate::websocket::CloseFrame;
@@ -51,6 +53,56 @@ pub enum PushError {
     /// The message failed its declared constraints or did not serialize; nothing was queued.
     #[error("invalid arguments")]
     Invalid,
+}
+
+/// Why a message or request did not complete on the socket — the transport side of a failure, as opposed to an
+/// error the peer answered with. Converts into the `SERVER_ERROR` a grest peer reports for each case (the
+/// display messages are the original's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendError {
+    /// There is no live socket: not connected yet, reconnecting, or closed for good.
+    NotConnected,
+    /// The socket ended before the message was queued, or before the reply arrived.
+    Closed,
+    /// No reply within the request timeout ([`crate::SessionConfig::request_timeout`]).
+    TimedOut,
+    /// The message failed its declared constraints or did not serialize; nothing was sent.
+    Invalid,
+}
+
+/// The message of [`SendError::NotConnected`], as the original client words it.
+const NOT_CONNECTED: &str = "WebSocket client is not connected. Call connect() first.";
+
+impl SendError {
+    /// Whether the failure means the socket was gone (the outbound result `CONNECTION_CLOSED` of metrics).
+    pub fn is_disconnect(self) -> bool {
+        matches!(self, SendError::NotConnected | SendError::Closed)
+    }
+
+    /// The display message of the `SERVER_ERROR` this failure becomes.
+    pub fn message(self) -> &'static str {
+        match self {
+            SendError::NotConnected => NOT_CONNECTED,
+            SendError::Closed => SOCKET_CLOSED,
+            SendError::TimedOut => REQUEST_TIMEOUT,
+            SendError::Invalid => INVALID_ARGUMENTS,
+        }
+    }
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl std::error::Error for SendError {}
+
+impl From<SendError> for ServerError {
+    fn from(error: SendError) -> Self {
+        ServerError::with_display_message(error.message())
+    }
 }
 
 /// One queued outbound frame.
@@ -345,6 +397,21 @@ impl Mailbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn send_errors_become_the_originals_server_errors() {
+        for (error, message, disconnect) in [
+            (SendError::NotConnected, NOT_CONNECTED, true),
+            (SendError::Closed, "Socket connection closed!", true),
+            (SendError::TimedOut, "Request timeout", false),
+            (SendError::Invalid, "Invalid arguments", false),
+        ] {
+            let server_error = ServerError::from(error);
+            assert_eq!(server_error.context.display_message.as_deref(), Some(message));
+            assert_eq!(error.to_string(), message);
+            assert_eq!(error.is_disconnect(), disconnect);
+        }
+    }
 
     fn frame(len: usize) -> Outgoing {
         Outgoing::Frame(Bytes::from(vec![b'x'; len]))

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
-use grest_ws_core::error::{INVALID_ARGUMENTS, MethodError, REQUEST_TIMEOUT, SOCKET_CLOSED};
+use grest_ws_core::error::MethodError;
 use grest_ws_core::frame::{self, FrameKind, write_frame_head};
 use grest_ws_core::validate::Validate;
 use grest_ws_core::{GrestError, ServerError, ValidationError, WireError};
@@ -19,9 +19,8 @@ use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 
 use crate::SessionConfig;
-use crate::dispatch::not_connected;
 use crate::observe::{ConnectionContext, Observer};
-use crate::outbound::{Control, Mailbox, Outgoing, PushError};
+use crate::outbound::{Control, Mailbox, Outgoing, PushError, SendError};
 use crate::websocket::{CloseFrame, Role, text_frame_header};
 
 /// What a waiting request is told.
@@ -349,7 +348,7 @@ impl PeerHandle {
 
     /// Sends a fire-and-forget message; resolves once the frame is queued for the socket, waiting while the
     /// socket's outbound queue is over its budget (backpressure).
-    pub async fn notify<T: Serialize + ?Sized>(&self, path: &'static str, data: Option<&T>) -> Result<(), ServerError> {
+    pub async fn notify<T: Serialize + ?Sized>(&self, path: &'static str, data: Option<&T>) -> Result<(), SendError> {
         let link = self.live_link()?;
         let frame = encode_frame(self.role(), FrameKind::Message, path, None, data)?;
         enqueue(&link, frame, true).await
@@ -363,13 +362,12 @@ impl PeerHandle {
         link.mailbox.try_push(frame)
     }
 
-    /// Sends a request and waits for the raw reply data (the envelope text), or fails with `SERVER_ERROR`
-    /// ("Request timeout", "Socket connection closed!").
+    /// Sends a request and waits for the raw reply data (the envelope text).
     pub async fn request<T: Serialize + ?Sized>(
         &self,
         path: &'static str,
         data: Option<&T>,
-    ) -> Result<Option<String>, ServerError> {
+    ) -> Result<Option<String>, SendError> {
         let link = self.live_link()?;
         let id = link.next_id.fetch_add(1, Ordering::Relaxed);
         let frame = encode_frame(self.role(), FrameKind::Request, path, Some(id), data)?;
@@ -384,15 +382,15 @@ impl PeerHandle {
             Ok(Reply::Data(data)) => Ok(data),
             Ok(Reply::TimedOut) => {
                 self.settled();
-                Err(ServerError::with_display_message(REQUEST_TIMEOUT))
+                Err(SendError::TimedOut)
             }
-            Err(_) => Err(ServerError::with_display_message(SOCKET_CLOSED)),
+            Err(_) => Err(SendError::Closed),
         }
     }
 
     /// Sends a message serialized once for many peers (see [`PreparedMessage`]); resolves once queued, waiting
     /// while the socket's outbound queue is over its budget.
-    pub async fn send_prepared<C>(&self, message: &PreparedMessage<C>) -> Result<(), ServerError> {
+    pub async fn send_prepared<C>(&self, message: &PreparedMessage<C>) -> Result<(), SendError> {
         let link = self.live_link()?;
         let result = enqueue(&link, message.outgoing(self.role()), true).await;
         if let Some(observer) = self.observer() {
@@ -415,21 +413,21 @@ impl PeerHandle {
     {
         // Timed only when someone records it.
         let started = self.observer().is_some().then(std::time::Instant::now);
-        let mut transport_failed = false;
+        let mut disconnected = false;
         let result = match check_outgoing(input) {
             Err(e) => Err(E::from_wire(e.to_wire())),
             Ok(()) => match self.request(path, input).await {
                 Ok(data) => grest_ws_core::envelope::decode_reply::<O, E>(data.as_deref()),
                 Err(e) => {
-                    transport_failed = is_closed_error(&e);
-                    Err(E::server_error(e))
+                    disconnected = e.is_disconnect();
+                    Err(E::server_error(e.into()))
                 }
             },
         };
         if let Some(observer) = self.observer() {
             let kind = match &result {
                 Ok(_) => std::borrow::Cow::Borrowed("OK"),
-                Err(_) if transport_failed => std::borrow::Cow::Borrowed(CONNECTION_CLOSED),
+                Err(_) if disconnected => std::borrow::Cow::Borrowed(CONNECTION_CLOSED),
                 Err(e) => std::borrow::Cow::Owned(e.to_wire().error_type),
             };
             observer.outbound(path, &kind, started.map(|started| started.elapsed()));
@@ -499,20 +497,20 @@ impl PeerHandle {
         &self,
         path: &'static str,
         input: Option<&I>,
-    ) -> Result<(), ServerError> {
+    ) -> Result<(), SendError> {
         let result = match check_outgoing(input) {
-            Err(_) => Err(ServerError::with_display_message(INVALID_ARGUMENTS)),
+            Err(_) => Err(SendError::Invalid),
             Ok(()) => self.notify(path, input).await,
         };
         if let Some(observer) = self.observer() {
             let kind = match &result {
                 Ok(()) => "OK",
-                Err(e) if is_closed_error(e) => CONNECTION_CLOSED,
+                Err(e) if e.is_disconnect() => CONNECTION_CLOSED,
                 Err(_) => ServerError::TYPE,
             };
             observer.outbound(path, kind, None);
         }
-        self.log_outgoing(path, result.as_ref().err().map(GrestError::to_wire));
+        self.log_outgoing(path, result.err().map(|e| ServerError::from(e).to_wire()));
         result
     }
 
@@ -657,11 +655,11 @@ impl PeerHandle {
         self.current_link().map_or(0, |link| link.lock_pending().slots.len())
     }
 
-    fn live_link(&self) -> Result<Arc<Link>, ServerError> {
+    fn live_link(&self) -> Result<Arc<Link>, SendError> {
         if self.is_closing() {
-            return Err(not_connected());
+            return Err(SendError::NotConnected);
         }
-        self.current_link().ok_or_else(not_connected)
+        self.current_link().ok_or(SendError::NotConnected)
     }
 
     fn forget(&self, link: &Link, id: u64) {
@@ -719,16 +717,8 @@ impl PeerHandle {
 /// The outbound result of a call that failed because there was no live socket.
 const CONNECTION_CLOSED: &str = "CONNECTION_CLOSED";
 
-fn is_closed_error(error: &ServerError) -> bool {
-    let message = error.context.display_message.as_deref().unwrap_or("");
-    message == SOCKET_CLOSED || message.contains("not connected")
-}
-
-async fn enqueue(link: &Link, frame: Outgoing, droppable: bool) -> Result<(), ServerError> {
-    link.mailbox
-        .push(frame, droppable)
-        .await
-        .map_err(|_| ServerError::with_display_message(SOCKET_CLOSED))
+async fn enqueue(link: &Link, frame: Outgoing, droppable: bool) -> Result<(), SendError> {
+    link.mailbox.push(frame, droppable).await.map_err(|_| SendError::Closed)
 }
 
 /// A socket's outbound mailbox: pushes queue without waiting (see [`crate::SlowConsumer`] for what happens past
@@ -791,8 +781,8 @@ impl<C> std::fmt::Debug for PreparedMessage<C> {
 
 impl<C> PreparedMessage<C> {
     /// Validates and serializes `input` as an `m` frame of `path`.
-    pub fn new<I: Serialize + Validate + ?Sized>(path: &'static str, input: Option<&I>) -> Result<Self, ServerError> {
-        check_outgoing(input).map_err(|_| ServerError::with_display_message(INVALID_ARGUMENTS))?;
+    pub fn new<I: Serialize + Validate + ?Sized>(path: &'static str, input: Option<&I>) -> Result<Self, SendError> {
+        check_outgoing(input).map_err(|_| SendError::Invalid)?;
         let Outgoing::OwnedFrame(bytes, start) = encode_frame(Role::Server, FrameKind::Message, path, None, input)?
         else {
             unreachable!("the server role builds complete frames")
@@ -856,7 +846,7 @@ fn encode_frame<T: Serialize + ?Sized>(
     path: &str,
     id: Option<u64>,
     data: Option<&T>,
-) -> Result<Outgoing, ServerError> {
+) -> Result<Outgoing, SendError> {
     let room = if role == Role::Server { HEADER_ROOM } else { 0 };
     // Room for a small payload too, so the common frame is built without growing.
     let mut head = String::with_capacity(room + 32 + path.len() + SMALL_PAYLOAD);
@@ -866,7 +856,7 @@ fn encode_frame<T: Serialize + ?Sized>(
     if let Some(data) = data {
         serde_json::to_writer(&mut bytes, data).map_err(|e| {
             tracing::error!(path, error = %e, "outgoing payload failed to serialize");
-            ServerError::new()
+            SendError::Invalid
         })?;
     }
     match role {

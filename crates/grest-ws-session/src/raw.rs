@@ -12,9 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::outbound::SendError;
 use bytes::Bytes;
-use grest_ws_core::ServerError;
-use grest_ws_core::error::SOCKET_CLOSED;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
@@ -194,18 +193,18 @@ impl std::fmt::Debug for RawSender {
 
 impl RawSender {
     /// Queues a frame: text for strings, binary for bytes. Waits while the socket's outbound queue is over its
-    /// budget (backpressure); fails with `SERVER_ERROR` "Socket connection closed!" once the socket is closed.
-    pub async fn send(&self, message: impl Into<RawMessage>) -> Result<(), ServerError> {
+    /// budget (backpressure); fails with [`SendError::Closed`] once the socket is closed.
+    pub async fn send(&self, message: impl Into<RawMessage>) -> Result<(), SendError> {
         let control = &self.senders.control;
         if control.is_closed() {
-            return Err(ServerError::with_display_message(SOCKET_CLOSED));
+            return Err(SendError::Closed);
         }
         control
             .control
             .mailbox
             .push(message.into().into_outgoing(), true)
             .await
-            .map_err(|_| ServerError::with_display_message(SOCKET_CLOSED))
+            .map_err(|_| SendError::Closed)
     }
 
     /// Queues a frame without waiting: past the outbound budget the socket's slow-consumer policy applies

@@ -75,8 +75,10 @@ use std::time::Duration;
 use axum::Router;
 use grest_ws::__private::session::{Call, OwnedDispatch, Route};
 use grest_ws::client::Client;
-use grest_ws::protocol::envelope::OK_WITHOUT_DATA;
-use grest_ws::{Direction, DuplexContract, GrestError, MethodError, ValidationError, WebSocketSchema, WireError};
+use grest_ws::protocol::envelope::Envelope;
+use grest_ws::{
+    Direction, DuplexContract, GrestError, MethodError, ServerError, ValidationError, WebSocketSchema, WireError,
+};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -278,9 +280,9 @@ impl OwnedDispatch for Mocks {
         if route.is_request {
             return match self.lock_answers().get(route.path) {
                 Some(Answer::Ok(value)) => {
-                    Call::Ready(format!(r#"{{"success":true,"type":"OK","data":{value}}}"#).into())
+                    Envelope::ok(value).map_or_else(|_| Call::error(&ServerError::invalid_response()), Call::Ready)
                 }
-                Some(Answer::Err(error)) => Call::Ready(error.to_json().into()),
+                Some(Answer::Err(error)) => Call::Ready(Envelope::failure(error.clone())),
                 None => {
                     let data = data.and_then(|d| serde_json::from_str(d).ok()).unwrap_or(Value::Null);
                     if let Some(tx) = self.pushes.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
@@ -294,7 +296,7 @@ impl OwnedDispatch for Mocks {
         if let Some(tx) = self.pushes.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
             let _ = tx.send(Push { path: route.path, data });
         }
-        Call::Ready(OK_WITHOUT_DATA.into())
+        Call::Ready(Envelope::OK_WITHOUT_DATA)
     }
 }
 
