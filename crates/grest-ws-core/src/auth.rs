@@ -7,8 +7,6 @@
 
 use std::collections::BTreeMap;
 
-use crate::contract::Permission;
-
 /// Where a wire's credential travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum WireSource {
@@ -202,25 +200,19 @@ impl std::fmt::Debug for Outbound {
     }
 }
 
-/// The scopes granted to one connection, resolved once at the handshake: one list per permission-resolving wire.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Grants {
-    /// One scope list per permission wire that ran.
-    pub scopes: Vec<Vec<String>>,
-}
-
-impl Grants {
-    /// Whether `permission` is satisfied. `None` and [`Permission::Public`] always are; [`Permission::Any`] is
-    /// when at least one permission wire authenticated the connection; a scope when any wire granted it.
-    pub fn allows(&self, permission: Option<&Permission>) -> bool {
-        match permission {
-            None | Some(Permission::Public) => true,
-            Some(Permission::Any) => !self.scopes.is_empty(),
-            Some(Permission::Scope(scope)) => self.scopes.iter().any(|s| s.iter().any(|g| g == scope)),
-            Some(Permission::AllOf(all)) => all.iter().all(|p| self.allows(Some(p))),
-            Some(Permission::AnyOf(any)) => any.iter().any(|p| self.allows(Some(p))),
-        }
-    }
+/// A permission required by a connection or a method (enforced by the auth layer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// Explicitly public (grest's `GG_NO_PERMISSIONS`).
+    Public,
+    /// Any authenticated caller (grest's `GG_ANY_PERMISSION`).
+    Any,
+    /// One scope.
+    Scope(&'static str),
+    /// Every one of these.
+    AllOf(&'static [Permission]),
+    /// At least one of these.
+    AnyOf(&'static [Permission]),
 }
 
 impl Permission {
@@ -246,6 +238,27 @@ impl Permission {
             }
         }
         check(self, 0)
+    }
+}
+
+/// The scopes granted to one connection, resolved once at the handshake: one list per permission-resolving wire.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grants {
+    /// One scope list per permission wire that ran.
+    pub scopes: Vec<Vec<String>>,
+}
+
+impl Grants {
+    /// Whether `permission` is satisfied. `None` and [`Permission::Public`] always are; [`Permission::Any`] is
+    /// when at least one permission wire authenticated the connection; a scope when any wire granted it.
+    pub fn allows(&self, permission: Option<&Permission>) -> bool {
+        match permission {
+            None | Some(Permission::Public) => true,
+            Some(Permission::Any) => !self.scopes.is_empty(),
+            Some(Permission::Scope(scope)) => self.scopes.iter().any(|s| s.iter().any(|g| g == scope)),
+            Some(Permission::AllOf(all)) => all.iter().all(|p| self.allows(Some(p))),
+            Some(Permission::AnyOf(any)) => any.iter().any(|p| self.allows(Some(p))),
+        }
     }
 }
 

@@ -9,6 +9,10 @@ use serde::de::DeserializeOwned;
 use crate::auth::Wire;
 use crate::validate::{Issues, Shape, ShapeFn, Validate};
 
+// Declared in `auth`, next to the grants that satisfy it, so that `auth` needs nothing from this module; contracts
+// name one per connection and per method.
+pub use crate::auth::Permission;
+
 /// Which way a method travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Direction {
@@ -16,21 +20,6 @@ pub enum Direction {
     ClientToServer,
     /// The server calls the client.
     ServerToClient,
-}
-
-/// A permission required by a connection or a method (enforced by the auth layer).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Permission {
-    /// Explicitly public (grest's `GG_NO_PERMISSIONS`).
-    Public,
-    /// Any authenticated caller (grest's `GG_ANY_PERMISSION`).
-    Any,
-    /// One scope.
-    Scope(&'static str),
-    /// Every one of these.
-    AllOf(&'static [Permission]),
-    /// At least one of these.
-    AnyOf(&'static [Permission]),
 }
 
 /// An error type a method declares.

@@ -51,7 +51,8 @@ impl Default for ErrorContext {
     }
 }
 
-/// Milliseconds since the Unix epoch.
+/// The current time in milliseconds since the Unix epoch (0 if the clock reads earlier): what
+/// [`ErrorContext::timestamp`] holds, public so that application messages can carry timestamps on the same scale.
 pub fn now_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
