@@ -1,5 +1,5 @@
 // Validation with grest's issue codes against the shapes of a generated contract descriptor: the same walk, the
-// same coercions and the same issues as the Rust side's slow path (crates/grest-ws-core/src/validate.rs).
+// same coercions and the same issues as the Rust side's slow path (crates/grest-ws-core/src/validate/coerce.rs).
 
 import { isObject } from "./errors.js";
 
