@@ -1,0 +1,106 @@
+//! The error enum of each request method: exactly its declared error types as variants, plus `SERVER_ERROR`, with
+//! the conversions from each type, from and to the wire, and `Display`/`Error`.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use syn::Ident;
+
+use super::method::MethodTokens;
+use crate::{core_path, session_path};
+
+/// The last segment of an error type's path: the name of its variant.
+fn last_ident(path: &syn::Path) -> Ident {
+    path.segments.last().expect("non-empty path").ident.clone()
+}
+
+/// Whether a declared error type is the built-in `ServerError` (whatever path names it).
+fn is_server_error(path: &syn::Path) -> bool {
+    last_ident(path) == "ServerError"
+}
+
+/// The error enum of a request method: its declared errors, plus SERVER_ERROR. None for a message (it gets no reply).
+pub(super) fn error_enum(method: &MethodTokens) -> Option<TokenStream> {
+    if !method.def.is_request() {
+        return None;
+    }
+    let core = core_path();
+    let session = session_path();
+    let MethodTokens {
+        def: m, path, error_ty, ..
+    } = method;
+    let mut variants: Vec<(Ident, syn::Path)> = m.errors.iter().map(|e| (last_ident(e), e.clone())).collect();
+    if !m.errors.iter().any(is_server_error) {
+        variants.push((format_ident!("ServerError"), syn::parse_quote!(#core::ServerError)));
+    }
+    let server_variant = variants
+        .iter()
+        .find(|(_, p)| is_server_error(p))
+        .map(|(v, _)| v.clone())
+        .expect("ServerError variant");
+    let variant_defs = variants.iter().map(|(v, p)| {
+        let doc = format!("`{}` declared by `{path}`.", quote!(#p).to_string().replace(' ', ""));
+        quote!(#[doc = #doc] #v(#p))
+    });
+    let froms = variants.iter().map(|(v, p)| {
+        quote! {
+            impl ::core::convert::From<#p> for #error_ty {
+                fn from(error: #p) -> Self { #error_ty::#v(error) }
+            }
+        }
+    });
+    let listed = variants.iter().filter(|(_, p)| !is_server_error(p)).map(|(v, p)| {
+        quote! {
+            let wire = match #core::error::match_wire::<#p>(wire) {
+                ::core::result::Result::Ok(::core::option::Option::Some(e)) => return #error_ty::#v(e),
+                ::core::result::Result::Ok(::core::option::Option::None) => {
+                    return #error_ty::#server_variant(#core::ServerError::invalid_response());
+                }
+                ::core::result::Result::Err(wire) => wire,
+            };
+        }
+    });
+    let to_wire_arms = variants
+        .iter()
+        .map(|(v, _)| quote!(#error_ty::#v(e) => #core::GrestError::to_wire(e)));
+    let enum_doc = format!("The errors of `{path}`: exactly the declared ones, plus `SERVER_ERROR`.");
+    Some(quote! {
+        #[doc = #enum_doc]
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum #error_ty {
+            #(#variant_defs,)*
+        }
+        #(#froms)*
+        impl #core::MethodError for #error_ty {
+            fn server_error(error: #core::ServerError) -> Self {
+                #error_ty::#server_variant(error)
+            }
+            fn from_wire(wire: #core::WireError) -> Self {
+                #(#listed)*
+                #error_ty::#server_variant(#core::error::unlisted_wire_error(wire))
+            }
+            fn to_wire(&self) -> #core::WireError {
+                match self { #(#to_wire_arms,)* }
+            }
+        }
+        /// A received or forwarded error of any type, mapped by the listing rule: a declared type keeps its
+        /// variant, anything else becomes `SERVER_ERROR` ("Invalid response" unless it already was one).
+        impl ::core::convert::From<#core::WireError> for #error_ty {
+            fn from(wire: #core::WireError) -> Self {
+                <Self as #core::MethodError>::from_wire(wire)
+            }
+        }
+        /// A message or request that did not complete on the socket: `SERVER_ERROR` with the original's message,
+        /// so `?` works on pushes and raw requests inside a handler.
+        impl ::core::convert::From<#session::SendError> for #error_ty {
+            fn from(error: #session::SendError) -> Self {
+                #error_ty::#server_variant(error.into())
+            }
+        }
+        impl ::core::fmt::Display for #error_ty {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                ::core::fmt::Display::fmt(&#core::MethodError::to_wire(self), f)
+            }
+        }
+        impl ::std::error::Error for #error_ty {}
+    })
+}
