@@ -5,7 +5,8 @@
 use std::time::{Duration, Instant};
 
 use grest_ws::client::Client;
-use grest_ws::server::{Connected, GrestWs, Rooms, SlowConsumer};
+use grest_ws::server::{Connected, GrestWs, Rooms};
+use grest_ws::session::SlowConsumer;
 use grest_ws::{Permission, ServerError, SessionConfig, Validate, WebSocketSchema, contract};
 use grest_ws_tests::{PATIENCE, RawWs, frame_data, serve};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};

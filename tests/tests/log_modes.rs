@@ -1,7 +1,8 @@
 //! Client log modes through `tracing`: `Off` logs nothing, `NonOk` only failures, `All` every message. (Alone in
 //! its test binary, like `observability.rs`, for a reliable thread-scoped subscriber.)
 
-use grest_ws::client::{Client, ClientConfig, LogMode};
+use grest_ws::client::{Client, ClientConfig};
+use grest_ws::session::LogMode;
 use grest_ws_tests::{CapturedLogs, LAB_API, LabQuery, lab, start};
 
 #[tokio::test(flavor = "current_thread")]

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use grest_ws::client::{ClientConfig, CloseReason, ConnectError, RawClient, ReconnectConfig};
-use grest_ws::server::{BuildError, GrestWs, PushError, RawConnected, RawSocket, ServerConfig, Sockets, WireHandler};
+use grest_ws::server::{BuildError, GrestWs, RawConnected, RawSocket, ServerConfig, Sockets, WireHandler};
+use grest_ws::session::PushError;
 use grest_ws::session::{Heartbeat, RAW_PING, RAW_PONG, RawMessage};
 use grest_ws::{NotAuthorized, RawContract, RawSchema, SessionConfig, Validate, Wire, WireError};
 use grest_ws_tests::{LAB_API, LabState, PATIENCE, Process, RawWs, frame_data, http_get, lab_connect, serve};

@@ -13,7 +13,7 @@
 use std::hint::black_box;
 
 use grest_ws::__private::session::{
-    Call, Dispatch, Role, Route, Routes, ServeWith, Session, SessionConfig, WebSocket, decode_input,
+    Call, Dispatch, Role, Route, Routes, ServeWith, Session, SessionConfig, WebSocket, __macro_support::decode_input,
 };
 use grest_ws::protocol::envelope::{decode_reply, encode_result, write_ok};
 use grest_ws::protocol::frame::{Frame, FrameKind, write_frame, write_frame_head};

@@ -106,7 +106,7 @@ impl Dispatch for Modules {
         match handlers {
             Some(handlers) => handlers.call_owned(route, data),
             // Detached while the message was in flight.
-            None => grest_ws_session::route_not_found(route.path),
+            None => Call::route_not_found(route.path),
         }
     }
 }

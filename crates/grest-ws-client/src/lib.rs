@@ -96,8 +96,6 @@ use connection::{Callbacks, Connection};
 use grest_ws_session::{DuplexContract, OwnedDispatch, PeerHandle};
 
 pub use config::{ClientConfig, ReconnectConfig, ShouldRetry};
-pub use grest_ws_session::RawMessage;
-pub use grest_ws_session::{Heartbeat, LogMode};
 use open::Target;
 pub use params::{BeforeConnect, ConnectParams, ParamSource, StaticParams};
 pub use raw::{RawClient, RawConnection};

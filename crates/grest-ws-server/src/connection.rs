@@ -22,7 +22,7 @@ use grest_ws_core::validate::Issues;
 use grest_ws_core::{Forbidden, GrestError, ServerError, WireError};
 use grest_ws_session::{
     BoxFuture, Call, CloseFrame, Dispatch, DuplexContract, Message, PeerHandle, Role, Route, Routes, ServeWith,
-    Session, WsError, close_socket, route_not_found,
+    Session, WsError, close_socket,
 };
 use serde_json::{Map, Value};
 use tokio::time::Instant;
@@ -350,7 +350,7 @@ impl Dispatch for GroupDispatch<'_> {
     fn call(&self, route: &Route, data: Option<&str>) -> Call<'_> {
         match self.modules.get(route.target) {
             Some(module) => module.call(route.method, data),
-            None => route_not_found(route.path),
+            None => Call::route_not_found(route.path),
         }
     }
 }

@@ -7,7 +7,7 @@
 //!
 //! Every typed connection is in its endpoint's [`Rooms`] from the handshake until it closes: broadcasts to a room,
 //! to everyone or to either minus some connections are serialized once and never wait for a slow reader. Per
-//! endpoint settings ([`GrestWs::endpoint_session`]) choose the outbound budget and the [`SlowConsumer`] policy.
+//! endpoint settings ([`GrestWs::endpoint_session`]) choose the outbound budget and the [`SlowConsumer`](grest_ws_session::SlowConsumer) policy.
 //!
 //! Serve the router with [`serve`]: `axum::serve` plus the limits a server on the open internet needs (header and
 //! idle timeouts, a header size cap, a connection cap, graceful shutdown; see [`ServeConfig`]).
@@ -39,8 +39,6 @@ pub use auth::{HttpAuth, Middleware, OriginPolicy, WireHandler, require_auth};
 pub use connection::{CLOSE_HANDSHAKE_FAILED, CLOSE_INVALID_QUERY, Connected, ConnectionInfo};
 use connection::{Endpoint, Module, Shared, TypedModule};
 pub use grest_ws_core::auth::{Grants, Inbound};
-pub use grest_ws_session::{CLOSE_SLOW_CONSUMER, ConnectionId, PushError, SlowConsumer};
-pub use grest_ws_session::{RawMessage, RawSender};
 use metrics::{EndpointMetrics, EndpointObserver};
 pub use raw::{RawConnected, RawSocket, Upgrade};
 use rooms::Registry;

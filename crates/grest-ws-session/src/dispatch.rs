@@ -31,6 +31,11 @@ impl Call<'_> {
     pub fn error(error: &impl GrestError) -> Self {
         Call::Ready(Envelope::failure(error.to_wire()))
     }
+
+    /// The answer to a request for a method nobody handles: `ROUTE_NOT_FOUND` naming the path.
+    pub fn route_not_found(path: &str) -> Self {
+        Call::error(&RouteNotFound::for_path(path))
+    }
 }
 
 /// Something that handles inbound messages by method index (into [`ContractMeta::methods`]).
@@ -166,9 +171,4 @@ pub fn reply<T: serde::Serialize + Validate, E: MethodError>(path: &str, result:
 /// The envelope a fire-and-forget method answers when called with `r`.
 pub fn ok_without_data() -> Envelope {
     Envelope::OK_WITHOUT_DATA
-}
-
-/// The reply to a request for a method nobody handles.
-pub fn route_not_found(path: &str) -> Call<'static> {
-    Call::error(&RouteNotFound::for_path(path))
 }

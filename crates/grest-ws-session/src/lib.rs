@@ -35,10 +35,7 @@ pub mod websocket;
 
 use std::time::Duration;
 
-pub use dispatch::{
-    BoxFuture, Call, Dispatch, DuplexContract, OwnedDispatch, Route, Routes, ServeWith, decode_input, ok_without_data,
-    reply, route_not_found,
-};
+pub use dispatch::{BoxFuture, Call, Dispatch, DuplexContract, OwnedDispatch, Route, Routes, ServeWith};
 pub use engine::{Session, SessionEnd, close_socket};
 pub use grest_ws_core::envelope::Envelope;
 pub use io::QueuedIo;
@@ -48,6 +45,13 @@ pub use outbound::{CLOSE_SLOW_CONSUMER, PushError, SendError, SlowConsumer};
 pub use peer::{ConnectionId, LogMode, Outbox, PeerHandle, PreparedMessage};
 pub use raw::{RAW_PING, RAW_PONG, RawControl, RawMessage, RawSender, RawSession};
 pub use websocket::{CloseFrame, Message, Role, WebSocket, WsError};
+
+/// What the code `contract!` generates calls, and nothing else should: not an API, and free to change with the
+/// macro.
+#[doc(hidden)]
+pub mod __macro_support {
+    pub use crate::dispatch::{decode_input, ok_without_data, reply};
+}
 
 /// Per-session limits; each field names its default (see also docs/protocol.md §2.4).
 #[derive(Debug, Clone)]

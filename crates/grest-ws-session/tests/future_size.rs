@@ -9,7 +9,7 @@ impl Dispatch for Nothing {
         None
     }
     fn call(&self, route: &Route, _: Option<&str>) -> Call<'_> {
-        grest_ws_session::route_not_found(route.path)
+        Call::route_not_found(route.path)
     }
 }
 

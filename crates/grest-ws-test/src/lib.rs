@@ -288,7 +288,7 @@ impl OwnedDispatch for Mocks {
                     if let Some(tx) = self.pushes.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
                         let _ = tx.send(Push { path: route.path, data });
                     }
-                    grest_ws::__private::session::route_not_found(route.path)
+                    Call::route_not_found(route.path)
                 }
             };
         }

@@ -72,17 +72,17 @@ impl<'a> MethodTokens<'a> {
         let path = &self.path;
         let run = if self.def.is_request() {
             quote!(#session::Call::Pending(::std::boxed::Box::pin(async move {
-                #session::reply(#path, &#invocation.await)
+                #session::__macro_support::reply(#path, &#invocation.await)
             })))
         } else {
             quote!(#session::Call::Pending(::std::boxed::Box::pin(async move {
                 #invocation.await;
-                #session::ok_without_data()
+                #session::__macro_support::ok_without_data()
             })))
         };
         match &self.def.input {
             Some(t) => quote! {
-                match #session::decode_input::<#t>(data) {
+                match #session::__macro_support::decode_input::<#t>(data) {
                     ::core::result::Result::Ok(input) => #run,
                     ::core::result::Result::Err(envelope) => #session::Call::Ready(envelope),
                 }

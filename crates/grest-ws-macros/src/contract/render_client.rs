@@ -105,7 +105,7 @@ pub(super) fn handlers(def: &ContractDef, methods: &[MethodTokens]) -> TokenStre
             ) -> #session::Call<'static> {
                 match route.method {
                     #(#handler_arms,)*
-                    _ => #session::route_not_found(route.path),
+                    _ => #session::Call::route_not_found(route.path),
                 }
             }
         }
@@ -202,7 +202,7 @@ fn handler_arm(method: &MethodTokens) -> TokenStream {
     quote! {
         #index => match &self.#fn_name {
             ::core::option::Option::Some(handler) => { let handler = ::std::sync::Arc::clone(handler); #body }
-            ::core::option::Option::None => #session::route_not_found(#path),
+            ::core::option::Option::None => #session::Call::route_not_found(#path),
         }
     }
 }

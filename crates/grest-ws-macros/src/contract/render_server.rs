@@ -56,7 +56,7 @@ pub(super) fn serve_with_impl(def: &ContractDef, methods: &[MethodTokens]) -> To
             fn call<'a>(handler: &'a S, method: usize, data: ::core::option::Option<&str>) -> #session::Call<'a> {
                 match method {
                     #(#serve_arms,)*
-                    _ => #session::route_not_found(#wire_name),
+                    _ => #session::Call::route_not_found(#wire_name),
                 }
             }
         }
