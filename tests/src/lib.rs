@@ -9,6 +9,7 @@ use axum::Router;
 use futures_util::{SinkExt, StreamExt};
 use grest_ws::server::{Connected, GrestWs, ServerConfig};
 use grest_ws::{NotFound, ServerError, Validate, ValidationError, WebSocketSchema, contract, define_error};
+use metrics_util::debugging::{DebugValue, Snapshotter};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
@@ -635,4 +636,43 @@ impl CapturedLogs {
     pub fn take(&self) -> String {
         String::from_utf8_lossy(&std::mem::take(&mut *self.0.lock().unwrap())).into_owned()
     }
+}
+
+/// The series of the counter `name` in `metrics`, with their values. Takes a snapshot, which resets the recorder's
+/// counters.
+fn counter_series(metrics: &Snapshotter, name: &str) -> Vec<(metrics::Key, u64)> {
+    metrics
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter_map(|(key, _, _, value)| match value {
+            DebugValue::Counter(value) if key.key().name() == name => Some((key.key().clone(), value)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The counter `name` in `metrics`, summed by the value of its label `label` (one snapshot).
+pub fn counters_by(metrics: &Snapshotter, name: &str, label: &str) -> std::collections::BTreeMap<String, u64> {
+    let mut sums = std::collections::BTreeMap::new();
+    for (key, value) in counter_series(metrics, name) {
+        if let Some(found) = key.labels().find(|l| l.key() == label) {
+            *sums.entry(found.value().to_owned()).or_default() += value;
+        }
+    }
+    sums
+}
+
+/// The value of the counter `name` in `metrics`, summed over the series whose labels include `labels` (one
+/// snapshot).
+pub fn counter(metrics: &Snapshotter, name: &str, labels: &[(&str, &str)]) -> u64 {
+    counter_series(metrics, name)
+        .into_iter()
+        .filter(|(key, _)| {
+            labels
+                .iter()
+                .all(|(k, v)| key.labels().any(|label| label.key() == *k && label.value() == *v))
+        })
+        .map(|(_, value)| value)
+        .sum()
 }

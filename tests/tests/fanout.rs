@@ -8,8 +8,8 @@ use grest_ws::client::Client;
 use grest_ws::server::{Connected, GrestWs, Rooms};
 use grest_ws::session::SlowConsumer;
 use grest_ws::{Permission, ServerError, SessionConfig, Validate, WebSocketSchema, contract};
-use grest_ws_tests::{PATIENCE, RawWs, frame_data, serve};
-use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use grest_ws_tests::{PATIENCE, RawWs, counter, frame_data, serve};
+use metrics_util::debugging::DebuggingRecorder;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
@@ -278,26 +278,6 @@ async fn broadcasts_address_unions_of_rooms_minus_rooms_and_act_on_whole_rooms()
     assert_eq!(rooms.to("red").send(&news(4)).queued, 2);
     assert_eq!(next(&mut alice_rx).await.seq, 4);
     assert_eq!(next(&mut bob_rx).await.seq, 4);
-}
-
-/// The value of the counter `name` of the Feed endpoint in `metrics`, summed over the series whose labels include
-/// `labels`.
-fn counter(metrics: &Snapshotter, name: &str, labels: &[(&str, &str)]) -> u64 {
-    metrics
-        .snapshot()
-        .into_vec()
-        .into_iter()
-        .filter_map(|(key, _, _, value)| match value {
-            DebugValue::Counter(value) if key.key().name() == name => Some((key, value)),
-            _ => None,
-        })
-        .filter(|(key, _)| {
-            labels
-                .iter()
-                .all(|(k, v)| key.key().labels().any(|label| label.key() == *k && label.value() == *v))
-        })
-        .map(|(_, value)| value)
-        .sum()
 }
 
 #[tokio::test]

@@ -16,7 +16,10 @@ use grest_ws::server::{BuildError, GrestWs, RawConnected, RawSocket, ServerConfi
 use grest_ws::session::PushError;
 use grest_ws::session::{Heartbeat, RAW_PING, RAW_PONG, RawMessage};
 use grest_ws::{NotAuthorized, RawContract, RawSchema, SessionConfig, Validate, Wire, WireError};
-use grest_ws_tests::{LAB_API, LabState, PATIENCE, Process, RawWs, frame_data, http_get, lab_connect, serve};
+use grest_ws_tests::{
+    LAB_API, LabState, PATIENCE, Process, RawWs, counters_by, frame_data, http_get, lab_connect, serve,
+};
+use metrics_util::debugging::DebuggingRecorder;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -251,6 +254,27 @@ async fn default_mode_rejects_bad_credentials_with_x_and_4001() {
     assert_eq!(error["context"]["displayMessage"], "Invalid token");
     assert_eq!(ws.recv_close().await, (Some(4001), "Handshake failed".to_owned()));
     assert_eq!(state.opened.load(Ordering::SeqCst), 0, "the handler never ran");
+}
+
+/// Raw endpoints count their connections by outcome, as typed ones do: both walk the same handshake pipeline.
+#[tokio::test]
+async fn raw_connections_are_counted_by_outcome() {
+    // A current-thread test: the server's tasks run on this thread and report to this recorder.
+    let recorder = DebuggingRecorder::new();
+    let metrics = recorder.snapshotter();
+    let _recording = metrics::set_default_local_recorder(&recorder);
+    let (addr, _, _) = start().await;
+    let _open = stream_connected(addr, "secret").await;
+    let mut refused = RawWs::connect(&format!("ws://{addr}/raw/stream?room=lab")).await;
+    refused.send(r#"h:::{"authorization":"Bearer wrong"}"#).await;
+    assert!(refused.recv_text().await.starts_with("x:::"));
+    assert_eq!(refused.recv_close().await.0, Some(4001));
+    let mut invalid = RawWs::connect(&format!("ws://{addr}/raw/stream?room=")).await;
+    assert_eq!(invalid.recv_close().await.0, Some(4000));
+    // One snapshot: taking one resets the recorder's counters.
+    let by_result = counters_by(&metrics, "websocket_connections_total", "result");
+    let expected = [("HANDSHAKE_FAILED", 1), ("OK", 1), ("QUERY_INVALID", 1)];
+    assert_eq!(by_result, expected.map(|(result, n)| (result.to_owned(), n)).into());
 }
 
 #[tokio::test]

@@ -1,46 +1,36 @@
-//! One typed endpoint and its connection pipeline: upgrade → query validation (close 4000) → in-band handshake
-//! (`h` within the timeout, else `x` + close 4001) → the application's connect handler (handlers exist before
-//! `k`) → `k:::null` → the session.
+//! One typed endpoint: its modules (the contracts of one anchor), the connect handlers that open them, and the
+//! dispatch of a connection's messages to them. The steps from upgrade to session are the shared
+//! [`Handshake`](crate::handshake) pipeline; between authentication and `k` a typed endpoint registers the
+//! connection, joins it to its rooms and runs every module's connect handler.
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request};
 use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt;
 use std::any::Any;
 
-use grest_ws_core::auth::{Grants, Inbound};
-use grest_ws_core::error::INVALID_QUERY;
-use grest_ws_core::frame::{self, Frame, FrameKind};
+use grest_ws_core::auth::Grants;
 use grest_ws_core::validate::Issues;
-use grest_ws_core::{Forbidden, GrestError, ServerError, WireError};
+use grest_ws_core::{Forbidden, ServerError};
 use grest_ws_session::{
-    BoxFuture, Call, CloseFrame, Dispatch, DuplexContract, Message, PeerHandle, Role, Route, Routes, ServeWith,
-    Session, WsError, close_socket,
+    BoxFuture, Call, Dispatch, DuplexContract, PeerHandle, Role, Route, Routes, ServeWith, Session,
 };
-use serde_json::{Map, Value};
-use tokio::time::Instant;
 
 use crate::ServerConfig;
 use crate::auth::{Authenticated, OriginPolicy, Pipeline, cookie_header, origin_refused, parse_query};
-use crate::metrics::{EndpointMetrics, Outcome};
+use crate::handshake::{Credentials, EarlyFrames, Handshake};
+use crate::metrics::EndpointMetrics;
 use crate::rooms::{Registry, Rooms};
 use crate::sockets::{SocketInfo, Sockets};
-use crate::upgrade::{self, ServerSocket};
+use crate::upgrade;
 use grest_ws_session::{ConnectionContext, Observer};
 use http::Extensions;
 use tracing::Instrument;
-
-/// Close code: the handshake query failed validation.
-pub const CLOSE_INVALID_QUERY: u16 = 4000;
-/// Close code: the in-band handshake failed or timed out.
-pub const CLOSE_HANDSHAKE_FAILED: u16 = 4001;
 
 /// What the connect handler of a typed endpoint receives.
 #[non_exhaustive]
@@ -194,7 +184,7 @@ pub(crate) struct Endpoint {
 impl Endpoint {
     async fn run(self: Arc<Self>, upgrade: hyper::upgrade::OnUpgrade, upgrade_info: UpgradeInfo) {
         let config = &self.config;
-        let Some(mut ws) = upgrade::into_socket(upgrade, config.session.max_message_size).await else {
+        let Some(mut handshake) = Handshake::start(upgrade, config, self.metrics).await else {
             return;
         };
         let UpgradeInfo {
@@ -205,37 +195,18 @@ impl Endpoint {
         } = upgrade_info;
         let mut queries = Vec::with_capacity(self.modules.len());
         for module in &self.modules {
-            match module.decode_query(&query) {
-                Ok(decoded) => queries.push(decoded),
-                Err(issues) => {
-                    tracing::debug!(?issues, "handshake query failed validation");
-                    self.metrics.connection(Outcome::QueryInvalid);
-                    let frame = close_frame(CLOSE_INVALID_QUERY, INVALID_QUERY);
-                    close_socket(&mut ws, Some(frame), config.rejection_grace).await;
-                    return;
-                }
-            }
+            let Some(decoded) = handshake.check_query(module.decode_query(&query)).await else {
+                return;
+            };
+            queries.push(decoded);
         }
-        let headers = match wait_for_handshake(&mut ws, config).await {
-            Ok(headers) => headers,
-            Err(HandshakeWait::TimedOut) => {
-                let error = ServerError::with_display_message("Handshake timeout");
-                tracing::debug!(error_ref = %error.context.reference, "no handshake in time");
-                self.metrics.connection(Outcome::HandshakeFailed);
-                reject(&mut ws, &error.to_wire(), config).await;
-                return;
-            }
-            Err(HandshakeWait::Gone) => return,
+        let credentials = Credentials::InBand {
+            cookie,
+            query,
+            early_frames: EarlyFrames::Keep,
         };
-        let inbound = Inbound { headers, cookie, query };
-        let authenticated = match self.pipeline.run(inbound).await {
-            Ok(authenticated) => authenticated,
-            Err(error) => {
-                tracing::debug!(error_type = %error.error_type, error_ref = %error.context.reference, "handshake rejected");
-                self.metrics.connection(Outcome::HandshakeFailed);
-                reject(&mut ws, &error, config).await;
-                return;
-            }
+        let Some(authenticated) = handshake.authenticate(&self.pipeline, credentials).await else {
+            return;
         };
         let session = Session::new(Role::Server, config.session.clone());
         let handle = session.handle().clone();
@@ -275,24 +246,17 @@ impl Endpoint {
                 Err(_) => {
                     let error = ServerError::new();
                     tracing::error!(error_ref = %error.context.reference, "connect handler panicked");
-                    self.metrics.connection(Outcome::Error);
-                    reject(&mut ws, &error.to_wire(), config).await;
+                    handshake.refuse(&error).await;
                     return;
                 }
             }
         }
-        if ws.send(&Message::text(frame::HANDSHAKE_OK)).await.is_err() {
-            return;
-        }
-        tracing::debug!("connection open");
-        self.metrics.connection(Outcome::Ok);
-        self.metrics.active(1.0);
+        let (ws, _open) = handshake.open(true).await;
         let dispatch = GroupDispatch {
             routes: &self.routes,
             modules: dispatchers,
         };
         let end = session.run(ws, &dispatch).await;
-        self.metrics.active(-1.0);
         tracing::debug!(?end, "connection closed");
     }
 
@@ -380,83 +344,4 @@ impl Drop for FinishOnDrop {
     fn drop(&mut self) {
         self.0.finish();
     }
-}
-
-pub(crate) enum HandshakeWait {
-    TimedOut,
-    /// The peer closed, broke the protocol (already answered with a Close frame) or went away.
-    Gone,
-}
-
-/// Waits for the first `h` frame; anything else before it is ignored (docs/protocol.md §2.1 step 3).
-pub(crate) async fn wait_for_handshake(
-    ws: &mut ServerSocket,
-    config: &ServerConfig,
-) -> Result<BTreeMap<String, String>, HandshakeWait> {
-    let deadline = Instant::now() + config.handshake_timeout;
-    loop {
-        let message = match tokio::time::timeout_at(deadline, ws.next()).await {
-            Err(_) => return Err(HandshakeWait::TimedOut),
-            Ok(None) => return Err(HandshakeWait::Gone),
-            Ok(Some(Err(error))) => {
-                end_before_session(ws, Some(&error), config.rejection_grace).await;
-                return Err(HandshakeWait::Gone);
-            }
-            Ok(Some(Ok(message))) => message,
-        };
-        let text = match &message {
-            Message::Text(text) => text.as_str(),
-            Message::Binary(bytes) => std::str::from_utf8(bytes).unwrap_or(""),
-            Message::Close(_) => {
-                end_before_session(ws, None, config.rejection_grace).await;
-                return Err(HandshakeWait::Gone);
-            }
-            _ => continue,
-        };
-        match Frame::parse(text) {
-            Some(frame) if frame.kind == FrameKind::Handshake => {
-                // The original uses `data || {}` and does not check value types; non-string values are kept as
-                // their JSON text.
-                let headers = frame
-                    .data
-                    .and_then(|data| serde_json::from_str::<Map<String, Value>>(data).ok())
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(k, v)| match v {
-                        Value::String(s) => (k, s),
-                        other => (k, other.to_string()),
-                    })
-                    .collect();
-                return Ok(headers);
-            }
-            _ => tracing::debug!("ignored a frame before the handshake"),
-        }
-    }
-}
-
-/// Ends a connection whose peer closed or broke the WebSocket protocol before its session started: a broken frame
-/// is answered with its Close frame (1002/1007/1009), the answer to a peer's Close (queued as it was read) goes out —
-/// each within `grace` — and the socket is dropped.
-pub(crate) async fn end_before_session(ws: &mut ServerSocket, error: Option<&WsError>, grace: Duration) {
-    if let Some(frame) = error.and_then(WsError::close_frame) {
-        tracing::debug!(code = frame.code, "WebSocket protocol error before the session started");
-        let _ = ws.queue_close(Some(&frame));
-    }
-    let _ = tokio::time::timeout(grace, ws.drain()).await;
-}
-
-/// Rejects the handshake: `x` frame with the error envelope, then close 4001 "Handshake failed".
-pub(crate) async fn reject(ws: &mut ServerSocket, error: &WireError, config: &ServerConfig) {
-    let text = frame::frame(FrameKind::HandshakeErr, "", None, Some(&error.to_json()));
-    let _ = tokio::time::timeout(config.session.write_timeout, ws.send(&Message::text(text))).await;
-    close_socket(
-        ws,
-        Some(close_frame(CLOSE_HANDSHAKE_FAILED, "Handshake failed")),
-        config.rejection_grace,
-    )
-    .await;
-}
-
-pub(crate) fn close_frame(code: u16, reason: &'static str) -> CloseFrame {
-    CloseFrame::new(code, reason)
 }

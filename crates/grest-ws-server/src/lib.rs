@@ -9,11 +9,12 @@
 //! to everyone or to either minus some connections are serialized once and never wait for a slow reader. Per
 //! endpoint settings ([`GrestWs::endpoint_session`]) choose the outbound budget and the [`SlowConsumer`](grest_ws_session::SlowConsumer) policy.
 //!
-//! Serve the router with [`serve`]: `axum::serve` plus the limits a server on the open internet needs (header and
+//! Serve the router with [`serve`](fn@serve): `axum::serve` plus the limits a server on the open internet needs (header and
 //! idle timeouts, a header size cap, a connection cap, graceful shutdown; see [`ServeConfig`]).
 
 mod auth;
 mod connection;
+mod handshake;
 pub mod metrics;
 mod raw;
 mod rooms;
@@ -36,9 +37,10 @@ use grest_ws_session::{Routes, ServeWith, SessionConfig};
 
 use auth::{Bindings, ErasedMiddleware, ErasedWireHandler, Pipeline, Stage};
 pub use auth::{HttpAuth, Middleware, OriginPolicy, WireHandler, require_auth};
-pub use connection::{CLOSE_HANDSHAKE_FAILED, CLOSE_INVALID_QUERY, Connected, ConnectionInfo};
+pub use connection::{Connected, ConnectionInfo};
 use connection::{Endpoint, Module, Shared, TypedModule};
 pub use grest_ws_core::auth::{Grants, Inbound};
+pub use handshake::{CLOSE_HANDSHAKE_FAILED, CLOSE_INVALID_QUERY};
 use metrics::{EndpointMetrics, EndpointObserver};
 pub use raw::{RawConnected, RawSocket, Upgrade};
 use rooms::Registry;

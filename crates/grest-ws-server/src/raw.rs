@@ -1,5 +1,5 @@
-//! Raw byte-stream endpoints (docs/protocol.md §1.11, §7): the connection pipeline of a typed socket, then opaque
-//! text and binary frames.
+//! Raw byte-stream endpoints (docs/protocol.md §1.11, §7): the connection pipeline of a typed socket (the shared
+//! [`Handshake`](crate::handshake)), then opaque text and binary frames.
 //!
 //! * Default mode (grest clients): query validation (close 4000), the in-band `h`, wires, middleware and the
 //!   connect permission (`x` + close 4001), the handler, then `k:::null`. Frames that arrive before `k` are
@@ -13,30 +13,24 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;
 use axum::routing::get;
-use futures_util::FutureExt;
-use grest_ws_core::auth::{Grants, Inbound, Wire};
-use grest_ws_core::error::INVALID_QUERY;
-use grest_ws_core::frame;
-use grest_ws_core::{GrestError, Permission, RawContract, RawSchema, ServerError};
-use grest_ws_session::{
-    CloseFrame, Message, PushError, RawMessage, RawSender, RawSession, SendError, WsError, close_socket,
-};
+use grest_ws_core::auth::{Grants, Wire};
+use grest_ws_core::{Permission, RawContract, RawSchema};
+use grest_ws_session::{CloseFrame, PushError, RawMessage, RawSender, RawSession, SendError};
 use http::{Extensions, HeaderMap};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use crate::auth::{Pipeline, Stage, cookie_header, http_inbound, parse_query};
-use crate::connection::{
-    CLOSE_HANDSHAKE_FAILED, CLOSE_INVALID_QUERY, HandshakeWait, Shared, close_frame, end_before_session, reject,
-    wait_for_handshake,
-};
+use crate::connection::Shared;
+use crate::handshake::{Credentials, EarlyFrames, Handshake};
+use crate::metrics::EndpointMetrics;
 use crate::sockets::SocketInfo;
-use crate::upgrade::{self, ServerSocket};
+use crate::upgrade::{self};
 use crate::{BuildError, GrestWs, ServerConfig};
 
 /// The HTTP upgrade request of a raw connection (the original's `GGWsUpgrade`): what a proxy needs to route
@@ -154,7 +148,7 @@ impl<C: RawContract> std::fmt::Debug for RawConnected<C> {
     }
 }
 
-type MakeRoute = Arc<dyn Fn(Pipeline, ServerConfig, Arc<Shared>) -> Arc<dyn RawRoute> + Send + Sync>;
+type MakeRoute = Arc<dyn Fn(Pipeline, ServerConfig, EndpointMetrics, Arc<Shared>) -> Arc<dyn RawRoute> + Send + Sync>;
 
 /// A `.raw(...)` call, kept until the server is built.
 pub(crate) struct RawRegistration {
@@ -196,11 +190,12 @@ impl GrestWs {
             custom_client: C::CUSTOM_CLIENT,
             permission: C::PERMISSION,
             wires: schema.wires(),
-            make: Arc::new(move |pipeline, config, shared| {
+            make: Arc::new(move |pipeline, config, metrics, shared| {
                 Arc::new(RawEndpoint::<C, F> {
                     path: endpoint_path.clone(),
                     pipeline,
                     config,
+                    metrics,
                     handler: handler.clone(),
                     shared,
                     contract: PhantomData,
@@ -223,6 +218,7 @@ struct Planned {
     /// The axum routes that lead to this endpoint.
     routes: Vec<String>,
     pipeline: Pipeline,
+    metrics: EndpointMetrics,
     make: MakeRoute,
 }
 
@@ -286,6 +282,7 @@ pub(crate) fn plan(ws: &GrestWs, typed_paths: &[&str], problems: &mut Vec<String
             config: ws.endpoint_config(&registration.path),
             routes,
             pipeline,
+            metrics: EndpointMetrics::new(registration.name, &registration.path),
             make: registration.make.clone(),
         });
     }
@@ -302,7 +299,7 @@ impl RawPlan {
     /// because axum's router prefers static segments and backtracks to the longest matching catch-all.
     pub(crate) fn mount(self, mut router: Router, shared: &Arc<Shared>) -> Router {
         for planned in self.endpoints {
-            let endpoint = (planned.make)(planned.pipeline, planned.config, shared.clone());
+            let endpoint = (planned.make)(planned.pipeline, planned.config, planned.metrics, shared.clone());
             tracing::debug!(path = %planned.path, routes = ?planned.routes, "raw socket mounted");
             for route in &planned.routes {
                 let endpoint = endpoint.clone();
@@ -328,6 +325,7 @@ struct RawEndpoint<C, F> {
     path: String,
     pipeline: Pipeline,
     config: ServerConfig,
+    metrics: EndpointMetrics,
     handler: Arc<F>,
     shared: Arc<Shared>,
     contract: PhantomData<fn() -> C>,
@@ -353,7 +351,13 @@ where
             headers: request.headers().clone(),
             remote_address: request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0),
         };
-        tokio::spawn(self.run(accepted.upgrade, upgrade));
+        let span = tracing::info_span!(
+            "ws_connection",
+            api = self.metrics.api,
+            path = %upgrade.path,
+            peer = upgrade.remote_address.map(tracing::field::display)
+        );
+        tokio::spawn(self.run(accepted.upgrade, upgrade).instrument(span));
         accepted.response
     }
 }
@@ -366,58 +370,25 @@ where
 {
     async fn run(self: Arc<Self>, on_upgrade: hyper::upgrade::OnUpgrade, upgrade: Upgrade) {
         let config = &self.config;
-        let Some(mut ws) = upgrade::into_socket(on_upgrade, config.session.max_message_size).await else {
+        let Some(mut handshake) = Handshake::start(on_upgrade, config, self.metrics).await else {
             return;
         };
         let query_string = upgrade.url.split_once('?').map(|(_, query)| query);
         let query = parse_query(query_string);
-        let typed_query = match <C as RawContract>::decode_query(query.clone()) {
-            Ok(query) => query,
-            Err(issues) => {
-                tracing::debug!(path = %upgrade.path, ?issues, "upgrade query failed validation");
-                let frame = close_frame(CLOSE_INVALID_QUERY, INVALID_QUERY);
-                close_socket(&mut ws, Some(frame), config.rejection_grace).await;
-                return;
-            }
+        let Some(typed_query) = handshake.check_query(C::decode_query(query.clone())).await else {
+            return;
         };
-        let authenticated = if C::CUSTOM_CLIENT {
-            // Nothing is read from the socket while the wires run: early client bytes wait in its buffers.
-            match self.pipeline.run(http_inbound(&upgrade.headers, query_string)).await {
-                Ok(authenticated) => authenticated,
-                Err(error) => {
-                    tracing::debug!(path = %upgrade.path, error_type = %error.error_type, "upgrade authentication failed");
-                    let frame = close_frame(CLOSE_HANDSHAKE_FAILED, "Unauthorized");
-                    close_socket(&mut ws, Some(frame), config.rejection_grace).await;
-                    return;
-                }
-            }
+        let credentials = if C::CUSTOM_CLIENT {
+            Credentials::Upgrade(http_inbound(&upgrade.headers, query_string))
         } else {
-            let headers = match wait_for_handshake(&mut ws, config).await {
-                Ok(headers) => headers,
-                Err(HandshakeWait::TimedOut) => {
-                    let error = ServerError::with_display_message("Handshake timeout");
-                    tracing::debug!(path = %upgrade.path, error_ref = %error.context.reference, "no handshake in time");
-                    reject(&mut ws, &error.to_wire(), config).await;
-                    return;
-                }
-                Err(HandshakeWait::Gone) => return,
-            };
-            let inbound = Inbound {
-                headers,
+            Credentials::InBand {
                 cookie: cookie_header(&upgrade.headers),
                 query,
-            };
-            let Some(result) = discard_while(&mut ws, self.pipeline.run(inbound), config.rejection_grace).await else {
-                return;
-            };
-            match result {
-                Ok(authenticated) => authenticated,
-                Err(error) => {
-                    tracing::debug!(path = %upgrade.path, error_type = %error.error_type, error_ref = %error.context.reference, "handshake rejected");
-                    reject(&mut ws, &error, config).await;
-                    return;
-                }
+                early_frames: EarlyFrames::Drop,
             }
+        };
+        let Some(authenticated) = handshake.authenticate(&self.pipeline, credentials).await else {
+            return;
         };
         let (session, sender, inbound) = RawSession::new(config.session.clone(), !C::CUSTOM_CLIENT);
         self.shared.sockets.register_raw(
@@ -427,7 +398,6 @@ where
             },
             &session.control(),
         );
-        let path = upgrade.path.clone();
         let connected = RawConnected::<C> {
             socket: RawSocket { sender, inbound },
             query: typed_query,
@@ -436,50 +406,9 @@ where
             grants: authenticated.grants,
         };
         tokio::spawn((self.handler)(connected));
-        if !C::CUSTOM_CLIENT {
-            // The handler has the socket: from here on frames are delivered. A failed write ends the session
-            // at its first read.
-            if let Err(error) = ws.send(&Message::text(frame::HANDSHAKE_OK)).await {
-                tracing::debug!(path = %path, %error, "could not send k");
-            }
-        }
-        tracing::debug!(path = %path, "raw connection open");
+        // The handler has the socket: from here on frames are delivered.
+        let (ws, _open) = handshake.open(!C::CUSTOM_CLIENT).await;
         let end = session.run(ws).await;
-        tracing::debug!(path = %path, ?end, "raw connection closed");
+        tracing::debug!(?end, "raw connection closed");
     }
-}
-
-/// Runs `work` (the wires) while dropping whatever the client sends meanwhile: in default mode nothing sent
-/// before `k` reaches the application (docs/protocol.md §2.1). Frames already buffered when `work` finishes are
-/// dropped too. `None` when the client went away.
-async fn discard_while<T>(ws: &mut ServerSocket, work: impl Future<Output = T>, grace: Duration) -> Option<T> {
-    tokio::pin!(work);
-    let result = loop {
-        tokio::select! {
-            result = &mut work => break result,
-            next = ws.next() => if !discard(ws, next, grace).await {
-                return None;
-            },
-        }
-    };
-    while let Some(next) = ws.next().now_or_never() {
-        if !discard(ws, next, grace).await {
-            return None;
-        }
-    }
-    Some(result)
-}
-
-/// Drops a frame read before `k` (`true`: the connection carries on). A close, the end of the stream or a protocol
-/// error ends the connection instead, answered as [`end_before_session`] does (`false`).
-async fn discard(ws: &mut ServerSocket, next: Option<Result<Message, WsError>>, grace: Duration) -> bool {
-    match next {
-        Some(Ok(Message::Close(_))) | None => end_before_session(ws, None, grace).await,
-        Some(Err(error)) => end_before_session(ws, Some(&error), grace).await,
-        Some(Ok(_)) => {
-            tracing::debug!("dropped a frame sent before the handshake completed");
-            return true;
-        }
-    }
-    false
 }
