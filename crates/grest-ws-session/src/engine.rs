@@ -568,6 +568,12 @@ impl<'a, D: Dispatch + ?Sized> Driver<'a, D> {
         } = taken;
         let config = self.parts.config;
         let mail = &mut self.mail;
+        // Closing a slow consumer drops what was just taken for the write queue too: every frame is counted.
+        let dropped = if overflowed {
+            dropped + mail.frames.len() as u64
+        } else {
+            dropped
+        };
         if dropped > 0 {
             if let Some(observer) = self.parts.handle.observer() {
                 observer.dropped(dropped);

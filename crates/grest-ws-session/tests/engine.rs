@@ -863,8 +863,6 @@ async fn a_slow_consumer_is_closed_with_1013() {
 /// A burst of pushes past the budget on an idle socket: the Close 1013 is the first frame the peer gets, so every
 /// push — accepted or refused — should be counted as dropped by the observer.
 #[tokio::test(start_paused = true)]
-#[ignore = "engine bug: on overflow, frames just taken from the mailbox (up to half the budget) are cleared \
-            (process_mail: mail.frames.clear()) without being reported to Observer::dropped"]
 async fn a_burst_past_the_budget_counts_every_dropped_push() {
     let (server, mut peer) = connect(config().outbound_budget(1024));
     let mut accepted = 0;
