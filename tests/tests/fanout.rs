@@ -130,7 +130,6 @@ async fn start_with_rooms(session: SessionConfig) -> (String, Rooms<Feed>) {
 async fn subscriber(base: &str) -> (feed::Client, mpsc::UnboundedReceiver<Post>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let client = Client::new(FEED_API, base)
-        .dedicated()
         .connect(
             feed::Handlers::new()
                 .on_news(move |post| {

@@ -18,7 +18,6 @@ async fn each_mode_logs_what_it_promises() {
     for mode in [LogMode::Off, LogMode::NonOk, LogMode::All] {
         let client = Client::new(LAB_API, server.base_url())
             .query(query.clone())
-            .dedicated()
             .config(ClientConfig::default().log_mode(mode))
             .connect(lab::Handlers::new())
             .await

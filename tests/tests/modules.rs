@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use grest_ws::client::{Client, ConnectError};
+use grest_ws::client::{Client, SocketPool};
 use grest_ws::server::{BuildError, Connected, GrestWs};
 use grest_ws::{AnchorSchema, ServerError, Validate, WebSocketSchema, contract};
 use grest_ws_tests::{PATIENCE, RawWs, serve};
@@ -183,9 +183,11 @@ async fn pooled_clients_of_two_modules_share_one_socket() {
     let addr = serve(ws.build().unwrap()).await;
     let url = format!("ws://{addr}");
     let room = || RoomQuery { room: "lobby".into() };
+    let pool = SocketPool::new();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let messaging = Client::new(MESSAGING_API, url.clone())
         .query(room())
+        .pool(&pool)
         .connect(messaging::Handlers::new().on_message(move |m| {
             let tx = tx.clone();
             async move {
@@ -196,10 +198,12 @@ async fn pooled_clients_of_two_modules_share_one_socket() {
         .unwrap();
     let presence = Client::new(PRESENCE_API, url.clone())
         .query(room())
+        .pool(&pool)
         .connect(presence::Handlers::new().on_ping(|| async { Ok(true) }))
         .await
         .unwrap();
     assert_eq!(hubs.opened.load(Ordering::SeqCst), 1, "one physical socket");
+    assert_eq!(pool.len(), 1);
     assert_eq!(messaging.send(&"hi".to_owned()).await.unwrap(), "lobby: hi");
     assert_eq!(presence.who().await.unwrap(), "everyone in lobby");
     assert!(
@@ -212,25 +216,26 @@ async fn pooled_clients_of_two_modules_share_one_socket() {
         Some("for messaging")
     );
 
-    // The same contract twice on one pooled socket is refused; a dedicated client gets its own socket.
+    // The same contract again in the pool gets a socket of its own, as does any client outside the pool.
     let again = Client::new(MESSAGING_API, url.clone())
         .query(room())
-        .connect(messaging::Handlers::new())
-        .await;
-    assert!(
-        matches!(again, Err(ConnectError::AlreadyAttached("Messaging"))),
-        "{again:?}"
-    );
-    let dedicated = Client::new(MESSAGING_API, url.clone())
-        .query(room())
-        .dedicated()
+        .pool(&pool)
         .connect(messaging::Handlers::new())
         .await
         .unwrap();
     assert_eq!(hubs.opened.load(Ordering::SeqCst), 2);
-    dedicated.close();
+    assert_eq!(again.send(&"again".to_owned()).await.unwrap(), "lobby: again");
+    let unpooled = Client::new(PRESENCE_API, url.clone())
+        .query(room())
+        .connect(presence::Handlers::new())
+        .await
+        .unwrap();
+    assert_eq!(hubs.opened.load(Ordering::SeqCst), 3);
+    again.close();
+    unpooled.close();
+    eventually("the two own sockets closed", || hubs.closed.load(Ordering::SeqCst) == 2).await;
 
-    // The socket closes with its last client.
+    // The shared socket closes with its last client.
     messaging.close();
     assert_eq!(
         presence.who().await.unwrap(),
@@ -241,23 +246,22 @@ async fn pooled_clients_of_two_modules_share_one_socket() {
         messaging.send(&"late".to_owned()).await.is_err(),
         "a released client cannot call"
     );
-    eventually("only the dedicated socket closed", || {
-        hubs.closed.load(Ordering::SeqCst) == 1
-    })
-    .await;
     drop(presence);
     eventually("the pooled socket closed with its last client", || {
-        hubs.closed.load(Ordering::SeqCst) == 2
+        hubs.closed.load(Ordering::SeqCst) == 3
     })
     .await;
-    // A new client opens a fresh pooled socket.
+    eventually("the pool is empty", || pool.is_empty()).await;
+    // A new client opens a fresh shared socket.
     let fresh = Client::new(PRESENCE_API, url)
         .query(room())
+        .pool(&pool)
         .connect(presence::Handlers::new())
         .await
         .unwrap();
     assert_eq!(fresh.who().await.unwrap(), "everyone in lobby");
-    assert_eq!(hubs.opened.load(Ordering::SeqCst), 3);
+    assert_eq!(hubs.opened.load(Ordering::SeqCst), 4);
+    assert_eq!(pool.len(), 1);
 }
 
 #[test]

@@ -43,7 +43,6 @@ async fn spans_and_error_refs_are_logged_and_tokens_never_are() {
     let client = Client::new(SECRET_LAB_API, format!("ws://{addr}"))
         .query(query())
         .credential(TOKEN, "very-secret-token-123")
-        .dedicated()
         .connect(lab::Handlers::new())
         .await
         .unwrap();

@@ -514,7 +514,6 @@ async fn graceful_shutdown_drains_closes_1001_and_clients_reconnect() {
     assert_eq!(server.sockets.count(), 0);
     // New upgrades are refused while shutting down.
     let refused = Client::new(LAB_API, format!("ws://{addr}"))
-        .dedicated()
         .query(query())
         .connect(lab::Handlers::new())
         .await;

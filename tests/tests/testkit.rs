@@ -12,12 +12,10 @@ async fn server() -> TestServer {
 }
 
 async fn lab(server: &TestServer) -> grest_ws_test::TestClient<grest_ws_tests::Lab> {
-    let builder = Client::new(LAB_API, server.base_url())
-        .query(LabQuery {
-            room: "kit".into(),
-            version: 1,
-        })
-        .dedicated();
+    let builder = Client::new(LAB_API, server.base_url()).query(LabQuery {
+        room: "kit".into(),
+        version: 1,
+    });
     server.call_on_with(builder).await
 }
 

@@ -368,11 +368,11 @@ async fn rpc_conn(mut c: WsConn, proto: Proto, inflight: usize, w: Window) -> Ta
     t
 }
 
-/// `n` typed clients, each on its own socket (`dedicated`: the client pools sockets per URL by default).
+/// `n` typed clients, each on its own socket.
 async fn connect_clients(o: &Opts, handlers: impl Fn() -> echo::Handlers) -> Result<Vec<echo::Client>, String> {
     let url = format!("ws://{}", o.addr);
     let clients: Vec<_> = futures_util::stream::iter(0..o.conns)
-        .map(|_| Client::new(ECHO_API, url.clone()).dedicated().connect(handlers()))
+        .map(|_| Client::new(ECHO_API, url.clone()).connect(handlers()))
         .buffer_unordered(CONNECT_CONCURRENCY)
         .collect()
         .await;

@@ -780,7 +780,6 @@ fn verdicts(o: &Opts, samples: &[Sample], t: &Counts, b: Baseline) -> bool {
 /// A typed client on a socket of its own, without reconnects (a dropped connection shows up as failed echoes).
 async fn connect_client(url: &str) -> Result<echo::Client, String> {
     Client::new(ECHO_API, url.to_owned())
-        .dedicated()
         .config(ClientConfig::default().reconnect(None))
         .connect(echo::Handlers::new())
         .await

@@ -1,17 +1,15 @@
 //! One physical client connection and the task that keeps it alive: runs each socket's session, reconnects after
-//! drops, and serves every contract attached to it. Clients with the same URL and handshake headers share one
-//! connection through a process-wide pool (the original's pooling; modules of one extendable contract multiplex
-//! over it).
+//! drops, and serves every contract attached to it (one, or several sharing the socket through a
+//! [`SocketPool`](crate::SocketPool)).
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use grest_ws_core::{ContractMeta, Direction};
 use grest_ws_session::{Call, Dispatch, DuplexContract, LogMode, OwnedDispatch, PeerHandle, Route, Routes, Session};
 
 use crate::open::{ClientSocket, Target};
-use crate::{CloseReason, ConnectError, DisconnectReason, ParamSource, ReconnectConfig};
+use crate::{CloseReason, ConnectError, DisconnectReason, ParamSource, ReconnectConfig, SocketPool};
 use grest_ws_session::Role;
 
 type CloseCallback = Box<dyn Fn(CloseReason, Option<&ConnectError>) + Send + Sync>;
@@ -41,23 +39,25 @@ struct Attachment {
 
 /// The contracts attached to one connection; routes inbound messages to the one that owns the path.
 #[derive(Default)]
-struct Modules {
+pub(crate) struct Modules {
     next_id: AtomicUsize,
     list: RwLock<Vec<Attachment>>,
 }
 
 impl Modules {
-    fn attach(
+    /// Attaches a contract not attached yet (its callbacks made only then); `None` when it already is.
+    pub(crate) fn attach_new(
         &self,
         handle: &PeerHandle,
         meta: &'static ContractMeta,
         setup: &SetupFn,
-        callbacks: Arc<Callbacks>,
-    ) -> Result<usize, ConnectError> {
+        callbacks: impl FnOnce() -> Arc<Callbacks>,
+    ) -> Option<usize> {
         let mut list = self.list.write().unwrap_or_else(|e| e.into_inner());
         if list.iter().any(|a| a.meta.name == meta.name) {
-            return Err(ConnectError::AlreadyAttached(meta.name));
+            return None;
         }
+        let callbacks = callbacks();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         list.push(Attachment {
             id,
@@ -67,7 +67,7 @@ impl Modules {
             handlers: setup(handle, false),
             callbacks,
         });
-        Ok(id)
+        Some(id)
     }
 
     /// Removes an attachment; returns its callbacks and how many remain.
@@ -111,41 +111,9 @@ impl Dispatch for Modules {
     }
 }
 
-/// A pooled connection, found by URL + handshake headers.
-struct Pooled {
-    handle: PeerHandle,
-    modules: Arc<Modules>,
-}
-
-static POOL: LazyLock<Mutex<HashMap<String, Pooled>>> = LazyLock::new(Default::default);
-
-fn lock_pool() -> std::sync::MutexGuard<'static, HashMap<String, Pooled>> {
-    POOL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Attaches contract `C` to the pooled connection of `key`, if one is open.
-/// The callbacks move into the connection only when the contract is attached.
-pub(crate) fn attach_pooled<C: DuplexContract>(
-    key: &str,
-    setup: &SetupFn,
-    callbacks: &mut Option<Callbacks>,
-) -> Result<Option<C::Client>, ConnectError> {
-    let pool = lock_pool();
-    let Some(pooled) = pool.get(key).filter(|p| !p.handle.is_closing()) else {
-        return Ok(None);
-    };
-    let callbacks = Arc::new(callbacks.take().unwrap_or_default());
-    let id = pooled.modules.attach(&pooled.handle, C::META, setup, callbacks)?;
-    Ok(Some(C::Client::from(release_handle(
-        &pooled.handle,
-        &pooled.modules,
-        id,
-    ))))
-}
-
 /// The typed client's handle: closing it (or dropping its last clone) detaches its contract, and closes the
 /// connection when no contract is left.
-fn release_handle(handle: &PeerHandle, modules: &Arc<Modules>, id: usize) -> PeerHandle {
+pub(crate) fn release_handle(handle: &PeerHandle, modules: &Arc<Modules>, id: usize) -> PeerHandle {
     let base = handle.clone();
     let modules = modules.clone();
     handle.owned_by(move || {
@@ -207,25 +175,23 @@ where
     }
 }
 
-/// A physical connection: where it connects, what is attached, and its pool key.
+/// A connection's place in a [`SocketPool`]: the pool and its key there.
+pub(crate) type Shared = (SocketPool, String);
+
+/// A physical connection: where it connects, and the pool it is shared in, if any.
 pub(crate) struct Connection<C: DuplexContract, P> {
     source: P,
     target: Target<C>,
-    key: Option<String>,
+    shared: Option<Shared>,
 }
 
 impl<C: DuplexContract, P: ParamSource<C>> Connection<C, P> {
-    pub(crate) fn new(source: P, target: Target<C>, key: Option<String>) -> Self {
-        Connection { source, target, key }
+    pub(crate) fn new(source: P, target: Target<C>, shared: Option<Shared>) -> Self {
+        Connection { source, target, shared }
     }
 
     /// Starts the connection on its first socket with contract `C` attached; returns `C`'s typed client.
-    pub(crate) fn start(
-        self,
-        ws: ClientSocket,
-        setup: SetupFn,
-        callbacks: Callbacks,
-    ) -> Result<C::Client, ConnectError> {
+    pub(crate) fn start(self, ws: ClientSocket, setup: SetupFn, callbacks: Callbacks) -> C::Client {
         let session = Session::new(Role::Client, self.target.config.socket_session());
         let handle = session.handle().clone();
         handle.set_log_mode(self.target.config.log_mode);
@@ -233,15 +199,11 @@ impl<C: DuplexContract, P: ParamSource<C>> Connection<C, P> {
             tracing::info!(path = self.target.schema.path(), "ws open");
         }
         let modules = Arc::new(Modules::default());
-        let id = modules.attach(&handle, C::META, &setup, Arc::new(callbacks))?;
-        if let Some(key) = &self.key {
-            lock_pool().insert(
-                key.clone(),
-                Pooled {
-                    handle: handle.clone(),
-                    modules: modules.clone(),
-                },
-            );
+        let Some(id) = modules.attach_new(&handle, C::META, &setup, || Arc::new(callbacks)) else {
+            unreachable!("a new connection has nothing attached")
+        };
+        if let Some((pool, key)) = &self.shared {
+            pool.share(key, &handle, &modules);
         }
         let client = C::Client::from(release_handle(&handle, &modules, id));
         let driver = Driver {
@@ -250,7 +212,7 @@ impl<C: DuplexContract, P: ParamSource<C>> Connection<C, P> {
             handle,
         };
         tokio::spawn(driver.run(ws, session));
-        Ok(client)
+        client
     }
 }
 
@@ -326,11 +288,8 @@ impl<C: DuplexContract, P: ParamSource<C>> Driver<C, P> {
     }
 
     fn finish(&self, reason: CloseReason, error: Option<&ConnectError>) {
-        if let Some(key) = &self.connection.key {
-            let mut pool = lock_pool();
-            if pool.get(key).is_some_and(|p| Arc::ptr_eq(&p.modules, &self.modules)) {
-                pool.remove(key);
-            }
+        if let Some((pool, key)) = &self.connection.shared {
+            pool.remove(key, &self.modules);
         }
         let mode = self.handle.log_mode();
         let path = self.connection.target.schema.path();

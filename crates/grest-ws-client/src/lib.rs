@@ -83,6 +83,7 @@ mod config;
 mod connection;
 mod open;
 mod params;
+mod pool;
 mod raw;
 mod upgrade;
 
@@ -98,6 +99,7 @@ use grest_ws_session::{DuplexContract, OwnedDispatch, PeerHandle};
 pub use config::{ClientConfig, ReconnectConfig, ShouldRetry};
 use open::Target;
 pub use params::{BeforeConnect, ConnectParams, ParamSource, StaticParams};
+pub use pool::SocketPool;
 pub use raw::{RawClient, RawConnection};
 
 /// Why a connection attempt failed.
@@ -130,9 +132,6 @@ pub enum ConnectError {
     /// The URL, TCP connection or WebSocket upgrade failed.
     #[error("connection failed: {0}")]
     Transport(String),
-    /// This contract is already attached to the shared socket of that URL and handshake headers.
-    #[error("contract {0:?} is already registered on this pooled socket; use Client::dedicated() for a second one")]
-    AlreadyAttached(&'static str),
 }
 
 impl ConnectError {
@@ -205,7 +204,7 @@ pub struct Client<C: DuplexContract, P = StaticParams<C>> {
     source: P,
     target: Target<C>,
     callbacks: Callbacks,
-    dedicated: bool,
+    pool: Option<SocketPool>,
 }
 
 impl<C: DuplexContract, P> std::fmt::Debug for Client<C, P> {
@@ -232,6 +231,13 @@ where
     pub fn url(&self) -> Result<String, ConnectError> {
         self.target.url(&self.source.0)
     }
+
+    /// Shares a socket with the other clients of `pool` that have the same URL and handshake headers (see
+    /// [`SocketPool`]); by default a client has a socket of its own.
+    pub fn pool(mut self, pool: &SocketPool) -> Self {
+        self.pool = Some(pool.clone());
+        self
+    }
 }
 
 impl<C, F, Fut> Client<C, BeforeConnect<F>>
@@ -242,11 +248,9 @@ where
 {
     /// A client whose URL, query and credentials come from `provider`, run before the first connection and
     /// before every reconnect (fresh short-lived tokens, signed URLs). Static parameters cannot be added to it.
-    /// Such a client always has its own socket (its parameters change, so it cannot be pooled).
+    /// Such a client always has its own socket (its parameters change, so it cannot share one).
     pub fn before_connect(schema: WebSocketSchema<C>, provider: F) -> Self {
-        let mut client = Client::with_source(schema, BeforeConnect(provider));
-        client.dedicated = true;
-        client
+        Client::with_source(schema, BeforeConnect(provider))
     }
 }
 
@@ -261,16 +265,8 @@ impl<C: DuplexContract, P: ParamSource<C>> Client<C, P> {
                 config: ClientConfig::default(),
             },
             callbacks: Callbacks::default(),
-            dedicated: false,
+            pool: None,
         }
-    }
-
-    /// Gives this client a socket of its own instead of sharing one with other clients of the same URL and
-    /// handshake headers (pooling is the default; a pooled socket runs with the settings of the client that
-    /// opened it).
-    pub fn dedicated(mut self) -> Self {
-        self.dedicated = true;
-        self
     }
 
     builder_methods!();
@@ -287,9 +283,8 @@ impl<C: DuplexContract, P: ParamSource<C>> Client<C, P> {
     /// every reconnection (so per-connection state starts fresh). The first attempt's failure is returned, not
     /// retried. Resolves once the server has sent `k`.
     ///
-    /// Clients with fixed parameters and the same URL and handshake headers share one socket (modules of one
-    /// extendable contract multiplex over it); the same contract cannot be attached twice to one shared socket —
-    /// use [`Client::dedicated`] for that.
+    /// A client of a [`SocketPool`] joins the pool's open socket with the same URL and handshake headers when there
+    /// is one (and its contract is not on it yet), else opens one and shares it.
     pub async fn connect_with(
         self,
         setup: impl Fn(Setup<C>) -> C::Handlers + Send + Sync + 'static,
@@ -306,16 +301,19 @@ impl<C: DuplexContract, P: ParamSource<C>> Client<C, P> {
 
     async fn connect_setup(self, setup: connection::SetupFn) -> Result<C::Client, ConnectError> {
         let params = self.source.params().await.map_err(ConnectError::BeforeConnect)?;
-        let key = (!self.dedicated).then(|| self.target.pool_key(&params)).transpose()?;
+        let shared = match self.pool {
+            Some(pool) => Some((pool, self.target.pool_key(&params)?)),
+            None => None,
+        };
         let mut callbacks = Some(self.callbacks);
-        if let Some(key) = &key {
-            if let Some(client) = connection::attach_pooled::<C>(key, &setup, &mut callbacks)? {
+        if let Some((pool, key)) = &shared {
+            if let Some(client) = pool.attach::<C>(key, &setup, &mut callbacks) {
                 return Ok(client);
             }
         }
         let ws = self.target.open(&params).await?;
-        let connection = Connection::<C, P>::new(self.source, self.target, key);
-        connection.start(ws, setup, callbacks.unwrap_or_default())
+        let connection = Connection::<C, P>::new(self.source, self.target, shared);
+        Ok(connection.start(ws, setup, callbacks.unwrap_or_default()))
     }
 }
 

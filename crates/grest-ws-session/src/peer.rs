@@ -217,7 +217,7 @@ pub struct PeerHandle {
 }
 
 /// Releases a handle's hold on the connection — on `close()`, or when the last clone is dropped, so a dropped
-/// client does not leak its connection. A dedicated client's release closes the connection; a pooled client's
+/// client does not leak its connection. A client alone on its socket closes the connection on release; a client sharing a socket
 /// detaches its contract (and closes the connection when it was the last).
 struct Owner {
     released: AtomicBool,

@@ -120,8 +120,7 @@ impl TestServer {
     where
         C::Query: Clone,
     {
-        self.call_on_with(Client::new(schema, self.base_url()).dedicated())
-            .await
+        self.call_on_with(Client::new(schema, self.base_url())).await
     }
 
     /// A connected test client from a configured client builder (query, credentials, headers).

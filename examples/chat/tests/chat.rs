@@ -152,7 +152,6 @@ async fn listener_with(addr: SocketAddr, name: Option<&str>, gate: Option<Arc<Se
         .query(ChatQuery {
             name: name.map(str::to_owned),
         })
-        .dedicated()
         .connect(handlers)
         .await
         .unwrap();
@@ -466,7 +465,6 @@ async fn presence_counts_sockets_that_answer_true() {
     let _b = listener(server.addr, "b").await;
     // A client without an areYouThere handler answers ROUTE_NOT_FOUND; a raw socket never answers (2 s timeout).
     let _deaf = Client::new(CHAT_API, format!("ws://{}", server.addr))
-        .dedicated()
         .connect(api::Handlers::new())
         .await
         .unwrap();
