@@ -189,6 +189,37 @@ pub fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &str {
     std::str::from_utf8(&buf[at..]).unwrap_or("0")
 }
 
+/// A request id kept until the reply: the usual decimal ids without an allocation, anything else verbatim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplyId {
+    /// A canonical decimal id.
+    Number(u64),
+    /// Any other id, verbatim.
+    Text(Box<str>),
+}
+
+impl ReplyId {
+    /// Keeps `id` as received.
+    pub fn new(id: &str) -> ReplyId {
+        // Only canonical decimals take the compact form, so the id is echoed byte for byte.
+        match id.parse::<u64>() {
+            Ok(n) if !id.starts_with(['0', '+']) || id == "0" => ReplyId::Number(n),
+            _ => ReplyId::Text(id.into()),
+        }
+    }
+
+    /// Runs `f` on the id's text, exactly as received.
+    pub fn with_str<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+        match self {
+            ReplyId::Number(n) => {
+                let mut buf = [0u8; 20];
+                f(decimal(*n, &mut buf))
+            }
+            ReplyId::Text(text) => f(text),
+        }
+    }
+}
+
 /// The exact handshake-accepted frame.
 pub const HANDSHAKE_OK: &str = "k:::null";
 /// The exact application ping frame.
@@ -295,5 +326,24 @@ mod tests {
         assert_eq!(f.kind, FrameKind::Response);
         assert_eq!(f.id, Some("42"));
         assert_eq!(f.data, Some(r#"{"a":"x:y"}"#));
+    }
+
+    #[test]
+    fn reply_ids_are_echoed_byte_for_byte() {
+        for id in [
+            "1",
+            "42",
+            "0",
+            "007",
+            "+5",
+            "abc",
+            "18446744073709551615",
+            "18446744073709551616",
+            "-1",
+        ] {
+            assert_eq!(ReplyId::new(id).with_str(str::to_owned), id);
+        }
+        assert!(matches!(ReplyId::new("42"), ReplyId::Number(42)));
+        assert!(matches!(ReplyId::new("007"), ReplyId::Text(_)));
     }
 }

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use grest_ws_core::envelope::Envelope;
-use grest_ws_core::frame::{self, Frame, FrameKind};
+use grest_ws_core::frame::{self, Frame, FrameKind, ReplyId};
 use grest_ws_core::{GrestError, RouteNotFound, ServerError};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
@@ -778,7 +778,12 @@ fn handle_text<'a, D: Dispatch + ?Sized>(text: &str, handle: &PeerHandle, link: 
                     let path = frame::clip(frame.path);
                     if is_request {
                         let error = RouteNotFound::for_path(frame.path).to_wire().to_json();
-                        Inbound::Reply(reply_frame(path, frame.id, &error))
+                        Inbound::Reply(frame::frame(
+                            FrameKind::Response,
+                            path,
+                            frame.id.filter(|id| !id.is_empty()),
+                            Some(&error),
+                        ))
                     } else {
                         Inbound::Unrouted(path.to_owned())
                     }
@@ -847,32 +852,6 @@ fn report(handle: &PeerHandle, path: &'static str, envelope: &Envelope, elapsed:
     }
 }
 
-/// A request id kept until the reply: the usual decimal ids without an allocation, anything else verbatim.
-enum ReplyId {
-    Number(u64),
-    Text(Box<str>),
-}
-
-impl ReplyId {
-    fn new(id: &str) -> ReplyId {
-        // Only canonical decimals take the compact form, so the id is echoed byte for byte.
-        match id.parse::<u64>() {
-            Ok(n) if !id.starts_with(['0', '+']) || id == "0" => ReplyId::Number(n),
-            _ => ReplyId::Text(id.into()),
-        }
-    }
-
-    fn with_str<R>(&self, f: impl FnOnce(&str) -> R) -> R {
-        match self {
-            ReplyId::Number(n) => {
-                let mut buf = [0u8; 20];
-                f(frame::decimal(*n, &mut buf))
-            }
-            ReplyId::Text(text) => f(text),
-        }
-    }
-}
-
 /// Queues the reply `s:<path>:<id>:<envelope>`, written straight into the write queue.
 fn queue_reply<S>(ws: &mut WebSocket<S>, path: &str, id: &ReplyId, envelope: &str) {
     id.with_str(|id| {
@@ -880,15 +859,6 @@ fn queue_reply<S>(ws: &mut WebSocket<S>, path: &str, id: &ReplyId, envelope: &st
         // After a Close nothing more is sent.
         let _ = ws.queue_text_parts(&[kind, ":", path, ":", id, ":", envelope]);
     });
-}
-
-fn reply_frame(path: &str, id: Option<&str>, envelope: &str) -> String {
-    frame::frame(
-        FrameKind::Response,
-        path,
-        id.filter(|id| !id.is_empty()),
-        Some(envelope),
-    )
 }
 
 /// One running handler, in its message context and tracing span. A panic in the handler is caught here and
@@ -973,28 +943,4 @@ where
         ws.discard_input().await;
     };
     let _ = tokio::time::timeout(limit, finish).await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reply_ids_are_echoed_byte_for_byte() {
-        for id in [
-            "1",
-            "42",
-            "0",
-            "007",
-            "+5",
-            "abc",
-            "18446744073709551615",
-            "18446744073709551616",
-            "-1",
-        ] {
-            assert_eq!(ReplyId::new(id).with_str(str::to_owned), id);
-        }
-        assert!(matches!(ReplyId::new("42"), ReplyId::Number(42)));
-        assert!(matches!(ReplyId::new("007"), ReplyId::Text(_)));
-    }
 }
