@@ -47,27 +47,27 @@ contract! {
         connect { errors: [ServerError] }
         client_to_server {
             /// S1/S2: returns its input.
-            echo(Payload) -> Payload, errors [ServerError], permission Permission::Public;
+            echo(Payload) -> Payload, errors: [ServerError], permission: Permission::Public;
             /// S4 ingest: counted, no reply.
-            ingest(Payload), permission Permission::Public;
+            ingest(Payload), permission: Permission::Public;
             /// How many `ingest` messages the server has handled so far.
-            stats() -> u64, errors [ServerError], permission Permission::Public;
+            stats() -> u64, errors: [ServerError], permission: Permission::Public;
             /// S3: the server keeps `n` `ask` requests in flight to this client until it disconnects.
-            start_ask(Control), permission Permission::Public;
+            start_ask(Control), permission: Permission::Public;
             /// S4 push: the server pushes `pushed` to this client as fast as it can until it disconnects.
-            start_push(Control), permission Permission::Public;
+            start_push(Control), permission: Permission::Public;
             /// S5: join the fan-out group.
-            subscribe() -> bool, errors [ServerError], permission Permission::Public;
+            subscribe() -> bool, errors: [ServerError], permission: Permission::Public;
             /// S5: send `news` to every subscriber; answers the number of subscribers.
-            publish(Payload) -> u64, errors [ServerError], permission Permission::Public;
+            publish(Payload) -> u64, errors: [ServerError], permission: Permission::Public;
         }
         server_to_client {
             /// S3: the client answers with the input.
-            ask(Payload) -> Payload, errors [ServerError], permission Permission::Public;
+            ask(Payload) -> Payload, errors: [ServerError], permission: Permission::Public;
             /// S4 push.
-            pushed(Payload), permission Permission::Public;
+            pushed(Payload), permission: Permission::Public;
             /// S5 fan-out.
-            news(Payload), permission Permission::Public;
+            news(Payload), permission: Permission::Public;
         }
     }
 }

@@ -35,6 +35,20 @@
 //! fn main() {}
 //! ```
 //!
+//! Settings are written one way, `key: value`, after a method as in `connect`; `errors [..]` without the colon is
+//! refused with a message that says so:
+//!
+//! ```compile_fail
+//! use grest_ws::{ServerError, contract};
+//! contract! {
+//!     pub Echo {
+//!         client_to_server { echo(String) -> String, errors [ServerError]; }
+//!         server_to_client {}
+//!     }
+//! }
+//! fn main() {}
+//! ```
+//!
 //! A `:` in a wire name would corrupt the `type:path:id:data` framing, so it is rejected:
 //!
 //! ```compile_fail

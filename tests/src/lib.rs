@@ -81,11 +81,11 @@ contract! {
         connect { input: LabQuery, errors: [ServerError] }
         client_to_server {
             /// Echoes its input.
-            echo(EchoInput) -> EchoInput, errors [ValidationError, ServerError];
+            echo(EchoInput) -> EchoInput, errors: [ValidationError, ServerError];
             /// Joins a room: `ROOM_FULL` with data, or `NOT_FOUND`.
-            join(JoinInput) -> bool, errors [RoomFull, NotFound, ServerError];
+            join(JoinInput) -> bool, errors: [RoomFull, NotFound, ServerError];
             /// Counts the items of an order.
-            order(Order) -> u32, errors [ValidationError];
+            order(Order) -> u32, errors: [ValidationError];
             /// Waits until `open_gate` is called (proves requests run concurrently).
             wait_gate() -> String;
             /// Opens the gate.
@@ -119,7 +119,7 @@ contract! {
             /// A push.
             pushed(String);
             /// A server-to-client request.
-            question(String) -> String, errors [ServerError];
+            question(String) -> String, errors: [ServerError];
         }
     }
 }

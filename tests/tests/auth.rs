@@ -118,16 +118,16 @@ contract! {
     pub Vault {
         connect { errors: [NotAuthorized, Forbidden, ServerError], permission: Permission::Scope("vault:use") }
         client_to_server {
-            whoami() -> String, permission Permission::Any;
-            read() -> String, errors [Forbidden, ServerError], permission Permission::Scope("vault:read");
-            write(String) -> bool, errors [Forbidden, ServerError],
-                permission Permission::AllOf(&[Permission::Scope("vault:read"), Permission::Scope("vault:write")]);
-            admin_or_write() -> bool, errors [Forbidden, ServerError],
-                permission Permission::AnyOf(&[Permission::Scope("admin"), Permission::Scope("vault:write")]);
-            locale() -> String, permission Permission::Public;
+            whoami() -> String, permission: Permission::Any;
+            read() -> String, errors: [Forbidden, ServerError], permission: Permission::Scope("vault:read");
+            write(String) -> bool, errors: [Forbidden, ServerError],
+                permission: Permission::AllOf(&[Permission::Scope("vault:read"), Permission::Scope("vault:write")]);
+            admin_or_write() -> bool, errors: [Forbidden, ServerError],
+                permission: Permission::AnyOf(&[Permission::Scope("admin"), Permission::Scope("vault:write")]);
+            locale() -> String, permission: Permission::Public;
         }
         server_to_client {
-            notice(String), permission Permission::Public;
+            notice(String), permission: Permission::Public;
         }
     }
 }
@@ -568,11 +568,11 @@ contract! {
     /// Declares a permission on one method but not the other (strict mode offender), and a gated push.
     pub Sloppy {
         client_to_server {
-            guarded() -> bool, permission Permission::Scope("x");
+            guarded() -> bool, permission: Permission::Scope("x");
             open() -> bool;
         }
         server_to_client {
-            push(String), permission Permission::Scope("x");
+            push(String), permission: Permission::Scope("x");
         }
     }
 }
@@ -591,7 +591,7 @@ impl sloppy::Server for SloppySession {
 contract! {
     /// Every method declares Public: nothing to complain about.
     pub Tidy {
-        client_to_server { hello() -> bool, permission Permission::Public; }
+        client_to_server { hello() -> bool, permission: Permission::Public; }
         server_to_client {}
     }
 }

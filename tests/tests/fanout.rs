@@ -31,25 +31,25 @@ contract! {
         connect { errors: [ServerError] }
         client_to_server {
             /// Joins a room.
-            join(String) -> bool, errors [ServerError], permission Permission::Public;
+            join(String) -> bool, errors: [ServerError], permission: Permission::Public;
             /// Leaves a room.
-            leave(String) -> bool, errors [ServerError], permission Permission::Public;
+            leave(String) -> bool, errors: [ServerError], permission: Permission::Public;
             /// Broadcasts to the post's room (`*`: everyone) except the sender; answers how many got it queued.
-            publish(Post) -> u64, errors [ServerError], permission Permission::Public;
+            publish(Post) -> u64, errors: [ServerError], permission: Permission::Public;
             /// Members of a room.
-            count(String) -> u64, errors [ServerError], permission Permission::Public;
+            count(String) -> u64, errors: [ServerError], permission: Permission::Public;
             /// The rooms this connection is in.
-            mine() -> Vec<String>, errors [ServerError], permission Permission::Public;
+            mine() -> Vec<String>, errors: [ServerError], permission: Permission::Public;
             /// Asks the server to push `news` to this connection alone, without waiting.
-            echo_news(Post), permission Permission::Public;
+            echo_news(Post), permission: Permission::Public;
             /// Asks the other members of a room `ready` and counts the `true` answers within the roll-call time.
-            roll_call(String) -> u64, errors [ServerError], permission Permission::Public;
+            roll_call(String) -> u64, errors: [ServerError], permission: Permission::Public;
         }
         server_to_client {
             /// A post.
-            news(Post), permission Permission::Public;
+            news(Post), permission: Permission::Public;
             /// Whether the client is there.
-            ready() -> bool, errors [ServerError], permission Permission::Public;
+            ready() -> bool, errors: [ServerError], permission: Permission::Public;
         }
     }
 }

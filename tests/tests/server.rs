@@ -10,7 +10,7 @@ contract! {
     /// A second, unrelated contract.
     pub Clock {
         client_to_server {
-            now() -> u64, permission Permission::Public;
+            now() -> u64, permission: Permission::Public;
         }
         server_to_client {
             tick(u64);

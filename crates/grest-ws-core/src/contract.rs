@@ -1,4 +1,4 @@
-//! Contract metadata: the one static description of a duplex contract that dispatch tables, permission checks,
+//! Contract metadata: the one static description of a duplex contract that dispatch tables, permission: checks,
 //! code generators and the test kit all read. The `contract!` macro generates it; nothing re-derives it.
 
 use std::marker::PhantomData;

@@ -20,9 +20,9 @@
 //! # contract! {
 //! #     pub Chat {
 //! #         client_to_server {
-//! #             send_message(SendMessageRequest) -> SendMessageResponse, errors [ValidationError, ServerError];
+//! #             send_message(SendMessageRequest) -> SendMessageResponse, errors: [ValidationError, ServerError];
 //! #         }
-//! #         server_to_client { new_message(Message); are_you_there() -> bool, errors [ServerError]; }
+//! #         server_to_client { new_message(Message); are_you_there() -> bool, errors: [ServerError]; }
 //! #     }
 //! # }
 //! # const CHAT_API: WebSocketSchema<Chat> = WebSocketSchema::new("ws/chat");

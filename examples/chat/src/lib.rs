@@ -131,24 +131,24 @@ contract! {
         connect { input: ChatQuery, errors: [ServerError] }
         client_to_server {
             /// Stores and broadcasts a message.
-            send_message(SendMessageRequest) -> SendMessageResponse, errors [ValidationError, ServerError], permission Permission::Public;
+            send_message(SendMessageRequest) -> SendMessageResponse, errors: [ValidationError, ServerError], permission: Permission::Public;
             /// Marks a stored message as read.
-            mark_as_read(MarkAsRead), permission Permission::Public;
+            mark_as_read(MarkAsRead), permission: Permission::Public;
             /// Keeps nothing alive; exists because the original contract has it.
-            ping(), permission Permission::Public;
+            ping(), permission: Permission::Public;
         }
         server_to_client {
             /// A new message, pushed to every socket.
-            new_message(Message), permission Permission::Public;
+            new_message(Message), permission: Permission::Public;
             /// Someone is typing.
-            typing(TypingEvent), permission Permission::Public;
+            typing(TypingEvent), permission: Permission::Public;
             /// The stored messages, pushed to each connection when it opens (so on every reconnect), right after
             /// `k`: the client replaces its list with them.
-            history(History), permission Permission::Public;
+            history(History), permission: Permission::Public;
             /// The number of connections, pushed to everyone when one opens or closes.
-            online(Online), permission Permission::Public;
+            online(Online), permission: Permission::Public;
             /// Presence probe: the client answers `true`.
-            are_you_there() -> bool, errors [ServerError], permission Permission::Public;
+            are_you_there() -> bool, errors: [ServerError], permission: Permission::Public;
         }
     }
 }

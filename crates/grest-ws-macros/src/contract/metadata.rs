@@ -102,7 +102,7 @@ pub(super) fn expand_anchor(def: &ContractDef) -> TokenStream {
     }
 }
 
-/// The `MethodMeta` of one method: names, direction, errors, permission and shapes.
+/// The `MethodMeta` of one method: names, direction, errors, permission: and shapes.
 fn method_meta(method: &MethodTokens) -> TokenStream {
     let core = core_path();
     let MethodTokens { def: m, path, .. } = method;

@@ -164,31 +164,58 @@ impl Parse for ContractDef {
 }
 
 /// Parses an error list `[ErrorA, ErrorB]`.
-fn parse_errors(input: ParseStream) -> syn::Result<Vec<syn::Path>> {
-    let list;
-    bracketed!(list in input);
-    Ok(list
-        .parse_terminated(syn::Path::parse, Token![,])?
-        .into_iter()
-        .collect())
+/// One `key: value` setting, written the same way in the `connect` section and after a method.
+enum Setting {
+    /// `input: T` (`connect` only): the handshake query.
+    Input(Type),
+    /// `errors: [A, B]`: the declared errors.
+    Errors(Vec<syn::Path>),
+    /// `permission: EXPR`: who may connect or call.
+    Permission(syn::Expr),
+}
+
+/// Parses one setting; `input` is accepted only in `connect` (`in_connect`).
+fn parse_option(input: ParseStream, in_connect: bool) -> syn::Result<Setting> {
+    let key: Ident = input.parse()?;
+    let expected = if in_connect {
+        "expected `input: T`, `errors: [..]` or `permission: EXPR`"
+    } else {
+        "expected `errors: [..]` or `permission: EXPR`"
+    };
+    let setting = key.to_string();
+    if !matches!(setting.as_str(), "errors" | "permission") && !(in_connect && setting == "input") {
+        return Err(syn::Error::new_spanned(key, expected));
+    }
+    if !input.peek(Token![:]) {
+        return Err(syn::Error::new_spanned(
+            &key,
+            format!("write `{setting}: …`: every setting takes a colon, after a method as in `connect`"),
+        ));
+    }
+    input.parse::<Token![:]>()?;
+    Ok(match setting.as_str() {
+        "input" => Setting::Input(input.parse()?),
+        "errors" => {
+            let list;
+            bracketed!(list in input);
+            Setting::Errors(
+                list.parse_terminated(syn::Path::parse, Token![,])?
+                    .into_iter()
+                    .collect(),
+            )
+        }
+        _ => Setting::Permission(input.parse()?),
+    })
 }
 
 impl ContractDef {
     /// Parses the body of a `connect { input: T, errors: [..], permission: EXPR }` section.
     fn parse_connect(&mut self, input: ParseStream) -> syn::Result<()> {
         while !input.is_empty() {
-            let key: Ident = input.parse()?;
-            input.parse::<Token![:]>()?;
-            match key.to_string().as_str() {
-                "input" => self.query = Some(input.parse()?),
-                "errors" => self.connect_errors = parse_errors(input)?,
-                "permission" => self.connect_permission = Some(input.parse()?),
-                _ => {
-                    return Err(syn::Error::new_spanned(
-                        key,
-                        "expected `input`, `errors` or `permission`",
-                    ));
-                }
+            match parse_option(input, true)? {
+                Setting::Input(query) => self.query = Some(query),
+                Setting::Errors(errors) => self.connect_errors = errors,
+                Setting::Permission(permission) => self.connect_permission = Some(permission),
             }
             if !input.is_empty() {
                 input.parse::<Token![,]>()?;
@@ -198,7 +225,7 @@ impl ContractDef {
     }
 
     /// Parses the body of a `client_to_server` (`to_server`) or `server_to_client` section: methods
-    /// `name(Input) -> Success, errors [..], permission EXPR;`.
+    /// `name(Input) -> Success, errors: [..], permission: EXPR;`.
     fn parse_methods(&mut self, input: ParseStream, to_server: bool) -> syn::Result<()> {
         while !input.is_empty() {
             let mut attrs = input.call(Attribute::parse_outer)?;
@@ -218,16 +245,10 @@ impl ContractDef {
             let mut permission = None;
             while input.peek(Token![,]) {
                 input.parse::<Token![,]>()?;
-                let key: Ident = input.parse()?;
-                match key.to_string().as_str() {
-                    "errors" => errors = parse_errors(input)?,
-                    "permission" => permission = Some(input.parse()?),
-                    _ => {
-                        return Err(syn::Error::new_spanned(
-                            key,
-                            "expected `errors [..]` or `permission EXPR`",
-                        ));
-                    }
+                match parse_option(input, false)? {
+                    Setting::Errors(declared) => errors = declared,
+                    Setting::Permission(expr) => permission = Some(expr),
+                    Setting::Input(_) => unreachable!("refused by parse_option for methods"),
                 }
             }
             input.parse::<Token![;]>()?;
