@@ -183,7 +183,12 @@ fn parse_option(input: ParseStream, in_connect: bool) -> syn::Result<Setting> {
         "expected `errors: [..]` or `permission: EXPR`"
     };
     let setting = key.to_string();
-    if !matches!(setting.as_str(), "errors" | "permission") && !(in_connect && setting == "input") {
+    let known = match setting.as_str() {
+        "errors" | "permission" => true,
+        "input" => in_connect,
+        _ => false,
+    };
+    if !known {
         return Err(syn::Error::new_spanned(key, expected));
     }
     if !input.peek(Token![:]) {
