@@ -5,7 +5,7 @@
 
 use chat::chat::SendMessageError;
 use chat::{Chat, SendMessageRequest, SendMessageResponse};
-use grest_ws::__private::session::decode_input;
+use grest_ws::__private::session::__macro_support::decode_input;
 use grest_ws::Contract;
 use grest_ws::protocol::envelope::decode_reply;
 use grest_ws::protocol::frame::Frame;

@@ -10,7 +10,7 @@
 #![no_main]
 
 use grest_ws::server::{Connected, GrestWs, WireHandler};
-use grest_ws::{NotAuthorized, Validate, WebSocketSchema, Wire, WireError, contract};
+use grest_ws::{NotAuthorized, Validate, WebSocketSchema, Wire, ErrorEnvelope, contract};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use libfuzzer_sys::fuzz_target;
@@ -50,7 +50,7 @@ struct Check;
 impl WireHandler for Check {
     type Principal = String;
 
-    async fn process(&self, credential: Option<&str>) -> Result<String, WireError> {
+    async fn process(&self, credential: Option<&str>) -> Result<String, ErrorEnvelope> {
         match credential {
             Some("good") => Ok("alice".to_owned()),
             _ => Err(NotAuthorized::with_display_message("Invalid credential").into()),

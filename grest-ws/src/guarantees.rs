@@ -54,7 +54,7 @@
 //! ```compile_fail
 //! use grest_ws::contract;
 //! contract! {
-//!     #[wire_name = "Chat:v2"]
+//!     #[rename = "Chat:v2"]
 //!     pub Chat {
 //!         client_to_server {}
 //!         server_to_client {}
@@ -67,7 +67,7 @@
 //! use grest_ws::contract;
 //! contract! {
 //!     pub Chat {
-//!         client_to_server { #[wire_name = "send:message"] send(String); }
+//!         client_to_server { #[rename = "send:message"] send(String); }
 //!         server_to_client {}
 //!     }
 //! }
@@ -125,9 +125,9 @@
 //! ```
 //! use grest_ws::{WebSocketSchema, contract};
 //! contract! {
-//!     #[wire_name = "ChatV2"]
+//!     #[rename = "ChatV2"]
 //!     pub Chat {
-//!         client_to_server { #[wire_name = "sendMessage"] send(String); }
+//!         client_to_server { #[rename = "sendMessage"] send(String); }
 //!         server_to_client {}
 //!     }
 //! }

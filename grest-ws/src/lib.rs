@@ -4,9 +4,9 @@ pub use grest_ws_core::auth::Wire;
 pub use grest_ws_core::contract::{Anchor, AnchorSchema, Extends};
 pub use grest_ws_core::error::MethodError;
 pub use grest_ws_core::{
-    BadRequest, Contract, ContractMeta, Direction, ErrorContext, ErrorMeta, Exists, Forbidden, GrestError, Issue,
-    MethodMeta, NotAuthorized, NotFound, PayloadTooLarge, Permission, RawContract, RawSchema, RouteNotFound,
-    ServerError, Validate, ValidationError, WebSocketSchema, WireError, define_error,
+    BadRequest, Contract, ContractMeta, Direction, ErrorContext, ErrorEnvelope, ErrorMeta, Exists, Forbidden,
+    GrestError, Issue, MethodMeta, NotAuthorized, NotFound, PayloadTooLarge, Permission, RawContract, RawSchema,
+    RouteNotFound, ServerError, Validate, ValidationError, WebSocketSchema, define_error,
 };
 #[cfg(feature = "macros")]
 pub use grest_ws_macros::{Validate, contract};
@@ -38,7 +38,7 @@ pub mod protocol {
     pub mod error {
         pub use grest_ws_core::error::{
             INVALID_ARGUMENTS, INVALID_QUERY, INVALID_RESPONSE, REQUEST_TIMEOUT, SOCKET_CLOSED, is_valid_error_type,
-            match_wire, now_millis, unlisted_wire_error,
+            match_envelope, now_millis, unlisted_error,
         };
     }
 

@@ -179,7 +179,7 @@ impl lab::Server for LabSession {
     }
 
     async fn undeclared(&self) -> Result<bool, lab::UndeclaredError> {
-        Err(grest_ws::GrestError::to_wire(&NotFound::new()).into())
+        Err(grest_ws::GrestError::to_envelope(&NotFound::new()).into())
     }
 
     async fn room(&self) -> Result<String, lab::RoomError> {

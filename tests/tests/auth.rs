@@ -9,7 +9,7 @@ use axum::{Extension, Router};
 use grest_ws::client::{Client, ClientConfig, ConnectError};
 use grest_ws::server::{BuildError, Connected, GrestWs, HttpAuth, Inbound, Middleware, OriginPolicy, WireHandler};
 use grest_ws::{
-    BadRequest, Forbidden, NotAuthorized, Permission, ServerError, WebSocketSchema, Wire, WireError, contract,
+    BadRequest, ErrorEnvelope, Forbidden, NotAuthorized, Permission, ServerError, WebSocketSchema, Wire, contract,
 };
 use grest_ws_tests::{RawWs, frame_data, http_get, serve, without_context};
 use http::Extensions;
@@ -56,7 +56,7 @@ impl WireHandler for Credentials {
     type Principal = User;
     const RESOLVES_PERMISSIONS: bool = true;
 
-    async fn process(&self, credential: Option<&str>) -> Result<User, WireError> {
+    async fn process(&self, credential: Option<&str>) -> Result<User, ErrorEnvelope> {
         self.events.push(&format!("process {}", self.prefix));
         let credential = credential.ok_or_else(|| NotAuthorized::with_display_message("Missing credential"))?;
         credential
@@ -95,12 +95,12 @@ struct LocaleMiddleware {
 impl Middleware for LocaleMiddleware {
     type Parsed = Option<String>;
 
-    fn parse(&self, inbound: &Inbound) -> Result<Option<String>, WireError> {
+    fn parse(&self, inbound: &Inbound) -> Result<Option<String>, ErrorEnvelope> {
         self.events.push(&format!("parse {}", self.name));
         Ok(inbound.headers.get("accept-language").cloned())
     }
 
-    async fn process(&self, language: Option<String>, extensions: &mut Extensions) -> Result<(), WireError> {
+    async fn process(&self, language: Option<String>, extensions: &mut Extensions) -> Result<(), ErrorEnvelope> {
         self.events.push(&format!("process {}", self.name));
         match language.as_deref() {
             Some("xx") => Err(BadRequest::with_display_message("Unsupported language").into()),
@@ -236,7 +236,7 @@ async fn connect_as(
         .await
 }
 
-async fn rejected(result: Result<vault::Client, ConnectError>) -> WireError {
+async fn rejected(result: Result<vault::Client, ConnectError>) -> ErrorEnvelope {
     match result {
         Err(ConnectError::Rejected(wire)) => wire,
         other => panic!("expected a rejected handshake, got {:?}", other.map(|_| ())),
@@ -653,7 +653,7 @@ fn non_public_permission_needs_a_permission_wire() {
     struct Version;
     impl WireHandler for Version {
         type Principal = String;
-        async fn process(&self, v: Option<&str>) -> Result<String, WireError> {
+        async fn process(&self, v: Option<&str>) -> Result<String, ErrorEnvelope> {
             Ok(v.unwrap_or("1").to_owned())
         }
     }

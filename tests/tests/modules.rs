@@ -57,7 +57,7 @@ contract! {
 
 contract! {
     /// A module whose wire name clashes with `Messaging`.
-    #[wire_name = "Messaging"]
+    #[rename = "Messaging"]
     pub MessagingAgain extends Hub {
         client_to_server { other() -> bool; }
         server_to_client {}

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use grest_ws::client::Client;
 use grest_ws::server::{GrestWs, WireHandler};
-use grest_ws::{WebSocketSchema, Wire, WireError};
+use grest_ws::{ErrorEnvelope, WebSocketSchema, Wire};
 use grest_ws_tests::{CapturedLogs, Lab, LabQuery, LabState, lab, lab_connect, serve};
 
 const TOKEN: Wire = Wire::header("token", "authorization").bearer();
@@ -15,7 +15,7 @@ struct AnyToken;
 
 impl WireHandler for AnyToken {
     type Principal = String;
-    async fn process(&self, token: Option<&str>) -> Result<String, WireError> {
+    async fn process(&self, token: Option<&str>) -> Result<String, ErrorEnvelope> {
         Ok(token.unwrap_or_default().len().to_string())
     }
 }

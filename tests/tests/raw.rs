@@ -15,7 +15,7 @@ use grest_ws::client::{ClientConfig, CloseReason, ConnectError, RawClient, Recon
 use grest_ws::server::{BuildError, GrestWs, RawConnected, RawSocket, ServerConfig, Sockets, WireHandler};
 use grest_ws::session::PushError;
 use grest_ws::session::{Heartbeat, RAW_PING, RAW_PONG, RawMessage};
-use grest_ws::{NotAuthorized, RawContract, RawSchema, SessionConfig, Validate, Wire, WireError};
+use grest_ws::{ErrorEnvelope, NotAuthorized, RawContract, RawSchema, SessionConfig, Validate, Wire};
 use grest_ws_tests::{
     LAB_API, LabState, PATIENCE, Process, RawWs, counters_by, frame_data, http_get, lab_connect, serve,
 };
@@ -87,7 +87,7 @@ struct Tokens;
 impl WireHandler for Tokens {
     type Principal = User;
 
-    async fn process(&self, token: Option<&str>) -> Result<User, WireError> {
+    async fn process(&self, token: Option<&str>) -> Result<User, ErrorEnvelope> {
         match token {
             Some("secret") => Ok(User("alice".into())),
             Some("slow") => {

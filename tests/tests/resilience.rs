@@ -10,7 +10,7 @@ use std::time::Duration;
 use grest_ws::client::{Client, ClientConfig, ConnectError, ConnectParams, ReconnectConfig};
 use grest_ws::server::{GrestWs, ServerConfig, Sockets, WireHandler};
 use grest_ws::session::Heartbeat;
-use grest_ws::{NotAuthorized, SessionConfig, WebSocketSchema, Wire, WireError};
+use grest_ws::{ErrorEnvelope, NotAuthorized, SessionConfig, WebSocketSchema, Wire};
 use grest_ws_tests::{LAB_API, Lab, LabQuery, LabState, PATIENCE, Process, RawWs, lab, lab_connect};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -38,7 +38,7 @@ impl TokenBook {
 impl WireHandler for TokenBook {
     type Principal = String;
 
-    async fn process(&self, token: Option<&str>) -> Result<String, WireError> {
+    async fn process(&self, token: Option<&str>) -> Result<String, ErrorEnvelope> {
         let token = token.unwrap_or_default().to_owned();
         self.seen.lock().unwrap().push(token.clone());
         if self.valid.lock().unwrap().contains(&token) {

@@ -90,7 +90,7 @@ mod upgrade;
 use std::future::Future;
 
 use grest_ws_core::auth::{Outbound, Wire};
-use grest_ws_core::{Forbidden, GrestError, NotAuthorized, ValidationError, WebSocketSchema, WireError};
+use grest_ws_core::{ErrorEnvelope, Forbidden, GrestError, NotAuthorized, ValidationError, WebSocketSchema};
 use std::sync::Arc;
 
 use connection::{Callbacks, Connection};
@@ -111,10 +111,10 @@ pub enum ConnectError {
     InvalidQuery(ValidationError),
     /// `before_connect` failed.
     #[error("before_connect failed: {0}")]
-    BeforeConnect(WireError),
+    BeforeConnect(ErrorEnvelope),
     /// The server rejected the handshake with this error (`x` frame).
     #[error("handshake rejected: {0}")]
-    Rejected(WireError),
+    Rejected(ErrorEnvelope),
     /// The server closed the socket during the handshake (4000 = invalid query).
     #[error("closed during the handshake with code {code:?}: {reason}")]
     Closed {
@@ -244,7 +244,7 @@ impl<C, F, Fut> Client<C, BeforeConnect<F>>
 where
     C: DuplexContract,
     F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<ConnectParams<C>, WireError>> + Send + 'static,
+    Fut: Future<Output = Result<ConnectParams<C>, ErrorEnvelope>> + Send + 'static,
 {
     /// A client whose URL, query and credentials come from `provider`, run before the first connection and
     /// before every reconnect (fresh short-lived tokens, signed URLs). Static parameters cannot be added to it.

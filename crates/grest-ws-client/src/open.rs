@@ -4,7 +4,7 @@
 use grest_ws_core::auth::Outbound;
 use grest_ws_core::error::INVALID_QUERY;
 use grest_ws_core::frame::{self, Frame, FrameKind};
-use grest_ws_core::{Contract, GrestError, ServerError, ValidationError, WebSocketSchema, WireError};
+use grest_ws_core::{Contract, ErrorEnvelope, GrestError, ServerError, ValidationError, WebSocketSchema};
 use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -172,9 +172,9 @@ async fn connect_tcp(request: &http::Request<()>) -> Result<TcpStream, ConnectEr
 }
 
 /// The error of an `x` frame: a grest error envelope, or `SERVER_ERROR` "WebSocket handshake failed".
-fn handshake_error(data: Option<&str>) -> WireError {
-    data.and_then(|d| serde_json::from_str::<WireError>(d).ok())
-        .unwrap_or_else(|| ServerError::with_display_message("WebSocket handshake failed").to_wire())
+fn handshake_error(data: Option<&str>) -> ErrorEnvelope {
+    data.and_then(|d| serde_json::from_str::<ErrorEnvelope>(d).ok())
+        .unwrap_or_else(|| ServerError::with_display_message("WebSocket handshake failed").to_envelope())
 }
 
 /// A query value as URL pairs: strings as they are, other scalars as JSON text, arrays as repeated keys.

@@ -5,7 +5,7 @@
 use std::future::Future;
 
 use grest_ws_core::Contract;
-use grest_ws_core::WireError;
+use grest_ws_core::ErrorEnvelope;
 use grest_ws_core::auth::{Outbound, Wire};
 use grest_ws_session::BoxFuture;
 
@@ -76,7 +76,7 @@ impl<C: Contract> ConnectParams<C> {
 /// A source of [`ConnectParams`], asked before every attempt.
 pub trait ParamSource<C: Contract>: Send + Sync + 'static {
     /// The parameters of the next attempt; an error fails the attempt (a `VALIDATION_ERROR` for good).
-    fn params(&self) -> BoxFuture<'_, Result<ConnectParams<C>, WireError>>;
+    fn params(&self) -> BoxFuture<'_, Result<ConnectParams<C>, ErrorEnvelope>>;
 }
 
 /// Parameters fixed when the client is built.
@@ -86,7 +86,7 @@ impl<C: Contract> ParamSource<C> for StaticParams<C>
 where
     C::Query: Clone,
 {
-    fn params(&self) -> BoxFuture<'_, Result<ConnectParams<C>, WireError>> {
+    fn params(&self) -> BoxFuture<'_, Result<ConnectParams<C>, ErrorEnvelope>> {
         let params = self.0.clone();
         Box::pin(async move { Ok(params) })
     }
@@ -99,9 +99,9 @@ impl<C, F, Fut> ParamSource<C> for BeforeConnect<F>
 where
     C: Contract,
     F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<ConnectParams<C>, WireError>> + Send + 'static,
+    Fut: Future<Output = Result<ConnectParams<C>, ErrorEnvelope>> + Send + 'static,
 {
-    fn params(&self) -> BoxFuture<'_, Result<ConnectParams<C>, WireError>> {
+    fn params(&self) -> BoxFuture<'_, Result<ConnectParams<C>, ErrorEnvelope>> {
         Box::pin((self.0)())
     }
 }

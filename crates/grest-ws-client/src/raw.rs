@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use grest_ws_core::auth::Wire;
-use grest_ws_core::{RawContract, RawSchema, WebSocketSchema, WireError};
+use grest_ws_core::{ErrorEnvelope, RawContract, RawSchema, WebSocketSchema};
 use grest_ws_session::{LogMode, RawMessage, RawSender, RawSession, SendError};
 use tokio::sync::{Notify, mpsc};
 
@@ -79,7 +79,7 @@ impl<C, F, Fut> RawClient<C, BeforeConnect<F>>
 where
     C: RawContract,
     F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<ConnectParams<C>, WireError>> + Send + 'static,
+    Fut: Future<Output = Result<ConnectParams<C>, ErrorEnvelope>> + Send + 'static,
 {
     /// A client whose URL, query and credentials come from `provider`, run before the first connection and before
     /// every reconnect.

@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::error::{GrestError, MethodError, ServerError, WireError};
+use crate::error::{ErrorEnvelope, GrestError, MethodError, ServerError};
 use crate::validate::{self, Validate};
 
 /// The success envelope of a method without a success type: `{"success":true,"type":"OK"}`.
@@ -26,7 +26,7 @@ pub fn write_ok<T: Serialize + ?Sized>(out: &mut Vec<u8>, data: &T) -> Result<()
 #[derive(Debug, Clone)]
 pub struct Envelope {
     json: Cow<'static, str>,
-    error: Option<Box<WireError>>,
+    error: Option<Box<ErrorEnvelope>>,
 }
 
 impl Envelope {
@@ -51,7 +51,7 @@ impl Envelope {
     }
 
     /// The error envelope of `error`.
-    pub fn failure(error: WireError) -> Self {
+    pub fn failure(error: ErrorEnvelope) -> Self {
         Envelope {
             json: Cow::Owned(error.to_json()),
             error: Some(Box::new(error)),
@@ -64,7 +64,7 @@ impl Envelope {
     }
 
     /// The error this envelope reports; `None` for success.
-    pub fn error(&self) -> Option<&WireError> {
+    pub fn error(&self) -> Option<&ErrorEnvelope> {
         self.error.as_deref()
     }
 
@@ -76,22 +76,24 @@ impl Envelope {
 
 impl<E: GrestError> From<E> for Envelope {
     fn from(error: E) -> Self {
-        Envelope::failure(error.to_wire())
+        Envelope::failure(error.to_envelope())
     }
 }
 
 /// The envelope for a handler's result. The success value is checked against its declared constraints first:
 /// a reply that breaks its own contract is refused with `SERVER_ERROR` "Invalid response" (the caller sends that
 /// instead), like in the original.
-pub fn encode_result<T: Serialize + Validate, E: MethodError>(result: &Result<T, E>) -> Result<Envelope, WireError> {
+pub fn encode_result<T: Serialize + Validate, E: MethodError>(
+    result: &Result<T, E>,
+) -> Result<Envelope, ErrorEnvelope> {
     match result {
         Ok(value) => {
             if crate::validate::check(value).is_err() {
-                return Err(ServerError::invalid_response().to_wire());
+                return Err(ServerError::invalid_response().to_envelope());
             }
-            Envelope::ok(value).map_err(|_| ServerError::invalid_response().to_wire())
+            Envelope::ok(value).map_err(|_| ServerError::invalid_response().to_envelope())
         }
-        Err(error) => Ok(Envelope::failure(error.to_wire())),
+        Err(error) => Ok(Envelope::failure(error.to_envelope())),
     }
 }
 
@@ -139,7 +141,7 @@ const OK_DATA_HEAD: &str = r#"{"success":true,"type":"OK","data":"#;
 /// Reads the data of a received `s` frame as the typed result of a request method (§1.8 receiver rules).
 ///
 /// * `{"success":true,"type":"OK","data":…}` → the data, validated; failure → `SERVER_ERROR` "Invalid response".
-/// * `{"success":false,"type":…}` → the method's error enum ([`MethodError::from_wire`] applies the listing rule).
+/// * `{"success":false,"type":…}` → the method's error enum ([`MethodError::from_envelope`] applies the listing rule).
 /// * anything else (not an envelope, invalid JSON, no data) → treated as OK data and validated.
 pub fn decode_reply<T: DeserializeOwned + Validate, E: MethodError>(data: Option<&str>) -> Result<T, E> {
     let decode_ok =
@@ -194,8 +196,8 @@ pub fn decode_reply<T: DeserializeOwned + Validate, E: MethodError>(data: Option
             success: Some(false),
             kind: Some(_),
             ..
-        }) => match serde_json::from_str::<WireError>(text) {
-            Ok(wire) => Err(E::from_wire(wire)),
+        }) => match serde_json::from_str::<ErrorEnvelope>(text) {
+            Ok(wire) => Err(E::from_envelope(wire)),
             Err(_) => Err(E::server_error(ServerError::invalid_response())),
         },
         _ => decode_ok(Some(text)),
@@ -207,7 +209,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::error::{INVALID_RESPONSE, match_wire, unlisted_wire_error};
+    use crate::error::{INVALID_RESPONSE, match_envelope, unlisted_error};
     use crate::{ErrorContext, GrestError, NotFound};
 
     #[allow(unreachable_pub, dead_code)]
@@ -231,24 +233,24 @@ mod tests {
         fn server_error(error: ServerError) -> Self {
             TestError::ServerError(error)
         }
-        fn from_wire(wire: WireError) -> Self {
-            let wire = match match_wire::<NotFound>(wire) {
+        fn from_envelope(wire: ErrorEnvelope) -> Self {
+            let wire = match match_envelope::<NotFound>(wire) {
                 Ok(Some(e)) => return TestError::NotFound(e),
                 Ok(None) => return TestError::ServerError(ServerError::invalid_response()),
                 Err(wire) => wire,
             };
-            let wire = match match_wire::<RoomFull>(wire) {
+            let wire = match match_envelope::<RoomFull>(wire) {
                 Ok(Some(e)) => return TestError::RoomFull(e),
                 Ok(None) => return TestError::ServerError(ServerError::invalid_response()),
                 Err(wire) => wire,
             };
-            TestError::ServerError(unlisted_wire_error(wire))
+            TestError::ServerError(unlisted_error(wire))
         }
-        fn to_wire(&self) -> WireError {
+        fn to_envelope(&self) -> ErrorEnvelope {
             match self {
-                TestError::NotFound(e) => e.to_wire(),
-                TestError::RoomFull(e) => e.to_wire(),
-                TestError::ServerError(e) => e.to_wire(),
+                TestError::NotFound(e) => e.to_envelope(),
+                TestError::RoomFull(e) => e.to_envelope(),
+                TestError::ServerError(e) => e.to_envelope(),
             }
         }
     }

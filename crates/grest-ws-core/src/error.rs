@@ -1,4 +1,4 @@
-//! Errors as docs/protocol.md §1.8 and §9 define them: a wire form ([`WireError`]) of any type, the typed form
+//! Errors as docs/protocol.md §1.8 and §9 define them: a wire form ([`ErrorEnvelope`]) of any type, the typed form
 //! ([`GrestError`]) for each declared error, the standard set, and [`define_error!`](crate::define_error!) for user-defined ones.
 
 use std::fmt;
@@ -87,7 +87,7 @@ fn push_base36(out: &mut String, mut n: u64, min_width: usize) {
 /// An error of any type, in the exact shape of the wire envelope:
 /// `{"success":false,"type":…,"data":…,"statusCode":…,"context":{…}}`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct WireError {
+pub struct ErrorEnvelope {
     /// The error type, e.g. `VALIDATION_ERROR` or `ROOM_FULL`.
     pub error_type: String,
     /// The error data; omitted from the wire when `None`.
@@ -99,7 +99,7 @@ pub struct WireError {
 }
 
 #[derive(Serialize, Deserialize)]
-struct WireErrorRepr<D> {
+struct ErrorEnvelopeRepr<D> {
     success: bool,
     #[serde(rename = "type")]
     error_type: String,
@@ -111,7 +111,7 @@ struct WireErrorRepr<D> {
     context: Option<ErrorContext>,
 }
 
-impl Serialize for WireError {
+impl Serialize for ErrorEnvelope {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         #[derive(Serialize)]
         struct Repr<'a> {
@@ -135,13 +135,13 @@ impl Serialize for WireError {
     }
 }
 
-impl<'de> Deserialize<'de> for WireError {
+impl<'de> Deserialize<'de> for ErrorEnvelope {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let repr = WireErrorRepr::<Value>::deserialize(deserializer)?;
+        let repr = ErrorEnvelopeRepr::<Value>::deserialize(deserializer)?;
         if repr.success {
             return Err(serde::de::Error::custom("not an error envelope"));
         }
-        Ok(WireError {
+        Ok(ErrorEnvelope {
             error_type: repr.error_type,
             data: repr.data,
             status_code: repr.status_code,
@@ -154,20 +154,20 @@ impl<'de> Deserialize<'de> for WireError {
     }
 }
 
-impl<E: GrestError> From<E> for WireError {
+impl<E: GrestError> From<E> for ErrorEnvelope {
     fn from(error: E) -> Self {
-        error.to_wire()
+        error.to_envelope()
     }
 }
 
-impl WireError {
+impl ErrorEnvelope {
     /// Serializes the envelope to JSON text.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| String::from("null"))
     }
 }
 
-impl fmt::Display for WireError {
+impl fmt::Display for ErrorEnvelope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ({})", self.error_type, self.status_code)?;
         if let Some(message) = &self.context.display_message {
@@ -177,7 +177,7 @@ impl fmt::Display for WireError {
     }
 }
 
-impl std::error::Error for WireError {}
+impl std::error::Error for ErrorEnvelope {}
 
 /// A typed grest error: one type string, one status code, optionally typed data.
 ///
@@ -190,9 +190,9 @@ pub trait GrestError: Sized + Send + Sync + fmt::Debug + 'static {
     /// The public context.
     fn context(&self) -> &ErrorContext;
     /// The wire form.
-    fn to_wire(&self) -> WireError;
+    fn to_envelope(&self) -> ErrorEnvelope;
     /// The typed form of a received wire error of this type; `None` when its data does not match.
-    fn from_wire(wire: WireError) -> Option<Self>;
+    fn from_envelope(wire: ErrorEnvelope) -> Option<Self>;
 }
 
 /// Whether `t` is a valid error type (`^[A-Z][A-Za-z0-9_]*$`). `const` so [`define_error!`](crate::define_error!) checks at compile time.
@@ -258,15 +258,15 @@ macro_rules! define_error {
             fn context(&self) -> &$crate::ErrorContext {
                 &self.context
             }
-            fn to_wire(&self) -> $crate::WireError {
-                $crate::WireError {
+            fn to_envelope(&self) -> $crate::ErrorEnvelope {
+                $crate::ErrorEnvelope {
                     error_type: ::std::string::String::from($ty),
                     data: None,
                     status_code: $status,
                     context: self.context.clone(),
                 }
             }
-            fn from_wire(wire: $crate::WireError) -> Option<Self> {
+            fn from_envelope(wire: $crate::ErrorEnvelope) -> Option<Self> {
                 Some($name { context: wire.context })
             }
         }
@@ -298,15 +298,15 @@ macro_rules! define_error {
             fn context(&self) -> &$crate::ErrorContext {
                 &self.context
             }
-            fn to_wire(&self) -> $crate::WireError {
-                $crate::WireError {
+            fn to_envelope(&self) -> $crate::ErrorEnvelope {
+                $crate::ErrorEnvelope {
                     error_type: ::std::string::String::from($ty),
                     data: $crate::__private::serde_json::to_value(&self.data).ok(),
                     status_code: $status,
                     context: self.context.clone(),
                 }
             }
-            fn from_wire(wire: $crate::WireError) -> Option<Self> {
+            fn from_envelope(wire: $crate::ErrorEnvelope) -> Option<Self> {
                 let data = $crate::validate::decode_value::<$data>(wire.data?).ok()?;
                 Some($name { data, context: wire.context })
             }
@@ -319,7 +319,7 @@ macro_rules! define_error {
         const _: () = assert!($status >= 100 && $status <= 599, "status code must be in 100..=599");
         impl ::core::fmt::Display for $name {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                ::core::fmt::Display::fmt(&$crate::GrestError::to_wire(self), f)
+                ::core::fmt::Display::fmt(&$crate::GrestError::to_envelope(self), f)
             }
         }
         impl ::std::error::Error for $name {}
@@ -382,23 +382,23 @@ pub trait MethodError: Sized + Send + fmt::Debug + 'static {
     fn server_error(error: ServerError) -> Self;
     /// Maps a received wire error: a declared type with matching data becomes its variant, `SERVER_ERROR` and
     /// `PAYLOAD_TOO_LARGE` become a server error, anything else `SERVER_ERROR` "Invalid response" (§1.8).
-    fn from_wire(wire: WireError) -> Self;
+    fn from_envelope(wire: ErrorEnvelope) -> Self;
     /// The wire form to send.
-    fn to_wire(&self) -> WireError;
+    fn to_envelope(&self) -> ErrorEnvelope;
 }
 
 /// The wire form of an error of a listed type, decoded; `Err` hands the wire error back when the type differs,
-/// and `Ok(None)` means the type matched but the data did not. Used by generated [`MethodError::from_wire`].
-pub fn match_wire<E: GrestError>(wire: WireError) -> Result<Option<E>, WireError> {
+/// and `Ok(None)` means the type matched but the data did not. Used by generated [`MethodError::from_envelope`].
+pub fn match_envelope<E: GrestError>(wire: ErrorEnvelope) -> Result<Option<E>, ErrorEnvelope> {
     if wire.error_type == E::TYPE {
-        Ok(E::from_wire(wire))
+        Ok(E::from_envelope(wire))
     } else {
         Err(wire)
     }
 }
 
-/// The fallback of [`MethodError::from_wire`] for types the method does not list.
-pub fn unlisted_wire_error(wire: WireError) -> ServerError {
+/// The fallback of [`MethodError::from_envelope`] for types the method does not list.
+pub fn unlisted_error(wire: ErrorEnvelope) -> ServerError {
     if wire.error_type == ServerError::TYPE || wire.error_type == PayloadTooLarge::TYPE {
         ServerError { context: wire.context }
     } else {
@@ -441,7 +441,7 @@ mod tests {
     #[test]
     fn error_envelope_has_exact_key_order() {
         let e = RouteNotFound::for_path("Chat.nope");
-        let json = e.to_wire().to_json();
+        let json = e.to_envelope().to_json();
         let prefix = r#"{"success":false,"type":"ROUTE_NOT_FOUND","statusCode":404,"context":{"displayMessage":"Route not found: Chat.nope","timestamp":"#;
         assert!(json.starts_with(prefix), "{json}");
         assert!(json.contains(r#","ref":"ERR_REF_"#), "{json}");
@@ -450,7 +450,7 @@ mod tests {
 
     #[test]
     fn error_without_display_message_omits_it() {
-        let json = ServerError::new().to_wire().to_json();
+        let json = ServerError::new().to_envelope().to_json();
         assert!(json.starts_with(r#"{"success":false,"type":"SERVER_ERROR","statusCode":500,"context":{"timestamp":"#));
     }
 
@@ -463,7 +463,7 @@ mod tests {
             ],
             INVALID_ARGUMENTS,
         );
-        let json = e.to_wire().to_json();
+        let json = e.to_envelope().to_json();
         assert!(
             json.starts_with(r#"{"success":false,"type":"VALIDATION_ERROR","data":[{"path":"text","code":"invalid.string.nonEmpty","message":"Value must not be empty","value":""}],"statusCode":422,"context":{"displayMessage":"Invalid arguments","timestamp":"#),
             "{json}"
@@ -485,20 +485,20 @@ mod tests {
     }
 
     #[test]
-    fn wire_error_round_trips_with_typed_data() {
+    fn error_envelope_round_trips_with_typed_data() {
         define_error! {
             /// A user-defined error with data.
             struct RoomFull = ("ROOM_FULL", 400, data: u32);
         }
         assert_eq!(RoomFull::new(7).data, 7);
         let sent = RoomFull::with_display_message(5, "Room is full");
-        let json = sent.to_wire().to_json();
+        let json = sent.to_envelope().to_json();
         assert!(json.starts_with(r#"{"success":false,"type":"ROOM_FULL","data":5,"statusCode":400,"#));
-        let wire: WireError = serde_json::from_str(&json).unwrap();
-        let back = RoomFull::from_wire(wire).unwrap();
+        let wire: ErrorEnvelope = serde_json::from_str(&json).unwrap();
+        let back = RoomFull::from_envelope(wire).unwrap();
         assert_eq!(back, sent);
-        let wrong: WireError = serde_json::from_str(&json.replace("\"data\":5", "\"data\":\"x\"")).unwrap();
-        assert_eq!(RoomFull::from_wire(wrong), None);
+        let wrong: ErrorEnvelope = serde_json::from_str(&json.replace("\"data\":5", "\"data\":\"x\"")).unwrap();
+        assert_eq!(RoomFull::from_envelope(wrong), None);
     }
 
     #[test]
@@ -512,13 +512,10 @@ mod tests {
 
     #[test]
     fn unlisted_types_become_invalid_response() {
-        let wire = NotFound::new().to_wire();
-        let e = unlisted_wire_error(wire);
+        let wire = NotFound::new().to_envelope();
+        let e = unlisted_error(wire);
         assert_eq!(e.context.display_message.as_deref(), Some(INVALID_RESPONSE));
-        let wire = ServerError::with_display_message("boom").to_wire();
-        assert_eq!(
-            unlisted_wire_error(wire).context.display_message.as_deref(),
-            Some("boom")
-        );
+        let wire = ServerError::with_display_message("boom").to_envelope();
+        assert_eq!(unlisted_error(wire).context.display_message.as_deref(), Some("boom"));
     }
 }

@@ -17,8 +17,8 @@ pub use contract::{
     Contract, ContractMeta, Direction, ErrorMeta, MethodMeta, Permission, RawContract, RawSchema, WebSocketSchema,
 };
 pub use error::{
-    BadRequest, ErrorContext, Exists, Forbidden, GrestError, MethodError, NotAuthorized, NotFound, PayloadTooLarge,
-    RouteNotFound, ServerError, ValidationError, WireError, is_valid_error_type,
+    BadRequest, ErrorContext, ErrorEnvelope, Exists, Forbidden, GrestError, MethodError, NotAuthorized, NotFound,
+    PayloadTooLarge, RouteNotFound, ServerError, ValidationError, is_valid_error_type,
 };
 pub use frame::{Frame, FrameKind};
 pub use validate::{Issue, Validate};

@@ -176,7 +176,7 @@ pub(crate) fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
                     ));
                 }
                 let attrs = serde_attrs(&variant.attrs)?;
-                names.push(wire_name(
+                names.push(json_name(
                     &variant.ident.to_string(),
                     &attrs,
                     &container,
@@ -201,7 +201,7 @@ pub(crate) fn derive(input: DeriveInput) -> syn::Result<TokenStream> {
     })
 }
 
-fn wire_name(ident: &str, attrs: &Serde, container: &Serde, span: &impl quote::ToTokens) -> syn::Result<String> {
+fn json_name(ident: &str, attrs: &Serde, container: &Serde, span: &impl quote::ToTokens) -> syn::Result<String> {
     if let Some(rename) = &attrs.rename {
         return Ok(rename.clone());
     }
@@ -247,7 +247,7 @@ fn named_struct(name: &syn::Ident, fields: &syn::FieldsNamed, container: &Serde)
         }
         let ident = field.ident.as_ref().expect("named field");
         let ty = &field.ty;
-        let wire = wire_name(&ident.to_string(), &attrs, container, ident)?;
+        let wire = json_name(&ident.to_string(), &attrs, container, ident)?;
         let rules = rules_tokens(&validate_attrs(&field.attrs)?);
         let has_default = attrs.default || container.default;
         shape_fields.push(quote! {

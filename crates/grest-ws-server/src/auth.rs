@@ -12,7 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt;
 use grest_ws_core::auth::{Grants, Inbound, Wire};
-use grest_ws_core::{Forbidden, GrestError, Permission, ServerError, WireError};
+use grest_ws_core::{ErrorEnvelope, Forbidden, GrestError, Permission, ServerError};
 use grest_ws_session::BoxFuture;
 use http::{Extensions, HeaderMap, StatusCode, header};
 
@@ -20,7 +20,7 @@ use http::{Extensions, HeaderMap, StatusCode, header};
 /// [`GrestWs::bind`](crate::GrestWs::bind); the same binding guards WebSocket handshakes and HTTP routes.
 ///
 /// ```
-/// use grest_ws_core::{NotAuthorized, WireError};
+/// use grest_ws_core::{NotAuthorized, ErrorEnvelope};
 /// use grest_ws_server::WireHandler;
 ///
 /// #[derive(Clone)]
@@ -32,7 +32,7 @@ use http::{Extensions, HeaderMap, StatusCode, header};
 ///     type Principal = User;
 ///     const RESOLVES_PERMISSIONS: bool = true;
 ///
-///     async fn process(&self, token: Option<&str>) -> Result<User, WireError> {
+///     async fn process(&self, token: Option<&str>) -> Result<User, ErrorEnvelope> {
 ///         match token {
 ///             Some("secret-alice") => Ok(User { id: "alice".into(), scopes: vec!["chat:use".into()] }),
 ///             _ => Err(NotAuthorized::with_display_message("Invalid token").into()),
@@ -55,7 +55,7 @@ pub trait WireHandler: Send + Sync + 'static {
 
     /// Verifies the raw credential (`None` when the client sent none) and mints the principal; an error
     /// (typically `NOT_AUTHORIZED`) rejects the handshake with an `x` frame, or the HTTP request with its status.
-    fn process(&self, credential: Option<&str>) -> impl Future<Output = Result<Self::Principal, WireError>> + Send;
+    fn process(&self, credential: Option<&str>) -> impl Future<Output = Result<Self::Principal, ErrorEnvelope>> + Send;
 
     /// The scopes granted to the principal, resolved once per connection and pinned for its life.
     fn permissions(&self, _principal: &Self::Principal) -> impl Future<Output = Vec<String>> + Send {
@@ -70,14 +70,14 @@ pub trait Middleware: Send + Sync + 'static {
     type Parsed: Send + 'static;
 
     /// Reads what it needs from the handshake headers, the upgrade cookie and the query; an error rejects.
-    fn parse(&self, inbound: &Inbound) -> Result<Self::Parsed, WireError>;
+    fn parse(&self, inbound: &Inbound) -> Result<Self::Parsed, ErrorEnvelope>;
 
     /// Validates and stores context in the connection's extensions; an error rejects the handshake.
     fn process(
         &self,
         parsed: Self::Parsed,
         extensions: &mut Extensions,
-    ) -> impl Future<Output = Result<(), WireError>> + Send;
+    ) -> impl Future<Output = Result<(), ErrorEnvelope>> + Send;
 }
 
 /// A wire handler without its types.
@@ -87,7 +87,7 @@ pub(crate) trait ErasedWireHandler: Send + Sync {
         &'a self,
         credential: Option<String>,
         extensions: &'a mut Extensions,
-    ) -> BoxFuture<'a, Result<Option<Vec<String>>, WireError>>;
+    ) -> BoxFuture<'a, Result<Option<Vec<String>>, ErrorEnvelope>>;
 }
 
 impl<H: WireHandler> ErasedWireHandler for H {
@@ -99,7 +99,7 @@ impl<H: WireHandler> ErasedWireHandler for H {
         &'a self,
         credential: Option<String>,
         extensions: &'a mut Extensions,
-    ) -> BoxFuture<'a, Result<Option<Vec<String>>, WireError>> {
+    ) -> BoxFuture<'a, Result<Option<Vec<String>>, ErrorEnvelope>> {
         Box::pin(async move {
             let principal = self.process(credential.as_deref()).await?;
             let scopes = if H::RESOLVES_PERMISSIONS {
@@ -115,16 +115,16 @@ impl<H: WireHandler> ErasedWireHandler for H {
 
 /// A middleware without its types.
 pub(crate) trait ErasedMiddleware: Send + Sync {
-    fn parse(&self, inbound: &Inbound) -> Result<Box<dyn Any + Send>, WireError>;
+    fn parse(&self, inbound: &Inbound) -> Result<Box<dyn Any + Send>, ErrorEnvelope>;
     fn process<'a>(
         &'a self,
         parsed: Box<dyn Any + Send>,
         extensions: &'a mut Extensions,
-    ) -> BoxFuture<'a, Result<(), WireError>>;
+    ) -> BoxFuture<'a, Result<(), ErrorEnvelope>>;
 }
 
 impl<M: Middleware> ErasedMiddleware for M {
-    fn parse(&self, inbound: &Inbound) -> Result<Box<dyn Any + Send>, WireError> {
+    fn parse(&self, inbound: &Inbound) -> Result<Box<dyn Any + Send>, ErrorEnvelope> {
         Middleware::parse(self, inbound).map(|parsed| Box::new(parsed) as Box<dyn Any + Send>)
     }
 
@@ -132,7 +132,7 @@ impl<M: Middleware> ErasedMiddleware for M {
         &'a self,
         parsed: Box<dyn Any + Send>,
         extensions: &'a mut Extensions,
-    ) -> BoxFuture<'a, Result<(), WireError>> {
+    ) -> BoxFuture<'a, Result<(), ErrorEnvelope>> {
         Box::pin(async move {
             match parsed.downcast::<M::Parsed>() {
                 Ok(parsed) => Middleware::process(self, *parsed, extensions).await,
@@ -165,7 +165,7 @@ pub(crate) struct Pipeline {
 impl Pipeline {
     /// Runs every `parse` (wires read their credential), drops the raw inbound view, runs every `process`, then
     /// the connect-permission gate. Any failure is the error to send; a panic becomes `SERVER_ERROR`.
-    pub(crate) async fn run(&self, inbound: Inbound) -> Result<Authenticated, WireError> {
+    pub(crate) async fn run(&self, inbound: Inbound) -> Result<Authenticated, ErrorEnvelope> {
         enum Parsed {
             Credential(Option<String>),
             Middleware(Box<dyn Any + Send>),
@@ -192,7 +192,7 @@ impl Pipeline {
                     _ => return Err(ServerError::new().into()),
                 }
             }
-            Ok::<(), WireError>(())
+            Ok::<(), ErrorEnvelope>(())
         };
         match AssertUnwindSafe(process).catch_unwind().await {
             Ok(result) => result?,
@@ -286,7 +286,7 @@ pub async fn require_auth(State(auth): State<HttpAuth>, mut request: Request, ne
     }
 }
 
-fn error_response(error: &WireError) -> Response {
+fn error_response(error: &ErrorEnvelope) -> Response {
     let status = StatusCode::from_u16(error.status_code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, [(header::CONTENT_TYPE, "application/json")], error.to_json()).into_response()
 }
@@ -485,5 +485,5 @@ pub(crate) type Bindings = HashMap<Wire, Arc<dyn ErasedWireHandler>>;
 /// The refusal for a failed Origin check.
 pub(crate) fn origin_refused() -> Response {
     let error = Forbidden::with_display_message("Origin not allowed");
-    error_response(&error.to_wire())
+    error_response(&error.to_envelope())
 }

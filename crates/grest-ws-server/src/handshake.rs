@@ -22,7 +22,7 @@ use grest_ws_core::auth::Inbound;
 use grest_ws_core::error::INVALID_QUERY;
 use grest_ws_core::frame::{self, Frame, FrameKind};
 use grest_ws_core::validate::Issues;
-use grest_ws_core::{GrestError, ServerError, WireError};
+use grest_ws_core::{ErrorEnvelope, GrestError, ServerError};
 use grest_ws_session::{CloseFrame, Message, WsError, close_socket};
 use serde_json::{Map, Value};
 use tokio::time::Instant;
@@ -126,7 +126,7 @@ impl<'e> Handshake<'e> {
             Err(HandshakeWait::TimedOut) => {
                 let error = ServerError::with_display_message("Handshake timeout");
                 tracing::debug!(error_ref = %error.context.reference, "no handshake in time");
-                self.refuse_with(Outcome::HandshakeFailed, &error.to_wire()).await;
+                self.refuse_with(Outcome::HandshakeFailed, &error.to_envelope()).await;
                 return None;
             }
             Err(HandshakeWait::Gone) => return None,
@@ -148,10 +148,10 @@ impl<'e> Handshake<'e> {
 
     /// Refuses an authenticated connection whose connect handler failed: `x` with `error`, then close 4001.
     pub(crate) async fn refuse(mut self, error: &ServerError) {
-        self.refuse_with(Outcome::Error, &error.to_wire()).await;
+        self.refuse_with(Outcome::Error, &error.to_envelope()).await;
     }
 
-    async fn refuse_with(&mut self, outcome: Outcome, error: &WireError) {
+    async fn refuse_with(&mut self, outcome: Outcome, error: &ErrorEnvelope) {
         self.metrics.connection(outcome);
         let text = frame::frame(FrameKind::HandshakeErr, "", None, Some(&error.to_json()));
         let config = self.config;

@@ -10,7 +10,7 @@ use grest_ws_core::contract::{ContractMeta, Direction};
 use grest_ws_core::envelope::Envelope;
 use grest_ws_core::error::{INVALID_ARGUMENTS, MethodError, RouteNotFound};
 use grest_ws_core::validate::{self, Validate};
-use grest_ws_core::{Contract, GrestError, ValidationError, WireError};
+use grest_ws_core::{Contract, ErrorEnvelope, GrestError, ValidationError};
 use serde::de::DeserializeOwned;
 
 use crate::PeerHandle;
@@ -29,7 +29,7 @@ pub enum Call<'a> {
 impl Call<'_> {
     /// An error envelope, ready to send.
     pub fn error(error: &impl GrestError) -> Self {
-        Call::Ready(Envelope::failure(error.to_wire()))
+        Call::Ready(Envelope::failure(error.to_envelope()))
     }
 
     /// The answer to a request for a method nobody handles: `ROUTE_NOT_FOUND` naming the path.
@@ -162,7 +162,7 @@ pub fn decode_input<T: DeserializeOwned + Validate>(data: Option<&str>) -> Resul
 /// The envelope of a request handler's result (see [`grest_ws_core::envelope::encode_result`]); an
 /// unencodable reply is logged and becomes `SERVER_ERROR` "Invalid response".
 pub fn reply<T: serde::Serialize + Validate, E: MethodError>(path: &str, result: &Result<T, E>) -> Envelope {
-    grest_ws_core::envelope::encode_result(result).unwrap_or_else(|wire: WireError| {
+    grest_ws_core::envelope::encode_result(result).unwrap_or_else(|wire: ErrorEnvelope| {
         tracing::error!(path, error_ref = %wire.context.reference, "handler returned a reply that breaks its contract");
         Envelope::failure(wire)
     })

@@ -777,7 +777,7 @@ fn handle_text<'a, D: Dispatch + ?Sized>(text: &str, handle: &PeerHandle, link: 
                     // The path is the client's: replies and logs repeat a bounded prefix of it (the id correlates).
                     let path = frame::clip(frame.path);
                     if is_request {
-                        let error = RouteNotFound::for_path(frame.path).to_wire().to_json();
+                        let error = RouteNotFound::for_path(frame.path).to_envelope().to_json();
                         Inbound::Reply(frame::frame(
                             FrameKind::Response,
                             path,

@@ -13,7 +13,7 @@ use bytes::{Buf, Bytes};
 use grest_ws_core::error::MethodError;
 use grest_ws_core::frame::{self, FrameKind, write_frame_head};
 use grest_ws_core::validate::Validate;
-use grest_ws_core::{GrestError, ServerError, ValidationError, WireError};
+use grest_ws_core::{ErrorEnvelope, GrestError, ServerError, ValidationError};
 use serde::Serialize;
 use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
@@ -415,7 +415,7 @@ impl PeerHandle {
         let started = self.observer().is_some().then(std::time::Instant::now);
         let mut disconnected = false;
         let result = match check_outgoing(input) {
-            Err(e) => Err(E::from_wire(e.to_wire())),
+            Err(e) => Err(E::from_envelope(e.to_envelope())),
             Ok(()) => match self.request(path, input).await {
                 Ok(data) => grest_ws_core::envelope::decode_reply::<O, E>(data.as_deref()),
                 Err(e) => {
@@ -428,15 +428,15 @@ impl PeerHandle {
             let kind = match &result {
                 Ok(_) => std::borrow::Cow::Borrowed("OK"),
                 Err(_) if disconnected => std::borrow::Cow::Borrowed(CONNECTION_CLOSED),
-                Err(e) => std::borrow::Cow::Owned(e.to_wire().error_type),
+                Err(e) => std::borrow::Cow::Owned(e.to_envelope().error_type),
             };
             observer.outbound(path, &kind, started.map(|started| started.elapsed()));
         }
-        self.log_outgoing(path, result.as_ref().err().map(MethodError::to_wire));
+        self.log_outgoing(path, result.as_ref().err().map(MethodError::to_envelope));
         result
     }
 
-    fn log_outgoing(&self, path: &str, error: Option<WireError>) {
+    fn log_outgoing(&self, path: &str, error: Option<ErrorEnvelope>) {
         match (self.log_mode(), error) {
             (LogMode::Off, _) | (LogMode::NonOk, None) => {}
             // The error may come from the peer: its message is clipped, and the lines rate-limited.
@@ -510,7 +510,7 @@ impl PeerHandle {
             };
             observer.outbound(path, kind, None);
         }
-        self.log_outgoing(path, result.err().map(|e| ServerError::from(e).to_wire()));
+        self.log_outgoing(path, result.err().map(|e| ServerError::from(e).to_envelope()));
         result
     }
 

@@ -77,7 +77,7 @@ use grest_ws::__private::session::{Call, OwnedDispatch, Route};
 use grest_ws::client::Client;
 use grest_ws::protocol::envelope::Envelope;
 use grest_ws::{
-    Direction, DuplexContract, GrestError, MethodError, ServerError, ValidationError, WebSocketSchema, WireError,
+    Direction, DuplexContract, ErrorEnvelope, GrestError, MethodError, ServerError, ValidationError, WebSocketSchema,
 };
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -214,7 +214,7 @@ impl<C: DuplexContract> TestClient<C> {
     /// Answers every server-to-client request of `method` with an error.
     pub fn answer_error(&self, method: &str, error: impl GrestError) {
         let path = method_path(C::META, method);
-        self.mocks.lock_answers().insert(path, Answer::Err(error.to_wire()));
+        self.mocks.lock_answers().insert(path, Answer::Err(error.to_envelope()));
     }
 
     /// Asserts no push arrived that the test did not consume.
@@ -252,7 +252,7 @@ fn method_path(meta: &'static grest_ws::ContractMeta, method: &str) -> &'static 
 
 enum Answer {
     Ok(Value),
-    Err(WireError),
+    Err(ErrorEnvelope),
 }
 
 /// Records pushes and answers server-to-client requests for a test client.
@@ -318,7 +318,10 @@ impl<T: serde::Serialize + std::fmt::Debug, M: MethodError> ResultExt<T> for Res
                 assert_partial(&actual, &expected, "the result");
                 value
             }
-            Err(error) => panic!("expected success matching {expected}, got error {:?}", error.to_wire()),
+            Err(error) => panic!(
+                "expected success matching {expected}, got error {:?}",
+                error.to_envelope()
+            ),
         }
     }
 
@@ -326,11 +329,11 @@ impl<T: serde::Serialize + std::fmt::Debug, M: MethodError> ResultExt<T> for Res
         match self {
             Ok(value) => panic!("expected error {}, got success {value:?}", E::TYPE),
             Err(error) => {
-                let wire = error.to_wire();
+                let wire = error.to_envelope();
                 if wire.error_type != E::TYPE {
                     panic!("expected error {}, got {} ({wire})", E::TYPE, wire.error_type);
                 }
-                E::from_wire(wire).unwrap_or_else(|| panic!("error {} has data that does not decode", E::TYPE))
+                E::from_envelope(wire).unwrap_or_else(|| panic!("error {} has data that does not decode", E::TYPE))
             }
         }
     }

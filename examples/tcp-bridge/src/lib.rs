@@ -17,7 +17,7 @@ use std::sync::Arc;
 use axum::Router;
 use grest_ws::SessionConfig;
 use grest_ws::server::{BuildError, GrestWs, RawConnected, WireHandler};
-use grest_ws::{CloseFrame, NotAuthorized, RawContract, RawSchema, Wire, WireError};
+use grest_ws::{CloseFrame, ErrorEnvelope, NotAuthorized, RawContract, RawSchema, Wire};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -62,7 +62,7 @@ struct TokenCheck {
 impl WireHandler for TokenCheck {
     type Principal = Bridged;
 
-    async fn process(&self, token: Option<&str>) -> Result<Bridged, WireError> {
+    async fn process(&self, token: Option<&str>) -> Result<Bridged, ErrorEnvelope> {
         match token {
             Some(token) if token == self.token => Ok(Bridged),
             _ => Err(NotAuthorized::with_display_message("Invalid bridge token").into()),

@@ -50,7 +50,7 @@ pub(super) fn error_enum(method: &MethodTokens) -> Option<TokenStream> {
     });
     let listed = variants.iter().filter(|(_, p)| !is_server_error(p)).map(|(v, p)| {
         quote! {
-            let wire = match #core::error::match_wire::<#p>(wire) {
+            let wire = match #core::error::match_envelope::<#p>(wire) {
                 ::core::result::Result::Ok(::core::option::Option::Some(e)) => return #error_ty::#v(e),
                 ::core::result::Result::Ok(::core::option::Option::None) => {
                     return #error_ty::#server_variant(#core::ServerError::invalid_response());
@@ -59,9 +59,9 @@ pub(super) fn error_enum(method: &MethodTokens) -> Option<TokenStream> {
             };
         }
     });
-    let to_wire_arms = variants
+    let to_envelope_arms = variants
         .iter()
-        .map(|(v, _)| quote!(#error_ty::#v(e) => #core::GrestError::to_wire(e)));
+        .map(|(v, _)| quote!(#error_ty::#v(e) => #core::GrestError::to_envelope(e)));
     let enum_doc = format!("The errors of `{path}`: exactly the declared ones, plus `SERVER_ERROR`.");
     Some(quote! {
         #[doc = #enum_doc]
@@ -74,19 +74,19 @@ pub(super) fn error_enum(method: &MethodTokens) -> Option<TokenStream> {
             fn server_error(error: #core::ServerError) -> Self {
                 #error_ty::#server_variant(error)
             }
-            fn from_wire(wire: #core::WireError) -> Self {
+            fn from_envelope(wire: #core::ErrorEnvelope) -> Self {
                 #(#listed)*
-                #error_ty::#server_variant(#core::error::unlisted_wire_error(wire))
+                #error_ty::#server_variant(#core::error::unlisted_error(wire))
             }
-            fn to_wire(&self) -> #core::WireError {
-                match self { #(#to_wire_arms,)* }
+            fn to_envelope(&self) -> #core::ErrorEnvelope {
+                match self { #(#to_envelope_arms,)* }
             }
         }
         /// A received or forwarded error of any type, mapped by the listing rule: a declared type keeps its
         /// variant, anything else becomes `SERVER_ERROR` ("Invalid response" unless it already was one).
-        impl ::core::convert::From<#core::WireError> for #error_ty {
-            fn from(wire: #core::WireError) -> Self {
-                <Self as #core::MethodError>::from_wire(wire)
+        impl ::core::convert::From<#core::ErrorEnvelope> for #error_ty {
+            fn from(wire: #core::ErrorEnvelope) -> Self {
+                <Self as #core::MethodError>::from_envelope(wire)
             }
         }
         /// A message or request that did not complete on the socket: `SERVER_ERROR` with the original's message,
@@ -98,7 +98,7 @@ pub(super) fn error_enum(method: &MethodTokens) -> Option<TokenStream> {
         }
         impl ::core::fmt::Display for #error_ty {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                ::core::fmt::Display::fmt(&#core::MethodError::to_wire(self), f)
+                ::core::fmt::Display::fmt(&#core::MethodError::to_envelope(self), f)
             }
         }
         impl ::std::error::Error for #error_ty {}

@@ -76,7 +76,7 @@ pub(super) fn expand_anchor(def: &ContractDef) -> TokenStream {
         attrs,
         vis,
         name,
-        wire_name,
+        path_name,
         ..
     } = def;
     let ConnectParts {
@@ -90,7 +90,7 @@ pub(super) fn expand_anchor(def: &ContractDef) -> TokenStream {
         #vis struct #name;
 
         impl #core::contract::Anchor for #name {
-            const NAME: &'static str = #wire_name;
+            const NAME: &'static str = #path_name;
             const CONNECT: #core::contract::ConnectMeta = #connect_meta;
             type Query = #query_ty;
             fn decode_query(
@@ -134,7 +134,7 @@ fn method_meta(method: &MethodTokens) -> TokenStream {
 /// The `Contract` impl of the marker type: its `ContractMeta` and its query decoder.
 pub(super) fn contract_impl(def: &ContractDef, methods: &[MethodTokens]) -> TokenStream {
     let core = core_path();
-    let ContractDef { name, wire_name, .. } = def;
+    let ContractDef { name, path_name, .. } = def;
     let ConnectParts {
         query_ty,
         decode_query,
@@ -144,7 +144,7 @@ pub(super) fn contract_impl(def: &ContractDef, methods: &[MethodTokens]) -> Toke
     quote! {
         impl #core::Contract for super::#name {
             const META: &'static #core::ContractMeta = &#core::ContractMeta {
-                name: #wire_name,
+                name: #path_name,
                 connect: #connect_meta,
                 methods: &[#(#method_metas),*],
             };

@@ -36,9 +36,9 @@ pub(super) struct MethodTokens<'a> {
 }
 
 impl<'a> MethodTokens<'a> {
-    /// Prepares method `m`, at `index` of contract `contract_wire_name`'s methods.
-    pub(super) fn new(contract_wire_name: &str, index: usize, m: &'a MethodDef) -> Self {
-        let path = format!("{contract_wire_name}.{}", m.wire_name);
+    /// Prepares method `m`, at `index` of contract `contract_path_name`'s methods.
+    pub(super) fn new(contract_path_name: &str, index: usize, m: &'a MethodDef) -> Self {
+        let path = format!("{contract_path_name}.{}", m.path_name);
         let error_ty = format_ident!("{}Error", pascal(&m.name.to_string()));
         let result_ty = match &m.success {
             Some(s) => quote!(::core::result::Result<#s, #error_ty>),

@@ -45,7 +45,7 @@ pub(crate) fn expand(def: ContractDef) -> syn::Result<TokenStream> {
         attrs,
         vis,
         name,
-        wire_name,
+        path_name,
         ..
     } = &def;
     let module = format_ident!("{}", snake(&name.to_string()));
@@ -53,7 +53,7 @@ pub(crate) fn expand(def: ContractDef) -> syn::Result<TokenStream> {
         .methods
         .iter()
         .enumerate()
-        .map(|(index, m)| MethodTokens::new(wire_name, index, m))
+        .map(|(index, m)| MethodTokens::new(path_name, index, m))
         .collect();
 
     let error_enums = methods.iter().filter_map(errors::error_enum);
@@ -65,7 +65,7 @@ pub(crate) fn expand(def: ContractDef) -> syn::Result<TokenStream> {
     let contract_impl = metadata::contract_impl(&def, &methods);
     let extends_impl = metadata::extends_impl(&def);
 
-    let module_doc = format!("Generated items of contract `{wire_name}`.");
+    let module_doc = format!("Generated items of contract `{path_name}`.");
     Ok(quote! {
         #(#attrs)*
         #[derive(Debug, Clone, Copy, Default)]

@@ -19,7 +19,7 @@ pub(super) enum Kind {
 
 /// A parsed and checked `contract!` input.
 pub(crate) struct ContractDef {
-    /// The attributes on the contract (its docs), without `#[wire_name]`.
+    /// The attributes on the contract (its docs), without `#[rename]`.
     pub(super) attrs: Vec<Attribute>,
     /// The visibility of the generated marker type and module.
     pub(super) vis: Visibility,
@@ -27,8 +27,8 @@ pub(crate) struct ContractDef {
     pub(super) kind: Kind,
     /// The Rust name of the marker type.
     pub(super) name: Ident,
-    /// The contract's name on the wire: `#[wire_name]`, else the Rust name.
-    pub(super) wire_name: String,
+    /// The contract's name on the wire: `#[rename]`, else the Rust name.
+    pub(super) path_name: String,
     /// The `connect` section's query type (`input`).
     pub(super) query: Option<Type>,
     /// The `connect` section's declared errors.
@@ -41,12 +41,12 @@ pub(crate) struct ContractDef {
 
 /// One method of a `client_to_server` or `server_to_client` section.
 pub(super) struct MethodDef {
-    /// The attributes on the method (its docs), without `#[wire_name]`.
+    /// The attributes on the method (its docs), without `#[rename]`.
     pub(super) attrs: Vec<Attribute>,
     /// The Rust name of the method.
     pub(super) name: Ident,
-    /// The method's name on the wire: `#[wire_name]`, else the camelCase Rust name.
-    pub(super) wire_name: String,
+    /// The method's name on the wire: `#[rename]`, else the camelCase Rust name.
+    pub(super) path_name: String,
     /// Whether the client sends it (else the server does).
     pub(super) to_server: bool,
     /// The input type, if the method takes one.
@@ -66,15 +66,15 @@ impl MethodDef {
     }
 }
 
-/// Takes `#[wire_name = "..."]` out of the attributes; the rest (docs) are kept.
-fn take_wire_name(attrs: &mut Vec<Attribute>) -> syn::Result<Option<LitStr>> {
+/// Takes `#[rename = "..."]` out of the attributes; the rest (docs) are kept.
+fn take_rename(attrs: &mut Vec<Attribute>) -> syn::Result<Option<LitStr>> {
     let mut found = None;
     let mut kept = Vec::new();
     for attr in attrs.drain(..) {
-        if attr.path().is_ident("wire_name") {
+        if attr.path().is_ident("rename") {
             let value: LitStr = match &attr.meta {
                 syn::Meta::NameValue(nv) => syn::parse2(quote::ToTokens::to_token_stream(&nv.value))?,
-                _ => return Err(syn::Error::new_spanned(attr, "expected #[wire_name = \"...\"]")),
+                _ => return Err(syn::Error::new_spanned(attr, "expected #[rename = \"...\"]")),
             };
             found = Some(value);
         } else {
@@ -110,14 +110,14 @@ impl Parse for ContractDef {
     /// Parses `#[attrs] vis [anchor] Name [extends Anchor] { sections }`, then checks the definition.
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let mut attrs = input.call(Attribute::parse_outer)?;
-        let wire_lit = take_wire_name(&mut attrs)?;
+        let rename_lit = take_rename(&mut attrs)?;
         let vis: Visibility = input.parse()?;
         let anchor = input.peek(Ident) && input.peek2(Ident) && input.fork().parse::<Ident>()? == "anchor";
         if anchor {
             input.parse::<Ident>()?;
         }
         let name: Ident = input.parse()?;
-        let wire_name = checked_name(wire_lit, name.to_string(), "contract")?;
+        let path_name = checked_name(rename_lit, name.to_string(), "contract")?;
         let kind = if anchor {
             Kind::Anchor
         } else if input.peek(Ident) && input.fork().parse::<Ident>()? == "extends" {
@@ -133,7 +133,7 @@ impl Parse for ContractDef {
             vis,
             kind,
             name,
-            wire_name,
+            path_name,
             query: None,
             connect_errors: Vec::new(),
             connect_permission: None,
@@ -234,9 +234,9 @@ impl ContractDef {
     fn parse_methods(&mut self, input: ParseStream, to_server: bool) -> syn::Result<()> {
         while !input.is_empty() {
             let mut attrs = input.call(Attribute::parse_outer)?;
-            let wire_lit = take_wire_name(&mut attrs)?;
+            let rename_lit = take_rename(&mut attrs)?;
             let name: Ident = input.parse()?;
-            let wire_name = checked_name(wire_lit, camel(&name.to_string()), "method")?;
+            let path_name = checked_name(rename_lit, camel(&name.to_string()), "method")?;
             let args;
             parenthesized!(args in input);
             let input_ty: Option<Type> = if args.is_empty() { None } else { Some(args.parse()?) };
@@ -260,7 +260,7 @@ impl ContractDef {
             self.methods.push(MethodDef {
                 attrs,
                 name,
-                wire_name,
+                path_name,
                 to_server,
                 input: input_ty,
                 success,
@@ -294,10 +294,10 @@ impl ContractDef {
     fn check_unique_methods(&self) -> syn::Result<()> {
         let mut seen = std::collections::HashSet::new();
         for m in &self.methods {
-            if !seen.insert((m.to_server, m.wire_name.clone())) {
+            if !seen.insert((m.to_server, m.path_name.clone())) {
                 return Err(syn::Error::new_spanned(
                     &m.name,
-                    format!("duplicate method {:?}", m.wire_name),
+                    format!("duplicate method {:?}", m.path_name),
                 ));
             }
         }

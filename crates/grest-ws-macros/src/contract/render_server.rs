@@ -12,10 +12,10 @@ use crate::session_path;
 
 /// The `Server` trait: one handler method per client-to-server message.
 pub(super) fn server_trait(def: &ContractDef, methods: &[MethodTokens]) -> TokenStream {
-    let wire_name = &def.wire_name;
+    let path_name = &def.path_name;
     let server_fns = methods.iter().filter(|m| m.def.to_server).map(server_fn);
     let server_doc = format!(
-        "The server side of `{wire_name}`: one method per client-to-server message. Implement it on your \
+        "The server side of `{path_name}`: one method per client-to-server message. Implement it on your \
          per-connection type; a missing method is a compile error."
     );
     quote! {
@@ -48,7 +48,7 @@ fn server_fn(method: &MethodTokens) -> TokenStream {
 /// The marker type's `ServeWith` impl: routes a client-to-server method index to the `Server` trait's method.
 pub(super) fn serve_with_impl(def: &ContractDef, methods: &[MethodTokens]) -> TokenStream {
     let session = session_path();
-    let ContractDef { name, wire_name, .. } = def;
+    let ContractDef { name, path_name, .. } = def;
     let serve_arms = methods.iter().filter(|m| m.def.to_server).map(serve_arm);
     quote! {
         impl<S: Server> #session::ServeWith<S> for super::#name {
@@ -56,7 +56,7 @@ pub(super) fn serve_with_impl(def: &ContractDef, methods: &[MethodTokens]) -> To
             fn call<'a>(handler: &'a S, method: usize, data: ::core::option::Option<&str>) -> #session::Call<'a> {
                 match method {
                     #(#serve_arms,)*
-                    _ => #session::Call::route_not_found(#wire_name),
+                    _ => #session::Call::route_not_found(#path_name),
                 }
             }
         }
