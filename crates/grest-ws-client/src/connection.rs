@@ -116,7 +116,7 @@ impl Dispatch for Modules {
 pub(crate) fn release_handle(handle: &PeerHandle, modules: &Arc<Modules>, id: usize) -> PeerHandle {
     let base = handle.clone();
     let modules = modules.clone();
-    handle.owned_by(move || {
+    handle.wiring().owned_by(move || {
         let (callbacks, remaining) = modules.detach(id);
         if remaining == 0 {
             base.close();
@@ -194,7 +194,7 @@ impl<C: DuplexContract, P: ParamSource<C>> Connection<C, P> {
     pub(crate) fn start(self, ws: ClientSocket, setup: SetupFn, callbacks: Callbacks) -> C::Client {
         let session = Session::new(Role::Client, self.target.config.socket_session());
         let handle = session.handle().clone();
-        handle.set_log_mode(self.target.config.log_mode);
+        handle.wiring().set_log_mode(self.target.config.log_mode);
         if handle.log_mode() == LogMode::All {
             tracing::info!(path = self.target.schema.path(), "ws open");
         }
@@ -308,6 +308,6 @@ impl<C: DuplexContract, P: ParamSource<C>> Driver<C, P> {
                 callback(reason, error);
             }
         }
-        self.handle.finish();
+        self.handle.wiring().finish();
     }
 }

@@ -213,8 +213,10 @@ impl Endpoint {
         // However this task ends — also cancelled, by a runtime shutting down — the handle is finished, so the
         // registry and the rooms (which the handle's hooks leave) never keep a dead connection.
         let _finish = FinishOnDrop(handle.clone());
-        handle.set_observer(self.observer.clone());
-        handle.set_connection_context(ConnectionContext::new(self.path.clone(), port));
+        handle.wiring().set_observer(self.observer.clone());
+        handle
+            .wiring()
+            .set_connection_context(ConnectionContext::new(self.path.clone(), port));
         let info = ConnectionInfo {
             path: self.path.clone(),
             remote_addr,
@@ -342,6 +344,6 @@ struct FinishOnDrop(PeerHandle);
 
 impl Drop for FinishOnDrop {
     fn drop(&mut self) {
-        self.0.finish();
+        self.0.wiring().finish();
     }
 }

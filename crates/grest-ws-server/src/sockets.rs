@@ -46,7 +46,7 @@ impl Live {
     /// Typed sessions let in-flight handlers finish first; a raw stream has none and closes at once.
     fn drain(&self, deadline: Instant, frame: CloseFrame) {
         match self {
-            Live::Typed(handle) => handle.drain(deadline, frame),
+            Live::Typed(handle) => handle.wiring().drain(deadline, frame),
             Live::Raw(control) => control.close_with(Some(frame)),
         }
     }

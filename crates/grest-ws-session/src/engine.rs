@@ -88,7 +88,7 @@ impl Session {
 
     /// Drives the session on `ws` until the socket ends; inbound `m`/`r` frames go to `dispatch`. When it
     /// returns, this socket's outstanding requests have failed and pushes to it fail. The handle lives on: call
-    /// [`PeerHandle::finish`] to end it, or [`Session::resume`] it on a new socket.
+    /// [`Wiring::finish`](crate::Wiring::finish) to end it, or [`Session::resume`] it on a new socket.
     pub async fn run<S, D>(self, mut ws: WebSocket<S>, dispatch: &D) -> SessionEnd
     where
         S: AsyncRead + AsyncWrite + Unpin,

@@ -42,6 +42,8 @@ pub use io::QueuedIo;
 pub use log_limit::LogLimit;
 pub use observe::{ConnectionContext, MessageContext, Observer, current_message};
 pub use outbound::{CLOSE_SLOW_CONSUMER, PushError, SendError, SlowConsumer};
+#[doc(hidden)]
+pub use peer::Wiring;
 pub use peer::{ConnectionId, LogMode, Outbox, PeerHandle, PreparedMessage};
 pub use raw::{RAW_PING, RAW_PONG, RawControl, RawMessage, RawSender, RawSession};
 pub use websocket::{CloseFrame, Message, Role, WebSocket, WsError};

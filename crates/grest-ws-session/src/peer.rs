@@ -282,25 +282,6 @@ impl PeerHandle {
         }
     }
 
-    /// A handle that owns the connection: `close()` on it, or dropping it and all its clones, closes the
-    /// connection.
-    pub fn owning(&self) -> PeerHandle {
-        let shared = self.shared.clone();
-        self.owned_by(move || close_shared(&shared, None))
-    }
-
-    /// A handle whose `close()` — or the drop of its last clone — runs `release` once instead of closing the
-    /// connection (a pooled client detaches its contract). Calls through it fail once released.
-    pub fn owned_by(&self, release: impl FnOnce() + Send + 'static) -> PeerHandle {
-        PeerHandle {
-            shared: self.shared.clone(),
-            _owner: Some(Arc::new(Owner {
-                released: AtomicBool::new(false),
-                release: Mutex::new(Some(Box::new(release))),
-            })),
-        }
-    }
-
     fn is_released(&self) -> bool {
         self._owner.as_ref().is_some_and(|o| o.released.load(Ordering::Acquire))
     }
@@ -520,8 +501,8 @@ impl PeerHandle {
         self.close_with(None);
     }
 
-    /// Closes for good with a status code and reason (an owning handle releases its hold instead; see
-    /// [`PeerHandle::owned_by`]).
+    /// Closes for good with a status code and reason (a client's handle on a socket it shares releases its hold
+    /// instead: the socket closes with its last client).
     pub fn close_with(&self, frame: Option<CloseFrame>) {
         match &self._owner {
             Some(owner) => {
@@ -561,13 +542,6 @@ impl PeerHandle {
         }
     }
 
-    /// Lets in-flight handlers finish (up to `deadline`), then closes the socket with `frame`.
-    pub fn drain(&self, deadline: tokio::time::Instant, frame: CloseFrame) {
-        if let Some(link) = self.current_link() {
-            link.mailbox.control(Control::Drain(deadline, frame));
-        }
-    }
-
     /// Whether a socket is attached and the handle is not closed.
     pub fn is_connected(&self) -> bool {
         !self.is_closing() && self.current_link().is_some()
@@ -594,29 +568,14 @@ impl PeerHandle {
         }
     }
 
-    /// Installs the observer of this connection's traffic (once; later calls are ignored).
-    pub fn set_observer(&self, observer: Arc<dyn Observer>) {
-        let _ = self.shared.observer.set(observer);
-    }
-
     /// The observer, if one is installed.
-    pub fn observer(&self) -> Option<&Arc<dyn Observer>> {
+    pub(crate) fn observer(&self) -> Option<&Arc<dyn Observer>> {
         self.shared.observer.get()
-    }
-
-    /// Sets what handlers see of this connection in [`crate::current_message`] (once).
-    pub fn set_connection_context(&self, context: ConnectionContext) {
-        let _ = self.shared.connection.set(Arc::new(context));
     }
 
     /// What handlers see of this connection.
     pub fn connection_context(&self) -> Arc<ConnectionContext> {
         self.shared.connection.get_or_init(Default::default).clone()
-    }
-
-    /// Sets how much this handle logs.
-    pub fn set_log_mode(&self, mode: LogMode) {
-        self.shared.log_mode.store(mode as u8, Ordering::Relaxed);
     }
 
     /// How much this handle logs.
@@ -689,28 +648,84 @@ impl PeerHandle {
             None => false,
         }
     }
+}
+
+/// The side of a handle that the server and the client use to run its sessions — observers, log modes, ownership,
+/// shutdown — kept off [`PeerHandle`]'s own API. Not for applications.
+#[doc(hidden)]
+pub struct Wiring<'a>(&'a PeerHandle);
+
+impl PeerHandle {
+    /// This handle's wiring (see [`Wiring`]).
+    #[doc(hidden)]
+    pub fn wiring(&self) -> Wiring<'_> {
+        Wiring(self)
+    }
+}
+
+impl Wiring<'_> {
+    /// A handle that owns the connection: `close()` on it, or dropping it and all its clones, closes the
+    /// connection.
+    pub fn owning(&self) -> PeerHandle {
+        let shared = self.0.shared.clone();
+        self.owned_by(move || close_shared(&shared, None))
+    }
+
+    /// A handle whose `close()` — or the drop of its last clone — runs `release` once instead of closing the
+    /// connection (a pooled client detaches its contract). Calls through it fail once released.
+    pub fn owned_by(&self, release: impl FnOnce() + Send + 'static) -> PeerHandle {
+        PeerHandle {
+            shared: self.0.shared.clone(),
+            _owner: Some(Arc::new(Owner {
+                released: AtomicBool::new(false),
+                release: Mutex::new(Some(Box::new(release))),
+            })),
+        }
+    }
+
+    /// Lets in-flight handlers finish (up to `deadline`), then closes the socket with `frame`.
+    pub fn drain(&self, deadline: tokio::time::Instant, frame: CloseFrame) {
+        if let Some(link) = self.0.current_link() {
+            link.mailbox.control(Control::Drain(deadline, frame));
+        }
+    }
+
+    /// Installs the observer of this connection's traffic (once; later calls are ignored).
+    pub fn set_observer(&self, observer: Arc<dyn Observer>) {
+        let _ = self.0.shared.observer.set(observer);
+    }
+
+    /// Sets what handlers see of this connection in [`crate::current_message`] (once).
+    pub fn set_connection_context(&self, context: ConnectionContext) {
+        let _ = self.0.shared.connection.set(Arc::new(context));
+    }
+
+    /// Sets how much this handle logs.
+    pub fn set_log_mode(&self, mode: LogMode) {
+        self.0.shared.log_mode.store(mode as u8, Ordering::Relaxed);
+    }
 
     /// Ends the handle for good: the socket (if any) is closed, pending requests fail, on-close hooks run,
     /// waiters wake. Idempotent. The server calls it when a connection ends; a reconnecting client when it
     /// gives up.
     pub fn finish(&self) {
-        self.shared.closing.store(true, Ordering::Release);
-        self.shared.closing_notify.notify_waiters();
-        if self.shared.closed.swap(true, Ordering::AcqRel) {
+        self.0.shared.closing.store(true, Ordering::Release);
+        self.0.shared.closing_notify.notify_waiters();
+        if self.0.shared.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        if let Some(link) = self.lock_link().take() {
+        if let Some(link) = self.0.lock_link().take() {
             link.clear_pending();
             link.mailbox.control(Control::Close(None));
         }
-        self.shared.settled_notify.notify_waiters();
-        let hooks = std::mem::take(&mut *self.shared.on_close.lock().unwrap_or_else(|e| e.into_inner()));
+        self.0.shared.settled_notify.notify_waiters();
+        let hooks = std::mem::take(&mut *self.0.shared.on_close.lock().unwrap_or_else(|e| e.into_inner()));
         for hook in hooks {
             if std::panic::catch_unwind(std::panic::AssertUnwindSafe(hook)).is_err() {
                 tracing::error!("an on-close hook panicked");
             }
         }
-        self.shared.closed_notify.notify_waiters();
+        self.0.shared.closed_notify.notify_waiters();
     }
 }
 

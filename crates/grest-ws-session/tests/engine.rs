@@ -224,7 +224,7 @@ fn serve(config: SessionConfig, io: DuplexStream) -> Server {
     let session = Session::new(Role::Server, config);
     let handle = session.handle().clone();
     let recorder = Arc::new(Recorder::default());
-    handle.set_observer(recorder.clone());
+    handle.wiring().set_observer(recorder.clone());
     let (started_tx, started) = mpsc::unbounded_channel();
     let (fired_tx, fired) = mpsc::unbounded_channel();
     let dispatch = Arc::new(TestDispatch {
