@@ -9,6 +9,7 @@ use axum::Router;
 use futures_util::{SinkExt, StreamExt};
 use grest_ws::server::{Connected, GrestWs, ServerConfig};
 use grest_ws::{NotFound, ServerError, Validate, ValidationError, WebSocketSchema, contract, define_error};
+use grest_ws_test::TestServer;
 use metrics_util::debugging::{DebugValue, Snapshotter};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpStream;
@@ -238,23 +239,27 @@ impl lab::Server for LabSession {
     }
 }
 
-/// A running test server.
-pub struct TestServer {
-    /// Where it listens.
-    pub addr: SocketAddr,
+/// The lab server, served by the test kit on an ephemeral loopback port (stopped when dropped), and its state.
+pub struct LabServer {
+    server: TestServer,
     /// Its shared state.
     pub state: Arc<LabState>,
 }
 
-impl TestServer {
+impl LabServer {
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.server.addr()
+    }
+
     /// The base URL for the client (`ws://127.0.0.1:port`).
     pub fn base_url(&self) -> String {
-        format!("ws://{}", self.addr)
+        self.server.base_url()
     }
 
     /// The endpoint URL with a valid query.
     pub fn lab_url(&self) -> String {
-        format!("ws://{}/ws/lab?room=general&version=2", self.addr)
+        format!("{}/ws/lab?room=general&version=2", self.base_url())
     }
 }
 
@@ -293,24 +298,16 @@ pub fn lab_connect(
     }
 }
 
-/// Serves a router on an ephemeral loopback port.
-pub async fn serve(router: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { grest_ws::server::serve(listener, router).await.expect("serve") });
-    addr
-}
-
 /// Starts the lab server with default settings.
-pub async fn start() -> TestServer {
+pub async fn start() -> LabServer {
     start_with(ServerConfig::default()).await
 }
 
 /// Starts the lab server with a config.
-pub async fn start_with(config: ServerConfig) -> TestServer {
+pub async fn start_with(config: ServerConfig) -> LabServer {
     let state = Arc::new(LabState::default());
-    let addr = serve(lab_router(state.clone(), config)).await;
-    TestServer { addr, state }
+    let server = TestServer::start(lab_router(state.clone(), config)).await;
+    LabServer { server, state }
 }
 
 /// How long a test waits for something that should happen promptly before failing.
@@ -511,8 +508,7 @@ pub async fn http_get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) ->
 /// (what a client sees of a server that is down), until a process starts on that address again. So no other test
 /// can take the port meanwhile, and reconnect attempts fail promptly, as they would against a closed port.
 pub struct Process {
-    /// Where it listens.
-    pub addr: SocketAddr,
+    addr: SocketAddr,
     runner: Option<Runner>,
 }
 
@@ -567,6 +563,11 @@ impl Runner {
 }
 
 impl Process {
+    /// Where it listens (also while killed: the port stays reserved).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     /// Serves `router` on `addr` (port 0 for any); on the address of a killed process, takes its port back.
     pub fn start(addr: SocketAddr, router: Router) -> Process {
         let parked = {

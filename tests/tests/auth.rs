@@ -11,7 +11,8 @@ use grest_ws::server::{BuildError, Connected, GrestWs, HttpAuth, Inbound, Middle
 use grest_ws::{
     BadRequest, ErrorEnvelope, Forbidden, NotAuthorized, Permission, ServerError, WebSocketSchema, Wire, contract,
 };
-use grest_ws_tests::{RawWs, frame_data, http_get, serve, without_context};
+use grest_ws_test::TestServer;
+use grest_ws_tests::{RawWs, frame_data, http_get, without_context};
 use http::Extensions;
 
 const USER_TOKEN: Wire = Wire::header("user-token", "authorization").bearer();
@@ -167,9 +168,15 @@ async fn session(conn: Connected<Vault>) -> VaultSession {
 }
 
 struct Server {
-    addr: SocketAddr,
+    serving: TestServer,
     events: Events,
     sockets: grest_ws::server::Sockets,
+}
+
+impl Server {
+    fn addr(&self) -> SocketAddr {
+        self.serving.addr()
+    }
 }
 
 fn vault_server(origin: OriginPolicy, events: &Events) -> (GrestWs, HttpAuth) {
@@ -210,9 +217,13 @@ async fn start_with(origin: OriginPolicy) -> Server {
         .route("/health", get(|| async { "ok" }))
         .merge(me)
         .merge(ws.build().unwrap());
-    let addr = serve(app).await;
+    let serving = TestServer::start(app).await;
     events.take();
-    Server { addr, events, sockets }
+    Server {
+        serving,
+        events,
+        sockets,
+    }
 }
 
 async fn start() -> Server {
@@ -220,7 +231,7 @@ async fn start() -> Server {
 }
 
 fn client(server: &Server, schema: WebSocketSchema<Vault>) -> Client<Vault> {
-    Client::new(schema, format!("ws://{}", server.addr))
+    Client::new(schema, format!("ws://{}", server.addr()))
 }
 
 /// Connects to `schema` with one credential and no other settings.
@@ -252,7 +263,7 @@ async fn valid_bearer_token_mints_the_principal() {
     assert_eq!(alice.whoami().await.unwrap(), "alice");
     assert_eq!(alice.read().await.unwrap(), "secrets for alice");
 
-    let mut raw = RawWs::connect(&format!("ws://{}/ws/vault", server.addr)).await;
+    let mut raw = RawWs::connect(&format!("ws://{}/ws/vault", server.addr())).await;
     raw.send(r#"h:::{"authorization":"Bearer secret-bob"}"#).await;
     assert_eq!(raw.recv_text().await, "k:::null");
     raw.send("r:Vault.whoami:1:").await;
@@ -272,7 +283,7 @@ async fn invalid_and_missing_tokens_are_not_authorized() {
     assert_eq!(wire.context.display_message.as_deref(), Some("Missing credential"));
 
     // On the wire: `x` with the envelope, then close 4001. A token without the bearer scheme is no token.
-    let mut raw = RawWs::connect(&format!("ws://{}/ws/vault", server.addr)).await;
+    let mut raw = RawWs::connect(&format!("ws://{}/ws/vault", server.addr())).await;
     raw.send(r#"h:::{"authorization":"secret-alice"}"#).await;
     assert_eq!(
         without_context(&raw.recv_text().await),
@@ -320,7 +331,7 @@ async fn method_permissions_are_checked_per_message_and_the_connection_stays_ope
         "anyOf passes with one of its scopes"
     );
 
-    let mut raw = RawWs::connect(&format!("ws://{}/ws/vault", server.addr)).await;
+    let mut raw = RawWs::connect(&format!("ws://{}/ws/vault", server.addr())).await;
     raw.send(r#"h:::{"authorization":"Bearer secret-bob"}"#).await;
     assert_eq!(raw.recv_text().await, "k:::null");
     raw.send(r#"r:Vault.write:1:"x""#).await;
@@ -336,7 +347,7 @@ async fn cookie_comes_from_the_upgrade_never_from_the_handshake() {
     let alice = connect_as(&server, COOKIE_API, SESSION, "s-alice").await.unwrap();
     assert_eq!(alice.whoami().await.unwrap(), "alice");
 
-    let mut raw = RawWs::connect(&format!("ws://{}/ws/vault-cookie", server.addr)).await;
+    let mut raw = RawWs::connect(&format!("ws://{}/ws/vault-cookie", server.addr())).await;
     raw.send(r#"h:::{"cookie":"session=s-alice"}"#).await;
     let x = raw.recv_text().await;
     assert!(x.starts_with("x:::"), "{x}");
@@ -448,10 +459,10 @@ async fn origin_policy_refuses_foreign_browsers_on_every_socket() {
             .allow("https://*.corp.example"),
     )
     .await;
-    let port = server.addr.port();
-    let same_origin = format!("http://{}", server.addr);
+    let port = server.addr().port();
+    let same_origin = format!("http://{}", server.addr());
     let localhost = format!("http://localhost:{port}");
-    let https_same_host = format!("https://{}", server.addr);
+    let https_same_host = format!("https://{}", server.addr());
     let other_port = format!("http://127.0.0.1:{}", port.wrapping_add(1));
     // Both schemas are checked: the one that authenticates by cookie and the one that uses a bearer token.
     for schema in [COOKIE_API, TOKEN_API] {
@@ -510,7 +521,7 @@ async fn origin_policy_follows_the_proxy_headers() {
             .is_ok()
     );
     // A proxy terminating TLS without saying so: the page's https origin does not match the plain request.
-    let same_host_https = format!("https://{}", server.addr);
+    let same_host_https = format!("https://{}", server.addr());
     assert!(
         connect_from(&server, TOKEN_API, &[("Origin", same_host_https.as_str())])
             .await
@@ -522,7 +533,7 @@ async fn origin_policy_follows_the_proxy_headers() {
 async fn origin_policy_can_require_an_origin_or_be_turned_off() {
     let server = start_with(OriginPolicy::new().require_origin()).await;
     assert!(connect_from(&server, TOKEN_API, &[]).await.is_err());
-    let same_origin = format!("http://{}", server.addr);
+    let same_origin = format!("http://{}", server.addr());
     assert!(
         connect_from(&server, TOKEN_API, &[("Origin", same_origin.as_str())])
             .await
@@ -547,16 +558,16 @@ fn origin_policy_refuses_a_malformed_allowed_origin() {
 async fn the_same_wire_guards_an_http_route() {
     let server = start().await;
     assert_eq!(
-        http_get(server.addr, "/api/me", &[("Authorization", "Bearer secret-alice")]).await,
+        http_get(server.addr(), "/api/me", &[("Authorization", "Bearer secret-alice")]).await,
         (200, "alice".to_owned())
     );
-    let (status, body) = http_get(server.addr, "/api/me", &[]).await;
+    let (status, body) = http_get(server.addr(), "/api/me", &[]).await;
     assert_eq!(status, 401);
     let error: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(error["type"], "NOT_AUTHORIZED");
     assert_eq!(error["context"]["displayMessage"], "Missing credential");
     assert_eq!(
-        http_get(server.addr, "/health", &[]).await,
+        http_get(server.addr(), "/health", &[]).await,
         (200, "ok".to_owned()),
         "unguarded routes stay open"
     );

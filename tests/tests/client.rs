@@ -233,7 +233,7 @@ async fn client_handler_errors_and_panics_reach_the_server_as_server_errors() {
 }
 
 /// A lab client whose requests time out after `timeout`.
-async fn client_with_request_timeout(server: &grest_ws_tests::TestServer, timeout: Duration) -> lab::Client {
+async fn client_with_request_timeout(server: &grest_ws_tests::LabServer, timeout: Duration) -> lab::Client {
     let config = ClientConfig::default().session(SessionConfig::default().request_timeout(timeout));
     Client::new(LAB_API, server.base_url())
         .query(query())
@@ -478,7 +478,7 @@ async fn handshake_rejection_surfaces_the_server_error() {
     assert_eq!(client_room(&server).await, "general@2", "the server keeps serving");
 }
 
-async fn client_room(server: &grest_ws_tests::TestServer) -> String {
+async fn client_room(server: &grest_ws_tests::LabServer) -> String {
     connect(&server.base_url(), lab::Handlers::new())
         .await
         .room()
@@ -517,7 +517,7 @@ async fn dropping_every_client_handle_closes_the_connection() {
 #[tokio::test]
 async fn handlers_see_their_message_and_connection() {
     let server = start().await;
-    let addr = server.addr;
+    let addr = server.addr();
     let client = connect(&server.base_url(), lab::Handlers::new()).await;
     assert_eq!(
         client.whereami().await.unwrap(),

@@ -8,7 +8,8 @@ use grest_ws::client::Client;
 use grest_ws::server::{Connected, GrestWs, Rooms};
 use grest_ws::session::SlowConsumer;
 use grest_ws::{Permission, ServerError, SessionConfig, Validate, WebSocketSchema, contract};
-use grest_ws_tests::{PATIENCE, RawWs, counter, frame_data, serve};
+use grest_ws_test::TestServer;
+use grest_ws_tests::{PATIENCE, RawWs, counter, frame_data};
 use metrics_util::debugging::DebuggingRecorder;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -105,13 +106,13 @@ impl feed::Server for Member {
     }
 }
 
-async fn start(session: SessionConfig) -> String {
+async fn start(session: SessionConfig) -> TestServer {
     start_with_rooms(session).await.0
 }
 
 /// Serves the Feed endpoint with its own session settings; the server-wide ones stay at their defaults. Also
 /// returns the endpoint's rooms, as an application would keep them for its HTTP routes.
-async fn start_with_rooms(session: SessionConfig) -> (String, Rooms<Feed>) {
+async fn start_with_rooms(session: SessionConfig) -> (TestServer, Rooms<Feed>) {
     let server = GrestWs::new().endpoint_session(FEED_API, session);
     let rooms = server.rooms(FEED_API);
     let router = server
@@ -123,7 +124,7 @@ async fn start_with_rooms(session: SessionConfig) -> (String, Rooms<Feed>) {
         })
         .build()
         .expect("valid registration");
-    (format!("ws://{}", serve(router).await), rooms)
+    (TestServer::start(router).await, rooms)
 }
 
 /// A client whose `news` pushes arrive on a channel.
@@ -187,7 +188,8 @@ async fn red_and_blue(base: &str) -> [(feed::Client, mpsc::UnboundedReceiver<Pos
 
 #[tokio::test]
 async fn rooms_route_broadcasts_to_members_except_the_sender_and_forget_closed_connections() {
-    let base = start(SessionConfig::default()).await;
+    let server = start(SessionConfig::default()).await;
+    let base = server.base_url();
     let [(alice, mut alice_rx), (bob, mut bob_rx), (carol, mut carol_rx)] = red_and_blue(&base).await;
     assert!(
         carol.join(&"blue".to_owned()).await.unwrap(),
@@ -240,7 +242,8 @@ async fn rooms_route_broadcasts_to_members_except_the_sender_and_forget_closed_c
 
 #[tokio::test]
 async fn broadcasts_address_unions_of_rooms_minus_rooms_and_act_on_whole_rooms() {
-    let (base, rooms) = start_with_rooms(SessionConfig::default()).await;
+    let (server, rooms) = start_with_rooms(SessionConfig::default()).await;
+    let base = server.base_url();
     let [(alice, mut alice_rx), (_bob, mut bob_rx), (carol, mut carol_rx)] = red_and_blue(&base).await;
     let news = |seq| feed::Peer::prepare_news(&post("", seq, 8)).expect("a valid post");
 
@@ -284,7 +287,8 @@ async fn pushes_that_do_not_wait_are_counted_like_the_others() {
     let recorder = DebuggingRecorder::new();
     let metrics = recorder.snapshotter();
     let _recording = metrics::set_default_local_recorder(&recorder);
-    let base = start(SessionConfig::default()).await;
+    let server = start(SessionConfig::default()).await;
+    let base = server.base_url();
     let (client, mut rx) = subscriber(&base).await;
     for seq in 0..3 {
         client.echo_news(&post("", seq, 8)).await.unwrap();
@@ -329,7 +333,7 @@ async fn a_reader_that_stops_reading_never_delays_publishers_and_ends_with_a_clo
     let metrics = recorder.snapshotter();
     let _recording = metrics::set_default_local_recorder(&recorder);
     let write_timeout = Duration::from_secs(1);
-    let base = start(
+    let server = start(
         SessionConfig::default()
             .outbound_budget(64 * 1024)
             .write_timeout(write_timeout)
@@ -337,6 +341,7 @@ async fn a_reader_that_stops_reading_never_delays_publishers_and_ends_with_a_clo
             .close_timeout(Duration::from_secs(60)),
     )
     .await;
+    let base = server.base_url();
     let (healthy, mut healthy_rx) = subscriber(&base).await;
     assert!(healthy.join(&"news".to_owned()).await.unwrap());
     let mut stalled = stalled_reader(&base, "news").await;
@@ -375,7 +380,7 @@ async fn with_drop_oldest_a_stalled_reader_keeps_its_connection_and_the_newest_p
     let recorder = DebuggingRecorder::new();
     let metrics = recorder.snapshotter();
     let _recording = metrics::set_default_local_recorder(&recorder);
-    let base = start(
+    let server = start(
         SessionConfig::default()
             .outbound_budget(64 * 1024)
             .slow_consumer(SlowConsumer::DropOldest)
@@ -383,6 +388,7 @@ async fn with_drop_oldest_a_stalled_reader_keeps_its_connection_and_the_newest_p
             .write_timeout(Duration::from_secs(3600)),
     )
     .await;
+    let base = server.base_url();
     let mut stalled = stalled_reader(&base, "ticks").await;
     let (publisher, _) = subscriber(&base).await;
     // Far more than the budget and the socket buffers hold.

@@ -7,7 +7,8 @@ use std::time::Duration;
 use grest_ws::client::{Client, SocketPool};
 use grest_ws::server::{BuildError, Connected, GrestWs};
 use grest_ws::{AnchorSchema, ServerError, Validate, WebSocketSchema, contract};
-use grest_ws_tests::{PATIENCE, RawWs, serve};
+use grest_ws_test::TestServer;
+use grest_ws_tests::{PATIENCE, RawWs};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
@@ -149,7 +150,8 @@ async fn eventually(what: &str, check: impl Fn() -> bool) {
 #[tokio::test]
 async fn two_modules_share_one_socket_and_one_handshake() {
     let (ws, hubs) = hub_server();
-    let addr = serve(ws.build().unwrap()).await;
+    let server = TestServer::start(ws.build().unwrap()).await;
+    let addr = server.addr();
     let mut raw = RawWs::handshaken(&format!("ws://{addr}/ws/hub?room=lobby")).await;
     raw.send(r#"r:Messaging.send:1:"hi""#).await;
     assert_eq!(
@@ -180,7 +182,8 @@ async fn two_modules_share_one_socket_and_one_handshake() {
 #[tokio::test]
 async fn pooled_clients_of_two_modules_share_one_socket() {
     let (ws, hubs) = hub_server();
-    let addr = serve(ws.build().unwrap()).await;
+    let server = TestServer::start(ws.build().unwrap()).await;
+    let addr = server.addr();
     let url = format!("ws://{addr}");
     let room = || RoomQuery { room: "lobby".into() };
     let pool = SocketPool::new();

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use grest_ws::client::Client;
 use grest_ws::server::{GrestWs, WireHandler};
 use grest_ws::{ErrorEnvelope, WebSocketSchema, Wire};
-use grest_ws_tests::{CapturedLogs, Lab, LabQuery, LabState, lab, lab_connect, serve};
+use grest_ws_test::TestServer;
+use grest_ws_tests::{CapturedLogs, Lab, LabQuery, LabState, lab, lab_connect};
 
 const TOKEN: Wire = Wire::header("token", "authorization").bearer();
 const SECRET_LAB_API: WebSocketSchema<Lab> = WebSocketSchema::new("ws/secret-lab").uses(&[TOKEN]);
@@ -39,7 +40,8 @@ async fn spans_and_error_refs_are_logged_and_tokens_never_are() {
         .ws(SECRET_LAB_API, lab_connect(state))
         .build()
         .unwrap();
-    let addr = serve(router).await;
+    let server = TestServer::start(router).await;
+    let addr = server.addr();
     let client = Client::new(SECRET_LAB_API, format!("ws://{addr}"))
         .query(query())
         .credential(TOKEN, "very-secret-token-123")

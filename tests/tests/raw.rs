@@ -16,9 +16,8 @@ use grest_ws::server::{BuildError, GrestWs, RawConnected, RawSocket, ServerConfi
 use grest_ws::session::PushError;
 use grest_ws::session::{Heartbeat, RAW_PING, RAW_PONG, RawMessage};
 use grest_ws::{ErrorEnvelope, NotAuthorized, RawContract, RawSchema, SessionConfig, Validate, Wire};
-use grest_ws_tests::{
-    LAB_API, LabState, PATIENCE, Process, RawWs, counters_by, frame_data, http_get, lab_connect, serve,
-};
+use grest_ws_test::TestServer;
+use grest_ws_tests::{LAB_API, LabState, PATIENCE, Process, RawWs, counters_by, frame_data, http_get, lab_connect};
 use metrics_util::debugging::DebuggingRecorder;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -162,16 +161,16 @@ fn raw_server(state: Arc<State>, config: ServerConfig) -> GrestWs {
         .raw(DESKTOP_QUERY_API, desktop_handler(state))
 }
 
-async fn start() -> (SocketAddr, Arc<State>, Sockets) {
+async fn start() -> (TestServer, Arc<State>, Sockets) {
     start_with(ServerConfig::default()).await
 }
 
-async fn start_with(config: ServerConfig) -> (SocketAddr, Arc<State>, Sockets) {
+async fn start_with(config: ServerConfig) -> (TestServer, Arc<State>, Sockets) {
     let state = Arc::new(State::default());
     let server = raw_server(state.clone(), config);
     let sockets = server.sockets();
-    let addr = serve(server.build().expect("valid registration")).await;
-    (addr, state, sockets)
+    let serving = TestServer::start(server.build().expect("valid registration")).await;
+    (serving, state, sockets)
 }
 
 /// Connects to the default-mode stream and completes the handshake with `token`.
@@ -203,7 +202,8 @@ fn sentinels_are_the_wire_strings() {
 
 #[tokio::test]
 async fn default_mode_handshakes_then_carries_text_and_binary_both_ways() {
-    let (addr, state, _) = start().await;
+    let (server, state, _) = start().await;
+    let addr = server.addr();
     let mut ws = stream_connected(addr, "secret").await;
     // The handler had the socket before `k`: what it sent at once follows `k`.
     assert_eq!(ws.recv_text().await, "hello lab from alice");
@@ -227,7 +227,8 @@ async fn default_mode_handshakes_then_carries_text_and_binary_both_ways() {
 
 #[tokio::test]
 async fn raw_upgrades_from_a_foreign_origin_are_refused_with_403() {
-    let (addr, state, _) = start().await;
+    let (server, state, _) = start().await;
+    let addr = server.addr();
     let upgrade = [
         ("Upgrade", "websocket"),
         ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
@@ -244,7 +245,8 @@ async fn raw_upgrades_from_a_foreign_origin_are_refused_with_403() {
 
 #[tokio::test]
 async fn default_mode_rejects_bad_credentials_with_x_and_4001() {
-    let (addr, state, _) = start().await;
+    let (server, state, _) = start().await;
+    let addr = server.addr();
     let mut ws = RawWs::connect(&format!("ws://{addr}/raw/stream?room=lab")).await;
     ws.send(r#"h:::{"authorization":"Bearer wrong"}"#).await;
     let x = ws.recv_text().await;
@@ -263,7 +265,8 @@ async fn raw_connections_are_counted_by_outcome() {
     let recorder = DebuggingRecorder::new();
     let metrics = recorder.snapshotter();
     let _recording = metrics::set_default_local_recorder(&recorder);
-    let (addr, _, _) = start().await;
+    let (server, _, _) = start().await;
+    let addr = server.addr();
     let _open = stream_connected(addr, "secret").await;
     let mut refused = RawWs::connect(&format!("ws://{addr}/raw/stream?room=lab")).await;
     refused.send(r#"h:::{"authorization":"Bearer wrong"}"#).await;
@@ -279,7 +282,8 @@ async fn raw_connections_are_counted_by_outcome() {
 
 #[tokio::test]
 async fn default_mode_validates_the_query_with_4000() {
-    let (addr, state, _) = start().await;
+    let (server, state, _) = start().await;
+    let addr = server.addr();
     let mut ws = RawWs::connect(&format!("ws://{addr}/raw/stream?room=")).await;
     assert_eq!(
         ws.recv_close().await,
@@ -293,7 +297,8 @@ async fn default_mode_validates_the_query_with_4000() {
 
 #[tokio::test]
 async fn frames_sent_before_k_are_dropped() {
-    let (addr, state, _) = start().await;
+    let (server, state, _) = start().await;
+    let addr = server.addr();
     // The wire takes 300 ms: the early frames arrive while it runs.
     for _ in 0..2 {
         let mut ws = RawWs::connect(&format!("ws://{addr}/raw/stream?room=lab")).await;
@@ -314,7 +319,8 @@ async fn frames_sent_before_k_are_dropped() {
 
 #[tokio::test]
 async fn default_mode_answers_and_hides_the_keepalive_sentinels() {
-    let (addr, state, _) = start().await;
+    let (server, state, _) = start().await;
+    let addr = server.addr();
     let mut ws = stream_connected(addr, "secret").await;
     assert!(ws.recv_text().await.starts_with("hello"));
     ws.send(RAW_PING).await;
@@ -339,7 +345,8 @@ async fn raw_sockets_get_protocol_pings() {
         timeout: Duration::from_millis(500),
     };
     let config = ServerConfig::default().session(SessionConfig::default().heartbeat(Some(heartbeat)));
-    let (addr, _, _) = start_with(config).await;
+    let (server, _, _) = start_with(config).await;
+    let addr = server.addr();
     let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/desktop/query?token=secret"))
         .await
         .unwrap();
@@ -367,7 +374,8 @@ fn custom_request(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> htt
 
 #[tokio::test]
 async fn custom_client_authenticates_by_cookie() {
-    let (addr, state, _) = start().await;
+    let (server, state, _) = start().await;
+    let addr = server.addr();
     let request = custom_request(addr, "/desktop/cookie", &[("cookie", "theme=dark; session=secret")]);
     let (mut ws, _) = RawWs::connect_request(request).await;
     // No `h`, no `k`: bytes flow at once, both frame types.
@@ -390,7 +398,8 @@ async fn custom_client_authenticates_by_cookie() {
 
 #[tokio::test]
 async fn custom_client_authenticates_by_query_and_keeps_early_bytes() {
-    let (addr, state, _) = start().await;
+    let (server, state, _) = start().await;
+    let addr = server.addr();
     let mut ws = RawWs::connect(&format!("ws://{addr}/desktop/query?token=wrong")).await;
     assert_eq!(ws.recv_close().await, (Some(4001), "Unauthorized".to_owned()));
     assert_eq!(state.opened.load(Ordering::SeqCst), 0);
@@ -406,7 +415,8 @@ async fn custom_client_authenticates_by_query_and_keeps_early_bytes() {
 
 #[tokio::test]
 async fn custom_client_passes_sentinels_through() {
-    let (addr, state, _) = start().await;
+    let (server, state, _) = start().await;
+    let addr = server.addr();
     let mut ws = RawWs::connect(&format!("ws://{addr}/desktop/query?token=secret")).await;
     ws.send(RAW_PING).await;
     assert_eq!(
@@ -444,7 +454,8 @@ async fn upgrade_head(addr: SocketAddr, path: &str, protocols: Option<&str>) -> 
 
 #[tokio::test]
 async fn custom_client_echoes_the_first_of_its_protocols_the_client_offered() {
-    let (addr, _, _) = start().await;
+    let (server, _, _) = start().await;
+    let addr = server.addr();
     let path = "/desktop/query?token=secret";
     let head = upgrade_head(addr, path, Some("chat, base64, binary")).await;
     assert!(head.starts_with("http/1.1 101"), "{head}");
@@ -545,7 +556,8 @@ async fn exact_paths_beat_prefixes_and_the_longest_prefix_wins() {
         .ws(LAB_API, lab_connect(Arc::new(LabState::default())))
         .build()
         .expect("valid registration");
-    let addr = serve(router).await;
+    let server = TestServer::start(router).await;
+    let addr = server.addr();
     let cases = [
         ("/base", "base:/base"),
         ("/base/", "base:/base/"),
@@ -576,7 +588,8 @@ async fn exact_paths_beat_prefixes_and_the_longest_prefix_wins() {
 
 #[tokio::test]
 async fn raw_sockets_are_in_the_registry() {
-    let (addr, _, sockets) = start().await;
+    let (server, _, sockets) = start().await;
+    let addr = server.addr();
     let mut ws = RawWs::connect(&format!("ws://{addr}/desktop/query?token=secret")).await;
     let mut other = stream_connected(addr, "slow").await;
     eventually("two sockets registered", || sockets.count() == 2).await;
@@ -631,7 +644,8 @@ fn stream_client(base_url: String, token: &str, inbox: &Inbox) -> RawClient<Stre
 
 #[tokio::test]
 async fn raw_client_streams_text_and_binary() {
-    let (addr, state, _) = start().await;
+    let (server, state, _) = start().await;
+    let addr = server.addr();
     let inbox = Inbox::default();
     let client = stream_client(format!("ws://{addr}"), "secret", &inbox)
         .connect()
@@ -663,7 +677,8 @@ async fn raw_client_streams_text_and_binary() {
 
 #[tokio::test]
 async fn raw_client_reports_a_rejected_handshake() {
-    let (addr, _, _) = start().await;
+    let (server, _, _) = start().await;
+    let addr = server.addr();
     let error = stream_client(format!("ws://{addr}"), "wrong", &Inbox::default())
         .connect()
         .await
@@ -676,7 +691,8 @@ async fn raw_client_reports_a_rejected_handshake() {
 
 #[tokio::test]
 async fn raw_client_force_reconnect_starts_a_fresh_stream() {
-    let (addr, state, _) = start().await;
+    let (server, state, _) = start().await;
+    let addr = server.addr();
     let inbox = Inbox::default();
     let disconnects = Arc::new(AtomicUsize::new(0));
     let counter = disconnects.clone();
@@ -709,7 +725,7 @@ fn start_raw_process(addr: SocketAddr, state: Arc<State>) -> Process {
 async fn raw_client_reconnects_after_a_server_restart_with_its_message_handler() {
     let state = Arc::new(State::default());
     let mut server = start_raw_process("127.0.0.1:0".parse().unwrap(), state.clone());
-    let addr = server.addr;
+    let addr = server.addr();
     let inbox = Inbox::default();
     let closes = Arc::new(Mutex::new(Vec::new()));
     let seen = closes.clone();
@@ -760,7 +776,7 @@ async fn raw_client_reports_failed_reconnects_and_gives_up_after_max_attempts() 
             .max_delay(Duration::from_millis(40))
             .max_attempts(3),
     ));
-    let client = stream_client(format!("ws://{}", server.addr), "secret", &Inbox::default())
+    let client = stream_client(format!("ws://{}", server.addr()), "secret", &Inbox::default())
         .config(config)
         .on_error(move |_| {
             counted.fetch_add(1, Ordering::SeqCst);
@@ -807,7 +823,8 @@ async fn a_raw_socket_that_stops_reading_is_closed_with_1013_and_never_blocks_it
         })
         .build()
         .expect("valid registration");
-    let addr = serve(router).await;
+    let server = TestServer::start(router).await;
+    let addr = server.addr();
     let mut ws = RawWs::connect_slow_reader(&format!("ws://{addr}/raw/flood")).await;
     let (sent, error) = tokio::time::timeout(PATIENCE, done_rx).await.unwrap().unwrap();
     assert_eq!(error, PushError::SlowConsumer);

@@ -181,7 +181,7 @@ async fn counted_client(addr: SocketAddr, events: &Events, setups: &Arc<AtomicUs
 async fn client_reconnects_after_a_server_restart_and_setup_runs_again() {
     let state = Arc::new(LabState::default());
     let mut server = Server::start(any_port(), state.clone(), TokenBook::default(), fast_server_config());
-    let addr = server.addr;
+    let addr = server.addr();
     let events = Events::default();
     let setups = Arc::new(AtomicUsize::new(0));
     let client = counted_client(addr, &events, &setups).await;
@@ -213,7 +213,7 @@ async fn a_request_in_flight_when_the_server_dies_fails_with_socket_closed() {
     let state = Arc::new(LabState::default());
     let mut server = Server::start(any_port(), state, TokenBook::default(), fast_server_config());
     let events = Events::default();
-    let client = counted_client(server.addr, &events, &Arc::new(AtomicUsize::new(0))).await;
+    let client = counted_client(server.addr(), &events, &Arc::new(AtomicUsize::new(0))).await;
     let waiting = tokio::spawn({
         let client = client.clone();
         async move { client.wait_gate().await }
@@ -234,7 +234,7 @@ async fn before_connect_rotates_the_token_across_a_reconnect() {
     let tokens = TokenBook::default();
     tokens.allow_only("token-1");
     let mut server = Server::start(any_port(), state.clone(), tokens.clone(), fast_server_config());
-    let addr = server.addr;
+    let addr = server.addr();
     let minted = Arc::new(AtomicUsize::new(0));
     let mint = minted.clone();
     let events = Events::default();
@@ -274,7 +274,7 @@ async fn terminal_handshake_error_stops_reconnecting_as_unrecoverable() {
     let tokens = TokenBook::default();
     tokens.allow_only("good");
     let mut server = Server::start(any_port(), state.clone(), tokens.clone(), fast_server_config());
-    let addr = server.addr;
+    let addr = server.addr();
     let events = Events::default();
     let client = observed(
         Client::new(AUTH_LAB_API, format!("ws://{addr}"))
@@ -307,7 +307,7 @@ async fn retries_exhausted_after_max_attempts() {
     let events = Events::default();
     let config = quick_config().reconnect(Some(quick_reconnect().max_attempts(3)));
     let client = observed(
-        Client::new(LAB_API, format!("ws://{}", server.addr))
+        Client::new(LAB_API, format!("ws://{}", server.addr()))
             .query(query())
             .config(config),
         &events,
@@ -347,7 +347,7 @@ async fn manual_close_reports_once_and_force_reconnect_reconnects() {
     let server = Server::start(any_port(), state.clone(), TokenBook::default(), fast_server_config());
     let events = Events::default();
     let setups = Arc::new(AtomicUsize::new(0));
-    let client = counted_client(server.addr, &events, &setups).await;
+    let client = counted_client(server.addr(), &events, &setups).await;
     client.force_reconnect();
     eventually("force_reconnect reconnected", || {
         setups.load(Ordering::SeqCst) == 2 && client.is_connected()
@@ -442,7 +442,7 @@ async fn client_heartbeat_detects_a_half_open_link_and_reconnects() {
     // The server's own heartbeat is off, so only the client can notice.
     let server_config = ServerConfig::default().session(SessionConfig::default().heartbeat(None));
     let server = Server::start(any_port(), state.clone(), TokenBook::default(), server_config);
-    let proxy = FreezingProxy::start(server.addr).await;
+    let proxy = FreezingProxy::start(server.addr()).await;
     let events = Events::default();
     let setups = Arc::new(AtomicUsize::new(0));
     let client = counted_client(proxy.addr, &events, &setups).await;
@@ -463,7 +463,7 @@ async fn client_heartbeat_detects_a_half_open_link_and_reconnects() {
 async fn server_reaps_a_dead_client_and_keeps_a_live_one() {
     let state = Arc::new(LabState::default());
     let server = Server::start(any_port(), state.clone(), TokenBook::default(), fast_server_config());
-    let url = format!("ws://{}/ws/lab?room=a&version=1", server.addr);
+    let url = format!("ws://{}/ws/lab?room=a&version=1", server.addr());
     // This one never reads again, so it never answers the server's pings.
     let _dead = RawWs::handshaken(&url).await;
     let mut live = RawWs::handshaken(&url).await;
@@ -487,7 +487,7 @@ async fn server_reaps_a_dead_client_and_keeps_a_live_one() {
 async fn graceful_shutdown_drains_closes_1001_and_clients_reconnect() {
     let state = Arc::new(LabState::default());
     let mut server = Server::start(any_port(), state.clone(), TokenBook::default(), fast_server_config());
-    let addr = server.addr;
+    let addr = server.addr();
     let events = Events::default();
     let setups = Arc::new(AtomicUsize::new(0));
     let client = counted_client(addr, &events, &setups).await;
@@ -535,7 +535,7 @@ async fn without_reconnect_a_drop_is_final() {
     let mut server = Server::start(any_port(), state, TokenBook::default(), fast_server_config());
     let events = Events::default();
     let client = observed(
-        Client::new(LAB_API, format!("ws://{}", server.addr))
+        Client::new(LAB_API, format!("ws://{}", server.addr()))
             .query(query())
             .config(ClientConfig::default().reconnect(None)),
         &events,

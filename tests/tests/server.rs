@@ -4,7 +4,8 @@ use axum::Router;
 use axum::routing::get;
 use grest_ws::server::{BuildError, Connected, GrestWs};
 use grest_ws::{Contract, Direction, Permission, WebSocketSchema, contract};
-use grest_ws_tests::{LAB_API, Lab, RawWs, lab_router, serve};
+use grest_ws_test::TestServer;
+use grest_ws_tests::{LAB_API, Lab, RawWs, lab_router};
 
 contract! {
     /// A second, unrelated contract.
@@ -38,7 +39,8 @@ async fn two_contracts_and_http_share_one_listener() {
         .route("/health", get(|| async { "ok" }))
         .merge(clock)
         .merge(lab_router(Default::default(), Default::default()));
-    let addr = serve(app).await;
+    let server = TestServer::start(app).await;
+    let addr = server.addr();
 
     let mut ws = RawWs::handshaken(&format!("ws://{addr}/ws/clock")).await;
     ws.send("r:Clock.now:1:").await;
@@ -60,7 +62,8 @@ async fn two_contracts_and_http_share_one_listener() {
 
 #[tokio::test]
 async fn plain_http_get_on_a_socket_path_is_refused() {
-    let addr = serve(lab_router(Default::default(), Default::default())).await;
+    let server = TestServer::start(lab_router(Default::default(), Default::default())).await;
+    let addr = server.addr();
     let response = http_status(addr, "/ws/lab").await;
     assert_eq!(response, 426, "upgrade required");
 }
@@ -132,7 +135,8 @@ async fn a_socket_that_never_handshakes_is_dropped_after_the_rejection_grace() {
         .handshake_timeout(Duration::from_millis(100))
         .rejection_grace(Duration::from_millis(100))
         .session(SessionConfig::default().close_timeout(Duration::from_secs(3600)));
-    let addr = serve(lab_router(Default::default(), config)).await;
+    let server = TestServer::start(lab_router(Default::default(), config)).await;
+    let addr = server.addr();
     let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let request = format!(
         "GET /ws/lab?room=general&version=2 HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -159,7 +163,7 @@ async fn connections_of_a_runtime_that_shuts_down_leave_the_registry() {
     let server = GrestWs::new().ws(LAB_API, lab_connect(std::sync::Arc::new(LabState::default())));
     let sockets = server.sockets();
     let mut process = Process::start("127.0.0.1:0".parse().unwrap(), server.build().unwrap());
-    let url = format!("ws://{}/ws/lab?room=general&version=2", process.addr);
+    let url = format!("ws://{}/ws/lab?room=general&version=2", process.addr());
     let _a = RawWs::handshaken(&url).await;
     let _b = RawWs::handshaken(&url).await;
     // `k` is sent after registration.

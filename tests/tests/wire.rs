@@ -52,7 +52,7 @@ async fn handshake_timeout_sends_x_then_closes_4001() {
 async fn invalid_query_closes_4000_without_x_frame() {
     let server = start().await;
     for query in ["room=general&version=abc", "room=&version=1", "version=1", ""] {
-        let mut ws = RawWs::connect(&format!("ws://{}/ws/lab?{query}", server.addr)).await;
+        let mut ws = RawWs::connect(&format!("ws://{}/ws/lab?{query}", server.addr())).await;
         assert_eq!(
             ws.recv_close().await,
             (Some(4000), "Invalid query parameters".to_owned()),
@@ -71,7 +71,7 @@ async fn invalid_query_closes_4000_without_x_frame() {
 #[tokio::test]
 async fn unknown_path_is_http_404() {
     let server = start().await;
-    let err = tokio_tungstenite::connect_async(format!("ws://{}/ws/nope", server.addr))
+    let err = tokio_tungstenite::connect_async(format!("ws://{}/ws/nope", server.addr()))
         .await
         .expect_err("no endpoint at /ws/nope");
     match err {
@@ -467,13 +467,13 @@ async fn read_past(tcp: &mut tokio::net::TcpStream, marker: &str) {
 
 /// Upgrades a plain TCP connection to the lab endpoint by hand; with `handshake`, also completes the grest
 /// handshake (`h:::{}` → `k:::null`).
-async fn upgraded_tcp(server: &grest_ws_tests::TestServer, handshake: bool) -> tokio::net::TcpStream {
+async fn upgraded_tcp(server: &grest_ws_tests::LabServer, handshake: bool) -> tokio::net::TcpStream {
     use tokio::io::AsyncWriteExt;
-    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let mut tcp = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
     let request = format!(
         "GET /ws/lab?room=general&version=2 HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        server.addr
+        server.addr()
     );
     tcp.write_all(request.as_bytes()).await.unwrap();
     read_past(&mut tcp, "\r\n\r\n").await;
@@ -489,7 +489,7 @@ async fn upgraded_tcp(server: &grest_ws_tests::TestServer, handshake: bool) -> t
 
 /// Sends `frame` raw (after the grest handshake, or before it) and returns the close code of the Close frame the
 /// server answers with before it ends.
-async fn close_code_after(server: &grest_ws_tests::TestServer, frame: &[u8], handshake: bool) -> Option<u16> {
+async fn close_code_after(server: &grest_ws_tests::LabServer, frame: &[u8], handshake: bool) -> Option<u16> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut tcp = upgraded_tcp(server, handshake).await;
     tcp.write_all(frame).await.unwrap();
