@@ -31,7 +31,6 @@ pub(crate) type SetupFn = Arc<dyn Fn(&PeerHandle, bool) -> Arc<dyn OwnedDispatch
 struct Attachment {
     id: usize,
     meta: &'static ContractMeta,
-    routes: Routes,
     setup: SetupFn,
     handlers: Arc<dyn OwnedDispatch>,
     callbacks: Arc<Callbacks>,
@@ -41,10 +40,36 @@ struct Attachment {
 #[derive(Default)]
 pub(crate) struct Modules {
     next_id: AtomicUsize,
-    list: RwLock<Vec<Attachment>>,
+    attached: RwLock<Attached>,
+}
+
+/// What is attached, and one route table over all of it (each route's target is its attachment's id), rebuilt
+/// when a contract attaches or detaches.
+#[derive(Default)]
+struct Attached {
+    list: Vec<Attachment>,
+    routes: Routes,
+}
+
+impl Attached {
+    fn reroute(&mut self) {
+        let mut routes = Routes::default();
+        for attachment in &self.list {
+            routes.add(attachment.id, attachment.meta, Direction::ServerToClient);
+        }
+        self.routes = routes;
+    }
 }
 
 impl Modules {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Attached> {
+        self.attached.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Attached> {
+        self.attached.write().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Attaches a contract not attached yet (its callbacks made only then); `None` when it already is.
     pub(crate) fn attach_new(
         &self,
@@ -53,56 +78,58 @@ impl Modules {
         setup: &SetupFn,
         callbacks: impl FnOnce() -> Arc<Callbacks>,
     ) -> Option<usize> {
-        let mut list = self.list.write().unwrap_or_else(|e| e.into_inner());
-        if list.iter().any(|a| a.meta.name == meta.name) {
+        let mut attached = self.write();
+        if attached.list.iter().any(|a| a.meta.name == meta.name) {
             return None;
         }
         let callbacks = callbacks();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        list.push(Attachment {
+        attached.list.push(Attachment {
             id,
             meta,
-            routes: Routes::new(meta, Direction::ServerToClient),
             setup: setup.clone(),
             handlers: setup(handle, false),
             callbacks,
         });
+        attached.reroute();
         Some(id)
     }
 
     /// Removes an attachment; returns its callbacks and how many remain.
     fn detach(&self, id: usize) -> (Option<Arc<Callbacks>>, usize) {
-        let mut list = self.list.write().unwrap_or_else(|e| e.into_inner());
-        let callbacks = list.iter().position(|a| a.id == id).map(|i| list.remove(i).callbacks);
-        (callbacks, list.len())
+        let mut attached = self.write();
+        let position = attached.list.iter().position(|a| a.id == id);
+        let callbacks = position.map(|i| attached.list.remove(i).callbacks);
+        attached.reroute();
+        (callbacks, attached.list.len())
     }
 
     /// After a reconnect: every attachment's setup runs again.
     fn rerun_setups(&self, handle: &PeerHandle) {
-        let mut list = self.list.write().unwrap_or_else(|e| e.into_inner());
-        for attachment in list.iter_mut() {
+        let mut attached = self.write();
+        for attachment in attached.list.iter_mut() {
             attachment.handlers = (attachment.setup)(handle, true);
         }
     }
 
     fn callbacks(&self) -> Vec<Arc<Callbacks>> {
-        let list = self.list.read().unwrap_or_else(|e| e.into_inner());
-        list.iter().map(|a| a.callbacks.clone()).collect()
+        self.read().list.iter().map(|a| a.callbacks.clone()).collect()
     }
 }
 
 impl Dispatch for Modules {
     fn route(&self, path: &str) -> Option<Route> {
-        let list = self.list.read().unwrap_or_else(|e| e.into_inner());
-        list.iter()
-            .find_map(|a| a.routes.get(path).map(|route| Route { target: a.id, ..route }))
+        self.read().routes.get(path)
     }
 
     fn call(&self, route: &Route, data: Option<&str>) -> Call<'_> {
-        let handlers = {
-            let list = self.list.read().unwrap_or_else(|e| e.into_inner());
-            list.iter().find(|a| a.id == route.target).map(|a| a.handlers.clone())
-        };
+        // The handlers are taken out of the lock: their futures own what they use.
+        let handlers = self
+            .read()
+            .list
+            .iter()
+            .find(|a| a.id == route.target)
+            .map(|a| a.handlers.clone());
         match handlers {
             Some(handlers) => handlers.call_owned(route, data),
             // Detached while the message was in flight.

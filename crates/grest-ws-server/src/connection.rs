@@ -18,7 +18,7 @@ use grest_ws_core::auth::Grants;
 use grest_ws_core::validate::Issues;
 use grest_ws_core::{Forbidden, ServerError};
 use grest_ws_session::{
-    BoxFuture, Call, Dispatch, DuplexContract, PeerHandle, Role, Route, Routes, ServeWith, Session,
+    BoxFuture, Call, ContractDispatch, DuplexContract, PeerHandle, Role, Route, Router, Routes, ServeWith, Session,
 };
 
 use crate::ServerConfig;
@@ -94,7 +94,7 @@ pub(crate) trait Module: Send + Sync + 'static {
     /// Decodes this contract's typed query from the upgrade URL.
     fn decode_query(&self, pairs: &[(String, String)]) -> Result<Box<dyn Any + Send>, Issues>;
     /// Runs the connect handler and returns the connection's dispatcher for this contract.
-    fn open<'a>(&'a self, opening: Opening<'a>) -> BoxFuture<'a, Box<dyn ModuleDispatch>>;
+    fn open<'a>(&'a self, opening: Opening<'a>) -> BoxFuture<'a, Box<dyn ContractDispatch>>;
 }
 
 /// What a module's connect handler is built from.
@@ -103,11 +103,6 @@ pub(crate) struct Opening<'a> {
     query: Box<dyn Any + Send>,
     authenticated: &'a Authenticated,
     info: &'a ConnectionInfo,
-}
-
-/// One contract's dispatcher on one connection.
-pub(crate) trait ModuleDispatch: Send + Sync {
-    fn call(&self, method: usize, data: Option<&str>) -> Call<'_>;
 }
 
 /// A typed contract with its connect handler.
@@ -138,7 +133,7 @@ where
         C::decode_query(pairs.to_vec()).map(|query| Box::new(query) as Box<dyn Any + Send>)
     }
 
-    fn open<'a>(&'a self, opening: Opening<'a>) -> BoxFuture<'a, Box<dyn ModuleDispatch>> {
+    fn open<'a>(&'a self, opening: Opening<'a>) -> BoxFuture<'a, Box<dyn ContractDispatch>> {
         Box::pin(async move {
             let Ok(query) = opening.query.downcast::<C::Query>() else {
                 unreachable!("the query was decoded by this module")
@@ -162,7 +157,7 @@ where
                 handler,
                 allowed,
                 contract: PhantomData,
-            }) as Box<dyn ModuleDispatch>
+            }) as Box<dyn ContractDispatch>
         })
     }
 }
@@ -172,7 +167,7 @@ pub(crate) struct Endpoint {
     pub(crate) path: String,
     pub(crate) pipeline: Pipeline,
     pub(crate) modules: Vec<Arc<dyn Module>>,
-    pub(crate) routes: Routes,
+    pub(crate) routes: Arc<Routes>,
     pub(crate) rooms: Arc<Registry>,
     /// The server's settings with this endpoint's session override applied.
     pub(crate) config: ServerConfig,
@@ -254,10 +249,7 @@ impl Endpoint {
             }
         }
         let (ws, _open) = handshake.open(true).await;
-        let dispatch = GroupDispatch {
-            routes: &self.routes,
-            modules: dispatchers,
-        };
+        let dispatch = Router::new(self.routes.clone(), dispatchers);
         let end = session.run(ws, &dispatch).await;
         tracing::debug!(?end, "connection closed");
     }
@@ -302,25 +294,6 @@ fn host_port(headers: &http::HeaderMap) -> Option<u16> {
     host.rsplit_once(':').and_then(|(_, port)| port.parse().ok())
 }
 
-/// Routes one connection's messages to the dispatcher of the contract (module) that owns the path.
-struct GroupDispatch<'r> {
-    routes: &'r Routes,
-    modules: Vec<Box<dyn ModuleDispatch>>,
-}
-
-impl Dispatch for GroupDispatch<'_> {
-    fn route(&self, path: &str) -> Option<Route> {
-        self.routes.get(path)
-    }
-
-    fn call(&self, route: &Route, data: Option<&str>) -> Call<'_> {
-        match self.modules.get(route.target) {
-            Some(module) => module.call(route.method, data),
-            None => Call::route_not_found(route.path),
-        }
-    }
-}
-
 /// Routes client-to-server messages of contract `C` to one connection's handler.
 /// Methods the connection's scopes do not allow are answered `FORBIDDEN` (403) without running the handler; the
 /// connection stays open. Decided once per connection, since scopes are pinned at the handshake.
@@ -330,12 +303,12 @@ struct ServerDispatch<C, S> {
     contract: PhantomData<fn() -> C>,
 }
 
-impl<C: ServeWith<S>, S: Send + Sync> ModuleDispatch for ServerDispatch<C, S> {
-    fn call(&self, method: usize, data: Option<&str>) -> Call<'_> {
-        if !self.allowed.get(method).copied().unwrap_or(false) {
+impl<C: ServeWith<S>, S: Send + Sync> ContractDispatch for ServerDispatch<C, S> {
+    fn call(&self, route: &Route, data: Option<&str>) -> Call<'_> {
+        if !self.allowed.get(route.method).copied().unwrap_or(false) {
             return Call::error(&Forbidden::new());
         }
-        C::call(&self.handler, method, data)
+        C::call(&self.handler, route.method, data)
     }
 }
 

@@ -320,7 +320,14 @@ impl GrestWs {
             }
             let modules = members.iter().map(|m| m.module.clone()).collect();
             let rooms = members[0].rooms.clone();
-            planned.push((path.to_string(), members[0].meta.name, pipeline, modules, routes, rooms));
+            planned.push((
+                path.to_string(),
+                members[0].meta.name,
+                pipeline,
+                modules,
+                Arc::new(routes),
+                rooms,
+            ));
         }
         let typed_paths: Vec<&str> = paths.iter().map(|(path, _)| *path).collect();
         let raw = raw::plan(&self, &typed_paths, &mut problems)?;

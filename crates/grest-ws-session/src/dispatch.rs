@@ -47,7 +47,52 @@ pub trait Dispatch: Send + Sync {
     fn call(&self, route: &Route, data: Option<&str>) -> Call<'_>;
 }
 
-/// A dispatcher whose handler futures own what they use (client handlers), so it can be shared behind an `Arc`
+/// One contract's handlers on one connection, called by route (the server: the application's handler behind the
+/// generated `ServeWith`, with the connection's permissions).
+pub trait ContractDispatch: Send + Sync {
+    /// Runs (or starts) the handler of `route` (a method of this contract) with the raw frame data.
+    fn call(&self, route: &Route, data: Option<&str>) -> Call<'_>;
+}
+
+/// The session's router: every inbound `r`/`m` path is looked up once in one table ([`Routes`]) and handed to the
+/// contract that owns it — one contract, or the modules of one anchor sharing a socket.
+pub struct Router<T> {
+    routes: std::sync::Arc<Routes>,
+    contracts: Vec<T>,
+}
+
+impl<T> Router<T> {
+    /// A router over `contracts`, indexed by the routes' [`Route::target`].
+    pub fn new(routes: std::sync::Arc<Routes>, contracts: Vec<T>) -> Self {
+        Router { routes, contracts }
+    }
+
+    /// The contract a route leads to.
+    pub fn contract(&self, route: &Route) -> Option<&T> {
+        self.contracts.get(route.target)
+    }
+}
+
+impl<T: ContractDispatch> Dispatch for Router<T> {
+    fn route(&self, path: &str) -> Option<Route> {
+        self.routes.get(path)
+    }
+
+    fn call(&self, route: &Route, data: Option<&str>) -> Call<'_> {
+        match self.contract(route) {
+            Some(contract) => contract.call(route, data),
+            None => Call::route_not_found(route.path),
+        }
+    }
+}
+
+impl<T: ContractDispatch + ?Sized> ContractDispatch for Box<T> {
+    fn call(&self, route: &Route, data: Option<&str>) -> Call<'_> {
+        (**self).call(route, data)
+    }
+}
+
+/// A contract's handlers whose futures own what they use (the client's), so they can be shared behind an `Arc`
 /// and swapped while a socket runs (pooled sockets attach and detach contracts).
 pub trait OwnedDispatch: Send + Sync {
     /// Like [`Dispatch::call`], with a future that borrows nothing.
@@ -138,7 +183,7 @@ pub trait DuplexContract: Contract {
     /// The client's typed handle to the server (client-to-server calls).
     type Client: From<PeerHandle> + AsRef<PeerHandle> + Clone + Send + Sync + 'static;
     /// The client's handlers for server-to-client methods (partial).
-    type Handlers: Dispatch + OwnedDispatch + Default + Clone + Send + Sync + 'static;
+    type Handlers: OwnedDispatch + Default + Clone + Send + Sync + 'static;
 }
 
 /// Implemented by `contract!` for every type that implements the contract's server trait: dispatches

@@ -35,7 +35,9 @@ pub mod websocket;
 
 use std::time::Duration;
 
-pub use dispatch::{BoxFuture, Call, Dispatch, DuplexContract, OwnedDispatch, Route, Routes, ServeWith};
+pub use dispatch::{
+    BoxFuture, Call, ContractDispatch, Dispatch, DuplexContract, OwnedDispatch, Route, Router, Routes, ServeWith,
+};
 pub use engine::{Session, SessionEnd, close_socket};
 pub use grest_ws_core::envelope::Envelope;
 pub use io::QueuedIo;

@@ -60,7 +60,7 @@ pub(crate) fn expand(def: ContractDef) -> syn::Result<TokenStream> {
     let server_trait = render_server::server_trait(&def, &methods);
     let peer_handle = render_server::peer_handle(&def, &methods);
     let client_handle = render_client::client_handle(&methods);
-    let handlers = render_client::handlers(&def, &methods);
+    let handlers = render_client::handlers(&methods);
     let serve_with_impl = render_server::serve_with_impl(&def, &methods);
     let contract_impl = metadata::contract_impl(&def, &methods);
     let extends_impl = metadata::extends_impl(&def);

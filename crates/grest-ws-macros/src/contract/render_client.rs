@@ -5,8 +5,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use super::method::MethodTokens;
-use super::parse::ContractDef;
-use crate::{core_path, session_path};
+use crate::session_path;
 
 /// `Client`: the client's handle to the server, with a calling method per client-to-server method.
 pub(super) fn client_handle(methods: &[MethodTokens]) -> TokenStream {
@@ -64,11 +63,9 @@ pub(super) fn client_handle(methods: &[MethodTokens]) -> TokenStream {
 }
 
 /// `Handlers`: an optional handler per server-to-client method, their setters, and the dispatch to them
-/// (`OwnedDispatch`, `Dispatch`).
-pub(super) fn handlers(def: &ContractDef, methods: &[MethodTokens]) -> TokenStream {
-    let core = core_path();
+/// (`OwnedDispatch`).
+pub(super) fn handlers(methods: &[MethodTokens]) -> TokenStream {
     let session = session_path();
-    let name = &def.name;
     let to_client = || methods.iter().filter(|m| !m.def.to_server);
     let handler_fields = to_client().map(handler_field);
     let handler_setters = to_client().map(handler_setter);
@@ -110,23 +107,6 @@ pub(super) fn handlers(def: &ContractDef, methods: &[MethodTokens]) -> TokenStre
             }
         }
 
-        impl #session::Dispatch for Handlers {
-            fn route(&self, path: &str) -> ::core::option::Option<#session::Route> {
-                static ROUTES: ::std::sync::OnceLock<#session::Routes> = ::std::sync::OnceLock::new();
-                ROUTES
-                    .get_or_init(|| {
-                        #session::Routes::new(
-                            <super::#name as #core::Contract>::META,
-                            #core::Direction::ServerToClient,
-                        )
-                    })
-                    .get(path)
-            }
-
-            fn call(&self, route: &#session::Route, data: ::core::option::Option<&str>) -> #session::Call<'_> {
-                #session::OwnedDispatch::call_owned(self, route, data)
-            }
-        }
     }
 }
 
