@@ -187,6 +187,7 @@ fn random_unit() -> f64 {
 mod tests {
     use super::*;
 
+    /// Delays double from 500 ms up to the 30 s cap; jitter keeps each between half and all of it.
     #[test]
     fn backoff_grows_caps_and_jitters() {
         let fixed = ReconnectConfig::default().jitter(false);

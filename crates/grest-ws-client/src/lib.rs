@@ -337,3 +337,94 @@ impl<C: DuplexContract> std::fmt::Debug for Setup<C> {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use grest_ws_core::{BadRequest, Issue, NotFound, ServerError};
+
+    use super::*;
+
+    fn validation() -> ValidationError {
+        ValidationError::new(vec![Issue::new("room", "required", "required")])
+    }
+
+    /// Credentials refused and invalid parameters stop reconnecting; transient failures do not.
+    #[test]
+    fn terminal_errors_are_the_ones_retrying_cannot_fix() {
+        let terminal = [
+            ConnectError::InvalidQuery(validation()),
+            ConnectError::Closed {
+                code: Some(4000),
+                reason: "Invalid query parameters".into(),
+            },
+            ConnectError::Rejected(NotAuthorized::new().to_envelope()),
+            ConnectError::Rejected(Forbidden::new().to_envelope()),
+            ConnectError::Rejected(validation().to_envelope()),
+            ConnectError::BeforeConnect(NotAuthorized::new().to_envelope()),
+            ConnectError::BeforeConnect(validation().to_envelope()),
+        ];
+        for error in &terminal {
+            assert!(error.is_terminal(), "{error}");
+        }
+        let transient = [
+            ConnectError::Rejected(ServerError::new().to_envelope()),
+            ConnectError::Rejected(NotFound::new().to_envelope()),
+            ConnectError::BeforeConnect(BadRequest::new().to_envelope()),
+            ConnectError::Closed {
+                code: Some(4001),
+                reason: "Handshake failed".into(),
+            },
+            ConnectError::Closed {
+                code: None,
+                reason: String::new(),
+            },
+            ConnectError::Timeout,
+            ConnectError::Refused(403),
+            ConnectError::Refused(404),
+            ConnectError::Transport("IO error: connection refused".into()),
+        ];
+        for error in &transient {
+            assert!(!error.is_terminal(), "{error}");
+        }
+        let should_retry = ReconnectConfig::default().should_retry;
+        assert!(terminal.iter().all(|e| !should_retry(e)) && transient.iter().all(|e| should_retry(e)));
+    }
+
+    /// Only a bad query or a `VALIDATION_ERROR` from `before_connect` count as invalid parameters (never retried,
+    /// whatever `should_retry` says); a server's `VALIDATION_ERROR` is left to the policy.
+    #[test]
+    fn invalid_params_are_local_validation_failures() {
+        assert!(ConnectError::InvalidQuery(validation()).is_invalid_params());
+        assert!(ConnectError::BeforeConnect(validation().to_envelope()).is_invalid_params());
+        assert!(!ConnectError::BeforeConnect(NotAuthorized::new().to_envelope()).is_invalid_params());
+        assert!(!ConnectError::Rejected(validation().to_envelope()).is_invalid_params());
+        let closed = ConnectError::Closed {
+            code: Some(4000),
+            reason: String::new(),
+        };
+        assert!(!closed.is_invalid_params());
+    }
+
+    /// Messages name the failure and its detail.
+    #[test]
+    fn errors_display_their_detail() {
+        assert_eq!(
+            ConnectError::Refused(403).to_string(),
+            "upgrade refused with HTTP status 403"
+        );
+        assert_eq!(ConnectError::Timeout.to_string(), "handshake timeout");
+        let closed = ConnectError::Closed {
+            code: Some(4000),
+            reason: "Invalid query parameters".into(),
+        };
+        let closed = closed.to_string();
+        assert!(closed.starts_with("closed during the handshake with code "), "{closed}");
+        assert!(
+            closed.contains("4000") && closed.ends_with(": Invalid query parameters"),
+            "{closed}"
+        );
+        let rejected = ConnectError::Rejected(NotAuthorized::new().to_envelope());
+        assert!(rejected.to_string().starts_with("handshake rejected: "), "{rejected}");
+        assert!(rejected.to_string().contains("NOT_AUTHORIZED"), "{rejected}");
+    }
+}

@@ -105,3 +105,93 @@ where
         Box::pin((self.0)())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use grest_ws_core::contract::{ConnectMeta, ContractMeta};
+    use grest_ws_core::validate::Issues;
+
+    use super::*;
+
+    struct Plain;
+
+    impl Contract for Plain {
+        const META: &'static ContractMeta = &ContractMeta {
+            name: "Plain",
+            connect: ConnectMeta {
+                query: None,
+                errors: &[],
+                permission: None,
+            },
+            methods: &[],
+        };
+        type Query = ();
+
+        fn decode_query(_: Vec<(String, String)>) -> Result<(), Issues> {
+            Ok(())
+        }
+    }
+
+    const TOKEN: Wire = Wire::header("token", "authorization").bearer();
+    const SESSION: Wire = Wire::cookie("session", "session");
+
+    fn outbound(params: &ConnectParams<Plain>) -> Outbound {
+        let mut outbound = Outbound::default();
+        params.write(&mut outbound);
+        outbound
+    }
+
+    /// Credentials go where their wires carry them; headers are lower-cased and written after credentials.
+    #[test]
+    fn credentials_then_headers_are_written() {
+        let params = ConnectParams::<Plain>::new("ws://h")
+            .credential(TOKEN, "t")
+            .credential(SESSION, "s1")
+            .header("X-Client-Version", "2");
+        let written = outbound(&params);
+        let headers: Vec<(&str, &str)> = written.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(headers, [("authorization", "Bearer t"), ("x-client-version", "2")]);
+        assert_eq!(written.cookies, [("session".to_owned(), "s1".to_owned())]);
+        assert!(written.query.is_empty());
+
+        let overridden = outbound(&params.clone().header("Authorization", "Basic xyz"));
+        assert_eq!(
+            overridden.headers["authorization"], "Basic xyz",
+            "an explicit header wins over a credential"
+        );
+        let twice = outbound(&params.credential(TOKEN, "newer"));
+        assert_eq!(
+            twice.headers["authorization"], "Bearer newer",
+            "the last credential wins"
+        );
+    }
+
+    /// Static parameters are the same on every attempt; `before_connect` is asked again each time.
+    #[tokio::test]
+    async fn sources_give_the_parameters_of_each_attempt() {
+        let fixed = StaticParams(ConnectParams::<Plain>::new("ws://fixed").header("n", "1"));
+        for _ in 0..2 {
+            let params = fixed.params().await.unwrap();
+            assert_eq!((params.base_url.as_str(), params.headers.len()), ("ws://fixed", 1));
+        }
+
+        let asked = Arc::new(AtomicUsize::new(0));
+        let counter = asked.clone();
+        let fresh = BeforeConnect(move || {
+            let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+            async move { Ok(ConnectParams::<Plain>::new(format!("ws://attempt-{n}"))) }
+        });
+        assert_eq!(
+            ParamSource::<Plain>::params(&fresh).await.unwrap().base_url,
+            "ws://attempt-1"
+        );
+        assert_eq!(
+            ParamSource::<Plain>::params(&fresh).await.unwrap().base_url,
+            "ws://attempt-2"
+        );
+        assert_eq!(asked.load(Ordering::SeqCst), 2);
+    }
+}

@@ -102,3 +102,56 @@ impl SocketPool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use grest_ws_session::{Role, Session, SessionConfig};
+
+    use super::*;
+
+    fn handle() -> PeerHandle {
+        Session::new(Role::Client, SessionConfig::default()).handle().clone()
+    }
+
+    /// A new pool is empty; a shared socket counts until it starts closing; clones see the same sockets.
+    #[test]
+    fn sockets_count_until_they_close() {
+        let pool = SocketPool::new();
+        assert!(pool.is_empty());
+        assert_eq!(pool.len(), 0);
+        let (a, b) = (handle(), handle());
+        pool.share("ws://h/a::", &a, &Arc::default());
+        pool.share("ws://h/b::", &b, &Arc::default());
+        let clone = pool.clone();
+        assert_eq!((clone.len(), clone.is_empty()), (2, false));
+        assert_eq!(format!("{pool:?}"), "SocketPool { sockets: 2 }");
+        a.close();
+        assert_eq!(pool.len(), 1, "a closing socket no longer counts");
+        b.close();
+        assert!(pool.is_empty());
+    }
+
+    /// A key keeps its first live socket; a closing one is replaced; removal takes only the socket it names.
+    #[test]
+    fn a_key_keeps_its_live_socket() {
+        let pool = SocketPool::new();
+        let (first, second) = (handle(), handle());
+        let (first_modules, second_modules): (Arc<Modules>, Arc<Modules>) = (Arc::default(), Arc::default());
+        pool.share("key", &first, &first_modules);
+        pool.share("key", &second, &second_modules);
+        pool.remove("key", &second_modules);
+        assert_eq!(
+            pool.len(),
+            1,
+            "the second share did not take the key, so its removal does nothing"
+        );
+        first.close();
+        pool.share("key", &second, &second_modules);
+        assert_eq!(pool.len(), 1, "the closing socket was replaced");
+        pool.remove("key", &first_modules);
+        assert_eq!(pool.len(), 1);
+        pool.remove("key", &second_modules);
+        assert!(pool.is_empty());
+        pool.remove("missing", &second_modules);
+    }
+}

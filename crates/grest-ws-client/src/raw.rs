@@ -381,3 +381,173 @@ impl<C: RawContract, P: ParamSource<C>> Driver<C, P> {
         self.state.closed_notify.notify_waiters();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use futures_util::FutureExt;
+    use grest_ws_session::SessionConfig;
+
+    use super::*;
+
+    /// A default-mode raw contract.
+    struct Pty;
+
+    impl RawContract for Pty {
+        const NAME: &'static str = "Pty";
+        type Query = ();
+    }
+
+    fn state(reconnects: bool) -> Arc<State> {
+        Arc::new(State {
+            current: Mutex::new(None),
+            closing: AtomicBool::new(false),
+            closing_notify: Notify::new(),
+            closed: AtomicBool::new(false),
+            closed_notify: Notify::new(),
+            reconnects,
+        })
+    }
+
+    fn connection(state: &Arc<State>) -> RawConnection {
+        RawConnection {
+            state: state.clone(),
+            _owner: Arc::new(Owner { state: state.clone() }),
+        }
+    }
+
+    /// A socket's sender, as a driver installs it (its session is returned to keep the socket open).
+    fn socket(state: &State) -> (RawSession, RawSender) {
+        let (session, sender, _inbound) = RawSession::new(SessionConfig::default(), true);
+        state.set_current(Some(sender.clone()));
+        (session, sender)
+    }
+
+    /// Sends need a current socket; `close` closes it, and sends fail from then on.
+    #[tokio::test]
+    async fn sends_need_a_socket_and_close_ends_them() {
+        let state = state(true);
+        let raw = connection(&state);
+        assert!(matches!(raw.send("x").await, Err(SendError::NotConnected)));
+        assert!(!raw.is_connected() && !raw.is_closed());
+
+        let (_session, sender) = socket(&state);
+        assert!(raw.is_connected());
+        assert!(raw.send("queued").await.is_ok());
+        raw.close();
+        assert!(sender.is_closed());
+        assert!(!raw.is_connected());
+        assert!(matches!(raw.send("late").await, Err(SendError::NotConnected)));
+        assert!(!raw.is_closed(), "closed for good only once the driver finishes");
+    }
+
+    /// `force_reconnect` closes the current socket only while reconnecting is on and the client is not closing.
+    #[test]
+    fn force_reconnect_closes_only_the_socket() {
+        let state = state(true);
+        let raw = connection(&state);
+        let (_session, sender) = socket(&state);
+        raw.force_reconnect();
+        assert!(sender.is_closed());
+        assert!(!state.is_closing(), "the client itself carries on");
+
+        let without_reconnect = self::state(false);
+        let raw = connection(&without_reconnect);
+        let (_session, sender) = socket(&without_reconnect);
+        raw.force_reconnect();
+        assert!(
+            !sender.is_closed(),
+            "without reconnect there would be nothing to come back to"
+        );
+    }
+
+    /// Dropping the last handle closes the client; dropping a clone does not.
+    #[test]
+    fn the_last_handle_closes_the_client() {
+        let state = state(true);
+        let raw = connection(&state);
+        let (_session, sender) = socket(&state);
+        let clone = raw.clone();
+        drop(raw);
+        assert!(!state.is_closing() && clone.is_connected());
+        drop(clone);
+        assert!(state.is_closing());
+        assert!(sender.is_closed());
+    }
+
+    fn driver(
+        state: &Arc<State>,
+        callbacks: Callbacks,
+        on_message: Vec<MessageCallback>,
+    ) -> Driver<Pty, StaticParams<Pty>> {
+        Driver {
+            source: StaticParams(ConnectParams::new("ws://h")),
+            target: Target {
+                schema: WebSocketSchema::new("ws/pty"),
+                middleware: Vec::new(),
+                upgrade_headers: Vec::new(),
+                config: ClientConfig::default(),
+            },
+            callbacks,
+            on_message,
+            state: state.clone(),
+        }
+    }
+
+    /// A new socket's sender becomes the current one, closed at once if the client closed meanwhile.
+    #[test]
+    fn attach_installs_the_new_socket() {
+        let state = state(true);
+        let driver = driver(&state, Callbacks::default(), Vec::new());
+        let (_session, _inbound) = driver.attach();
+        let current = state.current().expect("installed");
+        assert!(!current.is_closed());
+        state.close();
+        assert!(current.is_closed());
+        let (_session, _inbound) = driver.attach();
+        assert!(
+            state.current().expect("installed").is_closed(),
+            "a close that raced with the attach wins"
+        );
+    }
+
+    /// Frames go to every message callback; `finish` reports once, then marks the client closed.
+    #[test]
+    fn delivery_and_finish_reach_the_callbacks() {
+        let state = state(true);
+        let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+        let on_message: Vec<MessageCallback> = (0..2)
+            .map(|n| {
+                let seen = seen.clone();
+                Box::new(move |m: &RawMessage| {
+                    seen.lock()
+                        .unwrap()
+                        .push(format!("{n}:{}", String::from_utf8_lossy(m.as_bytes())))
+                }) as MessageCallback
+            })
+            .collect();
+        let mut callbacks = Callbacks::default();
+        let (observed, flags) = (seen.clone(), state.clone());
+        callbacks.on_close.push(Box::new(move |reason, error| {
+            let closed = flags.closed.load(Ordering::SeqCst);
+            observed.lock().unwrap().push(format!(
+                "{reason:?} {:?} closed={closed}",
+                error.map(ToString::to_string)
+            ));
+        }));
+        let driver = driver(&state, callbacks, on_message);
+        driver.deliver(&RawMessage::from("hi"));
+        let raw = connection(&state);
+        assert!(raw.closed().now_or_never().is_none());
+        driver.finish(CloseReason::RetriesExhausted, Some(&ConnectError::Timeout));
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [
+                "0:hi",
+                "1:hi",
+                "RetriesExhausted Some(\"handshake timeout\") closed=false",
+            ]
+        );
+        assert!(state.is_closing() && raw.is_closed());
+        assert!(raw.closed().now_or_never().is_some());
+    }
+}

@@ -100,6 +100,7 @@ fn request_head(request: &http::Request<()>, key: &str) -> Vec<u8> {
 mod tests {
     use super::*;
 
+    /// The request head has the target, a `Host` without credentials, the key, then the extra headers.
     #[test]
     fn the_head_names_the_target_host_and_key_and_keeps_extra_headers() {
         let request = http::Request::builder()

@@ -487,3 +487,597 @@ pub(crate) fn origin_refused() -> Response {
     let error = Forbidden::with_display_message("Origin not allowed");
     error_response(&error.to_envelope())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use axum::body::Body;
+    use grest_ws_core::{BadRequest, NotAuthorized};
+    use http::HeaderValue;
+
+    use super::*;
+
+    /// An upgrade request to `/ws` with these headers.
+    fn request(headers: &[(&str, &str)]) -> Request {
+        let mut builder = Request::builder().uri("/ws");
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(Body::empty()).unwrap()
+    }
+
+    fn origin(scheme: &str, host: &str, port: u16) -> Origin {
+        Origin {
+            scheme: scheme.to_owned(),
+            host: host.to_owned(),
+            port,
+        }
+    }
+
+    /// Origins parse to a lower-case scheme and host with the scheme's default port, ws/wss naming http/https.
+    #[test]
+    fn origins_parse_to_scheme_host_and_port() {
+        assert_eq!(
+            Origin::parse("HTTPS://App.Example.COM"),
+            Some(origin("https", "app.example.com", 443))
+        );
+        assert_eq!(
+            Origin::parse("http://example.com:8080/"),
+            Some(origin("http", "example.com", 8080))
+        );
+        assert_eq!(
+            Origin::parse("ws://example.com"),
+            Some(origin("http", "example.com", 80))
+        );
+        assert_eq!(
+            Origin::parse("wss://example.com"),
+            Some(origin("https", "example.com", 443))
+        );
+        assert_eq!(Origin::parse("http://[::1]:3000"), Some(origin("http", "[::1]", 3000)));
+        assert_eq!(Origin::parse("http://[::1]"), Some(origin("http", "[::1]", 80)));
+        for odd in [
+            "null",
+            "example.com",
+            "file:///etc/passwd",
+            "ftp://example.com",
+            "http://",
+            "http://:80",
+            "http://example.com/path",
+            "http://user@example.com",
+            "http://example.com?q",
+            "http://example.com:port",
+            "http://example.com:70000",
+            "http://example.com:",
+        ] {
+            assert_eq!(Origin::parse(odd), None, "{odd:?}");
+        }
+    }
+
+    /// Same-origin compares scheme, host and port, with default ports normalized on both sides.
+    #[test]
+    fn same_origin_normalizes_default_ports() {
+        let policy = OriginPolicy::new();
+        for (host, origin, ok) in [
+            ("example.com", "http://example.com", true),
+            ("example.com", "http://example.com:80", true),
+            ("example.com:80", "http://example.com", true),
+            ("EXAMPLE.com", "http://example.COM/", true),
+            ("example.com:8080", "http://example.com:8080", true),
+            ("example.com:8080", "http://example.com", false),
+            ("example.com", "https://example.com", false),
+            ("example.com", "http://www.example.com", false),
+            ("[::1]:3000", "http://[::1]:3000", true),
+        ] {
+            let upgrade = request(&[("host", host), ("origin", origin)]);
+            assert_eq!(policy.permits(&upgrade), ok, "Host {host:?}, Origin {origin:?}");
+        }
+    }
+
+    /// A request marked as TLS (the `Scheme::HTTPS` extension, or an https URI) has an https origin.
+    #[test]
+    fn tls_requests_have_an_https_origin() {
+        let policy = OriginPolicy::new();
+        let mut upgrade = request(&[("host", "example.com"), ("origin", "https://example.com:443")]);
+        assert!(!policy.permits(&upgrade), "plain by default");
+        upgrade.extensions_mut().insert(http::uri::Scheme::HTTPS);
+        assert!(policy.permits(&upgrade));
+        upgrade
+            .headers_mut()
+            .insert(header::ORIGIN, HeaderValue::from_static("http://example.com"));
+        assert!(!policy.permits(&upgrade));
+
+        // Without a Host header, the absolute request URI names the origin, scheme included.
+        let absolute = |uri: &str, origin: &str| {
+            Request::builder()
+                .uri(uri)
+                .header("origin", origin)
+                .body(Body::empty())
+                .unwrap()
+        };
+        assert!(policy.permits(&absolute("https://example.com/ws", "https://example.com")));
+        assert!(policy.permits(&absolute("http://example.com:8080/ws", "http://example.com:8080")));
+        assert!(!policy.permits(&absolute("http://example.com:8080/ws", "http://example.com")));
+        assert!(
+            !policy.permits(&request(&[("origin", "http://example.com")])),
+            "no Host at all"
+        );
+    }
+
+    /// Behind a proxy, `Forwarded` wins over `X-Forwarded-*`, which win over `Host`; only first values count.
+    #[test]
+    fn proxy_headers_name_the_requests_origin() {
+        let policy = OriginPolicy::new();
+        let permits = |headers: &[(&str, &str)], origin: &str| {
+            let mut headers = headers.to_vec();
+            headers.push(("origin", origin));
+            policy.permits(&request(&headers))
+        };
+        let x_forwarded = [
+            ("host", "10.0.0.5:3000"),
+            ("x-forwarded-host", "chat.example, internal.example:8080"),
+            ("x-forwarded-proto", "HTTPS, http"),
+        ];
+        assert!(permits(&x_forwarded, "https://chat.example"));
+        assert!(!permits(&x_forwarded, "http://chat.example"));
+        assert!(!permits(&x_forwarded, "http://10.0.0.5:3000"));
+        // A forwarded host without a proto keeps the request's own scheme.
+        let host_only = [("host", "10.0.0.5"), ("x-forwarded-host", "chat.example")];
+        assert!(permits(&host_only, "http://chat.example"));
+
+        // Parameter names are case-insensitive, values may be quoted; later elements (proxies further in) are
+        // ignored.
+        let forwarded = (
+            "forwarded",
+            "for=192.0.2.1;Proto=https;HOST=\"chat.example\", for=10.0.0.2;host=other",
+        );
+        assert!(permits(&[forwarded, x_forwarded[1]], "https://chat.example"));
+        assert!(!permits(&[forwarded], "https://other"));
+        let second_only = ("forwarded", "for=192.0.2.1, host=chat.example;proto=https");
+        assert!(permits(&[second_only, ("host", "example.com")], "http://example.com"));
+        assert!(!permits(
+            &[second_only, ("host", "example.com")],
+            "https://chat.example"
+        ));
+        // Forwarded without host or proto falls back to the other headers, parameter by parameter.
+        let only_for = ("forwarded", "for=192.0.2.1");
+        assert!(permits(&[only_for, ("host", "example.com")], "http://example.com"));
+        let only_proto = ("forwarded", "proto=https");
+        assert!(permits(
+            &[only_proto, ("x-forwarded-host", "chat.example")],
+            "https://chat.example"
+        ));
+    }
+
+    /// `https://*.example.com` admits strict subdomains on the same scheme and port, not the domain itself.
+    #[test]
+    fn wildcards_admit_strict_subdomains_only() {
+        let policy = OriginPolicy::new().allow("https://*.example.com");
+        let permits = |origin: &str| policy.permits(&request(&[("host", "server.internal"), ("origin", origin)]));
+        for admitted in [
+            "https://a.example.com",
+            "https://a.b.example.com",
+            "https://A.EXAMPLE.COM",
+            "https://a.example.com:443",
+            "wss://a.example.com",
+        ] {
+            assert!(permits(admitted), "{admitted}");
+        }
+        for refused in [
+            "https://example.com",
+            "https://.example.com",
+            "https://evil-example.com",
+            "https://aexample.com",
+            "https://a.example.com.evil.net",
+            "http://a.example.com",
+            "https://a.example.com:8443",
+            "https://a.example.org",
+        ] {
+            assert!(!permits(refused), "{refused}");
+        }
+
+        let on_port = OriginPolicy::new().allow("https://*.Example.com:8443");
+        let permits = |origin: &str| on_port.permits(&request(&[("host", "server.internal"), ("origin", origin)]));
+        assert!(permits("https://a.example.com:8443"));
+        assert!(!permits("https://a.example.com"));
+    }
+
+    /// Exact entries compare scheme, host and port; ws/wss entries name the same origins as http/https.
+    #[test]
+    fn exact_entries_compare_scheme_host_and_port() {
+        let policy = OriginPolicy::new()
+            .allow("wss://app.example.com")
+            .allow("http://localhost:5173/");
+        let permits = |origin: &str| policy.permits(&request(&[("host", "server.internal"), ("origin", origin)]));
+        assert!(permits("https://app.example.com"));
+        assert!(permits("https://app.example.com:443"));
+        assert!(!permits("http://app.example.com"));
+        assert!(!permits("https://sub.app.example.com"));
+        assert!(permits("http://localhost:5173"));
+        assert!(!permits("http://localhost:5174"));
+        assert!(!permits("http://localhost"));
+    }
+
+    /// Malformed entries are not origins (so `allow` refuses them): path, credentials, scheme, port, empty host.
+    #[test]
+    fn malformed_allowed_origins_do_not_parse() {
+        for malformed in [
+            "app.example.com",
+            "*.example.com",
+            "ftp://app.example.com",
+            "https://app.example.com/path",
+            "https://user@app.example.com",
+            "https://app.example.com:notaport",
+            "https://",
+            "https://*.",
+            "https://*.example.com/x",
+            "ftp://*.example.com",
+        ] {
+            assert!(AllowedOrigin::parse(malformed).is_none(), "{malformed:?}");
+        }
+        assert!(matches!(
+            AllowedOrigin::parse("https://*.example.com"),
+            Some(AllowedOrigin::Subdomains(o)) if o == origin("https", "example.com", 443)
+        ));
+    }
+
+    /// `allow` panics at configuration time on an entry that is not an origin.
+    #[test]
+    #[should_panic(expected = "\"https://app.example.com/app\" is not an origin")]
+    fn allow_panics_on_a_url_with_a_path() {
+        let _ = OriginPolicy::new().allow("https://app.example.com/app");
+    }
+
+    /// A wildcard that is not a whole leading label (`https://*example.com`, `https://*`) is refused at startup
+    /// like any other malformed entry, instead of becoming an exact origin no browser can send.
+    #[test]
+    #[ignore = "bug: AllowedOrigin::parse takes `*example.com` and `*` as exact hosts, so allow() accepts an entry that never matches"]
+    fn allow_refuses_a_misplaced_wildcard() {
+        for misplaced in ["https://*example.com", "https://*", "https://app.*.example.com"] {
+            assert!(AllowedOrigin::parse(misplaced).is_none(), "{misplaced:?}");
+        }
+    }
+
+    /// Without an `Origin`, upgrades pass unless required; `allow_any_origin` skips every check.
+    #[test]
+    fn missing_origin_and_the_any_origin_switch() {
+        let no_origin = request(&[("host", "example.com")]);
+        assert!(OriginPolicy::new().permits(&no_origin));
+        assert!(!OriginPolicy::new().require_origin().permits(&no_origin));
+
+        let foreign = request(&[("host", "example.com"), ("origin", "https://evil.example")]);
+        assert!(!OriginPolicy::new().permits(&foreign));
+        assert!(OriginPolicy::new().allow_any_origin().permits(&foreign));
+        assert!(
+            OriginPolicy::new()
+                .require_origin()
+                .allow_any_origin()
+                .permits(&no_origin)
+        );
+
+        // An Origin that is not an origin (sandboxed iframes send `null`) or not text is refused.
+        let policy = OriginPolicy::new();
+        assert!(!policy.permits(&request(&[("host", "example.com"), ("origin", "null")])));
+        let mut binary = request(&[("host", "example.com")]);
+        binary.headers_mut().insert(
+            header::ORIGIN,
+            HeaderValue::from_bytes(b"http://ex\xffample.com").unwrap(),
+        );
+        assert!(!policy.permits(&binary));
+    }
+
+    /// The refusal for a failed Origin check is a 403 `FORBIDDEN` envelope in JSON.
+    #[test]
+    fn error_responses_carry_the_envelopes_status() {
+        let refused = origin_refused();
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+        assert_eq!(refused.headers()[header::CONTENT_TYPE], "application/json");
+        let unauthorized = error_response(&NotAuthorized::new().to_envelope());
+        assert_eq!(unauthorized.status(), StatusCode::UNAUTHORIZED);
+        let mut odd = NotAuthorized::new().to_envelope();
+        odd.status_code = 42;
+        assert_eq!(error_response(&odd).status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    /// Query strings are percent-decoded (`+` is a space), in order, repeated keys kept.
+    #[test]
+    fn query_pairs_are_decoded_in_order() {
+        let pairs = parse_query(Some(
+            "room=a%20b&tag=x&tag=y&plus=1+2&enc=%2B%26&flag&empty=&%E2%9C%93=ok&bad=%zz",
+        ));
+        let expected = [
+            ("room", "a b"),
+            ("tag", "x"),
+            ("tag", "y"),
+            ("plus", "1 2"),
+            ("enc", "+&"),
+            ("flag", ""),
+            ("empty", ""),
+            ("\u{2713}", "ok"),
+            ("bad", "%zz"),
+        ];
+        let expected: Vec<(String, String)> = expected.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        assert_eq!(pairs, expected);
+        assert!(parse_query(None).is_empty());
+        assert!(parse_query(Some("")).is_empty());
+    }
+
+    /// Several `Cookie` headers join into one value; non-text ones are skipped; none is `None`.
+    #[test]
+    fn cookie_headers_join() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(cookie_header(&headers), None);
+        headers.append(header::COOKIE, HeaderValue::from_bytes(b"bin=\xff").unwrap());
+        assert_eq!(cookie_header(&headers), None);
+        headers.append(header::COOKIE, HeaderValue::from_static("a=1"));
+        headers.append(header::COOKIE, HeaderValue::from_static("b=2; c=3"));
+        assert_eq!(cookie_header(&headers).as_deref(), Some("a=1; b=2; c=3"));
+    }
+
+    /// The HTTP inbound view has lower-case header names, repeated headers joined with `, `, cookie and query.
+    #[test]
+    fn http_inbound_collects_headers_cookie_and_query() {
+        let mut headers = HeaderMap::new();
+        headers.insert("Authorization", HeaderValue::from_static("Bearer t"));
+        headers.append("X-Tag", HeaderValue::from_static("a"));
+        headers.append("X-Tag", HeaderValue::from_static("b"));
+        headers.insert("X-Binary", HeaderValue::from_bytes(b"\xff").unwrap());
+        headers.insert(header::COOKIE, HeaderValue::from_static("session=s1"));
+        let inbound = http_inbound(&headers, Some("token=q%3D1"));
+        assert_eq!(
+            inbound.headers.get("authorization").map(String::as_str),
+            Some("Bearer t")
+        );
+        assert_eq!(inbound.headers.get("x-tag").map(String::as_str), Some("a, b"));
+        assert_eq!(inbound.headers.get("x-binary"), None);
+        assert_eq!(inbound.cookie.as_deref(), Some("session=s1"));
+        assert_eq!(inbound.query, [("token".to_owned(), "q=1".to_owned())]);
+        assert_eq!(Wire::header("t", "authorization").bearer().read(&inbound), Some("t"));
+        assert_eq!(Wire::cookie("s", "session").read(&inbound), Some("s1"));
+    }
+
+    type Events = Arc<Mutex<Vec<String>>>;
+
+    fn log(events: &Events, event: impl Into<String>) {
+        events.lock().unwrap().push(event.into());
+    }
+
+    /// The principal minted by [`Tokens`].
+    #[derive(Clone, Debug, PartialEq)]
+    struct User(String);
+
+    /// A wire handler: `secret-<name>` is user `<name>`, with `scopes` when it is a permission wire.
+    struct Tokens {
+        events: Events,
+        scopes: Option<Vec<String>>,
+    }
+
+    impl WireHandler for Tokens {
+        type Principal = User;
+        const RESOLVES_PERMISSIONS: bool = true;
+
+        async fn process(&self, credential: Option<&str>) -> Result<User, ErrorEnvelope> {
+            log(&self.events, format!("token.process({credential:?})"));
+            match credential.and_then(|c| c.strip_prefix("secret-")) {
+                Some(name) => Ok(User(name.to_owned())),
+                None => Err(NotAuthorized::new().into()),
+            }
+        }
+
+        async fn permissions(&self, _user: &User) -> Vec<String> {
+            self.scopes.clone().unwrap_or_default()
+        }
+    }
+
+    /// A wire that only identifies (no permissions).
+    struct Plain;
+
+    impl WireHandler for Plain {
+        type Principal = u32;
+
+        async fn process(&self, credential: Option<&str>) -> Result<u32, ErrorEnvelope> {
+            credential
+                .and_then(|c| c.parse().ok())
+                .ok_or_else(|| NotAuthorized::new().into())
+        }
+    }
+
+    /// Context stored by [`Tagger`].
+    #[derive(Clone, Debug, PartialEq)]
+    struct Tag(&'static str, String);
+
+    /// Middleware that reads header `header`; `fail_parse` rejects, `panic` panics in `process`.
+    struct Tagger {
+        name: &'static str,
+        header: &'static str,
+        events: Events,
+        fail_parse: bool,
+        panic: bool,
+    }
+
+    impl Tagger {
+        fn new(name: &'static str, header: &'static str, events: &Events) -> Self {
+            Tagger {
+                name,
+                header,
+                events: events.clone(),
+                fail_parse: false,
+                panic: false,
+            }
+        }
+    }
+
+    impl Middleware for Tagger {
+        type Parsed = String;
+
+        fn parse(&self, inbound: &Inbound) -> Result<String, ErrorEnvelope> {
+            log(&self.events, format!("{}.parse", self.name));
+            if self.fail_parse {
+                return Err(BadRequest::new().into());
+            }
+            Ok(inbound.headers.get(self.header).cloned().unwrap_or_default())
+        }
+
+        async fn process(&self, parsed: String, extensions: &mut Extensions) -> Result<(), ErrorEnvelope> {
+            log(&self.events, format!("{}.process({parsed})", self.name));
+            assert!(!self.panic, "middleware {} panics", self.name);
+            extensions.insert(Tag(self.name, parsed));
+            Ok(())
+        }
+    }
+
+    const TOKEN: Wire = Wire::header("token", "authorization").bearer();
+    const DEVICE: Wire = Wire::query("device", "device");
+
+    fn tokens(events: &Events, scopes: &[&str]) -> Stage {
+        let scopes = Some(scopes.iter().map(|s| s.to_string()).collect());
+        let handler = Tokens {
+            events: events.clone(),
+            scopes,
+        };
+        Stage::Wire(TOKEN, Arc::new(handler))
+    }
+
+    fn inbound(headers: &[(&str, &str)], query: &[(&str, &str)]) -> Inbound {
+        Inbound {
+            headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            cookie: None,
+            query: query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }
+    }
+
+    fn error_type(result: Result<Authenticated, ErrorEnvelope>) -> String {
+        match result {
+            Ok(_) => panic!("expected a rejection"),
+            Err(error) => error.error_type,
+        }
+    }
+
+    /// Every stage parses before any processes; wires and middleware process in order, filling the extensions.
+    #[tokio::test]
+    async fn pipeline_parses_everything_then_processes_in_order() {
+        let events = Events::default();
+        let pipeline = Pipeline {
+            stages: vec![
+                tokens(&events, &["chat:use"]),
+                Stage::Middleware(Arc::new(Tagger::new("version", "x-version", &events))),
+                Stage::Middleware(Arc::new(Tagger::new("locale", "x-locale", &events))),
+            ],
+            connect_permission: None,
+        };
+        let inbound = inbound(
+            &[
+                ("authorization", "Bearer secret-alice"),
+                ("x-version", "2"),
+                ("x-locale", "fr"),
+            ],
+            &[],
+        );
+        let authenticated = pipeline.run(inbound).await.expect("authenticated");
+        assert_eq!(
+            *events.lock().unwrap(),
+            [
+                "version.parse",
+                "locale.parse",
+                "token.process(Some(\"secret-alice\"))",
+                "version.process(2)",
+                "locale.process(fr)",
+            ]
+        );
+        assert_eq!(authenticated.extensions.get::<User>(), Some(&User("alice".into())));
+        assert_eq!(
+            authenticated.extensions.get::<Tag>(),
+            Some(&Tag("locale", "fr".into())),
+            "the last insert of a type wins"
+        );
+        assert_eq!(authenticated.grants.scopes, [vec!["chat:use".to_owned()]]);
+    }
+
+    /// A failed `parse` rejects before anything processes; a failed wire stops the stages after it.
+    #[tokio::test]
+    async fn pipeline_stops_at_the_first_failure() {
+        let events = Events::default();
+        let mut failing = Tagger::new("locale", "x-locale", &events);
+        failing.fail_parse = true;
+        let pipeline = Pipeline {
+            stages: vec![
+                tokens(&events, &[]),
+                Stage::Middleware(Arc::new(Tagger::new("version", "x-version", &events))),
+                Stage::Middleware(Arc::new(failing)),
+            ],
+            connect_permission: None,
+        };
+        let with_token = inbound(&[("authorization", "Bearer secret-alice")], &[]);
+        assert_eq!(error_type(pipeline.run(with_token).await), "BAD_REQUEST");
+        assert_eq!(*events.lock().unwrap(), ["version.parse", "locale.parse"]);
+
+        let events = Events::default();
+        let pipeline = Pipeline {
+            stages: vec![
+                tokens(&events, &[]),
+                Stage::Middleware(Arc::new(Tagger::new("version", "x-version", &events))),
+            ],
+            connect_permission: None,
+        };
+        // Not in the bearer scheme: the wire reads no credential, and its handler refuses.
+        let unauthenticated = inbound(&[("authorization", "secret-alice")], &[]);
+        assert_eq!(error_type(pipeline.run(unauthenticated).await), "NOT_AUTHORIZED");
+        assert_eq!(*events.lock().unwrap(), ["version.parse", "token.process(None)"]);
+    }
+
+    /// A panicking middleware rejects the handshake with `SERVER_ERROR` instead of unwinding.
+    #[tokio::test]
+    async fn pipeline_turns_a_panic_into_a_server_error() {
+        let events = Events::default();
+        let mut panicking = Tagger::new("version", "x-version", &events);
+        panicking.panic = true;
+        let pipeline = Pipeline {
+            stages: vec![Stage::Middleware(Arc::new(panicking))],
+            connect_permission: None,
+        };
+        let result = pipeline.run(Inbound::default()).await;
+        let Err(error) = result else {
+            panic!("expected a rejection")
+        };
+        assert_eq!((error.error_type.as_str(), error.status_code), ("SERVER_ERROR", 500));
+    }
+
+    /// The connect permission is checked against the scopes of permission wires only.
+    #[tokio::test]
+    async fn pipeline_checks_the_connect_permission_against_the_grants() {
+        let events = Events::default();
+        let both = |permission: Option<Permission>| Pipeline {
+            stages: vec![tokens(&events, &["chat:use"]), Stage::Wire(DEVICE, Arc::new(Plain))],
+            connect_permission: permission,
+        };
+        let credentials = || inbound(&[("authorization", "Bearer secret-bob")], &[("device", "7")]);
+        let authenticated = both(Some(Permission::Scope("chat:use")))
+            .run(credentials())
+            .await
+            .unwrap();
+        assert_eq!(
+            authenticated.grants.scopes,
+            [vec!["chat:use".to_owned()]],
+            "the plain wire grants nothing"
+        );
+        assert_eq!(authenticated.extensions.get::<u32>(), Some(&7));
+        assert!(both(Some(Permission::Any)).run(credentials()).await.is_ok());
+        assert_eq!(
+            error_type(both(Some(Permission::Scope("admin"))).run(credentials()).await),
+            "FORBIDDEN"
+        );
+        assert!(both(None).resolves_permissions());
+
+        let plain_only = |permission: Option<Permission>| Pipeline {
+            stages: vec![Stage::Wire(DEVICE, Arc::new(Plain))],
+            connect_permission: permission,
+        };
+        assert!(!plain_only(None).resolves_permissions());
+        let device = || inbound(&[], &[("device", "7")]);
+        assert!(plain_only(Some(Permission::Public)).run(device()).await.is_ok());
+        assert_eq!(
+            error_type(plain_only(Some(Permission::Any)).run(device()).await),
+            "FORBIDDEN"
+        );
+    }
+}

@@ -228,3 +228,224 @@ impl Observer for EndpointObserver {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use metrics::{Gauge, Key, KeyName, Metadata, Recorder, SharedString, Unit};
+
+    use super::*;
+
+    /// Equal text interns to the very same `&'static str`, whatever allocation it came from.
+    #[test]
+    fn interning_returns_one_static_str_per_text() {
+        let a = intern(&String::from("/ws/interned"));
+        let b = intern(&["/ws/", "interned"].concat());
+        assert!(std::ptr::eq(a, b));
+        assert_eq!(a, "/ws/interned");
+        let other = intern("/ws/other-interned");
+        assert!(!std::ptr::eq(a, other));
+        let first = EndpointMetrics::new("Interned", "/ws/interned");
+        let again = EndpointMetrics::new(&String::from("Interned"), "/ws/interned");
+        assert!(std::ptr::eq(first.api, again.api) && std::ptr::eq(first.path, a));
+    }
+
+    /// `OK` is a static label; any other result is carried as its own text.
+    #[test]
+    fn result_labels_keep_the_result_text() {
+        assert_eq!(result_label("OK"), SharedString::const_str("OK"));
+        assert_eq!(&*result_label("ROOM_FULL"), "ROOM_FULL");
+        assert_eq!(&*result_label("CONNECTION_CLOSED"), "CONNECTION_CLOSED");
+    }
+
+    /// Per-path handles are registered once per path (by address) and reused after.
+    #[test]
+    fn per_path_handles_register_once() {
+        static A: &str = "Chat.a";
+        static B: &str = "Chat.b";
+        let handles = PerPath::new();
+        let registered = AtomicU64::new(0);
+        let register = |value: u32| {
+            registered.fetch_add(1, Ordering::Relaxed);
+            value
+        };
+        assert_eq!(handles.get(A, || register(1)), 1);
+        assert_eq!(handles.get(A, || register(2)), 1, "the first registration is kept");
+        assert_eq!(handles.get(B, || register(3)), 3);
+        assert_eq!(registered.load(Ordering::Relaxed), 2);
+    }
+
+    /// A recorder that keeps every series as `name{label=value,…}`: counters and gauges as numbers, histograms as
+    /// their samples.
+    #[derive(Default)]
+    struct Recorded {
+        counters: Mutex<BTreeMap<String, Arc<AtomicU64>>>,
+        gauges: Mutex<BTreeMap<String, Arc<AtomicU64>>>,
+        histograms: Mutex<BTreeMap<String, Arc<Samples>>>,
+    }
+
+    #[derive(Default)]
+    struct Samples(Mutex<Vec<f64>>);
+
+    impl metrics::HistogramFn for Samples {
+        fn record(&self, value: f64) {
+            self.0.lock().unwrap().push(value);
+        }
+    }
+
+    fn series(key: &Key) -> String {
+        let mut labels: Vec<String> = key.labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
+        labels.sort();
+        format!("{}{{{}}}", key.name(), labels.join(","))
+    }
+
+    impl Recorder for Recorded {
+        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+
+        fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+            let mut counters = self.counters.lock().unwrap();
+            Counter::from_arc(counters.entry(series(key)).or_default().clone())
+        }
+
+        fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
+            let mut gauges = self.gauges.lock().unwrap();
+            Gauge::from_arc(gauges.entry(series(key)).or_default().clone())
+        }
+
+        fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
+            let mut histograms = self.histograms.lock().unwrap();
+            Histogram::from_arc(histograms.entry(series(key)).or_default().clone())
+        }
+    }
+
+    impl Recorded {
+        fn counters(&self) -> BTreeMap<String, u64> {
+            let counters = self.counters.lock().unwrap();
+            counters
+                .iter()
+                .map(|(k, v)| (k.clone(), v.load(Ordering::Relaxed)))
+                .filter(|(_, v)| *v > 0)
+                .collect()
+        }
+
+        fn samples(&self, series: &str) -> Vec<f64> {
+            let histograms = self.histograms.lock().unwrap();
+            histograms
+                .get(series)
+                .map(|s| s.0.lock().unwrap().clone())
+                .unwrap_or_default()
+        }
+    }
+
+    /// The observer records the original's series and labels: results, `unknown` methods, durations in ms.
+    #[test]
+    fn the_observer_records_the_documented_series() {
+        let recorded = Recorded::default();
+        metrics::with_local_recorder(&recorded, || {
+            let metrics = EndpointMetrics::new("Chat", "/ws/chat");
+            let observer = EndpointObserver::new(metrics);
+            observer.inbound(Some("Chat.send"), "OK", Duration::from_micros(1500));
+            observer.inbound(Some("Chat.send"), "OK", Duration::from_millis(3));
+            observer.inbound(Some("Chat.send"), "ROOM_FULL", Duration::from_millis(4));
+            observer.inbound(None, "ROUTE_NOT_FOUND", Duration::ZERO);
+            observer.outbound("Chat.ping", "OK", None);
+            observer.outbound("Chat.ping", "CONNECTION_CLOSED", None);
+            observer.outbound("Chat.ask", "OK", Some(Duration::from_millis(7)));
+            observer.dropped(3);
+            observer.ended(&SessionEnd::HeartbeatTimeout);
+            observer.ended(&SessionEnd::SlowConsumer);
+            observer.ended(&SessionEnd::Closed);
+            metrics.connection(Outcome::Ok);
+            metrics.connection(Outcome::QueryInvalid);
+            metrics.connection(Outcome::HandshakeFailed);
+            metrics.connection(Outcome::Error);
+            metrics.broadcast("Chat.news", 5);
+        });
+        let labels = "api=Chat,path=/ws/chat";
+        let expected: BTreeMap<String, u64> = [
+            (
+                "websocket_requests_total{api=Chat,method=Chat.send,path=/ws/chat,result=OK}",
+                2,
+            ),
+            (
+                "websocket_requests_total{api=Chat,method=Chat.send,path=/ws/chat,result=ROOM_FULL}",
+                1,
+            ),
+            (
+                "websocket_requests_total{api=Chat,method=unknown,path=/ws/chat,result=ROUTE_NOT_FOUND}",
+                1,
+            ),
+            (
+                "websocket_out_requests_total{api=Chat,method=Chat.ping,path=/ws/chat,result=OK}",
+                1,
+            ),
+            (
+                "websocket_out_requests_total{api=Chat,method=Chat.ping,path=/ws/chat,result=CONNECTION_CLOSED}",
+                1,
+            ),
+            (
+                "websocket_out_requests_total{api=Chat,method=Chat.ask,path=/ws/chat,result=OK}",
+                1,
+            ),
+            (
+                "websocket_out_requests_total{api=Chat,method=Chat.news,path=/ws/chat,result=OK}",
+                5,
+            ),
+            (&format!("websocket_outbound_dropped_total{{{labels}}}"), 3),
+            (&format!("websocket_heartbeat_timeouts_total{{{labels}}}"), 1),
+            (&format!("websocket_slow_consumer_disconnects_total{{{labels}}}"), 1),
+            (&format!("websocket_connections_total{{{labels},result=OK}}"), 1),
+            (
+                &format!("websocket_connections_total{{{labels},result=QUERY_INVALID}}"),
+                1,
+            ),
+            (
+                &format!("websocket_connections_total{{{labels},result=HANDSHAKE_FAILED}}"),
+                1,
+            ),
+            (&format!("websocket_connections_total{{{labels},result=ERROR}}"), 1),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        assert_eq!(recorded.counters(), expected);
+        assert_eq!(
+            recorded.samples("websocket_request_duration_ms{api=Chat,method=Chat.send,path=/ws/chat}"),
+            [1.5, 3.0, 4.0]
+        );
+        assert_eq!(
+            recorded.samples("websocket_request_duration_ms{api=Chat,method=unknown,path=/ws/chat}"),
+            [0.0]
+        );
+        assert_eq!(
+            recorded.samples("websocket_out_request_duration_ms{api=Chat,method=Chat.ask,path=/ws/chat}"),
+            [7.0]
+        );
+        assert!(
+            recorded
+                .samples("websocket_out_request_duration_ms{api=Chat,method=Chat.ping,path=/ws/chat}")
+                .is_empty(),
+            "fire-and-forget messages are not timed"
+        );
+    }
+
+    /// The active-connections gauge moves by the deltas given.
+    #[test]
+    fn the_active_gauge_moves_by_deltas() {
+        let recorded = Recorded::default();
+        metrics::with_local_recorder(&recorded, || {
+            let metrics = EndpointMetrics::new("Chat", "/ws/chat");
+            metrics.active(1.0);
+            metrics.active(1.0);
+            metrics.active(-1.0);
+        });
+        let gauges = recorded.gauges.lock().unwrap();
+        let active = &gauges["websocket_connections_active{api=Chat,path=/ws/chat}"];
+        assert_eq!(f64::from_bits(active.load(Ordering::Relaxed)), 1.0);
+    }
+}

@@ -412,3 +412,54 @@ where
         tracing::debug!(?end, "raw connection closed");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A foreign-client contract, allowed on wildcard paths.
+    struct Desktop;
+
+    impl RawContract for Desktop {
+        const NAME: &'static str = "Desktop";
+        const CUSTOM_CLIENT: bool = true;
+        type Query = ();
+    }
+
+    fn routes_of(plan: &RawPlan) -> Vec<(&str, Vec<&str>)> {
+        plan.endpoints
+            .iter()
+            .map(|p| (p.path.as_str(), p.routes.iter().map(String::as_str).collect()))
+            .collect()
+    }
+
+    /// A prefix `/base/*` is routed at `/base`, `/base/` and `/base/{*rest}`, minus what exact endpoints own.
+    #[test]
+    fn prefixes_route_their_base_unless_an_exact_endpoint_owns_it() {
+        let ws = GrestWs::new()
+            .raw(RawSchema::<Desktop>::new("desktop/*"), |_| async {})
+            .raw(RawSchema::<Desktop>::new("files/*"), |_| async {})
+            .raw(RawSchema::<Desktop>::new("files/"), |_| async {});
+        let mut problems = Vec::new();
+        let plan = plan(&ws, &["/desktop"], &mut problems).expect("no duplicates");
+        assert_eq!(problems, Vec::<String>::new());
+        assert_eq!(
+            routes_of(&plan),
+            [
+                ("/desktop/*", vec!["/desktop/", "/desktop/{*rest}"]),
+                ("/files/*", vec!["/files", "/files/{*rest}"]),
+                ("/files/", vec!["/files/"]),
+            ]
+        );
+        assert!(plan.serves("/desktop/*") && plan.serves("/files/"));
+        assert!(!plan.serves("/desktop"), "the typed endpoint is not a raw one");
+    }
+
+    /// A raw path that a typed endpoint already has is a duplicate.
+    #[test]
+    fn a_raw_path_taken_by_a_typed_endpoint_is_a_duplicate() {
+        let ws = GrestWs::new().raw(RawSchema::<Desktop>::new("ws/chat"), |_| async {});
+        let result = plan(&ws, &["/ws/chat"], &mut Vec::new());
+        assert!(matches!(result, Err(BuildError::DuplicatePath(path)) if path == "/ws/chat"));
+    }
+}

@@ -407,3 +407,136 @@ impl Members {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use grest_ws_session::{Role, Session, SessionConfig};
+
+    use super::*;
+
+    /// An endpoint's rooms with `n` registered connections (sessions without sockets: their mailboxes queue).
+    fn endpoint(n: usize, session: SessionConfig) -> (Rooms<()>, Vec<Session>) {
+        let registry = Arc::new(Registry::default());
+        let sessions: Vec<Session> = (0..n).map(|_| Session::new(Role::Server, session.clone())).collect();
+        for session in &sessions {
+            let handle = session.handle();
+            registry.register(handle, handle.outbox().expect("a session's handle has an outbox"));
+        }
+        (Rooms::new(registry), sessions)
+    }
+
+    fn ids(sessions: &[Session]) -> Vec<ConnectionId> {
+        sessions.iter().map(|s| s.handle().id()).collect()
+    }
+
+    fn sorted(mut ids: Vec<ConnectionId>) -> Vec<ConnectionId> {
+        ids.sort_by_key(|id| id.get());
+        ids
+    }
+
+    /// Joins are idempotent, leaves report membership, an emptied room is forgotten, closing leaves every room.
+    #[tokio::test]
+    async fn joins_and_leaves_track_membership() {
+        let (rooms, sessions) = endpoint(2, SessionConfig::default());
+        let [a, b] = ids(&sessions)[..] else { unreachable!() };
+        assert!(rooms.join(a, "x"));
+        assert!(rooms.join(a, "x"), "joining twice is harmless");
+        assert!(rooms.join(a, "y"));
+        assert!(rooms.join(b, "x"));
+        assert_eq!(rooms.count("x").await, 2);
+        assert_eq!(rooms.rooms_of(a), ["x", "y"], "each room listed once, in join order");
+        assert!(!rooms.leave(b, "y"), "not a member");
+        assert!(rooms.leave(b, "x"));
+        assert!(!rooms.leave(b, "x"));
+        assert_eq!(rooms.members("x").await, [a]);
+        assert!(rooms.leave(a, "y"));
+        assert_eq!(rooms.registry.read().rooms.len(), 1, "the emptied room is forgotten");
+        assert_eq!(rooms.rooms_of(a), ["x"]);
+
+        rooms.join(b, "x");
+        rooms.leave_all(a);
+        assert_eq!((rooms.rooms_of(a), rooms.members("x").await), (vec![], vec![b]));
+        assert_eq!(
+            rooms.connections().await,
+            2,
+            "leaving rooms keeps the connection on the endpoint"
+        );
+
+        rooms.registry.unregister(b);
+        assert_eq!((rooms.count("x").await, rooms.connections().await), (0, 1));
+        assert!(rooms.registry.read().rooms.is_empty());
+        assert!(!rooms.join(b, "x"), "a closed connection cannot join");
+        let stranger = Session::new(Role::Server, SessionConfig::default());
+        assert!(!rooms.join(stranger.handle().id(), "x"), "nor can another endpoint's");
+    }
+
+    /// Broadcasts address room unions once per connection, minus excepted connections and rooms.
+    #[tokio::test]
+    async fn broadcasts_address_unions_minus_exceptions() {
+        let (rooms, sessions) = endpoint(4, SessionConfig::default());
+        let [a, b, c, d] = ids(&sessions)[..] else {
+            unreachable!()
+        };
+        for (id, room) in [(a, "x"), (b, "x"), (b, "y"), (c, "y")] {
+            rooms.join(id, room);
+        }
+        let addressed = |broadcast: Broadcast<'_, ()>| sorted(broadcast.ids());
+        assert_eq!(addressed(rooms.all()), [a, b, c, d]);
+        assert_eq!(
+            addressed(rooms.to("x").to("y")),
+            [a, b, c],
+            "b is in both rooms, addressed once"
+        );
+        assert_eq!(addressed(rooms.to("x").to("x")), [a, b]);
+        assert_eq!(addressed(rooms.to("x").to("nowhere")), [a, b]);
+        assert_eq!(addressed(rooms.to("nowhere")), []);
+        assert_eq!(addressed(rooms.all().except(b).except(d)), [a, c]);
+        assert_eq!(addressed(rooms.all().except_room("y")), [a, d]);
+        assert_eq!(addressed(rooms.to("x").except_room("y").except_room("x")), []);
+
+        assert_eq!(rooms.to("x").except(a).join("z"), 1);
+        assert_eq!(rooms.members("z").await, [b]);
+        assert_eq!(rooms.all().leave("x"), 2, "how many were members");
+        assert_eq!(rooms.count("x").await, 0);
+    }
+
+    /// A broadcast counts the connections that queued the frame and those over their budget that dropped it.
+    #[tokio::test]
+    async fn broadcasts_count_queued_and_dropped() {
+        let tiny = SessionConfig::default().outbound_budget(1);
+        let (rooms, sessions) = endpoint(3, tiny);
+        let message = PreparedMessage::<()>::new("Feed.post", Some(&"hello".to_owned())).unwrap();
+        // With nothing queued, a frame over the budget still goes out; the next one overflows.
+        assert_eq!(rooms.all().send(&message), Delivery { queued: 3, dropped: 0 });
+        let first = ids(&sessions)[0];
+        assert_eq!(
+            rooms.all().except(first).send(&message),
+            Delivery { queued: 0, dropped: 2 }
+        );
+    }
+
+    /// Removing a member swaps the last one into its place and keeps the index right for later removals.
+    #[test]
+    fn members_stay_indexed_after_removals() {
+        let sessions: Vec<Session> = (0..3)
+            .map(|_| Session::new(Role::Server, SessionConfig::default()))
+            .collect();
+        let [a, b, c] = ids(&sessions)[..] else { unreachable!() };
+        let outbox = |at: usize| sessions[at].handle().outbox().unwrap();
+        let mut members = Members::default();
+        assert!(members.insert(a, outbox(0)));
+        assert!(members.insert(b, outbox(1)));
+        assert!(members.insert(c, outbox(2)));
+        assert!(!members.insert(b, outbox(1)), "already a member");
+        assert!(members.remove(a));
+        assert_eq!(members.ids, [c, b]);
+        assert_eq!((members.index[&c], members.index[&b]), (0, 1));
+        assert!(!members.remove(a));
+        assert!(members.remove(c));
+        assert_eq!(members.ids, [b]);
+        assert_eq!(members.index[&b], 0);
+        assert!(members.outbox(b).is_some() && members.outbox(c).is_none());
+        assert!(members.remove(b));
+        assert_eq!((members.len(), members.index.len(), members.outboxes.len()), (0, 0, 0));
+    }
+}

@@ -93,15 +93,23 @@ impl ServeConfig {
 /// Nine tenths of the soft open-files limit, leaving room for the files, logs and outgoing connections the
 /// application opens; 10 000 where the limit cannot be read.
 fn default_max_connections() -> usize {
-    let limit = std::fs::read_to_string("/proc/self/limits").ok().and_then(|limits| {
-        let line = limits.lines().find(|line| line.starts_with("Max open files"))?;
-        line["Max open files".len()..]
-            .split_whitespace()
-            .next()?
-            .parse::<usize>()
-            .ok()
-    });
-    match limit {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok();
+    connection_cap(limits.as_deref().and_then(open_files_limit))
+}
+
+/// The soft open-files limit in the text of `/proc/self/limits`; `None` when absent or `unlimited`.
+fn open_files_limit(limits: &str) -> Option<usize> {
+    let line = limits.lines().find(|line| line.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse::<usize>()
+        .ok()
+}
+
+/// The connection cap for an open-files limit: nine tenths of it (at least 1); 10 000 without one.
+fn connection_cap(open_files: Option<usize>) -> usize {
+    match open_files {
         Some(limit) => (limit - limit / 10).max(1),
         None => 10_000,
     }
@@ -420,5 +428,83 @@ impl AsyncWrite for ServedIo {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.tcp).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `/proc/self/limits` as Linux writes it (trailing blanks trimmed).
+    const LIMITS: &str = "\
+Limit                     Soft Limit           Hard Limit           Units
+Max cpu time              unlimited            unlimited            seconds
+Max file size             unlimited            unlimited            bytes
+Max processes             63432                63432                processes
+Max open files            1024                 524288               files
+Max locked memory         8388608              8388608              bytes
+";
+
+    /// The soft limit is read from the `Max open files` line; a missing line, `unlimited` or junk give none.
+    #[test]
+    fn the_soft_open_files_limit_is_read_from_proc_limits() {
+        assert_eq!(open_files_limit(LIMITS), Some(1024));
+        let unlimited = LIMITS.replace("1024                 524288", "unlimited            unlimited");
+        assert_eq!(open_files_limit(&unlimited), None);
+        assert_eq!(open_files_limit("Max open files\n"), None);
+        assert_eq!(
+            open_files_limit("Max open files            -1    4096    files\n"),
+            None
+        );
+        assert_eq!(open_files_limit(""), None);
+        assert_eq!(
+            open_files_limit(&LIMITS.replace("Max open files", "Max open file")),
+            None
+        );
+    }
+
+    /// The default cap is nine tenths of the limit (rounded up), at least 1, and 10 000 without a limit.
+    #[test]
+    fn the_connection_cap_is_nine_tenths_of_the_limit() {
+        assert_eq!(connection_cap(Some(1024)), 922);
+        assert_eq!(connection_cap(Some(1_048_576)), 943_719);
+        assert_eq!(connection_cap(Some(10)), 9);
+        assert_eq!(connection_cap(Some(5)), 5);
+        assert_eq!(connection_cap(Some(1)), 1);
+        assert_eq!(connection_cap(Some(0)), 1);
+        assert_eq!(connection_cap(None), 10_000);
+        assert!(ServeConfig::default().max_connections >= 1);
+    }
+
+    /// The builder keeps each limit in its range: at least 1 connection, at least 1 KiB of head.
+    #[test]
+    fn builder_limits_are_clamped() {
+        let config = ServeConfig::default()
+            .max_connections(0)
+            .max_header_size(10)
+            .header_read_timeout(None)
+            .idle_timeout(Some(Duration::from_secs(5)));
+        assert_eq!(config.max_connections, 1);
+        assert_eq!(config.max_header_size, 1024);
+        assert_eq!(config.header_read_timeout, None);
+        assert_eq!(config.idle_timeout, Some(Duration::from_secs(5)));
+        let defaults = ServeConfig::default();
+        assert_eq!(defaults.header_read_timeout, Some(Duration::from_secs(10)));
+        assert_eq!(defaults.max_header_size, 16 * 1024);
+    }
+
+    /// A place under the cap is taken while there is room and given back when its state drops.
+    #[test]
+    fn connection_places_are_taken_and_given_back() {
+        let open = Arc::new(AtomicUsize::new(0));
+        let first = ConnectionState::open(&open, 2).expect("room for one");
+        let second = ConnectionState::open(&open, 2).expect("room for two");
+        assert!(ConnectionState::open(&open, 2).is_none(), "full");
+        assert_eq!(open.load(Ordering::Acquire), 2);
+        drop(first);
+        assert_eq!(open.load(Ordering::Acquire), 1);
+        let third = ConnectionState::open(&open, 2).expect("a place was freed");
+        drop((second, third));
+        assert_eq!(open.load(Ordering::Acquire), 0);
     }
 }

@@ -155,3 +155,64 @@ impl Sockets {
         self.inner.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::pin::pin;
+
+    use futures_util::FutureExt;
+    use grest_ws_session::{RawSender, RawSession, SessionConfig};
+
+    use super::*;
+
+    /// Registers a raw connection on `path`; the entry leaves when the returned session drops.
+    fn raw(sockets: &Sockets, path: &str) -> (RawSession, RawSender) {
+        let (session, sender, _inbound) = RawSession::new(SessionConfig::default(), true);
+        let info = SocketInfo {
+            path: path.to_owned(),
+            extensions: Extensions::new(),
+        };
+        sockets.register_raw(info, &session.control());
+        (session, sender)
+    }
+
+    /// Connections are counted while live; `close_where` closes exactly the matching ones.
+    #[test]
+    fn close_where_closes_the_matching_connections() {
+        let sockets = Sockets::default();
+        let (chat_1, chat_1_sender) = raw(&sockets, "/ws/chat");
+        let (_chat_2, chat_2_sender) = raw(&sockets, "/ws/chat");
+        let (_pty, pty_sender) = raw(&sockets, "/ws/pty");
+        assert_eq!(sockets.count(), 3);
+        assert_eq!(sockets.close_where(|info| info.path == "/ws/chat"), 2);
+        assert!(chat_1_sender.is_closed() && chat_2_sender.is_closed());
+        assert!(!pty_sender.is_closed());
+        assert_eq!(
+            sockets.count(),
+            3,
+            "closing is asked; entries leave when the sockets end"
+        );
+        drop(chat_1);
+        assert_eq!(sockets.count(), 2);
+        assert_eq!(sockets.close_where(|_| false), 0);
+        assert_eq!(format!("{sockets:?}"), "Sockets { count: 2 }");
+    }
+
+    /// Shutdown marks the registry, asks every connection to close, and resolves once all have ended.
+    #[tokio::test]
+    async fn shutdown_closes_everything_and_waits_for_the_ends() {
+        let sockets = Sockets::default();
+        let (first, first_sender) = raw(&sockets, "/a");
+        let (second, second_sender) = raw(&sockets, "/b");
+        assert!(!sockets.is_shutting_down());
+        let mut shutdown = pin!(sockets.shutdown(Duration::from_secs(60)));
+        assert!(shutdown.as_mut().now_or_never().is_none(), "two connections still live");
+        assert!(sockets.is_shutting_down());
+        assert!(first_sender.is_closed() && second_sender.is_closed());
+        drop(first);
+        assert!(shutdown.as_mut().now_or_never().is_none(), "one connection still live");
+        drop(second);
+        assert!(shutdown.now_or_never().is_some(), "the last end wakes the shutdown");
+        assert_eq!(sockets.count(), 0);
+    }
+}
