@@ -9,6 +9,7 @@ use grest_ws_core::{ContractMeta, Direction};
 use grest_ws_session::{Call, Dispatch, DuplexContract, LogMode, OwnedDispatch, PeerHandle, Route, Routes, Session};
 
 use crate::open::{ClientSocket, Target};
+use crate::pool::PoolKey;
 use crate::{CloseReason, ConnectError, DisconnectReason, ParamSource, ReconnectConfig, SocketPool};
 use grest_ws_session::Role;
 
@@ -203,7 +204,7 @@ where
 }
 
 /// A connection's place in a [`SocketPool`]: the pool and its key there.
-pub(crate) type Shared = (SocketPool, String);
+pub(crate) type Shared = (SocketPool, PoolKey);
 
 /// A physical connection: where it connects, and the pool it is shared in, if any.
 pub(crate) struct Connection<C: DuplexContract, P> {

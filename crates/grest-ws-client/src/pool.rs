@@ -2,7 +2,7 @@
 //! headers multiplex over one socket (the original's pooling — the modules of one extendable contract, one
 //! handshake). Without a pool every client has a socket of its own.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use grest_ws_session::{DuplexContract, PeerHandle};
@@ -30,7 +30,16 @@ use crate::connection::{Callbacks, Modules, SetupFn, release_handle};
 /// ```
 #[derive(Clone, Default)]
 pub struct SocketPool {
-    sockets: Arc<Mutex<HashMap<String, Pooled>>>,
+    sockets: Arc<Mutex<HashMap<PoolKey, Pooled>>>,
+}
+
+/// What clients must send alike to share a socket: the full URL (with the query), the handshake headers and the
+/// cookies (sorted).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct PoolKey {
+    pub(crate) url: String,
+    pub(crate) headers: BTreeMap<String, String>,
+    pub(crate) cookies: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for SocketPool {
@@ -61,7 +70,7 @@ impl SocketPool {
         self.len() == 0
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Pooled>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<PoolKey, Pooled>> {
         self.sockets.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -70,7 +79,7 @@ impl SocketPool {
     /// only when the contract is attached.
     pub(crate) fn attach<C: DuplexContract>(
         &self,
-        key: &str,
+        key: &PoolKey,
         setup: &SetupFn,
         callbacks: &mut Option<Callbacks>,
     ) -> Option<C::Client> {
@@ -83,19 +92,19 @@ impl SocketPool {
     }
 
     /// Shares a newly opened socket under `key`, unless another one took the key meanwhile.
-    pub(crate) fn share(&self, key: &str, handle: &PeerHandle, modules: &Arc<Modules>) {
+    pub(crate) fn share(&self, key: &PoolKey, handle: &PeerHandle, modules: &Arc<Modules>) {
         let mut sockets = self.lock();
         if sockets.get(key).is_none_or(|p| p.handle.is_closing()) {
             let pooled = Pooled {
                 handle: handle.clone(),
                 modules: modules.clone(),
             };
-            sockets.insert(key.to_owned(), pooled);
+            sockets.insert(key.clone(), pooled);
         }
     }
 
     /// Removes the socket of `modules` from `key` once it has ended.
-    pub(crate) fn remove(&self, key: &str, modules: &Arc<Modules>) {
+    pub(crate) fn remove(&self, key: &PoolKey, modules: &Arc<Modules>) {
         let mut sockets = self.lock();
         if sockets.get(key).is_some_and(|p| Arc::ptr_eq(&p.modules, modules)) {
             sockets.remove(key);
@@ -113,6 +122,14 @@ mod tests {
         Session::new(Role::Client, SessionConfig::default()).handle().clone()
     }
 
+    fn key(url: &str) -> PoolKey {
+        PoolKey {
+            url: url.to_owned(),
+            headers: BTreeMap::new(),
+            cookies: Vec::new(),
+        }
+    }
+
     /// A new pool is empty; a shared socket counts until it starts closing; clones see the same sockets.
     #[test]
     fn sockets_count_until_they_close() {
@@ -120,8 +137,8 @@ mod tests {
         assert!(pool.is_empty());
         assert_eq!(pool.len(), 0);
         let (a, b) = (handle(), handle());
-        pool.share("ws://h/a::", &a, &Arc::default());
-        pool.share("ws://h/b::", &b, &Arc::default());
+        pool.share(&key("ws://h/a"), &a, &Arc::default());
+        pool.share(&key("ws://h/b"), &b, &Arc::default());
         let clone = pool.clone();
         assert_eq!((clone.len(), clone.is_empty()), (2, false));
         assert_eq!(format!("{pool:?}"), "SocketPool { sockets: 2 }");
@@ -137,21 +154,21 @@ mod tests {
         let pool = SocketPool::new();
         let (first, second) = (handle(), handle());
         let (first_modules, second_modules): (Arc<Modules>, Arc<Modules>) = (Arc::default(), Arc::default());
-        pool.share("key", &first, &first_modules);
-        pool.share("key", &second, &second_modules);
-        pool.remove("key", &second_modules);
+        pool.share(&key("ws://h"), &first, &first_modules);
+        pool.share(&key("ws://h"), &second, &second_modules);
+        pool.remove(&key("ws://h"), &second_modules);
         assert_eq!(
             pool.len(),
             1,
             "the second share did not take the key, so its removal does nothing"
         );
         first.close();
-        pool.share("key", &second, &second_modules);
+        pool.share(&key("ws://h"), &second, &second_modules);
         assert_eq!(pool.len(), 1, "the closing socket was replaced");
-        pool.remove("key", &first_modules);
+        pool.remove(&key("ws://h"), &first_modules);
         assert_eq!(pool.len(), 1);
-        pool.remove("key", &second_modules);
+        pool.remove(&key("ws://h"), &second_modules);
         assert!(pool.is_empty());
-        pool.remove("missing", &second_modules);
+        pool.remove(&key("ws://missing"), &second_modules);
     }
 }
