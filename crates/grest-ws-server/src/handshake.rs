@@ -101,6 +101,12 @@ impl<'e> Handshake<'e> {
         pipeline: &Pipeline,
         credentials: Credentials,
     ) -> Option<Authenticated> {
+        // Boxed: the waiting, the wires and the frames dropped meanwhile would otherwise add their state to every
+        // connection's task for its whole life.
+        Box::pin(self.authenticate_inline(pipeline, credentials)).await
+    }
+
+    async fn authenticate_inline(&mut self, pipeline: &Pipeline, credentials: Credentials) -> Option<Authenticated> {
         let config = self.config;
         let (cookie, query, early_frames) = match credentials {
             Credentials::Upgrade(inbound) => {
