@@ -13,6 +13,7 @@
 //! idle timeouts, a header size cap, a connection cap, graceful shutdown; see [`ServeConfig`]).
 
 mod auth;
+mod backplane;
 mod connection;
 mod handshake;
 pub mod metrics;
@@ -37,6 +38,7 @@ use grest_ws_session::{Routes, ServeWith, SessionConfig};
 
 use auth::{Bindings, ErasedMiddleware, ErasedWireHandler, Pipeline, Stage};
 pub use auth::{HttpAuth, Middleware, OriginPolicy, WireHandler, require_auth};
+pub use backplane::{Backplane, Inbox, PublishError};
 pub use connection::{Connected, ConnectionInfo};
 use connection::{Endpoint, Module, Shared, TypedModule};
 pub use grest_ws_core::auth::{Grants, Inbound};
@@ -148,6 +150,7 @@ pub struct GrestWs {
     raw: Vec<raw::RawRegistration>,
     rooms: std::sync::Mutex<HashMap<String, Arc<Registry>>>,
     endpoint_sessions: HashMap<String, SessionConfig>,
+    backplane: Option<Arc<dyn Backplane>>,
 }
 
 impl Default for GrestWs {
@@ -181,7 +184,16 @@ impl GrestWs {
             raw: Vec::new(),
             endpoint_sessions: HashMap::new(),
             rooms: std::sync::Mutex::new(HashMap::new()),
+            backplane: None,
         }
+    }
+
+    /// Shares this server's rooms with the other server processes of a deployment through `backplane` (see
+    /// [`Backplane`]; the `grest-ws-redis` crate has one on Redis). [`Rooms`] broadcasts then reach the members on
+    /// every node; nothing else changes for the application. Without a backplane, rooms are this process's.
+    pub fn backplane(mut self, backplane: impl Backplane) -> Self {
+        self.backplane = Some(Arc::new(backplane));
+        self
     }
 
     /// Replaces the settings.
@@ -320,6 +332,9 @@ impl GrestWs {
             }
             let modules = members.iter().map(|m| m.module.clone()).collect();
             let rooms = members[0].rooms.clone();
+            for member in members {
+                rooms.add_methods(member.meta);
+            }
             planned.push((
                 path.to_string(),
                 members[0].meta.name,
@@ -344,9 +359,11 @@ impl GrestWs {
             sockets: self.sockets.clone(),
         });
         let mut router = Router::new();
+        let mut clustered = HashMap::new();
         for (path, api, pipeline, modules, routes, rooms) in planned {
             let metrics = EndpointMetrics::new(api, &path);
             rooms.set_metrics(metrics);
+            clustered.insert(path.clone(), rooms.clone());
             let endpoint = Arc::new(Endpoint {
                 path: path.clone(),
                 config: self.endpoint_config(&path),
@@ -365,6 +382,9 @@ impl GrestWs {
                     async move { endpoint.handle(request) }
                 }),
             );
+        }
+        if let Some(backplane) = self.backplane {
+            backplane::Cluster::start(backplane, clustered);
         }
         Ok(raw.mount(router, &shared))
     }

@@ -21,8 +21,10 @@ use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
+use grest_ws_core::contract::{ContractMeta, Direction};
 use grest_ws_session::{ConnectionId, Outbox, PeerHandle, PreparedMessage};
 
+use crate::backplane::{Link, RemoteBroadcast};
 use crate::metrics::EndpointMetrics;
 
 /// The rooms of one endpoint, typed by its contract `C` (a broadcast carries `C`'s server-to-client messages).
@@ -79,7 +81,12 @@ impl<C> Rooms<C> {
         };
         let room: Arc<str> = match state.rooms.get_key_value(room) {
             Some((name, _)) => name.clone(),
-            None => room.into(),
+            None => {
+                if let Some(link) = self.registry.cluster.get() {
+                    link.room_opened(room);
+                }
+                room.into()
+            }
         };
         if state.rooms.entry(room.clone()).or_default().insert(connection, outbox) {
             state.joined.entry(connection).or_default().push(room);
@@ -91,7 +98,7 @@ impl<C> Rooms<C> {
     pub fn leave(&self, connection: ConnectionId, room: &str) -> bool {
         let mut state = self.registry.write();
         let State { rooms, joined, .. } = &mut *state;
-        let left = remove_member(rooms, room, connection);
+        let left = remove_member(rooms, room, connection, self.registry.cluster.get());
         if left {
             if let Some(names) = joined.get_mut(&connection) {
                 names.retain(|name| &**name != room);
@@ -102,7 +109,7 @@ impl<C> Rooms<C> {
 
     /// Removes a connection from every room it joined (it stays on the endpoint).
     pub fn leave_all(&self, connection: ConnectionId) {
-        self.registry.write().leave_all(connection);
+        self.registry.write().leave_all(connection, self.registry.cluster.get());
     }
 
     /// The rooms a connection of this process is in.
@@ -190,8 +197,27 @@ impl<'r, C> Broadcast<'r, C> {
         self
     }
 
-    /// Queues `message` for every addressed connection without waiting; the frame is shared, not copied.
+    /// Queues `message` for every addressed connection without waiting; the frame is shared, not copied. With a
+    /// backplane ([`crate::GrestWs::backplane`]), the other nodes get one message to do the same for their
+    /// connections; [`Delivery`] counts this node's.
     pub fn send(&self, message: &PreparedMessage<C>) -> Delivery {
+        let delivery = self.send_here(message);
+        if let Some(link) = self.rooms.registry.cluster.get() {
+            link.publish(&RemoteBroadcast {
+                origin: 0,
+                path: "",
+                method: message.path(),
+                to: self.to.clone(),
+                except: self.except.clone(),
+                except_rooms: self.except_rooms.clone(),
+                text: message.as_str(),
+            });
+        }
+        delivery
+    }
+
+    /// [`Broadcast::send`] to this node's connections only.
+    fn send_here(&self, message: &PreparedMessage<C>) -> Delivery {
         let mut delivery = Delivery::default();
         self.for_each(|_, outbox| match outbox.try_send_prepared(message) {
             Ok(()) => delivery.queued += 1,
@@ -305,6 +331,10 @@ impl<'r, C> Broadcast<'r, C> {
 pub(crate) struct Registry {
     state: RwLock<State>,
     metrics: OnceLock<EndpointMetrics>,
+    /// The endpoint's server-to-client message paths (of every module on it), to name remote broadcasts.
+    methods: RwLock<Vec<&'static str>>,
+    /// Set when the server has a backplane.
+    cluster: OnceLock<Link>,
 }
 
 #[derive(Default)]
@@ -317,21 +347,30 @@ struct State {
 }
 
 impl State {
-    fn leave_all(&mut self, connection: ConnectionId) {
+    fn leave_all(&mut self, connection: ConnectionId, cluster: Option<&Link>) {
         for room in self.joined.remove(&connection).unwrap_or_default() {
-            remove_member(&mut self.rooms, &room, connection);
+            remove_member(&mut self.rooms, &room, connection, cluster);
         }
     }
 }
 
-/// Removes a member from a room, forgetting the room when it empties; whether it was a member.
-fn remove_member(rooms: &mut HashMap<Arc<str>, Members>, room: &str, connection: ConnectionId) -> bool {
+/// Removes a member from a room, forgetting the room when it empties (and telling the cluster that this node has
+/// no member there any more); whether it was a member.
+fn remove_member(
+    rooms: &mut HashMap<Arc<str>, Members>,
+    room: &str,
+    connection: ConnectionId,
+    cluster: Option<&Link>,
+) -> bool {
     let Some(members) = rooms.get_mut(room) else {
         return false;
     };
     let removed = members.remove(connection);
     if members.len() == 0 {
         rooms.remove(room);
+        if let Some(link) = cluster {
+            link.room_closed(room);
+        }
     }
     removed
 }
@@ -357,13 +396,47 @@ impl Registry {
         state.handles.insert(handle.id(), handle.clone());
     }
 
+    /// Names remote broadcasts with `meta`'s server-to-client paths (each contract on the endpoint, at build).
+    pub(crate) fn add_methods(&self, meta: &'static ContractMeta) {
+        let mut methods = self.methods.write().unwrap_or_else(|e| e.into_inner());
+        methods.extend(meta.methods_in(Direction::ServerToClient).map(|(_, m)| m.path));
+    }
+
+    /// Links the rooms to the cluster (once, when the server is built with a backplane).
+    pub(crate) fn join_cluster(&self, link: Link) {
+        let _ = self.cluster.set(link);
+    }
+
     /// A connection closed: it leaves its rooms and the endpoint.
     pub(crate) fn unregister(&self, connection: ConnectionId) {
         let mut state = self.write();
-        state.leave_all(connection);
+        state.leave_all(connection, self.cluster.get());
         state.everyone.remove(connection);
         state.handles.remove(&connection);
     }
+}
+
+/// Delivers a broadcast another node published to this node's addressed connections.
+pub(crate) fn deliver_remote(registry: &Arc<Registry>, message: &RemoteBroadcast<'_>) {
+    let method = {
+        let methods = registry.methods.read().unwrap_or_else(|e| e.into_inner());
+        methods.iter().copied().find(|path| *path == message.method)
+    };
+    let Some(method) = method else {
+        tracing::debug!(
+            method = message.method,
+            "a remote broadcast of a message this endpoint does not send"
+        );
+        return;
+    };
+    let rooms = Rooms::<()>::new(registry.clone());
+    let broadcast = Broadcast {
+        rooms: &rooms,
+        to: message.to.clone(),
+        except: message.except.clone(),
+        except_rooms: message.except_rooms.clone(),
+    };
+    broadcast.send_here(&PreparedMessage::from_frame_text(method, message.text));
 }
 
 /// A set of connections, stored for iteration: ids and mailboxes side by side, an index for removal.
@@ -430,7 +503,7 @@ mod tests {
     }
 
     fn sorted(mut ids: Vec<ConnectionId>) -> Vec<ConnectionId> {
-        ids.sort_by_key(|id| id.get());
+        ids.sort();
         ids
     }
 

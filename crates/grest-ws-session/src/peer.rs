@@ -171,25 +171,80 @@ pub(crate) struct Shared {
     connection: OnceLock<Arc<ConnectionContext>>,
 }
 
-/// Identifies one connection (one handle) for the life of the process; rooms address connections by it.
+/// Identifies one connection (one handle) across every server process of a deployment: the node that holds it
+/// and a number unique within that node. Rooms address connections by it, on this node or, through a backplane,
+/// on another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnectionId(u64);
+pub struct ConnectionId {
+    node: NodeId,
+    seq: u64,
+}
 
 impl ConnectionId {
     fn next() -> ConnectionId {
         static NEXT: AtomicU64 = AtomicU64::new(1);
-        ConnectionId(NEXT.fetch_add(1, Ordering::Relaxed))
+        ConnectionId {
+            node: NodeId::current(),
+            seq: NEXT.fetch_add(1, Ordering::Relaxed),
+        }
     }
 
-    /// The number behind the id (unique within this process).
-    pub fn get(self) -> u64 {
-        self.0
+    /// The id of connection `seq` of `node`, as another node names it (a backplane message).
+    pub fn from_parts(node: NodeId, seq: u64) -> ConnectionId {
+        ConnectionId { node, seq }
+    }
+
+    /// The node (process) that holds the connection.
+    pub fn node(self) -> NodeId {
+        self.node
+    }
+
+    /// The connection's number within its node.
+    pub fn seq(self) -> u64 {
+        self.seq
     }
 }
 
 impl std::fmt::Display for ConnectionId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "c{}", self.0)
+        write!(f, "{}-{}", self.node, self.seq)
+    }
+}
+
+/// Identifies one server (or client) process among the nodes of a deployment: chosen at random when the process
+/// first needs it, so restarted processes never reuse an id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(u64);
+
+impl NodeId {
+    /// This process's id.
+    pub fn current() -> NodeId {
+        static CURRENT: OnceLock<NodeId> = OnceLock::new();
+        *CURRENT.get_or_init(|| {
+            use std::hash::BuildHasher;
+            // `RandomState` is seeded from the operating system's randomness, once per process.
+            let seed = std::collections::hash_map::RandomState::new();
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |since| since.as_nanos());
+            NodeId(seed.hash_one((std::process::id(), nanos)))
+        })
+    }
+
+    /// A node id as another node sent it.
+    pub fn from_u64(id: u64) -> NodeId {
+        NodeId(id)
+    }
+
+    /// The number behind the id.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for NodeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:016x}", self.0)
     }
 }
 
@@ -811,6 +866,21 @@ impl<C> PreparedMessage<C> {
             header_len,
             contract: std::marker::PhantomData,
         })
+    }
+
+    /// A message another node prepared, from its frame text ([`PreparedMessage::as_str`]): framed once here and
+    /// shared by this node's recipients. The text was validated where it was prepared.
+    pub fn from_frame_text(path: &'static str, text: &str) -> Self {
+        let (header, header_len) = text_frame_header(text.len());
+        let mut bytes = Vec::with_capacity(header_len + text.len());
+        bytes.extend_from_slice(&header[..header_len]);
+        bytes.extend_from_slice(text.as_bytes());
+        PreparedMessage {
+            path,
+            frame: Bytes::from(bytes),
+            header_len,
+            contract: std::marker::PhantomData,
+        }
     }
 
     /// The frame's text.

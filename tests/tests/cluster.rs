@@ -1,0 +1,210 @@
+//! Rooms across server processes: two servers sharing a real `redis-server` through the Redis backplane, clients
+//! on each, broadcasts that cross from one to the other — and survive a Redis restart.
+
+use std::time::Duration;
+
+use grest_ws::client::Client;
+use grest_ws::server::{Connected, GrestWs, Rooms};
+use grest_ws::{Permission, ServerError, Validate, WebSocketSchema, contract};
+use grest_ws_redis::RedisBackplane;
+use grest_ws_test::TestServer;
+use grest_ws_tests::{PATIENCE, RedisServer, counter};
+use metrics_util::debugging::DebuggingRecorder;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+/// A line said in a room.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
+pub struct Line {
+    /// The room (`*`: everyone).
+    pub room: String,
+    /// What was said.
+    pub text: String,
+}
+
+contract! {
+    /// Rooms of people saying lines.
+    pub Talk {
+        connect { errors: [ServerError] }
+        client_to_server {
+            /// Joins a room.
+            join(String) -> bool, errors: [ServerError], permission: Permission::Public;
+            /// Says a line to its room (`*`: everyone), except the speaker.
+            say(Line) -> u64, errors: [ServerError], permission: Permission::Public;
+        }
+        server_to_client {
+            /// A line someone said.
+            heard(Line), permission: Permission::Public;
+        }
+    }
+}
+
+const TALK_API: WebSocketSchema<Talk> = WebSocketSchema::new("ws/talk");
+
+struct Speaker {
+    peer: talk::Peer,
+    rooms: Rooms<Talk>,
+}
+
+impl talk::Server for Speaker {
+    async fn join(&self, room: String) -> Result<bool, talk::JoinError> {
+        Ok(self.rooms.join(self.peer.id(), &room))
+    }
+
+    async fn say(&self, line: Line) -> Result<u64, talk::SayError> {
+        let message = talk::Peer::prepare_heard(&line)?;
+        let to = if line.room == "*" {
+            self.rooms.all()
+        } else {
+            self.rooms.to(&line.room)
+        };
+        Ok(to.except(self.peer.id()).send(&message).queued as u64)
+    }
+}
+
+/// A server on its own port, sharing rooms through `redis` in `namespace`.
+async fn node(redis: &RedisServer, namespace: &str) -> TestServer {
+    let backplane = RedisBackplane::connect_in(&redis.url(), namespace)
+        .await
+        .expect("redis reachable");
+    let router = GrestWs::new()
+        .backplane(backplane)
+        .ws(TALK_API, |conn: Connected<Talk>| async move {
+            Speaker {
+                peer: conn.peer,
+                rooms: conn.rooms,
+            }
+        })
+        .build()
+        .expect("valid registration");
+    TestServer::start(router).await
+}
+
+/// A client of `node` whose `heard` pushes arrive on a channel.
+async fn person(node: &TestServer) -> (talk::Client, mpsc::UnboundedReceiver<Line>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let client = Client::new(TALK_API, node.base_url())
+        .connect(talk::Handlers::new().on_heard(move |line| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(line);
+            }
+        }))
+        .await
+        .expect("connects");
+    (client, rx)
+}
+
+async fn next(rx: &mut mpsc::UnboundedReceiver<Line>) -> Line {
+    tokio::time::timeout(PATIENCE, rx.recv())
+        .await
+        .expect("a line within the patience")
+        .expect("the channel stays open")
+}
+
+fn line(room: &str, text: &str) -> Line {
+    Line {
+        room: room.into(),
+        text: text.into(),
+    }
+}
+
+/// Waits until Redis counts `expected` subscribers on `channel` (subscriptions are made in the background).
+async fn subscribed(redis: &RedisServer, channel: &str, expected: usize) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while redis.subscribers(channel).await != expected {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{channel}: not {expected} subscribers in time"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A line said on one node reaches the room's members on the other node, once; members of other rooms and the
+/// speaker hear nothing; a broadcast to everyone crosses too.
+#[tokio::test]
+async fn broadcasts_reach_members_on_other_nodes() {
+    let redis = RedisServer::start().await;
+    let (a, b) = (node(&redis, "t1").await, node(&redis, "t1").await);
+    let (alice, mut alice_hears) = person(&a).await;
+    let (bob, mut bob_hears) = person(&b).await;
+    let (carol, mut carol_hears) = person(&b).await;
+    assert!(alice.join(&"lobby".into()).await.unwrap());
+    assert!(bob.join(&"lobby".into()).await.unwrap());
+    assert!(carol.join(&"garden".into()).await.unwrap());
+    // Node A holds the lobby for alice, node B for bob; only node B for the garden.
+    subscribed(&redis, "t1:/ws/talk:room:lobby", 2).await;
+    subscribed(&redis, "t1:/ws/talk:room:garden", 1).await;
+
+    assert_eq!(
+        alice.say(&line("lobby", "hello")).await.unwrap(),
+        0,
+        "nobody else on node A"
+    );
+    assert_eq!(next(&mut bob_hears).await, line("lobby", "hello"));
+    // The next line reaches carol first: the lobby line never did.
+    assert_eq!(alice.say(&line("garden", "psst")).await.unwrap(), 0);
+    assert_eq!(next(&mut carol_hears).await, line("garden", "psst"));
+
+    assert_eq!(bob.say(&line("*", "everyone")).await.unwrap(), 1, "carol, on node B");
+    assert_eq!(next(&mut alice_hears).await, line("*", "everyone"));
+    assert_eq!(next(&mut carol_hears).await, line("*", "everyone"));
+    // Node B ignored its own message coming back from Redis: carol's next line is a new one, not a second copy.
+    alice.say(&line("garden", "again")).await.unwrap();
+    assert_eq!(next(&mut carol_hears).await, line("garden", "again"));
+    // Bob said it: he hears his next incoming line, not his own.
+    alice.say(&line("lobby", "bye")).await.unwrap();
+    assert_eq!(next(&mut bob_hears).await, line("lobby", "bye"));
+}
+
+/// A node whose last member leaves a room stops receiving it; Redis restarts: both nodes reconnect and subscribe
+/// again by themselves, and lines cross again.
+#[tokio::test]
+async fn nodes_follow_their_rooms_and_ride_out_a_redis_restart() {
+    // A current-thread test: the servers' and the backplane's tasks run here and report to this recorder.
+    let recorder = DebuggingRecorder::new();
+    let metrics = recorder.snapshotter();
+    let _recording = metrics::set_default_local_recorder(&recorder);
+    let mut redis = RedisServer::start().await;
+    let (a, b) = (node(&redis, "t2").await, node(&redis, "t2").await);
+    let (alice, _alice_hears) = person(&a).await;
+    let (bob, mut bob_hears) = person(&b).await;
+    assert!(alice.join(&"lobby".into()).await.unwrap());
+    assert!(bob.join(&"lobby".into()).await.unwrap());
+    subscribed(&redis, "t2:/ws/talk:room:lobby", 2).await;
+    drop(alice);
+    subscribed(&redis, "t2:/ws/talk:room:lobby", 1).await;
+
+    redis.kill();
+    redis.resume().await;
+    // Both nodes subscribe again: each its endpoint channel, node B the lobby.
+    subscribed(&redis, "t2:/ws/talk:all", 2).await;
+    subscribed(&redis, "t2:/ws/talk:room:lobby", 1).await;
+    let (dave, _dave_hears) = person(&a).await;
+    // The publishing connection learns of the restart on its first failed write; say until a line crosses.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let mut said = 0;
+    let heard = loop {
+        dave.say(&line("lobby", &format!("after {said}"))).await.unwrap();
+        said += 1;
+        if let Ok(Some(line)) = tokio::time::timeout(Duration::from_millis(200), bob_hears.recv()).await {
+            break line;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no line crossed after the restart"
+        );
+    };
+    assert!(heard.text.starts_with("after "), "{heard:?}");
+    // What the dead connection could not publish was counted, not lost silently.
+    let failed = counter(
+        &metrics,
+        "websocket_backplane_publish_failed_total",
+        &[("stage", "engine")],
+    );
+    assert!(
+        failed >= 1 && failed < said,
+        "{failed} of {said} lines counted as failed"
+    );
+}
