@@ -64,11 +64,17 @@ impl talk::Server for Speaker {
 
 /// A server on its own port, sharing rooms through `redis` in `namespace`.
 async fn node(redis: &RedisServer, namespace: &str) -> TestServer {
+    node_with_rooms(redis, namespace).await.0
+}
+
+/// [`node`], with the endpoint's rooms as an application keeps them for its HTTP routes.
+async fn node_with_rooms(redis: &RedisServer, namespace: &str) -> (TestServer, Rooms<Talk>) {
     let backplane = RedisBackplane::connect_in(&redis.url(), namespace)
         .await
         .expect("redis reachable");
-    let router = GrestWs::new()
-        .backplane(backplane)
+    let server = GrestWs::new().backplane(backplane);
+    let rooms = server.rooms(TALK_API);
+    let router = server
         .ws(TALK_API, |conn: Connected<Talk>| async move {
             Speaker {
                 peer: conn.peer,
@@ -77,7 +83,7 @@ async fn node(redis: &RedisServer, namespace: &str) -> TestServer {
         })
         .build()
         .expect("valid registration");
-    TestServer::start(router).await
+    (TestServer::start(router).await, rooms)
 }
 
 /// A client of `node` whose `heard` pushes arrive on a channel.
@@ -207,4 +213,43 @@ async fn nodes_follow_their_rooms_and_ride_out_a_redis_restart() {
         failed >= 1 && failed < said,
         "{failed} of {said} lines counted as failed"
     );
+}
+
+/// Waits until `check` holds (answers across nodes settle once the nodes have heard each other's heartbeat).
+async fn eventually<F: std::future::Future<Output = bool>>(what: &str, check: impl Fn() -> F) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "not reached in time: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Counts and member lists add up every node's connections; a connection that closes leaves them.
+#[tokio::test]
+async fn counts_and_members_span_the_nodes() {
+    let redis = RedisServer::start().await;
+    let ((a, a_rooms), (b, b_rooms)) = (node_with_rooms(&redis, "t3").await, node_with_rooms(&redis, "t3").await);
+    let (alice, _alice_hears) = person(&a).await;
+    let (bob, _bob_hears) = person(&b).await;
+    let (carol, _carol_hears) = person(&b).await;
+    assert!(alice.join(&"lobby".into()).await.unwrap());
+    assert!(bob.join(&"lobby".into()).await.unwrap());
+    assert!(carol.join(&"garden".into()).await.unwrap());
+    eventually("the nodes count each other's connections", || async {
+        a_rooms.connections().await == 3 && b_rooms.connections().await == 3
+    })
+    .await;
+    assert_eq!(a_rooms.count("lobby").await, 2);
+    assert_eq!(b_rooms.count("lobby").await, 2);
+    assert_eq!(b_rooms.count("garden").await, 1);
+    assert_eq!(a_rooms.count("nowhere").await, 0);
+    let members = a_rooms.members("lobby").await;
+    assert_eq!(members.len(), 2);
+    assert_ne!(members[0], members[1], "alice on node A and bob on node B");
+    drop(bob);
+    eventually("bob's close reaches node A's count", || async {
+        a_rooms.count("lobby").await == 1
+    })
+    .await;
+    assert_eq!(b_rooms.connections().await, 2);
 }

@@ -16,16 +16,36 @@
 //!   `websocket_backplane_publish_failed_total` (label `stage`: `queue` when the adapter's queue refused it,
 //!   `engine` when the engine did) and logged, at most once a second.
 //!
+//! * **Cluster-wide answers.** [`crate::Rooms::count`], [`crate::Rooms::members`] and [`crate::Rooms::connections`]
+//!   ask every node serving the endpoint and add up the answers. Nodes announce themselves every
+//!   [`NODE_HEARTBEAT`] on the backplane; a node not heard from for [`NODE_EXPIRY`] is gone, and a query waits at most
+//!   [`CLUSTER_QUERY_TIMEOUT`] for the nodes it knows. A node killed without a goodbye drops out of the answers at once
+//!   (it no longer answers) and out of the list of nodes waited for within [`NODE_EXPIRY`].
+//!
 //! Applications do not call any of this. They configure a backplane once, with [`crate::GrestWs::backplane`],
 //! and [`crate::Rooms`] work across the cluster.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use bytes::Bytes;
 use grest_ws_session::{ConnectionId, LogLimit, NodeId};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
 
 use crate::rooms::Registry;
+
+/// How often a node announces itself on the backplane.
+pub const NODE_HEARTBEAT: Duration = Duration::from_secs(2);
+/// How long a node may stay silent before the others count it gone.
+pub const NODE_EXPIRY: Duration = Duration::from_secs(6);
+/// How long a cluster-wide query waits for the other nodes' answers.
+pub const CLUSTER_QUERY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The topic every node announces itself on.
+const NODES_TOPIC: &str = "nodes";
 
 /// Why a message was not published.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -85,15 +105,32 @@ pub(crate) struct Cluster {
     /// This server's id in backplane messages (a process may run several servers).
     origin: u64,
     registries: HashMap<String, Arc<Registry>>,
+    /// The other nodes: when each was last heard from, and the endpoints it serves.
+    nodes: Mutex<HashMap<u64, (Instant, Vec<String>)>>,
+    /// Queries waiting for answers, by id.
+    queries: Mutex<HashMap<u64, Waiting>>,
+    next_query: AtomicU64,
+}
+
+/// A query waiting for the nodes it asked.
+struct Waiting {
+    nodes: HashSet<u64>,
+    answers: Vec<Answer>,
+    done: Option<oneshot::Sender<Vec<Answer>>>,
 }
 
 impl Cluster {
     /// Joins the cluster: every endpoint's rooms learn where to publish, and each endpoint's topic is subscribed.
+    ///
+    /// Must run inside a Tokio runtime: the node's heartbeat is a task of its own.
     pub(crate) fn start(backplane: Arc<dyn Backplane>, registries: HashMap<String, Arc<Registry>>) {
         let cluster = Arc::new(Cluster {
             backplane,
             origin: random_origin(),
             registries,
+            nodes: Mutex::new(HashMap::new()),
+            queries: Mutex::new(HashMap::new()),
+            next_query: AtomicU64::new(1),
         });
         for (path, registry) in &cluster.registries {
             registry.join_cluster(Link {
@@ -102,7 +139,102 @@ impl Cluster {
             });
             cluster.backplane.subscribe(&cluster.endpoint_topic(path));
         }
+        cluster.backplane.subscribe(NODES_TOPIC);
+        cluster.backplane.subscribe(&reply_topic(cluster.origin));
         cluster.backplane.start(Inbox(cluster.clone()));
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(heartbeat(Arc::downgrade(&cluster)));
+            }
+            Err(_) => tracing::error!("a server with a backplane was built outside a Tokio runtime: no heartbeat"),
+        }
+    }
+
+    fn lock_nodes(&self) -> MutexGuard<'_, HashMap<u64, (Instant, Vec<String>)>> {
+        self.nodes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_queries(&self) -> MutexGuard<'_, HashMap<u64, Waiting>> {
+        self.queries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Announces this node and forgets the nodes not heard from in time.
+    fn beat(&self) {
+        let paths: Vec<&str> = self.registries.keys().map(String::as_str).collect();
+        let _ = self
+            .backplane
+            .publish(NODES_TOPIC, Message::Heartbeat { paths }.encode(self.origin));
+        self.lock_nodes().retain(|_, (heard, _)| heard.elapsed() < NODE_EXPIRY);
+    }
+
+    /// Asks every other node serving `path` and gathers their answers (those that come within [`CLUSTER_QUERY_TIMEOUT`]).
+    async fn ask(&self, path: &str, query: Query<'_>) -> Vec<Answer> {
+        let nodes: HashSet<u64> = self
+            .lock_nodes()
+            .iter()
+            .filter(|(_, (heard, paths))| heard.elapsed() < NODE_EXPIRY && paths.iter().any(|p| p == path))
+            .map(|(node, _)| *node)
+            .collect();
+        if nodes.is_empty() {
+            return Vec::new();
+        }
+        let id = self.next_query.fetch_add(1, Ordering::Relaxed);
+        let (done, answers) = oneshot::channel();
+        self.lock_queries().insert(
+            id,
+            Waiting {
+                nodes,
+                answers: Vec::new(),
+                done: Some(done),
+            },
+        );
+        let message = Message::Query { id, path, query };
+        if self
+            .backplane
+            .publish(&self.endpoint_topic(path), message.encode(self.origin))
+            .is_err()
+        {
+            self.lock_queries().remove(&id);
+            return Vec::new();
+        }
+        match tokio::time::timeout(CLUSTER_QUERY_TIMEOUT, answers).await {
+            Ok(Ok(answers)) => answers,
+            // Some nodes did not answer in time: what came is the answer.
+            _ => self
+                .lock_queries()
+                .remove(&id)
+                .map(|waiting| waiting.answers)
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Answers another node's query about this node's connections.
+    fn answer(&self, from: u64, id: u64, path: &str, query: &Query<'_>) {
+        let Some(registry) = self.registries.get(path) else {
+            return;
+        };
+        let answer = registry.answer(query);
+        let message = Message::Answer { id, answer };
+        let _ = self.backplane.publish(&reply_topic(from), message.encode(self.origin));
+    }
+
+    /// Takes an answer to one of this node's queries.
+    fn take_answer(&self, from: u64, id: u64, answer: Answer) {
+        let mut queries = self.lock_queries();
+        let Some(waiting) = queries.get_mut(&id) else { return };
+        if !waiting.nodes.remove(&from) {
+            return;
+        }
+        waiting.answers.push(answer);
+        if waiting.nodes.is_empty()
+            && let Some(Waiting {
+                answers,
+                done: Some(done),
+                ..
+            }) = queries.remove(&id)
+        {
+            let _ = done.send(answers);
+        }
     }
 
     /// The topic of every broadcast on the endpoint at `path` that is not for one room. Topics are relative: an
@@ -117,7 +249,7 @@ impl Cluster {
     }
 
     fn receive(&self, topic: &str, payload: &[u8]) {
-        let Some(message) = RemoteBroadcast::decode(payload) else {
+        let Some((origin, message)) = Message::decode(payload) else {
             static UNREADABLE: LogLimit = LogLimit::new(1);
             if UNREADABLE.admit().is_some() {
                 tracing::warn!(
@@ -128,17 +260,45 @@ impl Cluster {
             }
             return;
         };
-        if message.origin == self.origin {
+        if origin == self.origin {
             return;
         }
-        match self.registries.get(message.path) {
-            Some(registry) => crate::rooms::deliver_remote(registry, &message),
-            None => tracing::debug!(
-                path = message.path,
-                "a backplane message for an endpoint this server does not have"
-            ),
+        match message {
+            Message::Broadcast(broadcast) => match self.registries.get(broadcast.path) {
+                Some(registry) => crate::rooms::deliver_remote(registry, &broadcast),
+                None => tracing::debug!(
+                    path = broadcast.path,
+                    "a broadcast for an endpoint this server does not have"
+                ),
+            },
+            Message::Heartbeat { paths } => {
+                let paths = paths.into_iter().map(str::to_owned).collect();
+                let newcomer = self.lock_nodes().insert(origin, (Instant::now(), paths)).is_none();
+                // A node that just joined learns of this one at once, not a heartbeat later.
+                if newcomer {
+                    self.beat();
+                }
+            }
+            Message::Query { id, path, query } => self.answer(origin, id, path, &query),
+            Message::Answer { id, answer } => self.take_answer(origin, id, answer),
         }
     }
+}
+
+/// Announces the node every [`NODE_HEARTBEAT`] for as long as its server exists.
+async fn heartbeat(cluster: std::sync::Weak<Cluster>) {
+    let mut ticks = tokio::time::interval(NODE_HEARTBEAT);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(cluster) = cluster.upgrade() else { return };
+        cluster.beat();
+    }
+}
+
+/// The topic of the answers to a node's queries.
+fn reply_topic(origin: u64) -> String {
+    format!("reply:{origin:016x}")
 }
 
 /// An endpoint's rooms' link to the cluster.
@@ -162,6 +322,11 @@ impl Link {
             .unsubscribe(&self.cluster.room_topic(&self.path, room));
     }
 
+    /// Asks the other nodes serving this endpoint; their answers (this node's own is not among them).
+    pub(crate) async fn ask(&self, query: Query<'_>) -> Vec<Answer> {
+        self.cluster.ask(&self.path, query).await
+    }
+
     /// Publishes a broadcast this node has delivered to its own members; `false` when the backplane did not take it
     /// (counted and logged).
     pub(crate) fn publish(&self, broadcast: &RemoteBroadcast<'_>) -> bool {
@@ -169,7 +334,11 @@ impl Link {
             [room] if broadcast.except_rooms.is_empty() => self.cluster.room_topic(&self.path, room),
             _ => self.cluster.endpoint_topic(&self.path),
         };
-        let payload = broadcast.encode(self.cluster.origin, &self.path);
+        let broadcast = RemoteBroadcast {
+            path: &self.path,
+            ..broadcast.clone()
+        };
+        let payload = Message::Broadcast(broadcast).encode(self.cluster.origin);
         match self.cluster.backplane.publish(&topic, payload) {
             Ok(()) => true,
             Err(error) => {
@@ -193,12 +362,59 @@ fn random_origin() -> u64 {
     std::collections::hash_map::RandomState::new().hash_one((NodeId::current().get(), n))
 }
 
+/// What nodes say to each other, on the wire of the backplane: `version, kind, origin`, then the kind's fields.
+/// Strings and lists are length-prefixed (u16), numbers big-endian; the text of a broadcast is the rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Message<'a> {
+    /// A broadcast to some of an endpoint's connections.
+    Broadcast(RemoteBroadcast<'a>),
+    /// A node is alive and serves these endpoints.
+    Heartbeat {
+        /// The endpoint paths it serves.
+        paths: Vec<&'a str>,
+    },
+    /// A node asks about the others' connections on an endpoint.
+    Query {
+        /// Matches the answers to the question.
+        id: u64,
+        /// The endpoint.
+        path: &'a str,
+        /// What is asked.
+        query: Query<'a>,
+    },
+    /// A node's answer to a query.
+    Answer {
+        /// The query's id.
+        id: u64,
+        /// The answer.
+        answer: Answer,
+    },
+}
+
+/// A question about a node's connections on one endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Query<'a> {
+    /// How many connections it has.
+    Connections,
+    /// How many of them are in a room.
+    Count(&'a str),
+    /// Which of them are in a room.
+    Members(&'a str),
+}
+
+/// A node's answer to a [`Query`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Answer {
+    /// A number of connections.
+    Count(u64),
+    /// Connections.
+    Members(Vec<ConnectionId>),
+}
+
 /// A broadcast as it travels between nodes: which endpoint, which connections, and the message's frame text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RemoteBroadcast<'a> {
-    /// The server that published it (filled in on decode).
-    pub(crate) origin: u64,
-    /// The endpoint path (filled in on decode).
+    /// The endpoint path (filled in by the endpoint's link when published).
     pub(crate) path: &'a str,
     /// The message path (`Feed.news`).
     pub(crate) method: &'a str,
@@ -212,53 +428,116 @@ pub(crate) struct RemoteBroadcast<'a> {
     pub(crate) text: &'a str,
 }
 
-/// The version byte of the message layout below.
+/// The version byte of the layout below.
 const VERSION: u8 = 1;
 
-impl<'a> RemoteBroadcast<'a> {
-    /// `version, origin, path, method, to[], except[(node, seq)], except_rooms[], text`; strings and lists are
-    /// length-prefixed (u16), numbers big-endian.
-    fn encode(&self, origin: u64, path: &str) -> Bytes {
-        let mut out = Vec::with_capacity(64 + self.text.len());
-        out.push(VERSION);
-        out.extend_from_slice(&origin.to_be_bytes());
-        put_str(&mut out, path);
-        put_str(&mut out, self.method);
-        put_list(&mut out, &self.to);
-        put_len(&mut out, self.except.len());
-        for id in &self.except {
-            out.extend_from_slice(&id.node().get().to_be_bytes());
-            out.extend_from_slice(&id.seq().to_be_bytes());
+impl<'a> Message<'a> {
+    fn kind(&self) -> u8 {
+        match self {
+            Message::Broadcast(_) => 1,
+            Message::Heartbeat { .. } => 2,
+            Message::Query { .. } => 3,
+            Message::Answer { .. } => 4,
         }
-        put_list(&mut out, &self.except_rooms);
-        out.extend_from_slice(self.text.as_bytes());
+    }
+
+    /// The message as node `origin` sends it.
+    pub(crate) fn encode(&self, origin: u64) -> Bytes {
+        let mut out = Vec::with_capacity(64);
+        out.push(VERSION);
+        out.push(self.kind());
+        out.extend_from_slice(&origin.to_be_bytes());
+        match self {
+            Message::Broadcast(broadcast) => {
+                put_str(&mut out, broadcast.path);
+                put_str(&mut out, broadcast.method);
+                put_list(&mut out, &broadcast.to);
+                put_ids(&mut out, &broadcast.except);
+                put_list(&mut out, &broadcast.except_rooms);
+                out.extend_from_slice(broadcast.text.as_bytes());
+            }
+            Message::Heartbeat { paths } => put_list(&mut out, paths),
+            Message::Query { id, path, query } => {
+                out.extend_from_slice(&id.to_be_bytes());
+                put_str(&mut out, path);
+                match query {
+                    Query::Connections => out.push(0),
+                    Query::Count(room) => {
+                        out.push(1);
+                        put_str(&mut out, room);
+                    }
+                    Query::Members(room) => {
+                        out.push(2);
+                        put_str(&mut out, room);
+                    }
+                }
+            }
+            Message::Answer { id, answer } => {
+                out.extend_from_slice(&id.to_be_bytes());
+                match answer {
+                    Answer::Count(n) => {
+                        out.push(0);
+                        out.extend_from_slice(&n.to_be_bytes());
+                    }
+                    Answer::Members(ids) => {
+                        out.push(1);
+                        put_ids(&mut out, ids);
+                    }
+                }
+            }
+        }
         Bytes::from(out)
     }
 
-    /// The broadcast in `payload`; `None` when it is not one this version reads.
-    pub(crate) fn decode(payload: &'a [u8]) -> Option<Self> {
+    /// The sender and the message in `payload`; `None` when it is not one this version reads.
+    pub(crate) fn decode(payload: &'a [u8]) -> Option<(u64, Self)> {
         let mut reader = Reader(payload);
-        if reader.take(1)? != [VERSION] {
+        let [version, kind] = reader.take(2)? else { return None };
+        if *version != VERSION {
             return None;
         }
         let origin = reader.u64()?;
-        let path = reader.str()?;
-        let method = reader.str()?;
-        let to = reader.list()?;
-        let except = (0..reader.len()?)
-            .map(|_| Some(ConnectionId::from_parts(NodeId::from_u64(reader.u64()?), reader.u64()?)))
-            .collect::<Option<Vec<_>>>()?;
-        let except_rooms = reader.list()?;
-        let text = std::str::from_utf8(reader.0).ok()?;
-        Some(RemoteBroadcast {
-            origin,
-            path,
-            method,
-            to,
-            except,
-            except_rooms,
-            text,
-        })
+        let message = match kind {
+            1 => Message::Broadcast(RemoteBroadcast {
+                path: reader.str()?,
+                method: reader.str()?,
+                to: reader.list()?,
+                except: reader.ids()?,
+                except_rooms: reader.list()?,
+                text: std::str::from_utf8(reader.rest()).ok()?,
+            }),
+            2 => Message::Heartbeat { paths: reader.list()? },
+            3 => {
+                let id = reader.u64()?;
+                let path = reader.str()?;
+                let query = match reader.take(1)? {
+                    [0] => Query::Connections,
+                    [1] => Query::Count(reader.str()?),
+                    [2] => Query::Members(reader.str()?),
+                    _ => return None,
+                };
+                Message::Query { id, path, query }
+            }
+            4 => {
+                let id = reader.u64()?;
+                let answer = match reader.take(1)? {
+                    [0] => Answer::Count(reader.u64()?),
+                    [1] => Answer::Members(reader.ids()?),
+                    _ => return None,
+                };
+                Message::Answer { id, answer }
+            }
+            _ => return None,
+        };
+        Some((origin, message))
+    }
+}
+
+fn put_ids(out: &mut Vec<u8>, ids: &[ConnectionId]) {
+    put_len(out, ids.len());
+    for id in ids {
+        out.extend_from_slice(&id.node().get().to_be_bytes());
+        out.extend_from_slice(&id.seq().to_be_bytes());
     }
 }
 
@@ -311,40 +590,81 @@ impl<'a> Reader<'a> {
     fn list(&mut self) -> Option<Vec<&'a str>> {
         (0..self.len()?).map(|_| self.str()).collect()
     }
+
+    fn ids(&mut self) -> Option<Vec<ConnectionId>> {
+        (0..self.len()?)
+            .map(|_| Some(ConnectionId::from_parts(NodeId::from_u64(self.u64()?), self.u64()?)))
+            .collect()
+    }
+
+    /// Everything not read yet.
+    fn rest(&mut self) -> &'a [u8] {
+        std::mem::take(&mut self.0)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A broadcast survives encoding and decoding field by field, and truncated or foreign payloads are refused.
+    /// Every kind of message survives encoding and decoding field by field with its sender; truncated payloads,
+    /// other versions and unknown kinds are refused.
     #[test]
-    fn broadcasts_round_trip_and_garbage_is_refused() {
-        let except = ConnectionId::from_parts(NodeId::from_u64(0xfeed), 42);
-        let broadcast = RemoteBroadcast {
-            origin: 0,
-            path: "",
-            method: "Feed.news",
-            to: vec!["lobby", "général"],
-            except: vec![except],
-            except_rooms: vec!["muted"],
-            text: r#"m:Feed.news::{"text":"hi"}"#,
-        };
-        let payload = broadcast.encode(7, "/ws/feed");
-        let decoded = RemoteBroadcast::decode(&payload).expect("decodes");
-        assert_eq!(
-            decoded,
-            RemoteBroadcast {
-                origin: 7,
+    fn messages_round_trip_and_garbage_is_refused() {
+        let id = ConnectionId::from_parts(NodeId::from_u64(0xfeed), 42);
+        let messages = [
+            Message::Broadcast(RemoteBroadcast {
                 path: "/ws/feed",
-                ..broadcast.clone()
+                method: "Feed.news",
+                to: vec!["lobby", "général"],
+                except: vec![id],
+                except_rooms: vec!["muted"],
+                text: r#"m:Feed.news::{"text":"hi"}"#,
+            }),
+            Message::Heartbeat {
+                paths: vec!["/ws/feed", "/ws/chat"],
+            },
+            Message::Query {
+                id: 9,
+                path: "/ws/feed",
+                query: Query::Connections,
+            },
+            Message::Query {
+                id: 10,
+                path: "/ws/feed",
+                query: Query::Count("lobby"),
+            },
+            Message::Query {
+                id: 11,
+                path: "/ws/feed",
+                query: Query::Members("lobby"),
+            },
+            Message::Answer {
+                id: 10,
+                answer: Answer::Count(3),
+            },
+            Message::Answer {
+                id: 11,
+                answer: Answer::Members(vec![id, id]),
+            },
+        ];
+        for message in &messages {
+            let payload = message.encode(7);
+            assert_eq!(Message::decode(&payload), Some((7, message.clone())), "{message:?}");
+            // A broadcast's text is the rest of the message: any cut of its fixed part is refused.
+            let fixed = match message {
+                Message::Broadcast(broadcast) => payload.len() - broadcast.text.len(),
+                _ => payload.len(),
+            };
+            for cut in 0..fixed {
+                assert!(Message::decode(&payload[..cut]).is_none(), "{message:?} cut at {cut}");
             }
-        );
-        for cut in 0..payload.len() - broadcast.text.len() {
-            assert!(RemoteBroadcast::decode(&payload[..cut]).is_none(), "cut at {cut}");
+            let mut other_version = payload.to_vec();
+            other_version[0] = 2;
+            assert!(Message::decode(&other_version).is_none());
+            let mut unknown_kind = payload.to_vec();
+            unknown_kind[1] = 9;
+            assert!(Message::decode(&unknown_kind).is_none());
         }
-        let mut other_version = payload.to_vec();
-        other_version[0] = 2;
-        assert!(RemoteBroadcast::decode(&other_version).is_none());
     }
 }

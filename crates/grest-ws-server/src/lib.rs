@@ -38,7 +38,7 @@ use grest_ws_session::{Routes, ServeWith, SessionConfig};
 
 use auth::{Bindings, ErasedMiddleware, ErasedWireHandler, Pipeline, Stage};
 pub use auth::{HttpAuth, Middleware, OriginPolicy, WireHandler, require_auth};
-pub use backplane::{Backplane, Inbox, PublishError};
+pub use backplane::{Backplane, CLUSTER_QUERY_TIMEOUT, Inbox, NODE_EXPIRY, NODE_HEARTBEAT, PublishError};
 pub use connection::{Connected, ConnectionInfo};
 use connection::{Endpoint, Module, Shared, TypedModule};
 pub use grest_ws_core::auth::{Grants, Inbound};

@@ -9,9 +9,10 @@
 //! ([`SessionConfig::slow_consumer`](grest_ws_session::SessionConfig::slow_consumer)); the others never wait
 //! for it.
 //!
-//! Queries that may one day span several server processes (`members`, `count`) are `async`, so a cluster
-//! backplane can answer them without a change to code that uses rooms. Joins and leaves address connections of
-//! this process (a connection's own handler, or its connect handler, is where they usually happen).
+//! With a backplane ([`crate::GrestWs::backplane`]), broadcasts reach the members on every server process and the
+//! queries (`members`, `count`, `connections`, all `async`) answer for the whole cluster; code that uses rooms does
+//! not change. Joins and leaves address connections of this process (a connection's own handler, or its connect
+//! handler, is where they usually happen).
 //!
 //! The `grest-ws` crate's guide has a complete example (its "Rooms and fan-out" section).
 
@@ -24,7 +25,7 @@ use std::time::Duration;
 use grest_ws_core::contract::{ContractMeta, Direction};
 use grest_ws_session::{ConnectionId, Outbox, PeerHandle, PreparedMessage};
 
-use crate::backplane::{Link, RemoteBroadcast};
+use crate::backplane::{Answer, Link, Query, RemoteBroadcast};
 use crate::metrics::EndpointMetrics;
 
 /// The rooms of one endpoint, typed by its contract `C` (a broadcast carries `C`'s server-to-client messages).
@@ -122,19 +123,47 @@ impl<C> Rooms<C> {
             .unwrap_or_default()
     }
 
-    /// The connections in `room`.
+    /// The connections in `room`, on every node when the server has a backplane.
     pub async fn members(&self, room: &str) -> Vec<ConnectionId> {
-        self.to(room).ids()
+        let mut members = self.to(room).ids();
+        for answer in self.ask(Query::Members(room)).await {
+            if let Answer::Members(theirs) = answer {
+                members.extend(theirs);
+            }
+        }
+        members
     }
 
-    /// How many connections are in `room`.
+    /// How many connections are in `room`, on every node when the server has a backplane.
     pub async fn count(&self, room: &str) -> usize {
-        self.registry.read().rooms.get(room).map_or(0, Members::len)
+        let here = self.registry.answer(&Query::Count(room));
+        self.total(here, Query::Count(room)).await
     }
 
-    /// How many connections the endpoint has.
+    /// How many connections the endpoint has, on every node when the server has a backplane.
     pub async fn connections(&self) -> usize {
-        self.registry.read().everyone.len()
+        let here = self.registry.answer(&Query::Connections);
+        self.total(here, Query::Connections).await
+    }
+
+    /// The other nodes' answers to `query` (none without a backplane).
+    async fn ask(&self, query: Query<'_>) -> Vec<Answer> {
+        match self.registry.cluster.get() {
+            Some(link) => link.ask(query).await,
+            None => Vec::new(),
+        }
+    }
+
+    /// This node's count plus the other nodes'.
+    async fn total(&self, here: Answer, query: Query<'_>) -> usize {
+        let answers = self.ask(query).await;
+        std::iter::once(here)
+            .chain(answers)
+            .map(|answer| match answer {
+                Answer::Count(n) => usize::try_from(n).unwrap_or(usize::MAX),
+                Answer::Members(ids) => ids.len(),
+            })
+            .sum()
     }
 
     /// A broadcast to the members of `room` (add more rooms with [`Broadcast::to`]).
@@ -204,7 +233,6 @@ impl<'r, C> Broadcast<'r, C> {
         let delivery = self.send_here(message);
         if let Some(link) = self.rooms.registry.cluster.get() {
             link.publish(&RemoteBroadcast {
-                origin: 0,
                 path: "",
                 method: message.path(),
                 to: self.to.clone(),
@@ -394,6 +422,16 @@ impl Registry {
         let mut state = self.write();
         state.everyone.insert(handle.id(), outbox);
         state.handles.insert(handle.id(), handle.clone());
+    }
+
+    /// This node's answer to a query about its connections.
+    pub(crate) fn answer(&self, query: &Query<'_>) -> Answer {
+        let state = self.read();
+        match query {
+            Query::Connections => Answer::Count(state.everyone.len() as u64),
+            Query::Count(room) => Answer::Count(state.rooms.get(*room).map_or(0, Members::len) as u64),
+            Query::Members(room) => Answer::Members(state.rooms.get(*room).map_or_else(Vec::new, |m| m.ids.clone())),
+        }
     }
 
     /// Names remote broadcasts with `meta`'s server-to-client paths (each contract on the endpoint, at build).
