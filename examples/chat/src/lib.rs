@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use axum::routing::get;
 use axum::{Json, Router};
-use grest_ws::server::{BuildError, Connected, GrestWs, Rooms, Sockets};
+use grest_ws::server::{Backplane, BuildError, Connected, GrestWs, Rooms, Sockets};
 use grest_ws::{Permission, ServerError, Validate, ValidationError, WebSocketSchema, contract};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
@@ -394,7 +394,16 @@ pub fn app() -> Result<ChatApp, BuildError> {
 /// Builds the application with another presence TTL (`Duration::ZERO`: only requests that arrive while a probe is
 /// in flight share it).
 pub fn app_with_presence_ttl(presence_ttl: Duration) -> Result<ChatApp, BuildError> {
-    let server = GrestWs::new();
+    app_on(GrestWs::new(), presence_ttl)
+}
+
+/// Builds the application as one node of a cluster sharing rooms through `backplane`: messages and the online
+/// count span every node (history and `/api/presence` are still each node's own). Call it inside a Tokio runtime.
+pub fn clustered_app(backplane: impl Backplane) -> Result<ChatApp, BuildError> {
+    app_on(GrestWs::new().backplane(backplane), PRESENCE_TTL)
+}
+
+fn app_on(server: GrestWs, presence_ttl: Duration) -> Result<ChatApp, BuildError> {
     let state = ChatState::new(server.rooms(CHAT_API), presence_ttl);
     let ws_state = state.clone();
     let ws = server.ws(CHAT_API, move |conn: Connected<Chat>| {

@@ -1,18 +1,33 @@
-//! The chat server: `cargo run --release -p chat [-- --addr HOST:PORT]` (default 127.0.0.1:3000).
+//! The chat server: `cargo run --release -p chat [-- --addr HOST:PORT] [--redis redis://HOST:PORT]` (default
+//! 127.0.0.1:3000, a single process). With `--redis`, several chat servers share their rooms through Redis.
 
 use std::net::SocketAddr;
 
-use chat::{ChatApp, app};
+use chat::{ChatApp, app, clustered_app};
+use grest_ws_redis::RedisBackplane;
 use tracing_subscriber::EnvFilter;
+
+/// What the command line asks for.
+struct Args {
+    addr: SocketAddr,
+    redis: Option<String>,
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
-    let addr = parse_addr(std::env::args().skip(1))?;
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let ChatApp { router, sockets, .. } = app()?;
+    let args = parse_args(std::env::args().skip(1))?;
+    let listener = tokio::net::TcpListener::bind(args.addr).await?;
+    let ChatApp { router, sockets, .. } = match &args.redis {
+        Some(url) => {
+            let backplane = RedisBackplane::connect(url).await?;
+            tracing::info!(%url, "sharing rooms with the other chat servers on this Redis");
+            clustered_app(backplane)?
+        }
+        None => app()?,
+    };
     tracing::info!(
         "chat server listening on http://{} (WebSocket at ws://{}/ws/chat)",
         listener.local_addr()?,
@@ -29,16 +44,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn parse_addr(mut args: impl Iterator<Item = String>) -> Result<SocketAddr, String> {
+const USAGE: &str = "usage: chat [--addr HOST:PORT] [--redis redis://HOST:PORT]";
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut addr = String::from("127.0.0.1:3000");
+    let mut redis = None;
     while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--addr" => addr = args.next().ok_or("--addr needs HOST:PORT")?,
-            other => match other.strip_prefix("--addr=") {
-                Some(value) => addr = value.to_owned(),
-                None => return Err(format!("unknown argument {other:?}; usage: chat [--addr HOST:PORT]")),
-            },
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
+            None => (arg, None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or(format!("{flag} needs a value; {USAGE}"))
+        };
+        match flag.as_str() {
+            "--addr" => addr = value()?,
+            "--redis" => redis = Some(value()?),
+            other => return Err(format!("unknown argument {other:?}; {USAGE}")),
         }
     }
-    addr.parse().map_err(|e| format!("invalid --addr {addr:?}: {e}"))
+    let addr = addr.parse().map_err(|e| format!("invalid --addr {addr:?}: {e}"))?;
+    Ok(Args { addr, redis })
 }

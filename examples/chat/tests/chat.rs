@@ -147,7 +147,6 @@ async fn listener_with(addr: SocketAddr, name: Option<&str>, gate: Option<Arc<Se
                 Ok(true)
             }
         });
-    // Dedicated: several chat clients of one process would otherwise share (and refuse to share) one socket.
     let client = Client::new(CHAT_API, format!("ws://{addr}"))
         .query(ChatQuery {
             name: name.map(str::to_owned),
