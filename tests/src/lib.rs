@@ -760,3 +760,54 @@ impl Drop for RedisServer {
         self.kill();
     }
 }
+
+/// A real `nats-server` on a free loopback port, for backplane tests; killed when dropped.
+pub struct NatsServer {
+    port: u16,
+    child: std::process::Child,
+}
+
+impl NatsServer {
+    /// Starts one and waits until it greets a connection.
+    pub async fn start() -> NatsServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let child = std::process::Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nats-server is installed (.ci/run installs it)");
+        // Owned at once, so it is killed even if it never answers.
+        let server = NatsServer { port, child };
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            if let Ok(mut tcp) = TcpStream::connect(("127.0.0.1", port)).await {
+                let mut greeting = [0u8; 4];
+                if tokio::io::AsyncReadExt::read_exact(&mut tcp, &mut greeting)
+                    .await
+                    .is_ok()
+                    && &greeting == b"INFO"
+                {
+                    return server;
+                }
+            }
+            assert!(tokio::time::Instant::now() < deadline, "nats-server did not start");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The URL clients connect to.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,14 +1,15 @@
-//! Rooms across server processes: two servers sharing a real `redis-server` through the Redis backplane, clients
-//! on each, broadcasts that cross from one to the other — and survive a Redis restart.
+//! Rooms across server processes: two servers sharing a real `redis-server` (or `nats-server`) through a
+//! backplane, clients on each, broadcasts and counts that cross from one to the other — and survive a Redis restart.
 
 use std::time::Duration;
 
 use grest_ws::client::Client;
 use grest_ws::server::{Connected, GrestWs, Rooms};
 use grest_ws::{Permission, ServerError, Validate, WebSocketSchema, contract};
+use grest_ws_nats::NatsBackplane;
 use grest_ws_redis::RedisBackplane;
 use grest_ws_test::TestServer;
-use grest_ws_tests::{PATIENCE, RedisServer, counter};
+use grest_ws_tests::{NatsServer, PATIENCE, RedisServer, counter};
 use metrics_util::debugging::DebuggingRecorder;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -72,7 +73,19 @@ async fn node_with_rooms(redis: &RedisServer, namespace: &str) -> (TestServer, R
     let backplane = RedisBackplane::connect_in(&redis.url(), namespace)
         .await
         .expect("redis reachable");
-    let server = GrestWs::new().backplane(backplane);
+    serve_node(GrestWs::new().backplane(backplane)).await
+}
+
+/// A server on its own port, sharing rooms through `nats` in `namespace`.
+async fn nats_node(nats: &NatsServer, namespace: &str) -> (TestServer, Rooms<Talk>) {
+    let backplane = NatsBackplane::connect_in(&nats.url(), namespace)
+        .await
+        .expect("nats reachable");
+    serve_node(GrestWs::new().backplane(backplane)).await
+}
+
+/// Serves the talk endpoint on `server` (which has its backplane).
+async fn serve_node(server: GrestWs) -> (TestServer, Rooms<Talk>) {
     let rooms = server.rooms(TALK_API);
     let router = server
         .ws(TALK_API, |conn: Connected<Talk>| async move {
@@ -252,4 +265,37 @@ async fn counts_and_members_span_the_nodes() {
     })
     .await;
     assert_eq!(b_rooms.connections().await, 2);
+}
+
+/// The same over NATS: counts span the nodes, and a line said on one node reaches the room on the other once.
+#[tokio::test]
+async fn nats_carries_broadcasts_and_counts() {
+    let nats = NatsServer::start().await;
+    let ((a, a_rooms), (b, b_rooms)) = (nats_node(&nats, "t4").await, nats_node(&nats, "t4").await);
+    let (alice, _alice_hears) = person(&a).await;
+    let (bob, mut bob_hears) = person(&b).await;
+    assert!(alice.join(&"lobby".into()).await.unwrap());
+    assert!(bob.join(&"lobby".into()).await.unwrap());
+    eventually("the nodes count each other's connections", || async {
+        a_rooms.count("lobby").await == 2 && b_rooms.count("lobby").await == 2
+    })
+    .await;
+    // Node B subscribes to the lobby in the background: say until a line crosses, then every line crosses once.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        alice.say(&line("lobby", "knock")).await.unwrap();
+        if tokio::time::timeout(Duration::from_millis(200), bob_hears.recv())
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no line crossed over NATS");
+    }
+    alice.say(&line("lobby", "hello")).await.unwrap();
+    let mut heard = next(&mut bob_hears).await;
+    while heard.text == "knock" {
+        heard = next(&mut bob_hears).await;
+    }
+    assert_eq!(heard, line("lobby", "hello"));
 }

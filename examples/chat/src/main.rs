@@ -1,16 +1,24 @@
-//! The chat server: `cargo run --release -p chat [-- --addr HOST:PORT] [--redis redis://HOST:PORT]` (default
-//! 127.0.0.1:3000, a single process). With `--redis`, several chat servers share their rooms through Redis.
+//! The chat server: `cargo run --release -p chat [-- --addr HOST:PORT] [--redis redis://HOST:PORT | --nats
+//! nats://HOST:PORT]` (default 127.0.0.1:3000, a single process). With `--redis` or `--nats`, several chat servers
+//! share their rooms through that engine.
 
 use std::net::SocketAddr;
 
 use chat::{ChatApp, app, clustered_app};
+use grest_ws_nats::NatsBackplane;
 use grest_ws_redis::RedisBackplane;
 use tracing_subscriber::EnvFilter;
 
 /// What the command line asks for.
 struct Args {
     addr: SocketAddr,
-    redis: Option<String>,
+    backplane: Option<Engine>,
+}
+
+/// Where the rooms are shared, with its URL.
+enum Engine {
+    Redis(String),
+    Nats(String),
 }
 
 #[tokio::main]
@@ -20,10 +28,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     let args = parse_args(std::env::args().skip(1))?;
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
-    let ChatApp { router, sockets, .. } = match &args.redis {
-        Some(url) => {
+    let ChatApp { router, sockets, .. } = match &args.backplane {
+        Some(Engine::Redis(url)) => {
             let backplane = RedisBackplane::connect(url).await?;
             tracing::info!(%url, "sharing rooms with the other chat servers on this Redis");
+            clustered_app(backplane)?
+        }
+        Some(Engine::Nats(url)) => {
+            let backplane = NatsBackplane::connect(url).await?;
+            tracing::info!(%url, "sharing rooms with the other chat servers on this NATS");
             clustered_app(backplane)?
         }
         None => app()?,
@@ -44,11 +57,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-const USAGE: &str = "usage: chat [--addr HOST:PORT] [--redis redis://HOST:PORT]";
+const USAGE: &str = "usage: chat [--addr HOST:PORT] [--redis redis://HOST:PORT | --nats nats://HOST:PORT]";
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut addr = String::from("127.0.0.1:3000");
-    let mut redis = None;
+    let mut backplane = None;
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
             Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
@@ -62,10 +75,11 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         };
         match flag.as_str() {
             "--addr" => addr = value()?,
-            "--redis" => redis = Some(value()?),
+            "--redis" => backplane = Some(Engine::Redis(value()?)),
+            "--nats" => backplane = Some(Engine::Nats(value()?)),
             other => return Err(format!("unknown argument {other:?}; {USAGE}")),
         }
     }
     let addr = addr.parse().map_err(|e| format!("invalid --addr {addr:?}: {e}"))?;
-    Ok(Args { addr, redis })
+    Ok(Args { addr, backplane })
 }
