@@ -299,3 +299,34 @@ async fn nats_carries_broadcasts_and_counts() {
     }
     assert_eq!(heard, line("lobby", "hello"));
 }
+
+/// One connection addressed by id from another node: a push reaches it, it joins a room there, and it is closed.
+#[tokio::test]
+async fn a_connection_on_another_node_is_addressed_by_id() {
+    let redis = RedisServer::start().await;
+    let ((_a, a_rooms), (b, _b_rooms)) = (node_with_rooms(&redis, "t5").await, node_with_rooms(&redis, "t5").await);
+    let (bob, mut bob_hears) = person(&b).await;
+    assert!(bob.join(&"bobs".into()).await.unwrap());
+    eventually("node A sees bob's connection", || async {
+        a_rooms.members("bobs").await.len() == 1
+    })
+    .await;
+    let bob_id = a_rooms.members("bobs").await[0];
+
+    let psst = talk::Peer::prepare_heard(&line("", "just for bob")).unwrap();
+    a_rooms.connection(bob_id).send(&psst);
+    assert_eq!(next(&mut bob_hears).await, line("", "just for bob"));
+
+    assert_eq!(
+        a_rooms.connection(bob_id).join("vip"),
+        0,
+        "none of node A's connections"
+    );
+    eventually("bob joined vip on node B", || async { a_rooms.count("vip").await == 1 }).await;
+
+    a_rooms.connection(bob_id).close();
+    eventually("bob's connection closed and left its rooms", || async {
+        a_rooms.count("vip").await == 0 && a_rooms.count("bobs").await == 0
+    })
+    .await;
+}

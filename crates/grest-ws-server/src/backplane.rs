@@ -331,7 +331,9 @@ impl Link {
     /// (counted and logged).
     pub(crate) fn publish(&self, broadcast: &RemoteBroadcast<'_>) -> bool {
         let topic = match broadcast.to.as_slice() {
-            [room] if broadcast.except_rooms.is_empty() => self.cluster.room_topic(&self.path, room),
+            [room] if broadcast.only.is_empty() && broadcast.except_rooms.is_empty() => {
+                self.cluster.room_topic(&self.path, room)
+            }
             _ => self.cluster.endpoint_topic(&self.path),
         };
         let broadcast = RemoteBroadcast {
@@ -411,21 +413,39 @@ pub(crate) enum Answer {
     Members(Vec<ConnectionId>),
 }
 
-/// A broadcast as it travels between nodes: which endpoint, which connections, and the message's frame text.
+/// What a broadcast does to the connections it addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Action<'a> {
+    /// Queues a message: its path (`Feed.news`) and its `m` frame's text, as the broadcasting node serialized it.
+    Send {
+        /// The message path.
+        method: &'a str,
+        /// The frame's text.
+        text: &'a str,
+    },
+    /// Makes them join a room.
+    Join(&'a str),
+    /// Makes them leave a room.
+    Leave(&'a str),
+    /// Closes them.
+    Close,
+}
+
+/// A broadcast as it travels between nodes: which endpoint, which connections, and what to do with them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RemoteBroadcast<'a> {
     /// The endpoint path (filled in by the endpoint's link when published).
     pub(crate) path: &'a str,
-    /// The message path (`Feed.news`).
-    pub(crate) method: &'a str,
-    /// Rooms whose members are addressed; empty: everyone on the endpoint.
+    /// Rooms whose members are addressed.
     pub(crate) to: Vec<&'a str>,
+    /// Connections addressed by id. With `to`, empty: every connection of the endpoint.
+    pub(crate) only: Vec<ConnectionId>,
     /// Connections left out.
     pub(crate) except: Vec<ConnectionId>,
     /// Rooms whose members are left out.
     pub(crate) except_rooms: Vec<&'a str>,
-    /// The `m` frame's text, as the broadcasting node serialized it.
-    pub(crate) text: &'a str,
+    /// What to do with them.
+    pub(crate) action: Action<'a>,
 }
 
 /// The version byte of the layout below.
@@ -450,11 +470,26 @@ impl<'a> Message<'a> {
         match self {
             Message::Broadcast(broadcast) => {
                 put_str(&mut out, broadcast.path);
-                put_str(&mut out, broadcast.method);
                 put_list(&mut out, &broadcast.to);
+                put_ids(&mut out, &broadcast.only);
                 put_ids(&mut out, &broadcast.except);
                 put_list(&mut out, &broadcast.except_rooms);
-                out.extend_from_slice(broadcast.text.as_bytes());
+                match broadcast.action {
+                    Action::Send { method, text } => {
+                        out.push(0);
+                        put_str(&mut out, method);
+                        out.extend_from_slice(text.as_bytes());
+                    }
+                    Action::Join(room) => {
+                        out.push(1);
+                        put_str(&mut out, room);
+                    }
+                    Action::Leave(room) => {
+                        out.push(2);
+                        put_str(&mut out, room);
+                    }
+                    Action::Close => out.push(3),
+                }
             }
             Message::Heartbeat { paths } => put_list(&mut out, paths),
             Message::Query { id, path, query } => {
@@ -500,11 +535,20 @@ impl<'a> Message<'a> {
         let message = match kind {
             1 => Message::Broadcast(RemoteBroadcast {
                 path: reader.str()?,
-                method: reader.str()?,
                 to: reader.list()?,
+                only: reader.ids()?,
                 except: reader.ids()?,
                 except_rooms: reader.list()?,
-                text: std::str::from_utf8(reader.rest()).ok()?,
+                action: match reader.take(1)? {
+                    [0] => Action::Send {
+                        method: reader.str()?,
+                        text: std::str::from_utf8(reader.rest()).ok()?,
+                    },
+                    [1] => Action::Join(reader.str()?),
+                    [2] => Action::Leave(reader.str()?),
+                    [3] => Action::Close,
+                    _ => return None,
+                },
             }),
             2 => Message::Heartbeat { paths: reader.list()? },
             3 => {
@@ -615,11 +659,38 @@ mod tests {
         let messages = [
             Message::Broadcast(RemoteBroadcast {
                 path: "/ws/feed",
-                method: "Feed.news",
                 to: vec!["lobby", "général"],
+                only: vec![],
                 except: vec![id],
                 except_rooms: vec!["muted"],
-                text: r#"m:Feed.news::{"text":"hi"}"#,
+                action: Action::Send {
+                    method: "Feed.news",
+                    text: r#"m:Feed.news::{"text":"hi"}"#,
+                },
+            }),
+            Message::Broadcast(RemoteBroadcast {
+                path: "/ws/feed",
+                to: vec![],
+                only: vec![id],
+                except: vec![],
+                except_rooms: vec![],
+                action: Action::Join("vip"),
+            }),
+            Message::Broadcast(RemoteBroadcast {
+                path: "/ws/feed",
+                to: vec!["lobby"],
+                only: vec![],
+                except: vec![],
+                except_rooms: vec![],
+                action: Action::Leave("lobby"),
+            }),
+            Message::Broadcast(RemoteBroadcast {
+                path: "/ws/feed",
+                to: vec![],
+                only: vec![id],
+                except: vec![],
+                except_rooms: vec![],
+                action: Action::Close,
             }),
             Message::Heartbeat {
                 paths: vec!["/ws/feed", "/ws/chat"],
@@ -653,7 +724,10 @@ mod tests {
             assert_eq!(Message::decode(&payload), Some((7, message.clone())), "{message:?}");
             // A broadcast's text is the rest of the message: any cut of its fixed part is refused.
             let fixed = match message {
-                Message::Broadcast(broadcast) => payload.len() - broadcast.text.len(),
+                Message::Broadcast(RemoteBroadcast {
+                    action: Action::Send { text, .. },
+                    ..
+                }) => payload.len() - text.len(),
                 _ => payload.len(),
             };
             for cut in 0..fixed {

@@ -25,7 +25,7 @@ use std::time::Duration;
 use grest_ws_core::contract::{ContractMeta, Direction};
 use grest_ws_session::{ConnectionId, Outbox, PeerHandle, PreparedMessage};
 
-use crate::backplane::{Answer, Link, Query, RemoteBroadcast};
+use crate::backplane::{Action, Answer, Link, Query, RemoteBroadcast};
 use crate::metrics::EndpointMetrics;
 
 /// The rooms of one endpoint, typed by its contract `C` (a broadcast carries `C`'s server-to-client messages).
@@ -176,9 +176,17 @@ impl<C> Rooms<C> {
         Broadcast {
             rooms: self,
             to: Vec::new(),
+            only: Vec::new(),
             except: Vec::new(),
             except_rooms: Vec::new(),
         }
+    }
+
+    /// A broadcast to one connection, wherever it is (with a backplane, on any node): to push to it, make it join
+    /// or leave a room, or close it from another connection's handler or an HTTP route. Add more with
+    /// [`Broadcast::connection`].
+    pub fn connection(&self, connection: ConnectionId) -> Broadcast<'_, C> {
+        self.all().connection(connection)
     }
 }
 
@@ -189,8 +197,10 @@ impl<C> Rooms<C> {
 #[must_use = "a broadcast does nothing until it is sent"]
 pub struct Broadcast<'r, C> {
     rooms: &'r Rooms<C>,
-    /// Empty: every connection of the endpoint.
+    /// With `only`, empty: every connection of the endpoint.
     to: Vec<&'r str>,
+    /// Connections addressed by id.
+    only: Vec<ConnectionId>,
     except: Vec<ConnectionId>,
     except_rooms: Vec<&'r str>,
 }
@@ -199,6 +209,7 @@ impl<C> std::fmt::Debug for Broadcast<'_, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Broadcast")
             .field("to", &self.to)
+            .field("only", &self.only)
             .field("except", &self.except)
             .field("except_rooms", &self.except_rooms)
             .finish()
@@ -210,6 +221,14 @@ impl<'r, C> Broadcast<'r, C> {
     pub fn to(mut self, room: &'r str) -> Self {
         if !self.to.contains(&room) {
             self.to.push(room);
+        }
+        self
+    }
+
+    /// Adds one connection by id (any node's, with a backplane).
+    pub fn connection(mut self, connection: ConnectionId) -> Self {
+        if !self.only.contains(&connection) {
+            self.only.push(connection);
         }
         self
     }
@@ -231,17 +250,25 @@ impl<'r, C> Broadcast<'r, C> {
     /// connections; [`Delivery`] counts this node's.
     pub fn send(&self, message: &PreparedMessage<C>) -> Delivery {
         let delivery = self.send_here(message);
+        self.publish(Action::Send {
+            method: message.path(),
+            text: message.as_str(),
+        });
+        delivery
+    }
+
+    /// Has the other nodes do `action` to their addressed connections (nothing without a backplane).
+    fn publish(&self, action: Action<'_>) {
         if let Some(link) = self.rooms.registry.cluster.get() {
             link.publish(&RemoteBroadcast {
                 path: "",
-                method: message.path(),
                 to: self.to.clone(),
+                only: self.only.clone(),
                 except: self.except.clone(),
                 except_rooms: self.except_rooms.clone(),
-                text: message.as_str(),
+                action,
             });
         }
-        delivery
     }
 
     /// [`Broadcast::send`] to this node's connections only.
@@ -280,8 +307,14 @@ impl<'r, C> Broadcast<'r, C> {
         self.ids()
     }
 
-    /// Makes every addressed connection join `room` (Socket.IO's `socketsJoin`); how many were addressed.
+    /// Makes every addressed connection join `room` (Socket.IO's `socketsJoin`); how many of this node's were
+    /// addressed (with a backplane, the other nodes do the same for theirs).
     pub fn join(&self, room: &str) -> usize {
+        self.publish(Action::Join(room));
+        self.join_here(room)
+    }
+
+    fn join_here(&self, room: &str) -> usize {
         let ids = self.ids();
         for &id in &ids {
             self.rooms.join(id, room);
@@ -289,14 +322,26 @@ impl<'r, C> Broadcast<'r, C> {
         ids.len()
     }
 
-    /// Makes every addressed connection leave `room` (Socket.IO's `socketsLeave`); how many were members.
+    /// Makes every addressed connection leave `room` (Socket.IO's `socketsLeave`); how many of this node's were
+    /// members (with a backplane, the other nodes do the same for theirs).
     pub fn leave(&self, room: &str) -> usize {
+        self.publish(Action::Leave(room));
+        self.leave_here(room)
+    }
+
+    fn leave_here(&self, room: &str) -> usize {
         self.ids().into_iter().filter(|&id| self.rooms.leave(id, room)).count()
     }
 
     /// Closes every addressed connection (Socket.IO's `disconnectSockets`), as [`PeerHandle::close`] does: each
-    /// gets a Close frame, its pending requests fail, and it leaves its rooms. How many were closed.
+    /// gets a Close frame, its pending requests fail, and it leaves its rooms. How many of this node's were closed
+    /// (with a backplane, the other nodes close theirs).
     pub fn close(&self) -> usize {
+        self.publish(Action::Close);
+        self.close_here()
+    }
+
+    fn close_here(&self) -> usize {
         let handles = self.handles();
         for (_, handle) in &handles {
             handle.close();
@@ -337,18 +382,25 @@ impl<'r, C> Broadcast<'r, C> {
         };
         let everyone = std::slice::from_ref(&state.everyone);
         let rooms = self.to.iter().filter_map(|room| state.rooms.get(*room));
-        let sets: &mut dyn Iterator<Item = &Members> = match self.to.len() {
-            0 => &mut everyone.iter(),
+        let sets: &mut dyn Iterator<Item = &Members> = match (self.to.len(), self.only.len()) {
+            (0, 0) => &mut everyone.iter(),
             _ => &mut { rooms },
         };
-        // Several rooms: a connection in more than one of them is addressed once.
-        let mut seen = (self.to.len() > 1).then(HashSet::new);
+        // Several sources: a connection in more than one of them is addressed once.
+        let mut seen = (self.to.len() + self.only.len() > 1).then(HashSet::new);
+        let mut address = |id: &ConnectionId, outbox: &Outbox| {
+            if !excluded(id) && seen.as_mut().is_none_or(|seen| seen.insert(*id)) {
+                f(*id, outbox);
+            }
+        };
         for members in sets {
             for (id, outbox) in members.ids.iter().zip(&members.outboxes) {
-                if excluded(id) || seen.as_mut().is_some_and(|seen| !seen.insert(*id)) {
-                    continue;
-                }
-                f(*id, outbox);
+                address(id, outbox);
+            }
+        }
+        for id in &self.only {
+            if let Some(&at) = state.everyone.index.get(id) {
+                address(id, &state.everyone.outboxes[at]);
             }
         }
     }
@@ -454,27 +506,39 @@ impl Registry {
     }
 }
 
-/// Delivers a broadcast another node published to this node's addressed connections.
+/// Does what another node's broadcast asks to this node's addressed connections.
 pub(crate) fn deliver_remote(registry: &Arc<Registry>, message: &RemoteBroadcast<'_>) {
-    let method = {
-        let methods = registry.methods.read().unwrap_or_else(|e| e.into_inner());
-        methods.iter().copied().find(|path| *path == message.method)
-    };
-    let Some(method) = method else {
-        tracing::debug!(
-            method = message.method,
-            "a remote broadcast of a message this endpoint does not send"
-        );
-        return;
-    };
     let rooms = Rooms::<()>::new(registry.clone());
     let broadcast = Broadcast {
         rooms: &rooms,
         to: message.to.clone(),
+        only: message.only.clone(),
         except: message.except.clone(),
         except_rooms: message.except_rooms.clone(),
     };
-    broadcast.send_here(&PreparedMessage::from_frame_text(method, message.text));
+    match message.action {
+        Action::Send { method, text } => {
+            let known = {
+                let methods = registry.methods.read().unwrap_or_else(|e| e.into_inner());
+                methods.iter().copied().find(|path| *path == method)
+            };
+            match known {
+                Some(method) => {
+                    broadcast.send_here(&PreparedMessage::from_frame_text(method, text));
+                }
+                None => tracing::debug!(method, "a remote broadcast of a message this endpoint does not send"),
+            }
+        }
+        Action::Join(room) => {
+            broadcast.join_here(room);
+        }
+        Action::Leave(room) => {
+            broadcast.leave_here(room);
+        }
+        Action::Close => {
+            broadcast.close_here();
+        }
+    }
 }
 
 /// A set of connections, stored for iteration: ids and mailboxes side by side, an index for removal.
