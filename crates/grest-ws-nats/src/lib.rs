@@ -123,10 +123,7 @@ impl Backplane for NatsBackplane {
 
     fn publish(&self, topic: &str, payload: Bytes) -> Result<(), PublishError> {
         let subject = subject(&self.shared.namespace, topic);
-        self.outgoing.try_send((subject, payload)).map_err(|error| match error {
-            mpsc::error::TrySendError::Full(_) => PublishError::Full,
-            mpsc::error::TrySendError::Closed(_) => PublishError::Closed,
-        })
+        self.outgoing.try_send((subject, payload)).map_err(PublishError::from)
     }
 
     fn subscribe(&self, topic: &str) {

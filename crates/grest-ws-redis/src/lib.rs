@@ -114,10 +114,7 @@ impl Backplane for RedisBackplane {
     fn publish(&self, topic: &str, payload: Bytes) -> Result<(), PublishError> {
         self.outgoing
             .try_send((self.channel(topic), payload))
-            .map_err(|error| match error {
-                mpsc::error::TrySendError::Full(_) => PublishError::Full,
-                mpsc::error::TrySendError::Closed(_) => PublishError::Closed,
-            })
+            .map_err(PublishError::from)
     }
 
     fn subscribe(&self, topic: &str) {

@@ -59,6 +59,16 @@ pub enum PublishError {
     Closed,
 }
 
+/// An adapter's bounded queue refusing a message: full, or its publishing task gone.
+impl<T> From<tokio::sync::mpsc::error::TrySendError<T>> for PublishError {
+    fn from(error: tokio::sync::mpsc::error::TrySendError<T>) -> Self {
+        match error {
+            tokio::sync::mpsc::error::TrySendError::Full(_) => PublishError::Full,
+            tokio::sync::mpsc::error::TrySendError::Closed(_) => PublishError::Closed,
+        }
+    }
+}
+
 /// Publish/subscribe between the server processes of a deployment: what an adapter implements.
 ///
 /// Topics are given relative (`/ws/chat:room:lobby`); an adapter puts them in a namespace of its own, so several
@@ -480,15 +490,9 @@ impl<'a> Message<'a> {
                         put_str(&mut out, method);
                         out.extend_from_slice(text.as_bytes());
                     }
-                    Action::Join(room) => {
-                        out.push(1);
-                        put_str(&mut out, room);
-                    }
-                    Action::Leave(room) => {
-                        out.push(2);
-                        put_str(&mut out, room);
-                    }
-                    Action::Close => out.push(3),
+                    Action::Join(room) => put_tagged(&mut out, 1, Some(room)),
+                    Action::Leave(room) => put_tagged(&mut out, 2, Some(room)),
+                    Action::Close => put_tagged(&mut out, 3, None),
                 }
             }
             Message::Heartbeat { paths } => put_list(&mut out, paths),
@@ -496,15 +500,9 @@ impl<'a> Message<'a> {
                 out.extend_from_slice(&id.to_be_bytes());
                 put_str(&mut out, path);
                 match query {
-                    Query::Connections => out.push(0),
-                    Query::Count(room) => {
-                        out.push(1);
-                        put_str(&mut out, room);
-                    }
-                    Query::Members(room) => {
-                        out.push(2);
-                        put_str(&mut out, room);
-                    }
+                    Query::Connections => put_tagged(&mut out, 0, None),
+                    Query::Count(room) => put_tagged(&mut out, 1, Some(room)),
+                    Query::Members(room) => put_tagged(&mut out, 2, Some(room)),
                 }
             }
             Message::Answer { id, answer } => {
@@ -574,6 +572,14 @@ impl<'a> Message<'a> {
             _ => return None,
         };
         Some((origin, message))
+    }
+}
+
+/// A variant's tag byte, then the room it names, if any.
+fn put_tagged(out: &mut Vec<u8>, tag: u8, room: Option<&str>) {
+    out.push(tag);
+    if let Some(room) = room {
+        put_str(out, room);
     }
 }
 
