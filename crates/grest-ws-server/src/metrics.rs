@@ -13,6 +13,7 @@
 //! | `websocket_out_requests_total` | counter | api, path, method, result (`OK`, error type, `CONNECTION_CLOSED`) |
 //! | `websocket_out_request_duration_ms` | histogram | api, path, method (requests only) |
 //! | `websocket_outbound_dropped_total` | counter | api, path |
+//! | `websocket_backplane_publish_failed_total` | counter | stage (`queue`: the adapter's queue refused it; `engine`: Redis or NATS did) |
 //!
 //! `api` is the contract name (for modules of one anchor, the first registered), `path` the endpoint path,
 //! `method` the message path (`Chat.sendMessage`; `unknown` for paths nobody handles, so garbage cannot inflate the
