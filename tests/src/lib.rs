@@ -678,65 +678,106 @@ pub fn counter(metrics: &Snapshotter, name: &str, labels: &[(&str, &str)]) -> u6
         .sum()
 }
 
-/// A real `redis-server` on a free loopback port, for backplane tests; killed when dropped.
-pub struct RedisServer {
+/// A server program a test runs on a free loopback port (`redis-server`, `nats-server`); killed when dropped.
+struct Daemon {
     port: u16,
     child: Option<std::process::Child>,
+    /// The command line for a port.
+    command: fn(u16) -> std::process::Command,
 }
 
-impl RedisServer {
-    /// Starts one and waits until it answers.
-    pub async fn start() -> RedisServer {
+impl Daemon {
+    fn new(command: fn(u16) -> std::process::Command) -> Daemon {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .expect("a free port")
             .port();
-        let mut server = RedisServer { port, child: None };
-        server.resume().await;
-        server
+        Daemon {
+            port,
+            child: None,
+            command,
+        }
     }
 
-    /// The URL clients connect to.
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+    /// Starts the program (again) on its port.
+    fn spawn(&mut self) {
+        let child = (self.command)(self.port)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the server program is installed (.ci/run installs it)");
+        self.child = Some(child);
     }
 
-    /// Kills the server (connections drop at once, as in a crash).
-    pub fn kill(&mut self) {
+    /// Kills it (connections drop at once, as in a crash).
+    fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
     }
+}
 
-    /// Starts the server again on the same port and waits until it answers.
-    pub async fn resume(&mut self) {
-        let child = std::process::Command::new("redis-server")
-            .args([
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Retries `ready` until it holds, failing the test after [`PATIENCE`].
+async fn until_ready<F: std::future::Future<Output = bool>>(what: &str, ready: impl Fn() -> F) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !ready().await {
+        assert!(tokio::time::Instant::now() < deadline, "{what} did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A real `redis-server` on a free loopback port, for backplane tests; killed when dropped.
+pub struct RedisServer(Daemon);
+
+impl RedisServer {
+    /// Starts one and waits until it answers.
+    pub async fn start() -> RedisServer {
+        let mut server = RedisServer(Daemon::new(|port| {
+            let mut command = std::process::Command::new("redis-server");
+            command.args([
                 "--port",
-                &self.port.to_string(),
+                &port.to_string(),
                 "--bind",
                 "127.0.0.1",
                 "--save",
                 "",
                 "--appendonly",
                 "no",
-            ])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server is installed (.ci/run installs it)");
-        self.child = Some(child);
+            ]);
+            command
+        }));
+        server.resume().await;
+        server
+    }
+
+    /// The URL clients connect to.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.0.port)
+    }
+
+    /// Kills the server (connections drop at once, as in a crash).
+    pub fn kill(&mut self) {
+        self.0.kill();
+    }
+
+    /// Starts the server again on the same port and waits until it answers.
+    pub async fn resume(&mut self) {
+        self.0.spawn();
         let client = redis::Client::open(self.url()).expect("a valid URL");
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            if let Ok(mut conn) = client.get_multiplexed_async_connection().await
-                && redis::cmd("PING").query_async::<()>(&mut conn).await.is_ok()
-            {
-                return;
+        until_ready("redis-server", || async {
+            match client.get_multiplexed_async_connection().await {
+                Ok(mut conn) => redis::cmd("PING").query_async::<()>(&mut conn).await.is_ok(),
+                Err(_) => false,
             }
-            assert!(tokio::time::Instant::now() < deadline, "redis-server did not start");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        })
+        .await;
     }
 
     /// How many connections are subscribed to `channel` (Redis's own count).
@@ -755,59 +796,45 @@ impl RedisServer {
     }
 }
 
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 /// A real `nats-server` on a free loopback port, for backplane tests; killed when dropped.
-pub struct NatsServer {
-    port: u16,
-    child: std::process::Child,
-}
+pub struct NatsServer(Daemon);
 
 impl NatsServer {
     /// Starts one and waits until it greets a connection.
     pub async fn start() -> NatsServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
-        let child = std::process::Command::new("nats-server")
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("nats-server is installed (.ci/run installs it)");
-        // Owned at once, so it is killed even if it never answers.
-        let server = NatsServer { port, child };
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            if let Ok(mut tcp) = TcpStream::connect(("127.0.0.1", port)).await {
-                let mut greeting = [0u8; 4];
-                if tokio::io::AsyncReadExt::read_exact(&mut tcp, &mut greeting)
-                    .await
-                    .is_ok()
-                    && &greeting == b"INFO"
-                {
-                    return server;
-                }
-            }
-            assert!(tokio::time::Instant::now() < deadline, "nats-server did not start");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let mut server = NatsServer(Daemon::new(|port| {
+            let mut command = std::process::Command::new("nats-server");
+            command.args(["-a", "127.0.0.1", "-p", &port.to_string()]);
+            command
+        }));
+        server.resume().await;
+        server
     }
 
     /// The URL clients connect to.
     pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+        format!("nats://127.0.0.1:{}", self.0.port)
     }
-}
 
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// Kills the server (connections drop at once, as in a crash).
+    pub fn kill(&mut self) {
+        self.0.kill();
+    }
+
+    /// Starts the server again on the same port and waits until it greets a connection.
+    pub async fn resume(&mut self) {
+        self.0.spawn();
+        let port = self.0.port;
+        until_ready("nats-server", || async move {
+            let Ok(mut tcp) = TcpStream::connect(("127.0.0.1", port)).await else {
+                return false;
+            };
+            let mut greeting = [0u8; 4];
+            tokio::io::AsyncReadExt::read_exact(&mut tcp, &mut greeting)
+                .await
+                .is_ok()
+                && &greeting == b"INFO"
+        })
+        .await;
     }
 }

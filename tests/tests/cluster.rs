@@ -330,3 +330,32 @@ async fn a_connection_on_another_node_is_addressed_by_id() {
     })
     .await;
 }
+
+/// NATS restarts: the client reconnects and subscribes again by itself, and lines cross again within 5 s.
+#[tokio::test]
+async fn nodes_ride_out_a_nats_restart() {
+    let mut nats = NatsServer::start().await;
+    let ((a, _), (b, b_rooms)) = (nats_node(&nats, "t6").await, nats_node(&nats, "t6").await);
+    let (alice, _alice_hears) = person(&a).await;
+    let (bob, mut bob_hears) = person(&b).await;
+    assert!(bob.join(&"lobby".into()).await.unwrap());
+    eventually("node B knows node A", || async { b_rooms.connections().await == 2 }).await;
+
+    nats.kill();
+    nats.resume().await;
+    let restarted = tokio::time::Instant::now();
+    let deadline = restarted + Duration::from_secs(5);
+    loop {
+        alice.say(&line("lobby", "after the restart")).await.unwrap();
+        if tokio::time::timeout(Duration::from_millis(200), bob_hears.recv())
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no line crossed within 5 s of the restart"
+        );
+    }
+}
