@@ -16,8 +16,8 @@ pub use grest_ws_session::{CloseFrame, DuplexContract, MessageContext, PeerHandl
 /// errors, heartbeats, raw frames, how a session ended.
 pub mod session {
     pub use grest_ws_session::{
-        CLOSE_SLOW_CONSUMER, ConnectionId, Heartbeat, LogMode, NodeId, Outbox, PreparedMessage, PushError, RAW_PING,
-        RAW_PONG, RawControl, RawMessage, RawSender, SendError, SessionEnd, SlowConsumer,
+        CLOSE_SLOW_CONSUMER, ConnectionId, Heartbeat, LogMode, NodeId, Outbox, PreparedMessage, PreparedRequest,
+        PushError, RAW_PING, RAW_PONG, RawControl, RawMessage, RawSender, SendError, SessionEnd, SlowConsumer,
     };
 }
 

@@ -36,6 +36,8 @@ contract! {
         server_to_client {
             /// A line someone said.
             heard(Line), permission: Permission::Public;
+            /// Whether the person is there.
+            ready() -> bool, errors: [ServerError], permission: Permission::Public;
         }
     }
 }
@@ -103,12 +105,16 @@ async fn serve_node(server: GrestWs) -> (TestServer, Rooms<Talk>) {
 async fn person(node: &TestServer) -> (talk::Client, mpsc::UnboundedReceiver<Line>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let client = Client::new(TALK_API, node.base_url())
-        .connect(talk::Handlers::new().on_heard(move |line| {
-            let tx = tx.clone();
-            async move {
-                let _ = tx.send(line);
-            }
-        }))
+        .connect(
+            talk::Handlers::new()
+                .on_heard(move |line| {
+                    let tx = tx.clone();
+                    async move {
+                        let _ = tx.send(line);
+                    }
+                })
+                .on_ready(|| async { Ok(true) }),
+        )
         .await
         .expect("connects");
     (client, rx)
@@ -358,4 +364,32 @@ async fn nodes_ride_out_a_nats_restart() {
             "no line crossed within 5 s of the restart"
         );
     }
+}
+
+/// A server-to-client request asked of a room's members on every node; each answer comes back typed.
+#[tokio::test]
+async fn requests_gather_answers_from_every_node() {
+    let redis = RedisServer::start().await;
+    let ((a, a_rooms), (b, b_rooms)) = (node_with_rooms(&redis, "t7").await, node_with_rooms(&redis, "t7").await);
+    let (alice, _alice_hears) = person(&a).await;
+    let (bob, _bob_hears) = person(&b).await;
+    let (carol, _carol_hears) = person(&b).await;
+    for who in [&alice, &bob, &carol] {
+        assert!(who.join(&"lobby".into()).await.unwrap());
+    }
+    eventually("the nodes know each other", || async {
+        a_rooms.connections().await == 3 && b_rooms.connections().await == 3
+    })
+    .await;
+    let ready = talk::Peer::prepare_ready().unwrap();
+    let answers = a_rooms.to("lobby").gather_request(&ready, Duration::from_secs(2)).await;
+    assert_eq!(answers.len(), 3, "{answers:?}");
+    assert!(
+        answers.iter().all(|(_, answer)| matches!(answer, Some(Ok(true)))),
+        "{answers:?}"
+    );
+    let mut ids: Vec<_> = answers.iter().map(|(id, _)| *id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "each connection answers once");
 }

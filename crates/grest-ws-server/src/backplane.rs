@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
-use grest_ws_session::{ConnectionId, LogLimit, NodeId};
+use grest_ws_session::{ConnectionId, LogLimit, NodeId, SendError};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
@@ -179,6 +179,18 @@ impl Cluster {
 
     /// Asks every other node serving `path` and gathers their answers (those that come within [`CLUSTER_QUERY_TIMEOUT`]).
     async fn ask(&self, path: &str, query: Query<'_>) -> Vec<Answer> {
+        self.ask_nodes(path, CLUSTER_QUERY_TIMEOUT, |id| Message::Query { id, path, query })
+            .await
+    }
+
+    /// Publishes the message `build` makes for a fresh query id to every other node serving `path`, and gathers
+    /// their answers (those that come within `timeout`).
+    async fn ask_nodes<'m>(
+        &self,
+        path: &str,
+        timeout: Duration,
+        build: impl FnOnce(u64) -> Message<'m>,
+    ) -> Vec<Answer> {
         let nodes: HashSet<u64> = self
             .lock_nodes()
             .iter()
@@ -198,7 +210,7 @@ impl Cluster {
                 done: Some(done),
             },
         );
-        let message = Message::Query { id, path, query };
+        let message = build(id);
         if self
             .backplane
             .publish(&self.endpoint_topic(path), message.encode(self.origin))
@@ -207,7 +219,7 @@ impl Cluster {
             self.lock_queries().remove(&id);
             return Vec::new();
         }
-        match tokio::time::timeout(CLUSTER_QUERY_TIMEOUT, answers).await {
+        match tokio::time::timeout(timeout, answers).await {
             Ok(Ok(answers)) => answers,
             // Some nodes did not answer in time: what came is the answer.
             _ => self
@@ -274,6 +286,30 @@ impl Cluster {
             return;
         }
         match message {
+            Message::Broadcast(RemoteBroadcast {
+                action: Action::Ask { id, .. },
+                path,
+                ..
+            }) if self.registries.contains_key(path) => {
+                // Answered by a task: the connections take their time.
+                if let Some(registry) = self.registries.get(path) {
+                    let registry = registry.clone();
+                    let broadcast = payload.to_vec();
+                    let backplane = self.backplane.clone();
+                    let origin_self = self.origin;
+                    tokio::spawn(async move {
+                        let Some((_, Message::Broadcast(broadcast))) = Message::decode(&broadcast) else {
+                            return;
+                        };
+                        let replies = crate::rooms::ask_remote(&registry, &broadcast).await;
+                        let answer = Message::Answer {
+                            id,
+                            answer: Answer::Replies(replies),
+                        };
+                        let _ = backplane.publish(&reply_topic(origin), answer.encode(origin_self));
+                    });
+                }
+            }
             Message::Broadcast(broadcast) => match self.registries.get(broadcast.path) {
                 Some(registry) => crate::rooms::deliver_remote(registry, &broadcast),
                 None => tracing::debug!(
@@ -330,6 +366,42 @@ impl Link {
         self.cluster
             .backplane
             .unsubscribe(&self.cluster.room_topic(&self.path, room));
+    }
+
+    /// Has the other nodes serving this endpoint send a request to their addressed connections and gathers the
+    /// replies (waiting `timeout` for the connections, plus [`CLUSTER_QUERY_TIMEOUT`] for the nodes).
+    pub(crate) async fn gather(
+        &self,
+        broadcast: &RemoteBroadcast<'_>,
+        timeout: Duration,
+    ) -> Vec<(ConnectionId, Reply)> {
+        let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        let answers = self
+            .cluster
+            .ask_nodes(&self.path, timeout + CLUSTER_QUERY_TIMEOUT, |id| {
+                let action = match broadcast.action {
+                    Action::Ask { method, data, .. } => Action::Ask {
+                        id,
+                        method,
+                        data,
+                        timeout_ms,
+                    },
+                    _ => broadcast.action.clone(),
+                };
+                Message::Broadcast(RemoteBroadcast {
+                    path: &self.path,
+                    action,
+                    ..broadcast.clone()
+                })
+            })
+            .await;
+        answers
+            .into_iter()
+            .flat_map(|answer| match answer {
+                Answer::Replies(replies) => replies,
+                _ => Vec::new(),
+            })
+            .collect()
     }
 
     /// Asks the other nodes serving this endpoint; their answers (this node's own is not among them).
@@ -421,6 +493,19 @@ pub(crate) enum Answer {
     Count(u64),
     /// Connections.
     Members(Vec<ConnectionId>),
+    /// What each addressed connection answered to a request.
+    Replies(Vec<(ConnectionId, Reply)>),
+}
+
+/// One connection's answer to a server-to-client request, as it travels back to the asking node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Reply {
+    /// No answer within the request's time.
+    Silent,
+    /// The reply's data (the envelope text), if any.
+    Data(Option<String>),
+    /// The request did not complete on the socket.
+    Failed(SendError),
 }
 
 /// What a broadcast does to the connections it addresses.
@@ -439,6 +524,17 @@ pub(crate) enum Action<'a> {
     Leave(&'a str),
     /// Closes them.
     Close,
+    /// Sends them a request and gathers the replies for the asking node.
+    Ask {
+        /// The asking node's query id.
+        id: u64,
+        /// The request path.
+        method: &'a str,
+        /// The input's JSON text.
+        data: Option<&'a str>,
+        /// How long each connection has to answer, in milliseconds.
+        timeout_ms: u64,
+    },
 }
 
 /// A broadcast as it travels between nodes: which endpoint, which connections, and what to do with them.
@@ -493,6 +589,19 @@ impl<'a> Message<'a> {
                     Action::Join(room) => put_tagged(&mut out, 1, Some(room)),
                     Action::Leave(room) => put_tagged(&mut out, 2, Some(room)),
                     Action::Close => put_tagged(&mut out, 3, None),
+                    Action::Ask {
+                        id,
+                        method,
+                        data,
+                        timeout_ms,
+                    } => {
+                        put_tagged(&mut out, 4, Some(method));
+                        out.extend_from_slice(&id.to_be_bytes());
+                        out.extend_from_slice(&timeout_ms.to_be_bytes());
+                        if let Some(data) = data {
+                            out.extend_from_slice(data.as_bytes());
+                        }
+                    }
                 }
             }
             Message::Heartbeat { paths } => put_list(&mut out, paths),
@@ -515,6 +624,27 @@ impl<'a> Message<'a> {
                     Answer::Members(ids) => {
                         out.push(1);
                         put_ids(&mut out, ids);
+                    }
+                    Answer::Replies(replies) => {
+                        out.push(2);
+                        put_len(&mut out, replies.len());
+                        for (connection, reply) in replies {
+                            put_ids(&mut out, std::slice::from_ref(connection));
+                            match reply {
+                                Reply::Silent => out.push(0),
+                                Reply::Data(None) => out.push(1),
+                                Reply::Data(Some(text)) => {
+                                    out.push(2);
+                                    let len = u32::try_from(text.len()).unwrap_or(u32::MAX);
+                                    out.extend_from_slice(&len.to_be_bytes());
+                                    out.extend_from_slice(&text.as_bytes()[..len as usize]);
+                                }
+                                Reply::Failed(error) => {
+                                    out.push(3);
+                                    out.push(send_error_tag(*error));
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -545,6 +675,18 @@ impl<'a> Message<'a> {
                     [1] => Action::Join(reader.str()?),
                     [2] => Action::Leave(reader.str()?),
                     [3] => Action::Close,
+                    [4] => {
+                        let method = reader.str()?;
+                        let id = reader.u64()?;
+                        let timeout_ms = reader.u64()?;
+                        let rest = std::str::from_utf8(reader.rest()).ok()?;
+                        Action::Ask {
+                            id,
+                            method,
+                            data: (!rest.is_empty()).then_some(rest),
+                            timeout_ms,
+                        }
+                    }
                     _ => return None,
                 },
             }),
@@ -565,6 +707,25 @@ impl<'a> Message<'a> {
                 let answer = match reader.take(1)? {
                     [0] => Answer::Count(reader.u64()?),
                     [1] => Answer::Members(reader.ids()?),
+                    [2] => Answer::Replies(
+                        (0..reader.len()?)
+                            .map(|_| {
+                                let connection = *reader.ids()?.first()?;
+                                let reply = match reader.take(1)? {
+                                    [0] => Reply::Silent,
+                                    [1] => Reply::Data(None),
+                                    [2] => {
+                                        let len = reader.take(4)?;
+                                        let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+                                        Reply::Data(Some(std::str::from_utf8(reader.take(len)?).ok()?.to_owned()))
+                                    }
+                                    [3] => Reply::Failed(send_error_from_tag(reader.take(1)?[0])?),
+                                    _ => return None,
+                                };
+                                Some((connection, reply))
+                            })
+                            .collect::<Option<Vec<_>>>()?,
+                    ),
                     _ => return None,
                 };
                 Message::Answer { id, answer }
@@ -573,6 +734,26 @@ impl<'a> Message<'a> {
         };
         Some((origin, message))
     }
+}
+
+fn send_error_tag(error: SendError) -> u8 {
+    match error {
+        SendError::NotConnected => 0,
+        SendError::Closed => 1,
+        SendError::TimedOut => 2,
+        // A future kind travels as the closest: the request did not complete.
+        _ => 3,
+    }
+}
+
+fn send_error_from_tag(tag: u8) -> Option<SendError> {
+    Some(match tag {
+        0 => SendError::NotConnected,
+        1 => SendError::Closed,
+        2 => SendError::TimedOut,
+        3 => SendError::Invalid,
+        _ => return None,
+    })
 }
 
 /// A variant's tag byte, then the room it names, if any.
@@ -724,6 +905,31 @@ mod tests {
                 id: 11,
                 answer: Answer::Members(vec![id, id]),
             },
+            Message::Broadcast(RemoteBroadcast {
+                path: "/ws/feed",
+                to: vec!["lobby"],
+                only: vec![],
+                except: vec![id],
+                except_rooms: vec![],
+                action: Action::Ask {
+                    id: 12,
+                    method: "Feed.ready",
+                    data: Some(r#"{"q":1}"#),
+                    timeout_ms: 2000,
+                },
+            }),
+            Message::Answer {
+                id: 12,
+                answer: Answer::Replies(vec![
+                    (id, Reply::Silent),
+                    (id, Reply::Data(None)),
+                    (
+                        id,
+                        Reply::Data(Some(r#"{"success":true,"type":"OK","data":true}"#.into())),
+                    ),
+                    (id, Reply::Failed(SendError::Closed)),
+                ]),
+            },
         ];
         for message in &messages {
             let payload = message.encode(7);
@@ -734,6 +940,10 @@ mod tests {
                     action: Action::Send { text, .. },
                     ..
                 }) => payload.len() - text.len(),
+                Message::Broadcast(RemoteBroadcast {
+                    action: Action::Ask { data, .. },
+                    ..
+                }) => payload.len() - data.map_or(0, str::len),
                 _ => payload.len(),
             };
             for cut in 0..fixed {

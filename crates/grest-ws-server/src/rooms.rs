@@ -23,9 +23,12 @@ use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use grest_ws_core::contract::{ContractMeta, Direction};
-use grest_ws_session::{ConnectionId, Outbox, PeerHandle, PreparedMessage};
+use grest_ws_core::envelope::decode_reply;
+use grest_ws_core::error::MethodError;
+use grest_ws_core::validate::Validate;
+use grest_ws_session::{ConnectionId, Outbox, PeerHandle, PreparedMessage, PreparedRequest};
 
-use crate::backplane::{Action, Answer, Link, Query, RemoteBroadcast};
+use crate::backplane::{Action, Answer, Link, Query, RemoteBroadcast, Reply};
 use crate::metrics::EndpointMetrics;
 
 /// The rooms of one endpoint, typed by its contract `C` (a broadcast carries `C`'s server-to-client messages).
@@ -162,6 +165,7 @@ impl<C> Rooms<C> {
             .map(|answer| match answer {
                 Answer::Count(n) => usize::try_from(n).unwrap_or(usize::MAX),
                 Answer::Members(ids) => ids.len(),
+                Answer::Replies(replies) => replies.len(),
             })
             .sum()
     }
@@ -284,7 +288,8 @@ impl<'r, C> Broadcast<'r, C> {
         delivery
     }
 
-    /// Asks every addressed connection of this process at once — `ask` gets the connection's typed peer and
+    /// Asks every addressed connection of this process at once ([`Broadcast::gather_request`] asks them on every
+    /// node) — `ask` gets the connection's typed peer and
     /// typically makes a server-to-client request — and gathers the answers that come within `timeout`
     /// (Socket.IO's `emitWithAck`). A connection that does not answer in time gives `None`; one that closes
     /// meanwhile gives whatever its request returned (`CONNECTION_CLOSED`). The `grest-ws` crate guide's "Rooms and
@@ -298,6 +303,72 @@ impl<'r, C> Broadcast<'r, C> {
         let asks = self.handles().into_iter().map(|(id, handle)| {
             let answer = ask(P::from(handle));
             async move { (id, tokio::time::timeout(timeout, answer).await.ok()) }
+        });
+        futures_util::future::join_all(asks).await
+    }
+
+    /// Sends `request` to every addressed connection — with a backplane, on every node — and gathers the answers
+    /// that come within `timeout`, each decoded as the method's result (Socket.IO's `emitWithAck` across servers).
+    /// A connection that does not answer in time gives `None`; one that closes meanwhile gives `SERVER_ERROR`
+    /// "Socket connection closed!". Nodes that do not answer within `timeout` plus
+    /// [`CLUSTER_QUERY_TIMEOUT`](crate::CLUSTER_QUERY_TIMEOUT) are left out.
+    pub async fn gather_request<O, E>(
+        &self,
+        request: &PreparedRequest<C, O, E>,
+        timeout: Duration,
+    ) -> Vec<(ConnectionId, Option<Result<O, E>>)>
+    where
+        O: serde::de::DeserializeOwned + Validate,
+        E: MethodError,
+    {
+        let remote = async {
+            match self.rooms.registry.cluster.get() {
+                Some(link) => {
+                    let broadcast = RemoteBroadcast {
+                        path: "",
+                        to: self.to.clone(),
+                        only: self.only.clone(),
+                        except: self.except.clone(),
+                        except_rooms: self.except_rooms.clone(),
+                        action: Action::Ask {
+                            id: 0,
+                            method: request.path(),
+                            data: request.data(),
+                            timeout_ms: 0,
+                        },
+                    };
+                    link.gather(&broadcast, timeout).await
+                }
+                None => Vec::new(),
+            }
+        };
+        let (here, there) = futures_util::future::join(self.ask_here(request, timeout), remote).await;
+        here.into_iter()
+            .chain(there)
+            .map(|(id, reply)| {
+                let answer = match reply {
+                    Reply::Silent => None,
+                    Reply::Data(data) => Some(decode_reply::<O, E>(data.as_deref())),
+                    Reply::Failed(error) => Some(Err(E::server_error(error.into()))),
+                };
+                (id, answer)
+            })
+            .collect()
+    }
+
+    /// Sends `request` to this node's addressed connections and gathers what each answers within `timeout`.
+    async fn ask_here<O, E>(
+        &self,
+        request: &PreparedRequest<C, O, E>,
+        timeout: Duration,
+    ) -> Vec<(ConnectionId, Reply)> {
+        let asks = self.handles().into_iter().map(|(id, handle)| async move {
+            let reply = match tokio::time::timeout(timeout, handle.request_prepared(request)).await {
+                Err(_) => Reply::Silent,
+                Ok(Ok(data)) => Reply::Data(data),
+                Ok(Err(error)) => Reply::Failed(error),
+            };
+            (id, reply)
         });
         futures_util::future::join_all(asks).await
     }
@@ -538,7 +609,42 @@ pub(crate) fn deliver_remote(registry: &Arc<Registry>, message: &RemoteBroadcast
         Action::Close => {
             broadcast.close_here();
         }
+        // Answered by the backplane's task, which gathers the replies (`ask_remote`).
+        Action::Ask { .. } => {}
     }
+}
+
+/// Sends another node's request to this node's addressed connections and gathers their replies.
+pub(crate) async fn ask_remote(registry: &Arc<Registry>, message: &RemoteBroadcast<'_>) -> Vec<(ConnectionId, Reply)> {
+    let Action::Ask {
+        method,
+        data,
+        timeout_ms,
+        ..
+    } = message.action
+    else {
+        return Vec::new();
+    };
+    let known = {
+        let methods = registry.methods.read().unwrap_or_else(|e| e.into_inner());
+        methods.iter().copied().find(|path| *path == method)
+    };
+    let Some(method) = known else {
+        tracing::debug!(method, "a remote request of a method this endpoint does not have");
+        return Vec::new();
+    };
+    let Ok(request) = PreparedRequest::<(), (), ()>::from_parts(method, data) else {
+        return Vec::new();
+    };
+    let rooms = Rooms::<()>::new(registry.clone());
+    let broadcast = Broadcast {
+        rooms: &rooms,
+        to: message.to.clone(),
+        only: message.only.clone(),
+        except: message.except.clone(),
+        except_rooms: message.except_rooms.clone(),
+    };
+    broadcast.ask_here(&request, Duration::from_millis(timeout_ms)).await
 }
 
 /// A set of connections, stored for iteration: ids and mailboxes side by side, an index for removal.

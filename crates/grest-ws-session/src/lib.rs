@@ -46,7 +46,7 @@ pub use observe::{ConnectionContext, MessageContext, Observer, current_message};
 pub use outbound::{CLOSE_SLOW_CONSUMER, PushError, SendError, SlowConsumer};
 #[doc(hidden)]
 pub use peer::Wiring;
-pub use peer::{ConnectionId, LogMode, NodeId, Outbox, PeerHandle, PreparedMessage};
+pub use peer::{ConnectionId, LogMode, NodeId, Outbox, PeerHandle, PreparedMessage, PreparedRequest};
 pub use raw::{RAW_PING, RAW_PONG, RawControl, RawMessage, RawSender, RawSession};
 pub use websocket::{CloseFrame, Message, Role, WebSocket, WsError};
 

@@ -424,6 +424,14 @@ impl PeerHandle {
         }
     }
 
+    /// Sends a request prepared once for many peers (see [`PreparedRequest`]) and waits for the raw reply data.
+    pub async fn request_prepared<C, O, E>(
+        &self,
+        request: &PreparedRequest<C, O, E>,
+    ) -> Result<Option<String>, SendError> {
+        self.request(request.path, request.data.as_deref()).await
+    }
+
     /// Sends a message serialized once for many peers (see [`PreparedMessage`]); resolves once queued, waiting
     /// while the socket's outbound queue is over its budget.
     pub async fn send_prepared<C>(&self, message: &PreparedMessage<C>) -> Result<(), SendError> {
@@ -900,6 +908,64 @@ impl<C> PreparedMessage<C> {
             Role::Server => Outgoing::Frame(self.frame.clone()),
             Role::Client => Outgoing::Text(self.frame.slice(self.header_len..)),
         }
+    }
+}
+
+/// A server-to-client request of contract `C`, validated and serialized once, to ask many peers — a room's members,
+/// with a backplane on every node: each gets it under its own request id, and each answer decodes as
+/// `Result<O, E>`. The generated `Peer::prepare_<method>` functions build them.
+pub struct PreparedRequest<C, O, E> {
+    path: &'static str,
+    /// The input's JSON text.
+    data: Option<Box<serde_json::value::RawValue>>,
+    types: RequestTypes<C, O, E>,
+}
+
+/// The contract, success and error types a [`PreparedRequest`] is for (it holds none of them).
+type RequestTypes<C, O, E> = std::marker::PhantomData<fn() -> (C, O, E)>;
+
+impl<C, O, E> std::fmt::Debug for PreparedRequest<C, O, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedRequest")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C, O, E> PreparedRequest<C, O, E> {
+    /// Validates and serializes `input` for requests of `path`.
+    pub fn new<I: Serialize + Validate + ?Sized>(path: &'static str, input: Option<&I>) -> Result<Self, SendError> {
+        check_outgoing(input).map_err(|_| SendError::Invalid)?;
+        let data = input
+            .map(|input| serde_json::value::to_raw_value(input).map_err(|_| SendError::Invalid))
+            .transpose()?;
+        Ok(PreparedRequest {
+            path,
+            data,
+            types: std::marker::PhantomData,
+        })
+    }
+
+    /// A request another node prepared, from its path and input text (validated where it was prepared).
+    pub fn from_parts(path: &'static str, data: Option<&str>) -> Result<Self, SendError> {
+        let data = data
+            .map(|text| serde_json::value::RawValue::from_string(text.to_owned()).map_err(|_| SendError::Invalid))
+            .transpose()?;
+        Ok(PreparedRequest {
+            path,
+            data,
+            types: std::marker::PhantomData,
+        })
+    }
+
+    /// The request path.
+    pub fn path(&self) -> &'static str {
+        self.path
+    }
+
+    /// The input's JSON text.
+    pub fn data(&self) -> Option<&str> {
+        self.data.as_deref().map(serde_json::value::RawValue::get)
     }
 }
 

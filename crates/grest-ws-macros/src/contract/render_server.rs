@@ -138,10 +138,32 @@ pub(super) fn peer_handle(def: &ContractDef, methods: &[MethodTokens]) -> TokenS
 /// also `prepare_*` (serialize once for many clients) and `try_*` (queue without waiting).
 fn peer_fns(name: &Ident, method: &MethodTokens) -> TokenStream {
     let call = method.call_fn();
-    if method.def.is_request() {
-        return call;
-    }
     let session = session_path();
+    if let Some(success) = &method.def.success {
+        let MethodTokens {
+            def: m,
+            path,
+            error_ty,
+            input_ref_param,
+            input_send,
+            ..
+        } = method;
+        let prepare = format_ident!("prepare_{}", m.name);
+        let prepare_doc = format!(
+            "Validates and serializes a `{path}` request once, to ask many clients: a room's members on every \
+             node (`Rooms::to(room).gather_request`), each answer decoded as its own result."
+        );
+        return quote! {
+            #call
+
+            #[doc = #prepare_doc]
+            pub fn #prepare(
+                #input_ref_param
+            ) -> ::core::result::Result<#session::PreparedRequest<super::#name, #success, #error_ty>, #session::SendError> {
+                #session::PreparedRequest::new(#path, #input_send)
+            }
+        };
+    }
     let MethodTokens {
         def: m,
         path,
