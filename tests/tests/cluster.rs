@@ -222,16 +222,13 @@ async fn nodes_follow_their_rooms_and_ride_out_a_redis_restart() {
         );
     };
     assert!(heard.text.starts_with("after "), "{heard:?}");
-    // What the dead connection could not publish was counted, not lost silently.
+    // What the dead connection could not publish (lines, heartbeats) was counted, not lost silently.
     let failed = counter(
         &metrics,
         "websocket_backplane_publish_failed_total",
         &[("stage", "engine")],
     );
-    assert!(
-        failed >= 1 && failed < said,
-        "{failed} of {said} lines counted as failed"
-    );
+    assert!(failed >= 1, "nothing counted as failed after {said} lines");
 }
 
 /// Waits until `check` holds (answers across nodes settle once the nodes have heard each other's heartbeat).

@@ -331,8 +331,15 @@ impl Cluster {
     }
 }
 
-/// Announces the node every [`NODE_HEARTBEAT`] for as long as its server exists.
+/// Announces the node every [`NODE_HEARTBEAT`] for as long as its server exists — and four times in its first
+/// second, so the others' answers to it are not all lost while its subscriptions are still being made.
 async fn heartbeat(cluster: std::sync::Weak<Cluster>) {
+    for _ in 0..4 {
+        let Some(alive) = cluster.upgrade() else { return };
+        alive.beat();
+        drop(alive);
+        tokio::time::sleep(NODE_HEARTBEAT / 8).await;
+    }
     let mut ticks = tokio::time::interval(NODE_HEARTBEAT);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -295,7 +295,8 @@ impl ChatState {
         }
     }
 
-    /// Asks every socket `areYouThere` and counts the `true` answers within [`PRESENCE_TIMEOUT`]. One probe at a
+    /// Asks every socket (of every node, in a cluster) `areYouThere` and counts the `true` answers within
+    /// [`PRESENCE_TIMEOUT`]. One probe at a
     /// time: a request that arrives while one is in flight waits for it and takes its answer, and an answer is
     /// reused for the state's presence TTL ([`PRESENCE_TTL`] by default).
     pub async fn presence(&self) -> usize {
@@ -307,8 +308,14 @@ impl ChatState {
                 return online;
             }
         }
-        let ask = |peer: chat::Peer| async move { peer.are_you_there().await };
-        let answers = self.inner.rooms.all().gather(PRESENCE_TIMEOUT, ask).await;
+        // Every socket, on every node when the chat runs as a cluster.
+        let answers = match chat::Peer::prepare_are_you_there() {
+            Ok(probe) => self.inner.rooms.all().gather_request(&probe, PRESENCE_TIMEOUT).await,
+            Err(error) => {
+                tracing::error!(%error, "the presence probe failed to serialize");
+                Vec::new()
+            }
+        };
         let online = answers
             .iter()
             .filter(|(_, answer)| matches!(answer, Some(Ok(true))))
@@ -397,8 +404,8 @@ pub fn app_with_presence_ttl(presence_ttl: Duration) -> Result<ChatApp, BuildErr
     app_on(GrestWs::new(), presence_ttl)
 }
 
-/// Builds the application as one node of a cluster sharing rooms through `backplane`: messages and the online
-/// count span every node (history and `/api/presence` are still each node's own). Call it inside a Tokio runtime.
+/// Builds the application as one node of a cluster sharing rooms through `backplane`: messages, the online count
+/// and `/api/presence` span every node (history is still each node's own). Call it inside a Tokio runtime.
 pub fn clustered_app(backplane: impl Backplane) -> Result<ChatApp, BuildError> {
     app_on(GrestWs::new().backplane(backplane), PRESENCE_TTL)
 }

@@ -1,5 +1,5 @@
-//! The chat as a cluster: two chat server processes (the real binary) sharing a real `redis-server`. Messages and
-//! the online count cross between them, and a process killed with SIGKILL drops out of the count.
+//! The chat as a cluster: two chat server processes (the real binary) sharing a real `redis-server`. Messages, the
+//! online count and `/api/presence` span them, and a process killed with SIGKILL drops out of the count.
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -72,7 +72,8 @@ async fn person(node: &Node, name: &str) -> (api::Client, mpsc::UnboundedReceive
         .on_online(move |o| {
             let _ = online.send(Event::Online(o.count));
             async {}
-        });
+        })
+        .on_are_you_there(|| async { Ok(true) });
     let client = Client::new(CHAT_API, format!("ws://{}", node.addr))
         .query(ChatQuery {
             name: Some(name.to_owned()),
@@ -82,6 +83,22 @@ async fn person(node: &Node, name: &str) -> (api::Client, mpsc::UnboundedReceive
         .await
         .expect("connects");
     (client, events)
+}
+
+/// `GET /api/presence` of `node`: how many sockets of the whole cluster answered the probe.
+async fn presence(node: &Node) -> u64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(node.addr).await.expect("connects");
+    let request = format!(
+        "GET /api/presence HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        node.addr
+    );
+    tcp.write_all(request.as_bytes()).await.expect("writes");
+    let mut response = String::new();
+    tcp.read_to_string(&mut response).await.expect("reads");
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    let presence: serde_json::Value = serde_json::from_str(body).expect("a JSON body");
+    presence["online"].as_u64().expect("an online count")
 }
 
 /// Waits for an event `pick` takes, skipping the others.
@@ -100,11 +117,18 @@ async fn wait_for<T>(events: &mut mpsc::UnboundedReceiver<Event>, mut pick: impl
 async fn two_chat_processes_share_messages_and_the_online_count_and_forget_a_killed_one() {
     let redis = RedisServer::start().await;
     let (a, mut b) = (Node::start(&redis).await, Node::start(&redis).await);
-    let (alice, mut alice_hears) = person(&a, "alice").await;
+    let (alice, _alice_hears) = person(&a, "alice").await;
     let (_bob, mut bob_hears) = person(&b, "bob").await;
     let (_dave, _dave_hears) = person(&b, "dave").await;
-    // The count announced when dave joined on node B includes alice on node A.
-    wait_for(&mut alice_hears, |e| matches!(e, Event::Online(3)).then_some(())).await;
+    // Once the nodes know each other, node A's presence probe reaches node B's sockets.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while presence(&a).await != 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "presence never counted all three"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     let request = SendMessageRequest {
         text: "hello from A".into(),
