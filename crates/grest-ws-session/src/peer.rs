@@ -429,7 +429,25 @@ impl PeerHandle {
         &self,
         request: &PreparedRequest<C, O, E>,
     ) -> Result<Option<String>, SendError> {
-        self.request(request.path, request.data.as_deref()).await
+        // Timed only when someone records it.
+        let started = self.observer().is_some().then(std::time::Instant::now);
+        let result = self.request(request.path, request.data.as_deref()).await;
+        if let Some(observer) = self.observer() {
+            let kind = match &result {
+                // The reply's own outcome: an error envelope names its type; anything else is a success.
+                Ok(data) => match data
+                    .as_deref()
+                    .and_then(|text| serde_json::from_str::<ErrorEnvelope>(text).ok())
+                {
+                    Some(error) => std::borrow::Cow::Owned(error.error_type),
+                    None => std::borrow::Cow::Borrowed("OK"),
+                },
+                Err(error) if error.is_disconnect() => std::borrow::Cow::Borrowed(CONNECTION_CLOSED),
+                Err(_) => std::borrow::Cow::Borrowed(ServerError::TYPE),
+            };
+            observer.outbound(request.path, &kind, started.map(|started| started.elapsed()));
+        }
+        result
     }
 
     /// Sends a message serialized once for many peers (see [`PreparedMessage`]); resolves once queued, waiting
