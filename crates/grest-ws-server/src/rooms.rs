@@ -547,6 +547,12 @@ impl Registry {
         state.handles.insert(handle.id(), handle.clone());
     }
 
+    /// The endpoint's own `&'static` name of the server-to-client method `path`, if it has one.
+    fn method(&self, path: &str) -> Option<&'static str> {
+        let methods = self.methods.read().unwrap_or_else(|e| e.into_inner());
+        methods.iter().copied().find(|known| *known == path)
+    }
+
     /// This node's answer to a query about its connections.
     pub(crate) fn answer(&self, query: &Query<'_>) -> Answer {
         let state = self.read();
@@ -577,29 +583,28 @@ impl Registry {
     }
 }
 
-/// Does what another node's broadcast asks to this node's addressed connections.
-pub(crate) fn deliver_remote(registry: &Arc<Registry>, message: &RemoteBroadcast<'_>) {
-    let rooms = Rooms::<()>::new(registry.clone());
-    let broadcast = Broadcast {
-        rooms: &rooms,
+/// The connections of this node that another node's broadcast addresses.
+fn addressed<'m>(rooms: &'m Rooms<()>, message: &'m RemoteBroadcast<'_>) -> Broadcast<'m, ()> {
+    Broadcast {
+        rooms,
         to: message.to.clone(),
         only: message.only.clone(),
         except: message.except.clone(),
         except_rooms: message.except_rooms.clone(),
-    };
+    }
+}
+
+/// Does what another node's broadcast asks to this node's addressed connections.
+pub(crate) fn deliver_remote(registry: &Arc<Registry>, message: &RemoteBroadcast<'_>) {
+    let rooms = Rooms::<()>::new(registry.clone());
+    let broadcast = addressed(&rooms, message);
     match message.action {
-        Action::Send { method, text } => {
-            let known = {
-                let methods = registry.methods.read().unwrap_or_else(|e| e.into_inner());
-                methods.iter().copied().find(|path| *path == method)
-            };
-            match known {
-                Some(method) => {
-                    broadcast.send_here(&PreparedMessage::from_frame_text(method, text));
-                }
-                None => tracing::debug!(method, "a remote broadcast of a message this endpoint does not send"),
+        Action::Send { method, text } => match registry.method(method) {
+            Some(method) => {
+                broadcast.send_here(&PreparedMessage::from_frame_text(method, text));
             }
-        }
+            None => tracing::debug!(method, "a remote broadcast of a message this endpoint does not send"),
+        },
         Action::Join(room) => {
             broadcast.join_here(room);
         }
@@ -625,11 +630,7 @@ pub(crate) async fn ask_remote(registry: &Arc<Registry>, message: &RemoteBroadca
     else {
         return Vec::new();
     };
-    let known = {
-        let methods = registry.methods.read().unwrap_or_else(|e| e.into_inner());
-        methods.iter().copied().find(|path| *path == method)
-    };
-    let Some(method) = known else {
+    let Some(method) = registry.method(method) else {
         tracing::debug!(method, "a remote request of a method this endpoint does not have");
         return Vec::new();
     };
@@ -637,13 +638,7 @@ pub(crate) async fn ask_remote(registry: &Arc<Registry>, message: &RemoteBroadca
         return Vec::new();
     };
     let rooms = Rooms::<()>::new(registry.clone());
-    let broadcast = Broadcast {
-        rooms: &rooms,
-        to: message.to.clone(),
-        only: message.only.clone(),
-        except: message.except.clone(),
-        except_rooms: message.except_rooms.clone(),
-    };
+    let broadcast = addressed(&rooms, message);
     broadcast.ask_here(&request, Duration::from_millis(timeout_ms)).await
 }
 
