@@ -377,29 +377,14 @@ impl Link {
 
     /// Has the other nodes serving this endpoint send a request to their addressed connections and gathers the
     /// replies (waiting `timeout` for the connections, plus [`CLUSTER_QUERY_TIMEOUT`] for the nodes).
-    pub(crate) async fn gather(
-        &self,
-        broadcast: &RemoteBroadcast<'_>,
-        timeout: Duration,
-    ) -> Vec<(ConnectionId, Reply)> {
-        let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+    pub(crate) async fn gather(&self, mut ask: RemoteBroadcast<'_>, timeout: Duration) -> Vec<(ConnectionId, Reply)> {
         let answers = self
             .cluster
-            .ask_nodes(&self.path, timeout + CLUSTER_QUERY_TIMEOUT, |id| {
-                let action = match broadcast.action {
-                    Action::Ask { method, data, .. } => Action::Ask {
-                        id,
-                        method,
-                        data,
-                        timeout_ms,
-                    },
-                    _ => broadcast.action.clone(),
-                };
-                Message::Broadcast(RemoteBroadcast {
-                    path: &self.path,
-                    action,
-                    ..broadcast.clone()
-                })
+            .ask_nodes(&self.path, timeout + CLUSTER_QUERY_TIMEOUT, move |query| {
+                if let Action::Ask { id, .. } = &mut ask.action {
+                    *id = query;
+                }
+                Message::Broadcast(ask)
             })
             .await;
         answers
@@ -411,6 +396,11 @@ impl Link {
             .collect()
     }
 
+    /// The endpoint's path.
+    pub(crate) fn path(&self) -> &str {
+        &self.path
+    }
+
     /// Asks the other nodes serving this endpoint; their answers (this node's own is not among them).
     pub(crate) async fn ask(&self, query: Query<'_>) -> Vec<Answer> {
         self.cluster.ask(&self.path, query).await
@@ -418,16 +408,12 @@ impl Link {
 
     /// Publishes a broadcast this node has delivered to its own members; `false` when the backplane did not take it
     /// (counted and logged).
-    pub(crate) fn publish(&self, broadcast: &RemoteBroadcast<'_>) -> bool {
+    pub(crate) fn publish(&self, broadcast: RemoteBroadcast<'_>) -> bool {
         let topic = match broadcast.to.as_slice() {
             [room] if broadcast.only.is_empty() && broadcast.except_rooms.is_empty() => {
                 self.cluster.room_topic(&self.path, room)
             }
             _ => self.cluster.endpoint_topic(&self.path),
-        };
-        let broadcast = RemoteBroadcast {
-            path: &self.path,
-            ..broadcast.clone()
         };
         let payload = Message::Broadcast(broadcast).encode(self.cluster.origin);
         match self.cluster.backplane.publish(&topic, payload) {
@@ -547,7 +533,7 @@ pub(crate) enum Action<'a> {
 /// A broadcast as it travels between nodes: which endpoint, which connections, and what to do with them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RemoteBroadcast<'a> {
-    /// The endpoint path (filled in by the endpoint's link when published).
+    /// The endpoint path.
     pub(crate) path: &'a str,
     /// Rooms whose members are addressed.
     pub(crate) to: Vec<&'a str>,

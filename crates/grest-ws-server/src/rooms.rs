@@ -11,8 +11,9 @@
 //!
 //! With a backplane ([`crate::GrestWs::backplane`]), broadcasts reach the members on every server process and the
 //! queries (`members`, `count`, `connections`, all `async`) answer for the whole cluster; code that uses rooms does
-//! not change. Joins and leaves address connections of this process (a connection's own handler, or its connect
-//! handler, is where they usually happen).
+//! not change. [`Rooms::join`] and [`Rooms::leave`] act on a connection of this process (its own handler, or its
+//! connect handler, is where they usually happen); a [`Broadcast`]'s `join`, `leave` and `close` reach the addressed
+//! connections on every node.
 //!
 //! The `grest-ws` crate's guide has a complete example (its "Rooms and fan-out" section).
 
@@ -264,14 +265,19 @@ impl<'r, C> Broadcast<'r, C> {
     /// Has the other nodes do `action` to their addressed connections (nothing without a backplane).
     fn publish(&self, action: Action<'_>) {
         if let Some(link) = self.rooms.registry.cluster.get() {
-            link.publish(&RemoteBroadcast {
-                path: "",
-                to: self.to.clone(),
-                only: self.only.clone(),
-                except: self.except.clone(),
-                except_rooms: self.except_rooms.clone(),
-                action,
-            });
+            link.publish(self.remote(link, action));
+        }
+    }
+
+    /// This broadcast as another node receives it: the same addressing on the link's endpoint, and `action`.
+    fn remote<'a>(&'a self, link: &'a Link, action: Action<'a>) -> RemoteBroadcast<'a> {
+        RemoteBroadcast {
+            path: link.path(),
+            to: self.to.clone(),
+            only: self.only.clone(),
+            except: self.except.clone(),
+            except_rooms: self.except_rooms.clone(),
+            action,
         }
     }
 
@@ -324,20 +330,14 @@ impl<'r, C> Broadcast<'r, C> {
         let remote = async {
             match self.rooms.registry.cluster.get() {
                 Some(link) => {
-                    let broadcast = RemoteBroadcast {
-                        path: "",
-                        to: self.to.clone(),
-                        only: self.only.clone(),
-                        except: self.except.clone(),
-                        except_rooms: self.except_rooms.clone(),
-                        action: Action::Ask {
-                            id: 0,
-                            method: request.path(),
-                            data: request.data(),
-                            timeout_ms: 0,
-                        },
+                    let ask = Action::Ask {
+                        // Each node's ask gets its query id when it is sent.
+                        id: 0,
+                        method: request.path(),
+                        data: request.data(),
+                        timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
                     };
-                    link.gather(&broadcast, timeout).await
+                    link.gather(self.remote(link, ask), timeout).await
                 }
                 None => Vec::new(),
             }

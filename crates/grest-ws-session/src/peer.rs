@@ -745,13 +745,6 @@ impl PeerHandle {
 }
 
 impl Wiring<'_> {
-    /// A handle that owns the connection: `close()` on it, or dropping it and all its clones, closes the
-    /// connection.
-    pub fn owning(&self) -> PeerHandle {
-        let shared = self.0.shared.clone();
-        self.owned_by(move || close_shared(&shared, None))
-    }
-
     /// A handle whose `close()` — or the drop of its last clone — runs `release` once instead of closing the
     /// connection (a pooled client detaches its contract). Calls through it fail once released.
     pub fn owned_by(&self, release: impl FnOnce() + Send + 'static) -> PeerHandle {
