@@ -683,19 +683,23 @@ struct Daemon {
     port: u16,
     child: Option<std::process::Child>,
     /// The command line for a port.
-    command: fn(u16) -> std::process::Command,
+    command: Box<dyn Fn(u16) -> std::process::Command + Send + Sync>,
+}
+
+/// A port nothing listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
 }
 
 impl Daemon {
-    fn new(command: fn(u16) -> std::process::Command) -> Daemon {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
+    fn new(command: impl Fn(u16) -> std::process::Command + Send + Sync + 'static) -> Daemon {
         Daemon {
-            port,
+            port: free_port(),
             child: None,
-            command,
+            command: Box::new(command),
         }
     }
 
@@ -793,6 +797,123 @@ impl RedisServer {
             .await
             .unwrap_or_default();
         counts.first().map_or(0, |(_, n)| *n)
+    }
+}
+
+/// A real Redis Cluster of `redis-server` processes on free loopback ports, every hash slot served (no replicas),
+/// for sharded pub/sub tests; killed, and its files removed, when dropped.
+pub struct RedisCluster {
+    nodes: Vec<Daemon>,
+    dir: std::path::PathBuf,
+}
+
+impl RedisCluster {
+    /// Starts `count` (≥ 3) nodes, joins them with `redis-cli --cluster create`, and waits until every node says
+    /// the cluster is ok.
+    pub async fn start(count: usize) -> RedisCluster {
+        let dir = std::env::temp_dir().join(format!("grest-ws-redis-cluster-{}-{}", std::process::id(), free_port()));
+        std::fs::create_dir_all(&dir).expect("a temporary folder");
+        let mut nodes = Vec::new();
+        for _ in 0..count {
+            let node_dir = dir.clone();
+            let bus_port = free_port();
+            let mut node = Daemon::new(move |port| {
+                let mut command = std::process::Command::new("redis-server");
+                command.args(["--port", &port.to_string(), "--bind", "127.0.0.1"]);
+                command.args(["--cluster-enabled", "yes", "--cluster-port", &bus_port.to_string()]);
+                command.args(["--cluster-config-file", &format!("nodes-{port}.conf")]);
+                command.arg("--dir").arg(&node_dir);
+                command.args(["--save", "", "--appendonly", "no"]);
+                command
+            });
+            node.spawn();
+            nodes.push(node);
+        }
+        let cluster = RedisCluster { nodes, dir };
+        for url in cluster.urls() {
+            let client = redis::Client::open(url).expect("a valid URL");
+            until_ready("redis-server (cluster node)", || async {
+                match client.get_multiplexed_async_connection().await {
+                    Ok(mut conn) => redis::cmd("PING").query_async::<()>(&mut conn).await.is_ok(),
+                    Err(_) => false,
+                }
+            })
+            .await;
+        }
+        let addresses: Vec<String> = cluster.nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+        let created = tokio::process::Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .await
+            .expect("redis-cli is installed with redis-server");
+        assert!(created.success(), "redis-cli --cluster create failed");
+        for url in cluster.urls() {
+            let client = redis::Client::open(url).expect("a valid URL");
+            until_ready("the Redis Cluster", || async {
+                let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+                    return false;
+                };
+                let info: String = redis::cmd("CLUSTER")
+                    .arg("INFO")
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap_or_default();
+                info.contains("cluster_state:ok")
+            })
+            .await;
+        }
+        cluster
+    }
+
+    /// The URLs of its nodes.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .map(|node| format!("redis://127.0.0.1:{}", node.port))
+            .collect()
+    }
+
+    /// How many connections subscribe to `channel`, by the count `command` (`NUMSUB` for classic channels,
+    /// `SHARDNUMSUB` for shard channels), summed over the nodes.
+    async fn count(&self, command: &str, channel: &str) -> usize {
+        let mut total = 0;
+        for url in self.urls() {
+            let client = redis::Client::open(url).expect("a valid URL");
+            if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
+                let counts: Vec<(String, usize)> = redis::cmd("PUBSUB")
+                    .arg(command)
+                    .arg(channel)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap_or_default();
+                total += counts.first().map_or(0, |(_, n)| *n);
+            }
+        }
+        total
+    }
+
+    /// Shard subscriptions (`SSUBSCRIBE`) to `channel` over the whole cluster.
+    pub async fn shard_subscribers(&self, channel: &str) -> usize {
+        self.count("SHARDNUMSUB", channel).await
+    }
+
+    /// Classic subscriptions (`SUBSCRIBE`) to `channel` over the whole cluster.
+    pub async fn classic_subscribers(&self, channel: &str) -> usize {
+        self.count("NUMSUB", channel).await
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            node.kill();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -9,7 +9,7 @@ use grest_ws::{Permission, ServerError, Validate, WebSocketSchema, contract};
 use grest_ws_nats::NatsBackplane;
 use grest_ws_redis::RedisBackplane;
 use grest_ws_test::TestServer;
-use grest_ws_tests::{NatsServer, PATIENCE, RedisServer, counter};
+use grest_ws_tests::{NatsServer, PATIENCE, RedisCluster, RedisServer, counter};
 use metrics_util::debugging::DebuggingRecorder;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -75,6 +75,16 @@ async fn node_with_rooms(redis: &RedisServer, namespace: &str) -> (TestServer, R
     let backplane = RedisBackplane::connect_in(&redis.url(), namespace)
         .await
         .expect("redis reachable");
+    serve_node(GrestWs::new().backplane(backplane)).await
+}
+
+/// A server on its own port, sharing rooms through the Redis Cluster `cluster` in `namespace`.
+async fn cluster_node(cluster: &RedisCluster, namespace: &str) -> (TestServer, Rooms<Talk>) {
+    let urls = cluster.urls();
+    let nodes: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let backplane = RedisBackplane::connect_cluster_in(&nodes, namespace)
+        .await
+        .expect("the cluster reachable");
     serve_node(GrestWs::new().backplane(backplane)).await
 }
 
@@ -389,4 +399,37 @@ async fn requests_gather_answers_from_every_node() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 3, "each connection answers once");
+}
+
+/// On a Redis Cluster the rooms ride sharded pub/sub: each room's channel is a shard channel (no classic
+/// subscription anywhere), lines cross between the nodes, and counts span them.
+#[tokio::test]
+async fn a_redis_cluster_carries_rooms_on_shard_channels() {
+    let redis = RedisCluster::start(3).await;
+    let ((a, a_rooms), (b, _b_rooms)) = (cluster_node(&redis, "t8").await, cluster_node(&redis, "t8").await);
+    let (alice, _alice_hears) = person(&a).await;
+    let (bob, mut bob_hears) = person(&b).await;
+    let (carol, mut carol_hears) = person(&b).await;
+    assert!(alice.join(&"lobby".into()).await.unwrap());
+    assert!(bob.join(&"lobby".into()).await.unwrap());
+    assert!(carol.join(&"garden".into()).await.unwrap());
+    eventually(
+        "both nodes hold the lobby's shard channel, node B the garden's",
+        || async {
+            redis.shard_subscribers("t8:/ws/talk:room:lobby").await == 2
+                && redis.shard_subscribers("t8:/ws/talk:room:garden").await == 1
+        },
+    )
+    .await;
+    assert_eq!(redis.classic_subscribers("t8:/ws/talk:room:lobby").await, 0);
+
+    alice.say(&line("lobby", "hello")).await.unwrap();
+    assert_eq!(next(&mut bob_hears).await, line("lobby", "hello"));
+    alice.say(&line("garden", "psst")).await.unwrap();
+    assert_eq!(next(&mut carol_hears).await, line("garden", "psst"));
+    eventually("node A counts the connections of node B", || async {
+        a_rooms.connections().await == 3
+    })
+    .await;
+    assert_eq!(a_rooms.count("lobby").await, 2);
 }

@@ -14,26 +14,47 @@
 //! # let _ = router; Ok(()) }
 //! ```
 //!
+//! A Redis Cluster takes [`RedisBackplane::connect_cluster`] with the addresses of some of its nodes:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use grest_ws_redis::RedisBackplane;
+//!
+//! let backplane = RedisBackplane::connect_cluster(&["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"]).await?;
+//! # let _ = backplane; Ok(()) }
+//! ```
+//!
 //! How it uses Redis:
 //!
 //! * Topics become channels in a namespace (`grest-ws:` by default, [`RedisBackplane::connect_in`] for another),
-//!   so several applications can share one Redis.
-//! * Two connections: one publishes (`PUBLISH`, pipelined by the multiplexed connection), one subscribes. A node
-//!   subscribes to a room's channel only while it has members in that room.
-//! * Publishing never waits: broadcasts queue for the publishing connection (bounded, 4096 messages by default);
-//!   past that, and for messages Redis could not take, `websocket_backplane_publish_failed_total` counts them and
-//!   a warning (at most one a second) says so. Local delivery never depends on Redis.
-//! * Both connections reconnect by themselves, with backoff from 100 ms to 5 s; the subscriber subscribes again
-//!   to every channel it holds.
+//!   so several applications can share one Redis. A node subscribes to a room's channel only while it has members
+//!   in that room.
+//! * **One server** (Redis, Valkey, KeyDB): classic pub/sub, `PUBLISH` and `SUBSCRIBE`, on two connections (one
+//!   publishes, one subscribes).
+//! * **A Redis Cluster** (7.0 or later): sharded pub/sub, `SPUBLISH` and `SSUBSCRIBE`. Each channel lives on the
+//!   shard that owns its hash slot, so a broadcast crosses one shard instead of every node of the cluster, and
+//!   rooms spread over the shards. The cluster client follows the slot map and subscribes again after a failover.
+//! * Publishing never waits: broadcasts queue for the publishing connection (bounded, [`DEFAULT_QUEUE`]
+//!   messages) and go out pipelined, up to 64 per write. Past the bound, and for messages Redis could not take,
+//!   `websocket_backplane_publish_failed_total` counts them and a warning (at most one a second) says so. Local
+//!   delivery never depends on Redis.
+//! * Connections to a single server reconnect by themselves, with backoff from 100 ms to 5 s, and subscribe
+//!   again to every channel the node holds.
+//! * A node that reads too slowly is Redis's to cut off (`client-output-buffer-limit pubsub`, 32 MB by default):
+//!   the others never wait for it. It reconnects and subscribes again; what it missed meanwhile is gone, as with
+//!   any pub/sub.
+
+mod cluster;
+mod standalone;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
 use grest_ws_server::{Backplane, Inbox, PublishError};
 use grest_ws_session::LogLimit;
+use redis::aio::ConnectionLike;
 use tokio::sync::{Notify, mpsc};
 
 /// Messages waiting for the publishing connection before broadcasts fail with [`PublishError::Full`].
@@ -42,9 +63,11 @@ pub const DEFAULT_QUEUE: usize = 4096;
 /// The namespace of channel names unless another is given.
 pub const DEFAULT_NAMESPACE: &str = "grest-ws";
 
-/// A backplane on one Redis server (or any server speaking its pub/sub: Valkey, KeyDB, a Redis Cluster node).
-/// Cheap to clone. Its publishing connection lives as long as a clone does; its subscribing connection as long as
-/// the runtime.
+/// Messages one pipelined write to Redis carries at most.
+const BATCH: usize = 64;
+
+/// A backplane on one Redis server or on a Redis Cluster. Cheap to clone. Its publishing connection lives as long
+/// as a clone does; its subscribing connection as long as the runtime.
 #[derive(Clone)]
 pub struct RedisBackplane {
     shared: Arc<Shared>,
@@ -59,15 +82,37 @@ impl std::fmt::Debug for RedisBackplane {
     }
 }
 
-/// What the two connection tasks share with the backplane.
+/// What the connection tasks share with the backplane.
 struct Shared {
-    client: redis::Client,
     namespace: String,
     /// The channels this node wants (full names); the subscriber makes Redis agree after each change and after
     /// each reconnect.
     wanted: Mutex<HashSet<String>>,
     changed: Notify,
     inbox: OnceLock<Inbox>,
+}
+
+impl Shared {
+    fn new(namespace: &str) -> Arc<Shared> {
+        Arc::new(Shared {
+            namespace: namespace.to_owned(),
+            wanted: Mutex::new(HashSet::new()),
+            changed: Notify::new(),
+            inbox: OnceLock::new(),
+        })
+    }
+
+    fn wanted(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.wanted.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Hands a message received on `channel` to the inbox, once the server has started.
+    fn deliver(&self, channel: &str, payload: &[u8]) {
+        if let Some(inbox) = self.inbox.get() {
+            let topic = channel.get(self.namespace.len() + 1..).unwrap_or_default();
+            inbox.deliver(topic, payload);
+        }
+    }
 }
 
 impl RedisBackplane {
@@ -79,29 +124,26 @@ impl RedisBackplane {
 
     /// Connects with channel names in `namespace` (`namespace:…`).
     pub async fn connect_in(url: &str, namespace: &str) -> Result<Self, redis::RedisError> {
-        let client = redis::Client::open(url)?;
-        // Reachable now: a deployment with a wrong address fails at startup, not at the first broadcast.
-        let mut probe = client.get_multiplexed_async_connection().await?;
-        redis::cmd("PING").query_async::<()>(&mut probe).await?;
-        let shared = Arc::new(Shared {
-            client,
-            namespace: namespace.to_owned(),
-            wanted: Mutex::new(HashSet::new()),
-            changed: Notify::new(),
-            inbox: OnceLock::new(),
-        });
-        let (outgoing, queue) = mpsc::channel(DEFAULT_QUEUE);
-        tokio::spawn(publish(shared.clone(), probe, queue));
-        tokio::spawn(subscribe(shared.clone()));
+        let shared = Shared::new(namespace);
+        let outgoing = standalone::start(url, shared.clone()).await?;
+        Ok(RedisBackplane { shared, outgoing })
+    }
+
+    /// Connects to the Redis Cluster that `nodes` (`redis://host:port`, one or more of its nodes) belong to, in
+    /// the default namespace, with sharded pub/sub. Fails when the cluster cannot be reached now.
+    pub async fn connect_cluster(nodes: &[&str]) -> Result<Self, redis::RedisError> {
+        RedisBackplane::connect_cluster_in(nodes, DEFAULT_NAMESPACE).await
+    }
+
+    /// Connects to a Redis Cluster with channel names in `namespace` (`namespace:…`).
+    pub async fn connect_cluster_in(nodes: &[&str], namespace: &str) -> Result<Self, redis::RedisError> {
+        let shared = Shared::new(namespace);
+        let outgoing = cluster::start(nodes, shared.clone()).await?;
         Ok(RedisBackplane { shared, outgoing })
     }
 
     fn channel(&self, topic: &str) -> String {
         format!("{}:{topic}", self.shared.namespace)
-    }
-
-    fn wanted(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
-        self.shared.wanted.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -118,13 +160,13 @@ impl Backplane for RedisBackplane {
     }
 
     fn subscribe(&self, topic: &str) {
-        if self.wanted().insert(self.channel(topic)) {
+        if self.shared.wanted().insert(self.channel(topic)) {
             self.shared.changed.notify_one();
         }
     }
 
     fn unsubscribe(&self, topic: &str) {
-        if self.wanted().remove(&self.channel(topic)) {
+        if self.shared.wanted().remove(&self.channel(topic)) {
             self.shared.changed.notify_one();
         }
     }
@@ -137,112 +179,73 @@ async fn backoff(attempt: u32) {
 }
 
 /// Counts and reports broadcasts that did not reach Redis.
-fn failed(count: u64, error: &redis::RedisError) {
-    metrics::counter!("websocket_backplane_publish_failed_total", "stage" => "engine").increment(count);
+fn failed(count: usize, error: &redis::RedisError) {
+    metrics::counter!("websocket_backplane_publish_failed_total", "stage" => "engine").increment(count as u64);
     static LIMIT: LogLimit = LogLimit::new(1);
     if let Some(suppressed) = LIMIT.admit() {
         tracing::warn!(%error, count, suppressed, "broadcasts could not be published to Redis");
     }
 }
 
-/// The publishing connection: sends queued messages in order, reconnecting after a failure. A message whose
-/// `PUBLISH` failed is counted as failed, not retried (its recipients may have moved on by then).
-async fn publish(
-    shared: Arc<Shared>,
-    first: redis::aio::MultiplexedConnection,
-    mut queue: mpsc::Receiver<(String, Bytes)>,
-) {
-    let mut connection = Some(first);
+/// The publishing loop: sends queued messages in order with `command` (`PUBLISH` or `SPUBLISH`), pipelining what
+/// has queued up, on the connection `connect` gives (again after a failure). Messages whose write failed are
+/// counted as failed, not retried (their recipients may have moved on by then).
+async fn publish<C, F>(command: &str, mut connect: impl FnMut() -> F, mut queue: mpsc::Receiver<(String, Bytes)>)
+where
+    C: ConnectionLike,
+    F: Future<Output = redis::RedisResult<C>>,
+{
+    let mut connection: Option<C> = None;
     let mut attempt = 0;
-    while let Some((channel, payload)) = queue.recv().await {
+    let mut batch = Vec::with_capacity(BATCH);
+    while queue.recv_many(&mut batch, BATCH).await > 0 {
         let conn = match &mut connection {
             Some(conn) => conn,
-            None => match shared.client.get_multiplexed_async_connection().await {
+            None => match connect().await {
                 Ok(conn) => {
                     attempt = 0;
-                    tracing::info!(namespace = %shared.namespace, "reconnected to Redis (publishing)");
                     connection.insert(conn)
                 }
                 Err(error) => {
-                    failed(1, &error);
+                    failed(batch.len(), &error);
+                    batch.clear();
                     backoff(attempt).await;
                     attempt += 1;
                     continue;
                 }
             },
         };
-        let sent = redis::cmd("PUBLISH")
-            .arg(&channel)
-            .arg(payload.as_ref())
-            .query_async::<i64>(conn)
-            .await;
-        if let Err(error) = sent {
-            failed(1, &error);
+        let mut pipe = redis::pipe();
+        for (channel, payload) in batch.drain(..) {
+            pipe.cmd(command).arg(channel).arg(payload.as_ref()).ignore();
+        }
+        if let Err(error) = pipe.exec_async(conn).await {
+            failed(pipe.len(), &error);
             connection = None;
         }
     }
 }
 
-/// The subscribing connection: keeps Redis subscribed to the wanted channels and hands every message to the
-/// inbox, reconnecting (and subscribing again) after a failure. Runs as long as the runtime.
-async fn subscribe(shared: Arc<Shared>) {
-    let mut attempt = 0;
-    loop {
-        match shared.client.get_async_pubsub().await {
-            Ok(pubsub) => {
-                if attempt > 0 {
-                    tracing::info!(namespace = %shared.namespace, "reconnected to Redis (subscribed)");
-                }
-                attempt = 0;
-                serve(&shared, pubsub).await;
-            }
-            Err(error) => {
-                if attempt == 0 {
-                    tracing::warn!(%error, "cannot reach Redis to subscribe; retrying");
-                }
-                backoff(attempt).await;
-                attempt += 1;
-            }
-        }
-    }
+/// A connection that can hold channel subscriptions.
+trait Subscriber {
+    async fn add(&mut self, channel: &str) -> redis::RedisResult<()>;
+    async fn remove(&mut self, channel: &str) -> redis::RedisResult<()>;
 }
 
-/// Runs one subscribing connection until it fails.
-async fn serve(shared: &Shared, pubsub: redis::aio::PubSub) {
-    let (mut sink, mut stream) = pubsub.split();
-    let mut subscribed: HashSet<String> = HashSet::new();
-    let namespace_len = shared.namespace.len() + 1;
-    loop {
-        // Armed before reading what is wanted, so a change made meanwhile is not missed.
-        let changed = shared.changed.notified();
-        tokio::pin!(changed);
-        changed.as_mut().enable();
-        let wanted = shared.wanted.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        for channel in wanted.difference(&subscribed) {
-            if sink.subscribe(channel).await.is_err() {
-                return;
-            }
-        }
-        for channel in subscribed.difference(&wanted) {
-            if sink.unsubscribe(channel).await.is_err() {
-                return;
-            }
-        }
-        subscribed = wanted;
-        let inbox = shared.inbox.get().cloned();
-        loop {
-            tokio::select! {
-                () = &mut changed => break,
-                message = stream.next() => match message {
-                    None => return,
-                    Some(message) => {
-                        if let Some(inbox) = &inbox {
-                            let topic = message.get_channel_name().get(namespace_len..).unwrap_or_default();
-                            inbox.deliver(topic, message.get_payload_bytes());
-                        }
-                    }
-                },
-            }
-        }
+/// Makes `subscriber` hold what `shared` wants, given that it holds `held`; `held` follows each change made.
+async fn reconcile(
+    shared: &Shared,
+    subscriber: &mut impl Subscriber,
+    held: &mut HashSet<String>,
+) -> redis::RedisResult<()> {
+    let wanted = shared.wanted().clone();
+    for channel in wanted.difference(&held.clone()) {
+        subscriber.add(channel).await?;
+        held.insert(channel.clone());
     }
+    for channel in held.clone().difference(&wanted) {
+        subscriber.remove(channel).await?;
+        held.remove(channel);
+    }
+    Ok(())
 }

@@ -1,6 +1,6 @@
-//! The chat server: `cargo run --release -p chat [-- --addr HOST:PORT] [--redis redis://HOST:PORT | --nats
-//! nats://HOST:PORT]` (default 127.0.0.1:3000, a single process). With `--redis` or `--nats`, several chat servers
-//! share their rooms through that engine.
+//! The chat server: `cargo run --release -p chat [-- --addr HOST:PORT] [--redis redis://HOST:PORT |
+//! --redis-cluster redis://HOST:PORT,… | --nats nats://HOST:PORT]` (default 127.0.0.1:3000, a single process).
+//! With a backplane flag, several chat servers share their rooms through that engine.
 
 use std::net::SocketAddr;
 
@@ -18,6 +18,8 @@ struct Args {
 /// Where the rooms are shared, with its URL.
 enum Engine {
     Redis(String),
+    /// Some nodes of a Redis Cluster.
+    RedisCluster(Vec<String>),
     Nats(String),
 }
 
@@ -32,6 +34,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(Engine::Redis(url)) => {
             let backplane = RedisBackplane::connect(url).await?;
             tracing::info!(%url, "sharing rooms with the other chat servers on this Redis");
+            clustered_app(backplane)?
+        }
+        Some(Engine::RedisCluster(urls)) => {
+            let nodes: Vec<&str> = urls.iter().map(String::as_str).collect();
+            let backplane = RedisBackplane::connect_cluster(&nodes).await?;
+            tracing::info!(?urls, "sharing rooms with the other chat servers on this Redis Cluster");
             clustered_app(backplane)?
         }
         Some(Engine::Nats(url)) => {
@@ -57,7 +65,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-const USAGE: &str = "usage: chat [--addr HOST:PORT] [--redis redis://HOST:PORT | --nats nats://HOST:PORT]";
+const USAGE: &str = "usage: chat [--addr HOST:PORT] [--redis redis://HOST:PORT | --redis-cluster \
+                     redis://HOST:PORT,... | --nats nats://HOST:PORT]";
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut addr = String::from("127.0.0.1:3000");
@@ -76,6 +85,10 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         match flag.as_str() {
             "--addr" => addr = value()?,
             "--redis" => backplane = Some(Engine::Redis(value()?)),
+            "--redis-cluster" => {
+                let urls = value()?.split(',').map(str::to_owned).collect();
+                backplane = Some(Engine::RedisCluster(urls));
+            }
             "--nats" => backplane = Some(Engine::Nats(value()?)),
             other => return Err(format!("unknown argument {other:?}; {USAGE}")),
         }
