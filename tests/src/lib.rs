@@ -743,7 +743,13 @@ pub struct RedisServer(Daemon);
 impl RedisServer {
     /// Starts one and waits until it answers.
     pub async fn start() -> RedisServer {
-        let mut server = RedisServer(Daemon::new(|port| {
+        RedisServer::start_with(&[]).await
+    }
+
+    /// Starts one with `extra` configuration arguments (`--name value` pairs) and waits until it answers.
+    pub async fn start_with(extra: &[&str]) -> RedisServer {
+        let extra: Vec<String> = extra.iter().map(|arg| (*arg).to_owned()).collect();
+        let mut server = RedisServer(Daemon::new(move |port| {
             let mut command = std::process::Command::new("redis-server");
             command.args([
                 "--port",
@@ -755,6 +761,7 @@ impl RedisServer {
                 "--appendonly",
                 "no",
             ]);
+            command.args(&extra);
             command
         }));
         server.resume().await;
@@ -798,6 +805,13 @@ impl RedisServer {
             .unwrap_or_default();
         counts.first().map_or(0, |(_, n)| *n)
     }
+}
+
+/// `nats-server` on `port` of the loopback interface.
+fn nats_command(port: u16) -> std::process::Command {
+    let mut command = std::process::Command::new("nats-server");
+    command.args(["-a", "127.0.0.1", "-p", &port.to_string()]);
+    command
 }
 
 /// A real Redis Cluster of `redis-server` processes on free loopback ports, every hash slot served (no replicas),
@@ -908,6 +922,15 @@ impl RedisCluster {
     }
 }
 
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.0.kill();
+        if let Some(file) = &self.1 {
+            let _ = std::fs::remove_file(file);
+        }
+    }
+}
+
 impl Drop for RedisCluster {
     fn drop(&mut self) {
         for node in &mut self.nodes {
@@ -917,17 +940,32 @@ impl Drop for RedisCluster {
     }
 }
 
-/// A real `nats-server` on a free loopback port, for backplane tests; killed when dropped.
-pub struct NatsServer(Daemon);
+/// A real `nats-server` on a free loopback port, for backplane tests; killed (and its configuration file removed)
+/// when dropped.
+pub struct NatsServer(Daemon, Option<std::path::PathBuf>);
 
 impl NatsServer {
     /// Starts one and waits until it greets a connection.
     pub async fn start() -> NatsServer {
-        let mut server = NatsServer(Daemon::new(|port| {
-            let mut command = std::process::Command::new("nats-server");
-            command.args(["-a", "127.0.0.1", "-p", &port.to_string()]);
-            command
-        }));
+        let mut server = NatsServer(Daemon::new(nats_command), None);
+        server.resume().await;
+        server
+    }
+
+    /// Starts one with `config` as its configuration file (e.g. `max_pending: 65536`) and waits until it greets a
+    /// connection.
+    pub async fn start_with_config(config: &str) -> NatsServer {
+        let file = std::env::temp_dir().join(format!("grest-ws-nats-{}-{}.conf", std::process::id(), free_port()));
+        std::fs::write(&file, config).expect("a temporary file");
+        let path = file.clone();
+        let mut server = NatsServer(
+            Daemon::new(move |port| {
+                let mut command = nats_command(port);
+                command.arg("-c").arg(&path);
+                command
+            }),
+            Some(file),
+        );
         server.resume().await;
         server
     }

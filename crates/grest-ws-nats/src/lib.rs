@@ -23,6 +23,10 @@
 //!   published meanwhile waits in its buffer.
 //! * Publishing never waits: broadcasts queue (bounded, 4096 messages); past that, and for messages the client
 //!   refuses, `websocket_backplane_publish_failed_total` counts them and a warning (at most one a second) says so.
+//! * A node that falls behind never holds the others up: NATS drops what a slow subscriber cannot take, and the
+//!   client drops what overflows a subscription's buffer; the second kind is counted as
+//!   `websocket_backplane_receive_dropped_total{reason="slow"}` and logged (at most once a second). Losing and
+//!   regaining the server is logged too.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -99,7 +103,11 @@ impl NatsBackplane {
         if namespace.is_empty() || namespace.contains(|c: char| matches!(c, '.' | '*' | '>') || c.is_whitespace()) {
             return Err(ConnectError::Namespace(namespace.to_owned()));
         }
-        let client = async_nats::connect(url).await.map_err(ConnectError::Nats)?;
+        let client = async_nats::ConnectOptions::new()
+            .event_callback(|event| async move { observe(event) })
+            .connect(url)
+            .await
+            .map_err(ConnectError::Nats)?;
         let shared = Arc::new(Shared {
             namespace: namespace.to_owned(),
             inbox: OnceLock::new(),
@@ -148,6 +156,26 @@ fn subject(namespace: &str, topic: &str) -> String {
         }
     }
     subject
+}
+
+/// Counts and logs what the client reports: messages dropped for a full subscription buffer, lost and regained
+/// connections.
+fn observe(event: async_nats::Event) {
+    match event {
+        async_nats::Event::SlowConsumer(_) => {
+            metrics::counter!("websocket_backplane_receive_dropped_total", "reason" => "slow").increment(1);
+            static LIMIT: LogLimit = LogLimit::new(1);
+            if let Some(suppressed) = LIMIT.admit() {
+                tracing::warn!(
+                    suppressed,
+                    "backplane messages dropped: this node reads NATS too slowly"
+                );
+            }
+        }
+        async_nats::Event::Disconnected => tracing::warn!("lost NATS; reconnecting"),
+        async_nats::Event::Connected => tracing::info!("connected to NATS"),
+        other => tracing::debug!(event = %other, "NATS client event"),
+    }
 }
 
 /// Sends queued messages in order; a message the client refuses is counted as failed.

@@ -272,6 +272,7 @@ impl Cluster {
 
     fn receive(&self, topic: &str, payload: &[u8]) {
         let Some((origin, message)) = Message::decode(payload) else {
+            metrics::counter!("websocket_backplane_receive_dropped_total", "reason" => "unreadable").increment(1);
             static UNREADABLE: LogLimit = LogLimit::new(1);
             if UNREADABLE.admit().is_some() {
                 tracing::warn!(

@@ -14,6 +14,7 @@
 //! | `websocket_out_request_duration_ms` | histogram | api, path, method (requests only) |
 //! | `websocket_outbound_dropped_total` | counter | api, path |
 //! | `websocket_backplane_publish_failed_total` | counter | stage (`queue`: the adapter's queue refused it; `engine`: Redis or NATS did) |
+//! | `websocket_backplane_receive_dropped_total` | counter | reason (`unreadable`: not a backplane message of this version; `slow`: the adapter's receive buffer was full) |
 //!
 //! `api` is the contract name (for modules of one anchor, the first registered), `path` the endpoint path,
 //! `method` the message path (`Chat.sendMessage`; `unknown` for paths nobody handles, so garbage cannot inflate the
