@@ -292,10 +292,9 @@ async fn stop_and_continue(backplane: &[String], cut_off: impl Future<Output = (
         assert!(alice.send_message(&request).await.unwrap().success);
         let heard = tokio::time::timeout(Duration::from_millis(500), async {
             loop {
-                if let Some(heard) = message_text(carol_hears.recv().await.expect("carol's client lives")) {
-                    if heard == text {
-                        return;
-                    }
+                let event = carol_hears.recv().await.expect("carol's client lives");
+                if message_text(event).is_some_and(|heard| heard == text) {
+                    return;
                 }
             }
         })
