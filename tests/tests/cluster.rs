@@ -433,3 +433,61 @@ async fn a_redis_cluster_carries_rooms_on_shard_channels() {
     .await;
     assert_eq!(a_rooms.count("lobby").await, 2);
 }
+
+/// A value one node publishes on a server-event channel reaches the other node's receiver, typed; the publishing
+/// node's own receiver never gets it back.
+#[tokio::test]
+async fn server_events_reach_the_other_nodes_only() {
+    let redis = RedisServer::start().await;
+    let server = |namespace: &'static str| {
+        let url = redis.url();
+        async move {
+            let backplane = RedisBackplane::connect_in(&url, namespace)
+                .await
+                .expect("redis reachable");
+            GrestWs::new().backplane(backplane)
+        }
+    };
+    let (a, b) = (server("t9").await, server("t9").await);
+    let (a_events, mut a_incoming) = a.server_events::<Line>("lines");
+    let (b_events, mut b_incoming) = b.server_events::<Line>("lines");
+    let (_a, _a_rooms) = serve_node(a).await;
+    let (_b, _b_rooms) = serve_node(b).await;
+    subscribed(&redis, "t9:event:lines", 2).await;
+
+    a_events.publish(&line("news", "from A")).unwrap();
+    let heard = tokio::time::timeout(PATIENCE, b_incoming.recv())
+        .await
+        .expect("in time");
+    assert_eq!(heard, Some(line("news", "from A")));
+    b_events.publish(&line("news", "from B")).unwrap();
+    // A's first value is B's: its own never came back.
+    let heard = tokio::time::timeout(PATIENCE, a_incoming.recv())
+        .await
+        .expect("in time");
+    assert_eq!(heard, Some(line("news", "from B")));
+}
+
+/// A local broadcast stays on its node (Socket.IO's `io.local`): alice on node A hears it, bob on node B hears the
+/// next, ordinary broadcast first.
+#[tokio::test]
+async fn a_local_broadcast_stays_on_its_node() {
+    let redis = RedisServer::start().await;
+    let ((a, a_rooms), (b, b_rooms)) = (
+        node_with_rooms(&redis, "t10").await,
+        node_with_rooms(&redis, "t10").await,
+    );
+    let (_alice, mut alice_hears) = person(&a).await;
+    let (_bob, mut bob_hears) = person(&b).await;
+    eventually("the nodes count each other's connections", || async {
+        a_rooms.connections().await == 2 && b_rooms.connections().await == 2
+    })
+    .await;
+
+    let here = talk::Peer::prepare_heard(&line("*", "here only")).unwrap();
+    assert_eq!(a_rooms.all().local().send(&here).queued, 1);
+    assert_eq!(next(&mut alice_hears).await, line("*", "here only"));
+    let everyone = talk::Peer::prepare_heard(&line("*", "everyone")).unwrap();
+    a_rooms.all().send(&everyone);
+    assert_eq!(next(&mut bob_hears).await, line("*", "everyone"));
+}

@@ -36,6 +36,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::rooms::Registry;
+use crate::server_events::Hub;
 
 /// How often a node announces itself on the backplane.
 pub const NODE_HEARTBEAT: Duration = Duration::from_secs(2);
@@ -115,6 +116,8 @@ pub(crate) struct Cluster {
     /// This server's id in backplane messages (a process may run several servers).
     origin: u64,
     registries: HashMap<String, Arc<Registry>>,
+    /// The server-event channels, by name.
+    events: HashMap<String, Arc<Hub>>,
     /// The other nodes: when each was last heard from, and the endpoints it serves.
     nodes: Mutex<HashMap<u64, (Instant, Vec<String>)>>,
     /// Queries waiting for answers, by id.
@@ -133,11 +136,16 @@ impl Cluster {
     /// Joins the cluster: every endpoint's rooms learn where to publish, and each endpoint's topic is subscribed.
     ///
     /// Must run inside a Tokio runtime: the node's heartbeat is a task of its own.
-    pub(crate) fn start(backplane: Arc<dyn Backplane>, registries: HashMap<String, Arc<Registry>>) {
+    pub(crate) fn start(
+        backplane: Arc<dyn Backplane>,
+        registries: HashMap<String, Arc<Registry>>,
+        events: HashMap<String, Arc<Hub>>,
+    ) {
         let cluster = Arc::new(Cluster {
             backplane,
             origin: random_origin(),
             registries,
+            events,
             nodes: Mutex::new(HashMap::new()),
             queries: Mutex::new(HashMap::new()),
             next_query: AtomicU64::new(1),
@@ -148,6 +156,10 @@ impl Cluster {
                 path: path.clone(),
             });
             cluster.backplane.subscribe(&cluster.endpoint_topic(path));
+        }
+        for (name, hub) in &cluster.events {
+            hub.join_cluster(cluster.clone());
+            cluster.backplane.subscribe(&event_topic(name));
         }
         cluster.backplane.subscribe(NODES_TOPIC);
         cluster.backplane.subscribe(&reply_topic(cluster.origin));
@@ -166,6 +178,25 @@ impl Cluster {
 
     fn lock_queries(&self) -> MutexGuard<'_, HashMap<u64, Waiting>> {
         self.queries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Publishes `message` on `topic`; what the backplane does not take is counted and logged.
+    fn publish(&self, topic: &str, message: Message<'_>) -> Result<(), PublishError> {
+        self.backplane
+            .publish(topic, message.encode(self.origin))
+            .inspect_err(|error| {
+                metrics::counter!("websocket_backplane_publish_failed_total", "stage" => "queue").increment(1);
+                // A failing backplane fails every message: one line a second, the rest are counted.
+                static FAILED: LogLimit = LogLimit::new(1);
+                if let Some(suppressed) = FAILED.admit() {
+                    tracing::warn!(%error, topic, suppressed, "a message could not be published to the other nodes");
+                }
+            })
+    }
+
+    /// Publishes a value of the server-event channel `name` to the other nodes.
+    pub(crate) fn publish_event(&self, name: &str, data: &[u8]) -> Result<(), PublishError> {
+        self.publish(&event_topic(name), Message::Event { name, data })
     }
 
     /// Announces this node and forgets the nodes not heard from in time.
@@ -328,6 +359,11 @@ impl Cluster {
             }
             Message::Query { id, path, query } => self.answer(origin, id, path, &query),
             Message::Answer { id, answer } => self.take_answer(origin, id, answer),
+            Message::Event { name, data } => {
+                if let Some(hub) = self.events.get(name) {
+                    hub.deliver(data);
+                }
+            }
         }
     }
 }
@@ -348,6 +384,11 @@ async fn heartbeat(cluster: std::sync::Weak<Cluster>) {
         let Some(cluster) = cluster.upgrade() else { return };
         cluster.beat();
     }
+}
+
+/// The topic of the server-event channel `name`.
+fn event_topic(name: &str) -> String {
+    format!("event:{name}")
 }
 
 /// The topic of the answers to a node's queries.
@@ -416,19 +457,7 @@ impl Link {
             }
             _ => self.cluster.endpoint_topic(&self.path),
         };
-        let payload = Message::Broadcast(broadcast).encode(self.cluster.origin);
-        match self.cluster.backplane.publish(&topic, payload) {
-            Ok(()) => true,
-            Err(error) => {
-                metrics::counter!("websocket_backplane_publish_failed_total", "stage" => "queue").increment(1);
-                // A failing backplane fails every broadcast: one line a second, the rest are counted.
-                static FAILED: LogLimit = LogLimit::new(1);
-                if let Some(suppressed) = FAILED.admit() {
-                    tracing::warn!(%error, topic, suppressed, "a broadcast could not be published to the other nodes");
-                }
-                false
-            }
-        }
+        self.cluster.publish(&topic, Message::Broadcast(broadcast)).is_ok()
     }
 }
 
@@ -466,6 +495,13 @@ pub(crate) enum Message<'a> {
         id: u64,
         /// The answer.
         answer: Answer,
+    },
+    /// A value published on a server-event channel ([`crate::ServerEvents`]).
+    Event {
+        /// The channel.
+        name: &'a str,
+        /// The value, as JSON.
+        data: &'a [u8],
     },
 }
 
@@ -558,6 +594,7 @@ impl<'a> Message<'a> {
             Message::Heartbeat { .. } => 2,
             Message::Query { .. } => 3,
             Message::Answer { .. } => 4,
+            Message::Event { .. } => 5,
         }
     }
 
@@ -599,6 +636,10 @@ impl<'a> Message<'a> {
                 }
             }
             Message::Heartbeat { paths } => put_list(&mut out, paths),
+            Message::Event { name, data } => {
+                put_str(&mut out, name);
+                out.extend_from_slice(data);
+            }
             Message::Query { id, path, query } => {
                 out.extend_from_slice(&id.to_be_bytes());
                 put_str(&mut out, path);
@@ -724,6 +765,10 @@ impl<'a> Message<'a> {
                 };
                 Message::Answer { id, answer }
             }
+            5 => Message::Event {
+                name: reader.str()?,
+                data: reader.rest(),
+            },
             _ => return None,
         };
         Some((origin, message))
@@ -924,6 +969,10 @@ mod tests {
                     (id, Reply::Failed(SendError::Closed)),
                 ]),
             },
+            Message::Event {
+                name: "chat-history",
+                data: br#"{"id":"m1","text":"hi"}"#,
+            },
         ];
         for message in &messages {
             let payload = message.encode(7);
@@ -938,6 +987,7 @@ mod tests {
                     action: Action::Ask { data, .. },
                     ..
                 }) => payload.len() - data.map_or(0, str::len),
+                Message::Event { data, .. } => payload.len() - data.len(),
                 _ => payload.len(),
             };
             for cut in 0..fixed {

@@ -20,6 +20,7 @@ pub mod metrics;
 mod raw;
 mod rooms;
 mod serve;
+mod server_events;
 mod sockets;
 mod upgrade;
 
@@ -48,6 +49,7 @@ pub use raw::{RawConnected, RawSocket, Upgrade};
 use rooms::Registry;
 pub use rooms::{Broadcast, Delivery, Rooms};
 pub use serve::{Serve, ServeConfig, serve};
+pub use server_events::{SERVER_EVENT_BUFFER, ServerEventError, ServerEventReceiver, ServerEvents};
 pub use sockets::{SocketInfo, Sockets};
 
 /// Server settings; each field names its default (see also docs/protocol.md §2).
@@ -149,6 +151,7 @@ pub struct GrestWs {
     registrations: Vec<Registration>,
     raw: Vec<raw::RawRegistration>,
     rooms: std::sync::Mutex<HashMap<String, Arc<Registry>>>,
+    events: std::sync::Mutex<HashMap<String, Arc<server_events::Hub>>>,
     endpoint_sessions: HashMap<String, SessionConfig>,
     backplane: Option<Arc<dyn Backplane>>,
 }
@@ -184,6 +187,7 @@ impl GrestWs {
             raw: Vec::new(),
             endpoint_sessions: HashMap::new(),
             rooms: std::sync::Mutex::new(HashMap::new()),
+            events: std::sync::Mutex::new(HashMap::new()),
             backplane: None,
         }
     }
@@ -246,6 +250,17 @@ impl GrestWs {
     /// [`Connected::rooms`]); call it before or after [`GrestWs::ws`], e.g. to broadcast from an HTTP route.
     pub fn rooms<C>(&self, schema: WebSocketSchema<C>) -> Rooms<C> {
         Rooms::new(self.registry(&schema.route_path()))
+    }
+
+    /// The two ends of the server-event channel `name`, carrying `T` values between the server processes of a
+    /// cluster (Socket.IO's `serverSideEmit`; see [`ServerEvents`]). Each call gives a new receiver; every
+    /// receiver of the channel gets each value another node publishes.
+    pub fn server_events<T>(&self, name: &str) -> (ServerEvents<T>, ServerEventReceiver<T>) {
+        let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        let hub = events
+            .entry(name.to_owned())
+            .or_insert_with(|| server_events::Hub::new(name));
+        server_events::channel(hub.clone())
     }
 
     fn registry(&self, path: &str) -> Arc<Registry> {
@@ -384,7 +399,8 @@ impl GrestWs {
             );
         }
         if let Some(backplane) = self.backplane {
-            backplane::Cluster::start(backplane, clustered);
+            let events = self.events.into_inner().unwrap_or_else(|e| e.into_inner());
+            backplane::Cluster::start(backplane, clustered, events);
         }
         Ok(raw.mount(router, &shared))
     }

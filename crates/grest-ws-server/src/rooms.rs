@@ -184,6 +184,7 @@ impl<C> Rooms<C> {
             only: Vec::new(),
             except: Vec::new(),
             except_rooms: Vec::new(),
+            local: false,
         }
     }
 
@@ -208,6 +209,8 @@ pub struct Broadcast<'r, C> {
     only: Vec<ConnectionId>,
     except: Vec<ConnectionId>,
     except_rooms: Vec<&'r str>,
+    /// This node's connections only: nothing goes to the backplane.
+    local: bool,
 }
 
 impl<C> std::fmt::Debug for Broadcast<'_, C> {
@@ -217,6 +220,7 @@ impl<C> std::fmt::Debug for Broadcast<'_, C> {
             .field("only", &self.only)
             .field("except", &self.except)
             .field("except_rooms", &self.except_rooms)
+            .field("local", &self.local)
             .finish()
     }
 }
@@ -250,6 +254,18 @@ impl<'r, C> Broadcast<'r, C> {
         self
     }
 
+    /// Addresses this node's connections only, even with a backplane (Socket.IO's `io.local`): for what every
+    /// node does by itself, e.g. on a [`ServerEvents`](crate::ServerEvents) message from another node.
+    pub fn local(mut self) -> Self {
+        self.local = true;
+        self
+    }
+
+    /// The link to the other nodes, unless there is none or this broadcast is [`local`](Broadcast::local).
+    fn link(&self) -> Option<&Link> {
+        self.rooms.registry.cluster.get().filter(|_| !self.local)
+    }
+
     /// Queues `message` for every addressed connection without waiting; the frame is shared, not copied. With a
     /// backplane ([`crate::GrestWs::backplane`]), the other nodes get one message to do the same for their
     /// connections; [`Delivery`] counts this node's.
@@ -264,7 +280,7 @@ impl<'r, C> Broadcast<'r, C> {
 
     /// Has the other nodes do `action` to their addressed connections (nothing without a backplane).
     fn publish(&self, action: Action<'_>) {
-        if let Some(link) = self.rooms.registry.cluster.get() {
+        if let Some(link) = self.link() {
             link.publish(self.remote(link, action));
         }
     }
@@ -328,7 +344,7 @@ impl<'r, C> Broadcast<'r, C> {
         E: MethodError,
     {
         let remote = async {
-            match self.rooms.registry.cluster.get() {
+            match self.link() {
                 Some(link) => {
                     let ask = Action::Ask {
                         // Each node's ask gets its query id when it is sent.
@@ -591,6 +607,8 @@ fn addressed<'m>(rooms: &'m Rooms<()>, message: &'m RemoteBroadcast<'_>) -> Broa
         only: message.only.clone(),
         except: message.except.clone(),
         except_rooms: message.except_rooms.clone(),
+        // Never passed on: the broadcasting node published it to every node already.
+        local: true,
     }
 }
 

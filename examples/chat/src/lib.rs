@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use axum::routing::get;
 use axum::{Json, Router};
-use grest_ws::server::{Backplane, BuildError, Connected, GrestWs, Rooms, Sockets};
+use grest_ws::server::{Backplane, BuildError, Connected, GrestWs, Rooms, ServerEventReceiver, ServerEvents, Sockets};
+use grest_ws::session::NodeId;
 use grest_ws::{Permission, ServerError, Validate, ValidationError, WebSocketSchema, contract};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
@@ -32,6 +33,9 @@ pub const HISTORY_BYTES: usize = 512 * 1024;
 
 /// The longest message text, in UTF-16 code units (what a browser's `maxlength` counts).
 pub const MAX_TEXT: usize = 2000;
+
+/// The server-event channel on which the nodes of a clustered chat tell each other of new messages.
+pub const HISTORY_CHANNEL: &str = "chat-history";
 
 /// How many readers a message records; later ones are not recorded.
 pub const MAX_READERS: usize = 256;
@@ -164,6 +168,8 @@ pub struct ChatState {
 
 struct Inner {
     rooms: Rooms<Chat>,
+    /// In a cluster: tells the other nodes of each message posted here, so every node keeps the whole history.
+    peers: Option<ServerEvents<Message>>,
     next_connection: AtomicU64,
     next_message: AtomicU64,
     /// The ring. A post stores and broadcasts under this lock, and a connection takes its history under it, so no
@@ -188,11 +194,13 @@ struct Stored {
 
 impl ChatState {
     /// A state for the endpoint whose rooms are `rooms` (`GrestWs::rooms(CHAT_API)`); presence answers are reused
-    /// for `presence_ttl`.
-    pub fn new(rooms: Rooms<Chat>, presence_ttl: Duration) -> Self {
+    /// for `presence_ttl`. In a cluster, `peers` is the [`HISTORY_CHANNEL`] on which the nodes tell each other of
+    /// the messages posted on them (and [`ChatState::follow`] takes the other end).
+    pub fn new(rooms: Rooms<Chat>, peers: Option<ServerEvents<Message>>, presence_ttl: Duration) -> Self {
         ChatState {
             inner: Arc::new(Inner {
                 rooms,
+                peers,
                 next_connection: AtomicU64::new(0),
                 next_message: AtomicU64::new(0),
                 store: Mutex::new(VecDeque::with_capacity(HISTORY)),
@@ -224,17 +232,46 @@ impl ChatState {
     }
 
     /// Stores a message (forgetting the oldest beyond [`HISTORY`]) and queues it for every connected socket,
-    /// serialized once.
+    /// serialized once; in a cluster, the other nodes are told and do the same for theirs.
     pub fn post(&self, text: String, sender_id: String) -> Result<Message, ServerError> {
-        let mut store = lock(&self.inner.store);
-        let n = self.inner.next_message.fetch_add(1, Ordering::Relaxed) + 1;
-        let message = Message {
-            id: format!("m{n}"),
-            text,
-            sender_id,
-            timestamp: grest_ws::protocol::error::now_millis(),
+        let message = {
+            // Numbered under the lock, so the history holds the messages in the order of their ids.
+            let mut store = lock(&self.inner.store);
+            let n = self.inner.next_message.fetch_add(1, Ordering::Relaxed) + 1;
+            let message = Message {
+                // Unique across the nodes of a cluster.
+                id: match &self.inner.peers {
+                    Some(_) => format!("m{n}-{}", NodeId::current()),
+                    None => format!("m{n}"),
+                },
+                text,
+                sender_id,
+                timestamp: grest_ws::protocol::error::now_millis(),
+            };
+            self.store_and_push(&mut store, &message)?;
+            message
         };
-        let prepared = chat::Peer::prepare_new_message(&message)?;
+        if let Some(peers) = &self.inner.peers
+            && let Err(error) = peers.publish(&message)
+        {
+            tracing::warn!(%error, id = message.id, "the other nodes were not told of a message");
+        }
+        Ok(message)
+    }
+
+    /// Stores the messages other nodes post and pushes each to this node's sockets; returns when the node's server
+    /// is gone. In a cluster, run it on a task of its own with the receiving end of `peers` (see [`ChatState::new`]).
+    pub async fn follow(&self, mut incoming: ServerEventReceiver<Message>) {
+        while let Some(message) = incoming.recv().await {
+            if let Err(error) = self.store_and_push(&mut lock(&self.inner.store), &message) {
+                tracing::warn!(%error, id = message.id, "a message from another node was not stored");
+            }
+        }
+    }
+
+    /// Stores `message` in `store` (the locked ring, see `Inner::store`) and queues it for this node's sockets.
+    fn store_and_push(&self, store: &mut VecDeque<Stored>, message: &Message) -> Result<(), ServerError> {
+        let prepared = chat::Peer::prepare_new_message(message)?;
         if store.len() == HISTORY {
             store.pop_front();
         }
@@ -243,8 +280,8 @@ impl ChatState {
             bytes: prepared.as_str().len(),
             readers: Vec::new(),
         });
-        self.inner.rooms.all().send(&prepared);
-        Ok(message)
+        self.inner.rooms.all().local().send(&prepared);
+        Ok(())
     }
 
     /// Records that `reader` read `message_id`, if that message is stored; `false` when it is not.
@@ -401,17 +438,27 @@ pub fn app() -> Result<ChatApp, BuildError> {
 /// Builds the application with another presence TTL (`Duration::ZERO`: only requests that arrive while a probe is
 /// in flight share it).
 pub fn app_with_presence_ttl(presence_ttl: Duration) -> Result<ChatApp, BuildError> {
-    app_on(GrestWs::new(), presence_ttl)
+    app_on(GrestWs::new(), None, presence_ttl)
 }
 
-/// Builds the application as one node of a cluster sharing rooms through `backplane`: messages, the online count
-/// and `/api/presence` span every node (history is still each node's own). Call it inside a Tokio runtime.
+/// Builds the application as one node of a cluster sharing rooms through `backplane`: messages, their history, the
+/// online count and `/api/presence` span every node (who read a message is each node's own). Call it inside a Tokio
+/// runtime.
 pub fn clustered_app(backplane: impl Backplane) -> Result<ChatApp, BuildError> {
-    app_on(GrestWs::new().backplane(backplane), PRESENCE_TTL)
+    let server = GrestWs::new().backplane(backplane);
+    let (peers, incoming) = server.server_events(HISTORY_CHANNEL);
+    let app = app_on(server, Some(peers), PRESENCE_TTL)?;
+    let state = app.state.clone();
+    tokio::spawn(async move { state.follow(incoming).await });
+    Ok(app)
 }
 
-fn app_on(server: GrestWs, presence_ttl: Duration) -> Result<ChatApp, BuildError> {
-    let state = ChatState::new(server.rooms(CHAT_API), presence_ttl);
+fn app_on(
+    server: GrestWs,
+    peers: Option<ServerEvents<Message>>,
+    presence_ttl: Duration,
+) -> Result<ChatApp, BuildError> {
+    let state = ChatState::new(server.rooms(CHAT_API), peers, presence_ttl);
     let ws_state = state.clone();
     let ws = server.ws(CHAT_API, move |conn: Connected<Chat>| {
         let state = ws_state.clone();

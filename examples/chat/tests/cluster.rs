@@ -1,5 +1,5 @@
 //! The chat as a cluster: chat server processes (the real binary) sharing a real `redis-server` or `nats-server`.
-//! Messages, the online count and `/api/presence` span them; a process killed with SIGKILL drops out of the count;
+//! Messages, their history, the online count and `/api/presence` span them; a process killed with SIGKILL drops out of the count;
 //! a stopped process (SIGSTOP) holds nobody else up, and catches up when it continues.
 
 use std::net::SocketAddr;
@@ -69,13 +69,20 @@ impl Drop for Node {
 enum Event {
     Message(String),
     Online(u64),
+    /// The texts of the history push.
+    History(Vec<String>),
 }
 
 /// A person on `node`: their typed client (no reconnect) and what it receives.
 async fn person(node: &Node, name: &str) -> (api::Client, mpsc::UnboundedReceiver<Event>) {
     let (tx, events) = mpsc::unbounded_channel();
     let online = tx.clone();
+    let history = tx.clone();
     let handlers = api::Handlers::new()
+        .on_history(move |h| {
+            let _ = history.send(Event::History(h.messages.into_iter().map(|m| m.text).collect()));
+            async {}
+        })
         .on_new_message(move |m| {
             let _ = tx.send(Event::Message(m.text));
             async {}
@@ -133,7 +140,7 @@ fn redis_flag(redis: &RedisServer) -> Vec<String> {
 fn message_text(event: Event) -> Option<String> {
     match event {
         Event::Message(text) => Some(text),
-        Event::Online(_) => None,
+        _ => None,
     }
 }
 
@@ -149,8 +156,8 @@ async fn two_chat_processes_on_nats_share_messages_and_the_online_count_and_forg
     share_and_forget(&["--nats".into(), nats.url()]).await;
 }
 
-/// Two chat processes on `backplane`: a message crosses, presence spans both, and a SIGKILLed one leaves the
-/// online count within 10 s.
+/// Two chat processes on `backplane`: a message crosses and joins the other's history, presence spans both, and a
+/// SIGKILLed one leaves the online count within 10 s.
 async fn share_and_forget(backplane: &[String]) {
     let (a, mut b) = (Node::start(backplane).await, Node::start(backplane).await);
     let (alice, _alice_hears) = person(&a, "alice").await;
@@ -172,6 +179,14 @@ async fn share_and_forget(backplane: &[String]) {
     };
     assert!(alice.send_message(&request).await.unwrap().success);
     assert_eq!(wait_for(&mut bob_hears, message_text).await, "hello from A");
+    // Node B stored it before pushing it to bob: a newcomer on B finds it in the history.
+    let (_erin, mut erin_hears) = person(&b, "erin").await;
+    let history = wait_for(&mut erin_hears, |e| match e {
+        Event::History(texts) => Some(texts),
+        _ => None,
+    })
+    .await;
+    assert_eq!(history, ["hello from A"]);
 
     // Node B dies without a word; the next count node A announces leaves bob and dave out.
     b.kill();
@@ -179,7 +194,7 @@ async fn share_and_forget(backplane: &[String]) {
     let started = tokio::time::Instant::now();
     let online = wait_for(&mut carol_hears, |e| match e {
         Event::Online(n) => Some(n),
-        Event::Message(_) => None,
+        _ => None,
     })
     .await;
     assert_eq!(online, 2, "alice and carol, on node A");
