@@ -22,6 +22,9 @@
 //!   [`CLUSTER_QUERY_TIMEOUT`] for the nodes it knows. A node killed without a goodbye drops out of the answers at once
 //!   (it no longer answers) and out of the list of nodes waited for within [`NODE_EXPIRY`].
 //!
+//! * **Server events.** [`crate::GrestWs::server_events`] channels carry application values between the nodes
+//!   themselves, one topic per channel (see [`crate::ServerEvents`]).
+//!
 //! Applications do not call any of this. They configure a backplane once, with [`crate::GrestWs::backplane`],
 //! and [`crate::Rooms`] work across the cluster.
 
