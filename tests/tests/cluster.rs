@@ -491,3 +491,18 @@ async fn a_local_broadcast_stays_on_its_node() {
     a_rooms.all().send(&everyone);
     assert_eq!(next(&mut bob_hears).await, line("*", "everyone"));
 }
+
+/// A server with a backplane needs a Tokio runtime for its heartbeat: built outside one, it is refused with a
+/// message that says so, not left without a heartbeat.
+#[tokio::test]
+async fn a_server_with_a_backplane_is_built_inside_a_runtime() {
+    let redis = RedisServer::start().await;
+    let backplane = RedisBackplane::connect_in(&redis.url(), "t11")
+        .await
+        .expect("redis reachable");
+    let built = std::thread::spawn(move || GrestWs::new().backplane(backplane).build().map(|_| ()))
+        .join()
+        .expect("the thread ends");
+    let error = built.expect_err("refused outside a runtime").to_string();
+    assert!(error.contains("inside a Tokio runtime"), "{error}");
+}

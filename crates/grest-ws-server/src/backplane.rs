@@ -138,8 +138,9 @@ struct Waiting {
 impl Cluster {
     /// Joins the cluster: every endpoint's rooms learn where to publish, and each endpoint's topic is subscribed.
     ///
-    /// Must run inside a Tokio runtime: the node's heartbeat is a task of its own.
+    /// The node's heartbeat is a task of its own, on `runtime`.
     pub(crate) fn start(
+        runtime: &tokio::runtime::Handle,
         backplane: Arc<dyn Backplane>,
         registries: HashMap<String, Arc<Registry>>,
         events: HashMap<String, Arc<Hub>>,
@@ -167,12 +168,7 @@ impl Cluster {
         cluster.backplane.subscribe(NODES_TOPIC);
         cluster.backplane.subscribe(&reply_topic(cluster.origin));
         cluster.backplane.start(Inbox(cluster.clone()));
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(heartbeat(Arc::downgrade(&cluster)));
-            }
-            Err(_) => tracing::error!("a server with a backplane was built outside a Tokio runtime: no heartbeat"),
-        }
+        runtime.spawn(heartbeat(Arc::downgrade(&cluster)));
     }
 
     fn lock_nodes(&self) -> MutexGuard<'_, HashMap<u64, (Instant, Vec<String>)>> {

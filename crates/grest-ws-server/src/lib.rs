@@ -195,6 +195,7 @@ impl GrestWs {
     /// Shares this server's rooms with the other server processes of a deployment through `backplane` (see
     /// [`Backplane`]; the `grest-ws-redis` crate has one on Redis). [`Rooms`] broadcasts then reach the members on
     /// every node; nothing else changes for the application. Without a backplane, rooms are this process's.
+    /// [`GrestWs::build`] must then run inside a Tokio runtime (the node's heartbeat is a task).
     pub fn backplane(mut self, backplane: impl Backplane) -> Self {
         self.backplane = Some(Arc::new(backplane));
         self
@@ -321,6 +322,12 @@ impl GrestWs {
     /// Merge the result into your application's router; an upgrade to any other path gets the router's 404.
     pub fn build(self) -> Result<Router, BuildError> {
         let mut problems = Vec::new();
+        let runtime = tokio::runtime::Handle::try_current();
+        if self.backplane.is_some() && runtime.is_err() {
+            problems.push(
+                "a server with a backplane must be built inside a Tokio runtime (its node heartbeat is a task)".into(),
+            );
+        }
         let mut paths: Vec<(&str, Vec<&Registration>)> = Vec::new();
         for registration in &self.registrations {
             match paths.iter_mut().find(|(path, _)| *path == registration.path) {
@@ -400,7 +407,9 @@ impl GrestWs {
         }
         if let Some(backplane) = self.backplane {
             let events = self.events.into_inner().unwrap_or_else(|e| e.into_inner());
-            backplane::Cluster::start(backplane, clustered, events);
+            if let Ok(runtime) = runtime {
+                backplane::Cluster::start(&runtime, backplane, clustered, events);
+            }
         }
         Ok(raw.mount(router, &shared))
     }
