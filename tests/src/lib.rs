@@ -844,16 +844,7 @@ impl RedisCluster {
             nodes.push(node);
         }
         let cluster = RedisCluster { nodes, dir };
-        for url in cluster.urls() {
-            let client = redis::Client::open(url).expect("a valid URL");
-            until_ready("redis-server (cluster node)", || async {
-                match client.get_multiplexed_async_connection().await {
-                    Ok(mut conn) => redis::cmd("PING").query_async::<()>(&mut conn).await.is_ok(),
-                    Err(_) => false,
-                }
-            })
-            .await;
-        }
+        cluster.answering().await;
         let addresses: Vec<String> = cluster.nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
         let created = tokio::process::Command::new("redis-cli")
             .arg("--cluster")
@@ -866,7 +857,40 @@ impl RedisCluster {
             .await
             .expect("redis-cli is installed with redis-server");
         assert!(created.success(), "redis-cli --cluster create failed");
-        for url in cluster.urls() {
+        cluster.ok().await;
+        cluster
+    }
+
+    /// Kills every node (connections drop at once, as in a crash) and starts them again on the same ports with
+    /// their saved cluster configuration; waits until the cluster is ok again.
+    pub async fn restart(&mut self) {
+        for node in &mut self.nodes {
+            node.kill();
+        }
+        for node in &mut self.nodes {
+            node.spawn();
+        }
+        self.answering().await;
+        self.ok().await;
+    }
+
+    /// Waits until every node answers `PING`.
+    async fn answering(&self) {
+        for url in self.urls() {
+            let client = redis::Client::open(url).expect("a valid URL");
+            until_ready("redis-server (cluster node)", || async {
+                match client.get_multiplexed_async_connection().await {
+                    Ok(mut conn) => redis::cmd("PING").query_async::<()>(&mut conn).await.is_ok(),
+                    Err(_) => false,
+                }
+            })
+            .await;
+        }
+    }
+
+    /// Waits until every node says the cluster is ok.
+    async fn ok(&self) {
+        for url in self.urls() {
             let client = redis::Client::open(url).expect("a valid URL");
             until_ready("the Redis Cluster", || async {
                 let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
@@ -881,7 +905,6 @@ impl RedisCluster {
             })
             .await;
         }
-        cluster
     }
 
     /// The URLs of its nodes.

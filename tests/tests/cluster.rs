@@ -402,10 +402,11 @@ async fn requests_gather_answers_from_every_node() {
 }
 
 /// On a Redis Cluster the rooms ride sharded pub/sub: each room's channel is a shard channel (no classic
-/// subscription anywhere), lines cross between the nodes, and counts span them.
+/// subscription anywhere), lines cross between the nodes, and counts span them; after the whole cluster restarts,
+/// the nodes subscribe again by themselves and lines cross again.
 #[tokio::test]
 async fn a_redis_cluster_carries_rooms_on_shard_channels() {
-    let redis = RedisCluster::start(3).await;
+    let mut redis = RedisCluster::start(3).await;
     let ((a, a_rooms), (b, _b_rooms)) = (cluster_node(&redis, "t8").await, cluster_node(&redis, "t8").await);
     let (alice, _alice_hears) = person(&a).await;
     let (bob, mut bob_hears) = person(&b).await;
@@ -432,6 +433,27 @@ async fn a_redis_cluster_carries_rooms_on_shard_channels() {
     })
     .await;
     assert_eq!(a_rooms.count("lobby").await, 2);
+
+    // The whole cluster restarts: the cluster client reconnects and subscribes again by itself.
+    redis.restart().await;
+    eventually("both nodes hold the lobby's shard channel again", || async {
+        redis.shard_subscribers("t8:/ws/talk:room:lobby").await == 2
+    })
+    .await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let mut said = 0;
+    loop {
+        alice.say(&line("lobby", &format!("after {said}"))).await.unwrap();
+        said += 1;
+        if let Ok(Some(heard)) = tokio::time::timeout(Duration::from_millis(200), bob_hears.recv()).await {
+            assert!(heard.text.starts_with("after "), "{heard:?}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no line crossed after the restart"
+        );
+    }
 }
 
 /// A value one node publishes on a server-event channel reaches the other node's receiver, typed; the publishing

@@ -1,5 +1,6 @@
 //! A Redis Cluster: sharded pub/sub (`SPUBLISH`, `SSUBSCRIBE`) through the cluster client, which routes each
-//! channel to the shard owning its slot, follows the slot map and subscribes again after a failover.
+//! channel to the shard owning its slot and follows the slot map; after a lost shard connection the backplane
+//! subscribes again itself.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -7,7 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use redis::cluster_async::ClusterConnection;
 use redis::{PushInfo, PushKind, Value};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 use crate::{DEFAULT_QUEUE, Shared, Subscriber, backoff, publish, reconcile};
 
@@ -15,9 +16,14 @@ use crate::{DEFAULT_QUEUE, Shared, Subscriber, backoff, publish, reconcile};
 /// queue.
 pub(crate) async fn start(nodes: &[&str], shared: Arc<Shared>) -> redis::RedisResult<mpsc::Sender<(String, Bytes)>> {
     let receiver = shared.clone();
+    let lost = Arc::new(Notify::new());
+    let lost_connection = lost.clone();
     let client = redis::cluster::ClusterClientBuilder::new(nodes.to_vec())
         .use_protocol(redis::ProtocolVersion::RESP3)
         .push_sender(move |push: PushInfo| {
+            if push.kind == PushKind::Disconnection {
+                lost_connection.notify_one();
+            }
             receive(&receiver, push);
             Ok::<(), std::convert::Infallible>(())
         })
@@ -32,7 +38,7 @@ pub(crate) async fn start(nodes: &[&str], shared: Arc<Shared>) -> redis::RedisRe
         move || std::future::ready(Ok(publisher.clone())),
         queue,
     ));
-    tokio::spawn(subscribe(connection, shared));
+    tokio::spawn(subscribe(connection, shared, lost));
     Ok(outgoing)
 }
 
@@ -57,8 +63,10 @@ impl Subscriber for ClusterConnection {
 }
 
 /// Keeps the cluster subscribed to the wanted channels; a subscription that failed (its shard unreachable) is
-/// tried again with backoff. Runs as long as the runtime.
-async fn subscribe(mut connection: ClusterConnection, shared: Arc<Shared>) {
+/// tried again with backoff. When a shard's connection is `lost`, pings every shard until all answer (the cluster
+/// client repairs connections when a command needs them), then subscribes again to every wanted channel. Runs as
+/// long as the runtime.
+async fn subscribe(mut connection: ClusterConnection, shared: Arc<Shared>, lost: Arc<Notify>) {
     let mut held = HashSet::new();
     let mut attempt = 0;
     loop {
@@ -69,7 +77,14 @@ async fn subscribe(mut connection: ClusterConnection, shared: Arc<Shared>) {
         match reconcile(&shared, &mut connection, &mut held).await {
             Ok(()) => {
                 attempt = 0;
-                changed.await;
+                tokio::select! {
+                    () = changed => {}
+                    () = lost.notified() => {
+                        repair(&mut connection).await;
+                        // Subscribe again to everything: a shard that restarted remembers nothing.
+                        held.clear();
+                    }
+                }
             }
             Err(error) => {
                 if attempt == 0 {
@@ -79,5 +94,19 @@ async fn subscribe(mut connection: ClusterConnection, shared: Arc<Shared>) {
                 attempt += 1;
             }
         }
+    }
+}
+
+/// Pings every shard, with backoff, until all answer.
+async fn repair(connection: &mut ClusterConnection) {
+    tracing::warn!("lost a Redis Cluster connection; reconnecting");
+    let mut attempt = 0;
+    loop {
+        backoff(attempt).await;
+        if redis::cmd("PING").query_async::<()>(connection).await.is_ok() {
+            tracing::info!("reconnected to the Redis Cluster");
+            return;
+        }
+        attempt += 1;
     }
 }

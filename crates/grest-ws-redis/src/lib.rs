@@ -33,7 +33,8 @@
 //!   publishes, one subscribes).
 //! * **A Redis Cluster** (7.0 or later): sharded pub/sub, `SPUBLISH` and `SSUBSCRIBE`. Each channel lives on the
 //!   shard that owns its hash slot, so a broadcast crosses one shard instead of every node of the cluster, and
-//!   rooms spread over the shards. The cluster client follows the slot map and subscribes again after a failover.
+//!   rooms spread over the shards. The cluster client follows the slot map; when a shard's connection drops, the
+//!   backplane pings the shards until they answer and subscribes again.
 //! * Publishing never waits: broadcasts queue for the publishing connection (bounded, [`DEFAULT_QUEUE`]
 //!   messages) and go out pipelined, up to 64 per write. Past the bound, and for messages Redis could not take,
 //!   `websocket_backplane_publish_failed_total` counts them and a warning (at most one a second) says so. Local
