@@ -193,8 +193,8 @@ async fn broadcasts_reach_members_on_other_nodes() {
     assert_eq!(next(&mut bob_hears).await, line("lobby", "bye"));
 }
 
-/// A node whose last member leaves a room stops receiving it; Redis restarts: both nodes reconnect and subscribe
-/// again by themselves, and lines cross again.
+/// A node whose last member leaves a room stops receiving it; Redis restarts: while it is down, lines still reach
+/// the members on the speaker's node; both nodes reconnect and subscribe again by themselves, and lines cross again.
 #[tokio::test]
 async fn nodes_follow_their_rooms_and_ride_out_a_redis_restart() {
     // A current-thread test: the servers' and the backplane's tasks run here and report to this recorder.
@@ -205,13 +205,18 @@ async fn nodes_follow_their_rooms_and_ride_out_a_redis_restart() {
     let (a, b) = (node(&redis, "t2").await, node(&redis, "t2").await);
     let (alice, _alice_hears) = person(&a).await;
     let (bob, mut bob_hears) = person(&b).await;
+    let (carol, mut carol_hears) = person(&b).await;
     assert!(alice.join(&"lobby".into()).await.unwrap());
     assert!(bob.join(&"lobby".into()).await.unwrap());
+    assert!(carol.join(&"lobby".into()).await.unwrap());
     subscribed(&redis, "t2:/ws/talk:room:lobby", 2).await;
     drop(alice);
     subscribed(&redis, "t2:/ws/talk:room:lobby", 1).await;
 
     redis.kill();
+    // Local delivery never depends on Redis: while it is down, a line reaches the members on the same node.
+    assert_eq!(bob.say(&line("lobby", "while down")).await.unwrap(), 1);
+    assert_eq!(next(&mut carol_hears).await, line("lobby", "while down"));
     redis.resume().await;
     // Both nodes subscribe again: each its endpoint channel, node B the lobby.
     subscribed(&redis, "t2:/ws/talk:all", 2).await;

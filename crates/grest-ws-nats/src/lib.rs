@@ -19,8 +19,8 @@
 //! * Topics become subjects under a namespace token (`grest-ws.` by default, [`NatsBackplane::connect_in`] for
 //!   another); characters that mean something in a subject (`.`, `*`, `>`, whitespace) and any other outside
 //!   `A-Z a-z 0-9 _ - / :` are written `%XX`, so every topic is one token.
-//! * One connection publishes and subscribes. The client reconnects by itself and subscribes again; what is
-//!   published meanwhile waits in its buffer.
+//! * One connection publishes and subscribes. The client reconnects by itself (at once, then with backoff from
+//!   100 ms to 2 s) and subscribes again; what is published meanwhile waits in its buffer.
 //! * Publishing never waits: broadcasts queue (bounded, 4096 messages); past that, and for messages the client
 //!   refuses, `websocket_backplane_publish_failed_total` counts them and a warning (at most one a second) says so.
 //! * A node that falls behind never holds the others up: NATS drops what a slow subscriber cannot take, and the
@@ -105,6 +105,7 @@ impl NatsBackplane {
         }
         let client = async_nats::ConnectOptions::new()
             .event_callback(|event| async move { observe(event) })
+            .reconnect_delay_callback(reconnect_delay)
             .connect(url)
             .await
             .map_err(ConnectError::Nats)?;
@@ -156,6 +157,16 @@ fn subject(namespace: &str, topic: &str) -> String {
         }
     }
     subject
+}
+
+/// The wait before reconnection attempt `attempts` (1, 2, …): none, then 100 ms doubling to 2 s, so cross-node
+/// delivery resumes within about 2 s of NATS coming back however long it was gone.
+fn reconnect_delay(attempts: usize) -> std::time::Duration {
+    let doublings = u32::try_from(attempts.saturating_sub(2)).unwrap_or(u32::MAX).min(5);
+    match attempts {
+        0 | 1 => std::time::Duration::ZERO,
+        _ => std::time::Duration::from_millis(100 << doublings).min(std::time::Duration::from_secs(2)),
+    }
 }
 
 /// Counts and logs what the client reports: messages dropped for a full subscription buffer, lost and regained

@@ -39,7 +39,7 @@
 //!   messages) and go out pipelined, up to 64 per write. Past the bound, and for messages Redis could not take,
 //!   `websocket_backplane_publish_failed_total` counts them and a warning (at most one a second) says so. Local
 //!   delivery never depends on Redis.
-//! * Connections to a single server reconnect by themselves, with backoff from 100 ms to 5 s, and subscribe
+//! * Connections to a single server reconnect by themselves, with backoff from 100 ms to 2 s, and subscribe
 //!   again to every channel the node holds.
 //! * A node that reads too slowly is Redis's to cut off (`client-output-buffer-limit pubsub`, 32 MB by default):
 //!   the others never wait for it. It reconnects and subscribes again; what it missed meanwhile is gone, as with
@@ -173,10 +173,11 @@ impl Backplane for RedisBackplane {
     }
 }
 
-/// Waits before reconnection attempt `attempt` (0, 1, …): 100 ms doubling to 5 s.
+/// Waits before reconnection attempt `attempt` (0, 1, …): 100 ms doubling to 2 s, so cross-node delivery resumes
+/// within about 2 s of Redis coming back however long it was gone.
 async fn backoff(attempt: u32) {
-    let delay = Duration::from_millis(100).saturating_mul(1 << attempt.min(6));
-    tokio::time::sleep(delay.min(Duration::from_secs(5))).await;
+    let delay = Duration::from_millis(100).saturating_mul(1 << attempt.min(5));
+    tokio::time::sleep(delay.min(Duration::from_secs(2))).await;
 }
 
 /// Counts and reports broadcasts that did not reach Redis.
