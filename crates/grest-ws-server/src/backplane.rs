@@ -201,9 +201,7 @@ impl Cluster {
     /// Announces this node and forgets the nodes not heard from in time.
     fn beat(&self) {
         let paths: Vec<&str> = self.registries.keys().map(String::as_str).collect();
-        let _ = self
-            .backplane
-            .publish(NODES_TOPIC, Message::Heartbeat { paths }.encode(self.origin));
+        let _ = self.publish(NODES_TOPIC, Message::Heartbeat { paths });
         self.lock_nodes().retain(|_, (heard, _)| heard.elapsed() < NODE_EXPIRY);
     }
 
@@ -240,12 +238,7 @@ impl Cluster {
                 done: Some(done),
             },
         );
-        let message = build(id);
-        if self
-            .backplane
-            .publish(&self.endpoint_topic(path), message.encode(self.origin))
-            .is_err()
-        {
+        if self.publish(&self.endpoint_topic(path), build(id)).is_err() {
             self.lock_queries().remove(&id);
             return Vec::new();
         }
@@ -266,8 +259,7 @@ impl Cluster {
             return;
         };
         let answer = registry.answer(query);
-        let message = Message::Answer { id, answer };
-        let _ = self.backplane.publish(&reply_topic(from), message.encode(self.origin));
+        let _ = self.publish(&reply_topic(from), Message::Answer { id, answer });
     }
 
     /// Takes an answer to one of this node's queries.
@@ -300,7 +292,7 @@ impl Cluster {
         format!("{path}:room:{room}")
     }
 
-    fn receive(&self, topic: &str, payload: &[u8]) {
+    fn receive(self: &Arc<Self>, topic: &str, payload: &[u8]) {
         let Some((origin, message)) = Message::decode(payload) else {
             metrics::counter!("websocket_backplane_receive_dropped_total", "reason" => "unreadable").increment(1);
             static UNREADABLE: LogLimit = LogLimit::new(1);
@@ -322,24 +314,23 @@ impl Cluster {
                 path,
                 ..
             }) if self.registries.contains_key(path) => {
-                // Answered by a task: the connections take their time.
-                if let Some(registry) = self.registries.get(path) {
-                    let registry = registry.clone();
-                    let broadcast = payload.to_vec();
-                    let backplane = self.backplane.clone();
-                    let origin_self = self.origin;
-                    tokio::spawn(async move {
-                        let Some((_, Message::Broadcast(broadcast))) = Message::decode(&broadcast) else {
-                            return;
-                        };
-                        let replies = crate::rooms::ask_remote(&registry, &broadcast).await;
-                        let answer = Message::Answer {
-                            id,
-                            answer: Answer::Replies(replies),
-                        };
-                        let _ = backplane.publish(&reply_topic(origin), answer.encode(origin_self));
-                    });
-                }
+                // Answered by a task: the connections take their time. The task reads its own copy of the message.
+                let cluster = self.clone();
+                let payload = payload.to_vec();
+                tokio::spawn(async move {
+                    let Some((_, Message::Broadcast(broadcast))) = Message::decode(&payload) else {
+                        return;
+                    };
+                    let Some(registry) = cluster.registries.get(broadcast.path) else {
+                        return;
+                    };
+                    let replies = crate::rooms::ask_remote(registry, &broadcast).await;
+                    let answer = Message::Answer {
+                        id,
+                        answer: Answer::Replies(replies),
+                    };
+                    let _ = cluster.publish(&reply_topic(origin), answer);
+                });
             }
             Message::Broadcast(broadcast) => match self.registries.get(broadcast.path) {
                 Some(registry) => crate::rooms::deliver_remote(registry, &broadcast),
