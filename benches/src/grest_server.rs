@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use axum::serve::ListenerExt as _;
 use grest_ws::server::{Connected, GrestWs, Rooms};
 
-use crate::{Control, ECHO_API, Echo, Payload, echo};
+use crate::{Control, ECHO_API, Echo, Payload, Post, Room, echo};
 
 /// The room every subscriber joins.
 const SUBSCRIBERS: &str = "subscribers";
@@ -67,12 +67,26 @@ impl echo::Server for Session {
         let prepared = echo::Peer::prepare_news(&input).map_err(echo::PublishError::from)?;
         Ok(self.rooms.to(SUBSCRIBERS).send(&prepared).queued as u64)
     }
+
+    async fn join(&self, input: Room) -> Result<bool, echo::JoinError> {
+        Ok(self.rooms.join(self.peer.id(), &input.name))
+    }
+
+    async fn publish_to(&self, input: Post) -> Result<u64, echo::PublishToError> {
+        let prepared = echo::Peer::prepare_news(&input.news).map_err(echo::PublishToError::from)?;
+        Ok(self.rooms.to(&input.room).send(&prepared).queued as u64)
+    }
 }
 
 /// The `Echo` contract's router with default settings.
 pub fn router() -> axum::Router {
+    router_on(GrestWs::new())
+}
+
+/// The `Echo` contract's router on `server` (a [`GrestWs`] with a backplane, in the cross-node benchmarks).
+pub fn router_on(server: GrestWs) -> axum::Router {
     let state = Arc::new(State::default());
-    GrestWs::new()
+    server
         .ws(ECHO_API, move |conn: Connected<Echo>| {
             let session = Session {
                 peer: conn.peer,
@@ -85,11 +99,11 @@ pub fn router() -> axum::Router {
         .expect("router")
 }
 
-/// Serves the `Echo` contract on `listener` with `axum::serve`, as every benchmark peer is served, until the
-/// process ends; every accepted socket goes through [`crate::tune`].
-pub async fn serve(listener: tokio::net::TcpListener) {
+/// Serves `router` (from [`router`] or [`router_on`]) on `listener` with `axum::serve`, as every benchmark peer is
+/// served, until the process ends; every accepted socket goes through [`crate::tune`].
+pub async fn serve(listener: tokio::net::TcpListener, router: axum::Router) {
     let listener = listener.tap_io(|tcp| {
         crate::tune(tcp);
     });
-    axum::serve(listener, router()).await.expect("serve");
+    axum::serve(listener, router).await.expect("serve");
 }

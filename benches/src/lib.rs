@@ -41,6 +41,22 @@ pub struct Control {
     pub n: u32,
 }
 
+/// A room to join (the scaling simulation's second room).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
+pub struct Room {
+    /// The room's name.
+    pub name: String,
+}
+
+/// A broadcast to a named room.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
+pub struct Post {
+    /// The room's name.
+    pub room: String,
+    /// What its members receive as `news`.
+    pub news: Payload,
+}
+
 contract! {
     /// What every peer server implements, each in its own idiom.
     pub Echo {
@@ -60,6 +76,10 @@ contract! {
             subscribe() -> bool, errors: [ServerError], permission: Permission::Public;
             /// S5: send `news` to every subscriber; answers the number of subscribers.
             publish(Payload) -> u64, errors: [ServerError], permission: Permission::Public;
+            /// Scaling: join the named room.
+            join(Room) -> bool, errors: [ServerError], permission: Permission::Public;
+            /// Scaling: send `news` to every member of the named room; answers the number queued on this node.
+            publish_to(Post) -> u64, errors: [ServerError], permission: Permission::Public;
         }
         server_to_client {
             /// S3: the client answers with the input.

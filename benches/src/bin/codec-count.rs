@@ -13,7 +13,7 @@
 use std::hint::black_box;
 
 use grest_ws::__private::session::{
-    Call, Dispatch, Role, Route, Routes, ServeWith, Session, SessionConfig, WebSocket, __macro_support::decode_input,
+    __macro_support::decode_input, Call, Dispatch, Role, Route, Routes, ServeWith, Session, SessionConfig, WebSocket,
 };
 use grest_ws::protocol::envelope::{decode_reply, encode_result, write_ok};
 use grest_ws::protocol::frame::{Frame, FrameKind, write_frame, write_frame_head};
@@ -155,6 +155,12 @@ impl echo::Server for Handlers {
         Ok(true)
     }
     async fn publish(&self, _: Payload) -> Result<u64, echo::PublishError> {
+        Ok(0)
+    }
+    async fn join(&self, _: grest_ws_bench::Room) -> Result<bool, echo::JoinError> {
+        Ok(true)
+    }
+    async fn publish_to(&self, _: grest_ws_bench::Post) -> Result<u64, echo::PublishToError> {
         Ok(0)
     }
 }

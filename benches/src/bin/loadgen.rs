@@ -2,8 +2,13 @@
 //! Prints one JSON object with the measured window's numbers, the server's and its own CPU seconds.
 //!
 //! `loadgen --driver grest|jsonrpc|socketio|grest-client --port P --server-pid PID --scenario s1|s2|s3|s4in|
-//!  s4push|s5|s5-slow|s6|s7 [--conns N] [--inflight K] [--warmup S] [--secs S] [--window W] [--slow K]
-//!  [--concurrency C] [--settle-ms MS]`
+//!  s4push|s5|s5-slow|s6|s7|s8 [--conns N] [--inflight K] [--warmup S] [--secs S] [--window W] [--slow K]
+//!  [--concurrency C] [--settle-ms MS] [--rate R] [--broker-pid PID]`
+//!
+//! S8 (cross-node fan-out) takes several servers: `--port P1,P2 --server-pid PID1,PID2`. Subscribers are spread
+//! over them round-robin, the publisher talks to the first, and the servers' CPU seconds are summed; the broker's
+//! (`--broker-pid`) are reported apart. `--rate R` paces the publisher at R publishes/s (still at most `--window`
+//! in flight) instead of publishing as fast as the window allows.
 
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -37,8 +42,18 @@ enum Driver {
 #[derive(Debug, Clone)]
 struct Opts {
     driver: Driver,
+    /// The first server: the only one outside S8.
     addr: SocketAddr,
+    /// Every server (S8: subscribers are spread over them); `addrs[0]` is `addr`.
+    addrs: Vec<SocketAddr>,
+    /// The first server's process.
     server_pid: u32,
+    /// Every server's process, summed in the server CPU seconds.
+    server_pids: Vec<u32>,
+    /// S8: the backplane broker's process (Redis or NATS), whose CPU seconds are reported apart.
+    broker_pid: Option<u32>,
+    /// S8: publishes per second, when the publisher is paced rather than closed-loop.
+    rate: Option<f64>,
     scenario: String,
     conns: usize,
     inflight: usize,
@@ -68,6 +83,10 @@ struct Report {
     gen_cpu_s: f64,
     gen_busy: f64,
     per_cpu: f64,
+    /// S8: the backplane broker's CPU seconds in the window.
+    broker_cpu_s: f64,
+    /// S5/S8: publishes that completed in the window.
+    publishes: u64,
     rss0_kib: u64,
     rssn_kib: u64,
     rss_after_kib: u64,
@@ -129,10 +148,20 @@ fn main() {
         other => Driver::Wire(Proto::parse(other).unwrap_or_else(|| panic!("unknown driver {other}"))),
     };
     let secs = |k: &str, d: &str| Duration::from_secs_f64(get(k, d).parse().expect("seconds"));
+    let list = |k: &str| -> Vec<String> { get(k, "0").split(',').map(str::to_owned).collect() };
+    let addrs: Vec<SocketAddr> = list("port")
+        .iter()
+        .map(|p| SocketAddr::from(([127, 0, 0, 1], p.parse().expect("port"))))
+        .collect();
+    let server_pids: Vec<u32> = list("server-pid").iter().map(|p| p.parse().expect("pid")).collect();
     let opts = Opts {
         driver,
-        addr: SocketAddr::from(([127, 0, 0, 1], get("port", "0").parse().expect("port"))),
-        server_pid: get("server-pid", "0").parse().expect("pid"),
+        addr: addrs[0],
+        addrs,
+        server_pid: server_pids[0],
+        server_pids,
+        broker_pid: arg(&a, "broker-pid").map(|p| p.parse().expect("broker pid")),
+        rate: arg(&a, "rate").map(|r| r.parse().expect("rate")),
         scenario: get("scenario", "s1"),
         conns: get("conns", "1").parse().expect("conns"),
         inflight: get("inflight", "1").parse().expect("inflight"),
@@ -156,7 +185,7 @@ async fn run(o: Opts) -> Report {
         ("s3", Driver::Client) => ask_client(&o).await,
         ("s4in", Driver::Wire(p)) => ingest_wire(&o, p).await,
         ("s4push", Driver::Wire(p)) => push_wire(&o, p).await,
-        ("s5" | "s5-slow", Driver::Wire(p)) => fanout_wire(&o, p).await,
+        ("s5" | "s5-slow" | "s8", Driver::Wire(p)) => fanout_wire(&o, p).await,
         ("s6", Driver::Wire(p)) => memory_wire(&o, p).await,
         ("s7", Driver::Wire(p)) => storm_wire(&o, p).await,
         (s, d) => Err(format!("scenario {s} is not implemented for {d:?}")),
@@ -173,13 +202,15 @@ async fn run(o: Opts) -> Report {
     }
 }
 
-/// Samples the server's and the generator's CPU seconds at the window's edges.
-fn sample_cpu(pid: u32, w: Window) -> tokio::task::JoinHandle<(f64, f64)> {
+/// Samples the servers' (summed) and the generator's CPU seconds at the window's edges.
+fn sample_cpu(pids: &[u32], w: Window) -> tokio::task::JoinHandle<(f64, f64)> {
+    let pids = pids.to_vec();
+    let servers = move || pids.iter().map(|&pid| cpu_seconds(pid)).sum::<f64>();
     spawn_local(async move {
         sleep_until(w.start).await;
-        let (s0, g0) = (cpu_seconds(pid), cpu_seconds(std::process::id()));
+        let (s0, g0) = (servers(), cpu_seconds(std::process::id()));
         sleep_until(w.end).await;
-        (cpu_seconds(pid) - s0, cpu_seconds(std::process::id()) - g0)
+        (servers() - s0, cpu_seconds(std::process::id()) - g0)
     })
 }
 
@@ -274,7 +305,7 @@ fn handle_control(c_wbuf: &mut Vec<u8>, opcode: u8, payload: &[u8]) -> bool {
 async fn rpc_wire(o: &Opts, proto: Proto) -> Result<Report, String> {
     let conns = connect_all(o.addr, proto, o.conns).await?;
     let w = Window::new(o);
-    let cpu = sample_cpu(o.server_pid, w);
+    let cpu = sample_cpu(&o.server_pids, w);
     let tasks: Vec<_> = conns
         .into_iter()
         .map(|c| spawn_local(rpc_conn(c, proto, o.inflight, w)))
@@ -385,7 +416,7 @@ async fn connect_clients(o: &Opts, handlers: impl Fn() -> echo::Handlers) -> Res
 async fn rpc_client(o: &Opts) -> Result<Report, String> {
     let clients = connect_clients(o, echo::Handlers::new).await?;
     let w = Window::new(o);
-    let cpu = sample_cpu(o.server_pid, w);
+    let cpu = sample_cpu(&o.server_pids, w);
     let mut tasks = Vec::new();
     for (n, client) in clients.iter().enumerate() {
         for k in 0..o.inflight {
@@ -435,7 +466,7 @@ async fn rpc_client(o: &Opts) -> Result<Report, String> {
 async fn ask_wire(o: &Opts, proto: Proto) -> Result<Report, String> {
     let conns = connect_all(o.addr, proto, o.conns).await?;
     let w = Window::new(o);
-    let cpu = sample_cpu(o.server_pid, w);
+    let cpu = sample_cpu(&o.server_pids, w);
     let control = format!("{{\"n\":{}}}", o.inflight);
     let tasks: Vec<_> = conns
         .into_iter()
@@ -513,7 +544,7 @@ async fn ask_client(o: &Opts) -> Result<Report, String> {
     })
     .await?;
     let w = Window::new(o);
-    let cpu = sample_cpu(o.server_pid, w);
+    let cpu = sample_cpu(&o.server_pids, w);
     for c in &clients {
         c.start_ask(&Control { n: o.inflight as u32 })
             .await
@@ -606,7 +637,7 @@ async fn ingest_wire(o: &Opts, proto: Proto) -> Result<Report, String> {
 async fn push_wire(o: &Opts, proto: Proto) -> Result<Report, String> {
     let conns = connect_all(o.addr, proto, o.conns).await?;
     let w = Window::new(o);
-    let cpu = sample_cpu(o.server_pid, w);
+    let cpu = sample_cpu(&o.server_pids, w);
     let tasks: Vec<_> = conns
         .into_iter()
         .map(|mut c| {
@@ -683,14 +714,16 @@ enum SlowEnd {
 }
 
 /// Opens and subscribes `o.conns` healthy and `o.slow` slow subscribers (`SLOW_RCVBUF`), the slow ones spread
-/// evenly among the others in the order they are opened; returns (healthy, slow).
+/// evenly among the others in the order they are opened, and all of them round-robin over the servers (S8);
+/// returns (healthy, slow).
 async fn subscribe_all(o: &Opts, proto: Proto) -> Result<(Vec<WsConn>, Vec<WsConn>), String> {
     let total = o.conns + o.slow;
     let subs = open_all(total, "subscribe", |i| {
         // Exactly `o.slow` of the `total` indices, evenly spaced.
         let slow = (i + 1) * o.slow / total > i * o.slow / total;
+        let addr = o.addrs[i % o.addrs.len()];
         async move {
-            let mut c = connect_with(o.addr, proto, slow.then_some(SLOW_RCVBUF)).await?;
+            let mut c = connect_with(addr, proto, slow.then_some(SLOW_RCVBUF)).await?;
             call(&mut c, proto, "subscribe", 1, b"").await?;
             Ok((slow, c))
         }
@@ -717,9 +750,63 @@ async fn probe_slow(mut c: WsConn, deadline: Instant) -> io::Result<SlowEnd> {
     }
 }
 
+/// The sequence numbers of [`settle`]'s probes, far from the measured publishes'.
+const PROBE_SEQ: u64 = 1 << 40;
+/// How many probes [`settle`] sends, each given [`PROBE_WAIT`] to reach every subscriber.
+const PROBES: u64 = 20;
+const PROBE_WAIT: Duration = Duration::from_millis(500);
+
+/// Publishes probes until one reaches every subscriber in `subs` (with a backplane, a node subscribes to the
+/// room's channel shortly after its first member joins; a publish before that would never complete), reading each
+/// subscriber up to that probe so that none is left for the measurement. Fails after [`PROBES`] attempts.
+async fn settle(publisher: &mut WsConn, subs: &mut [WsConn], proto: Proto) -> Result<(), String> {
+    let (mut frame, mut data) = (Vec::new(), Vec::new());
+    for k in 0..PROBES {
+        let seq = PROBE_SEQ + k;
+        payload_json(&mut data, seq);
+        proto.request(&mut frame, "publish", seq, &data);
+        publisher.queue_text(&frame);
+        publisher.flush().await.map_err(|e| format!("probe: {e}"))?;
+        let deadline = Instant::now() + PROBE_WAIT;
+        let mut everyone = true;
+        for c in subs.iter_mut() {
+            if !read_until_seq(c, proto, seq, deadline).await? {
+                everyone = false;
+            }
+        }
+        if everyone {
+            return Ok(());
+        }
+    }
+    Err(format!("no probe reached every subscriber in {PROBES} attempts"))
+}
+
+/// Reads `c` until it has `news` with sequence number `seq` (true) or `deadline` passes (false).
+async fn read_until_seq(c: &mut WsConn, proto: Proto, seq: u64, deadline: Instant) -> Result<bool, String> {
+    loop {
+        while let Some(f) = c.next_frame().map_err(|e| format!("probe: {e}"))? {
+            let payload = &c.rbuf[f.start..f.end];
+            if handle_control(&mut c.wbuf, f.opcode, payload) {
+                continue;
+            }
+            match proto.classify(payload) {
+                Event::Push(data) if find_seq(data) == Some(seq) => return Ok(true),
+                Event::Ping => push_frame(&mut c.wbuf, OP_TEXT, proto.pong()),
+                _ => {}
+            }
+        }
+        match timeout_at(deadline, c.read_more()).await {
+            Ok(Ok(n)) if n > 0 => {}
+            Ok(_) => return Err("probe: a subscriber's connection ended".into()),
+            Err(_) => return Ok(false),
+        }
+    }
+}
+
 async fn fanout_wire(o: &Opts, proto: Proto) -> Result<Report, String> {
-    let (subscribed, slow) = subscribe_all(o, proto).await?;
+    let (mut subscribed, slow) = subscribe_all(o, proto).await?;
     let mut publisher = connect(o.addr, proto).await.map_err(|e| format!("connect: {e}"))?;
+    settle(&mut publisher, &mut subscribed, proto).await?;
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
     let fan = Rc::new(RefCell::new(Fan {
         counts: vec![0; FAN_RING],
@@ -727,7 +814,8 @@ async fn fanout_wire(o: &Opts, proto: Proto) -> Result<Report, String> {
         done: done_tx,
     }));
     let w = Window::new(o);
-    let cpu = sample_cpu(o.server_pid, w);
+    let cpu = sample_cpu(&o.server_pids, w);
+    let broker_cpu = o.broker_pid.map(|pid| sample_cpu(&[pid], w));
     let pid = o.server_pid;
     let rss_end = spawn_local(async move {
         sleep_until(w.end).await;
@@ -783,16 +871,23 @@ async fn fanout_wire(o: &Opts, proto: Proto) -> Result<Report, String> {
     let mut next: u64 = 1;
     let mut outstanding = 0usize;
     let (mut frame, mut data) = (Vec::new(), Vec::new());
+    // Paced (`--rate`): the next publish is due at `due`; publishes the window held back are not made up later.
+    let interval = o.rate.map(|r| Duration::from_secs_f64(1.0 / r));
+    let mut due = Instant::now();
     loop {
         let now = Instant::now();
         if now < w.end {
-            while outstanding < o.window {
+            while outstanding < o.window && (interval.is_none() || due <= now) {
                 payload_json(&mut data, next);
                 proto.request(&mut frame, "publish", next, &data);
                 publisher.queue_text(&frame);
                 sent[next as usize % FAN_RING] = now;
                 next += 1;
                 outstanding += 1;
+                if let Some(interval) = interval {
+                    // On schedule, whatever the timer's granularity; at most one publish of catching up.
+                    due = (due + interval).max(now - interval);
+                }
             }
         } else if outstanding == 0 {
             break;
@@ -801,7 +896,9 @@ async fn fanout_wire(o: &Opts, proto: Proto) -> Result<Report, String> {
             t.errors += 1;
             break;
         }
+        let waiting_to_publish = interval.is_some() && now < w.end && outstanding < o.window;
         tokio::select! {
+            () = sleep_until(due), if waiting_to_publish => {}
             seq = done_rx.recv() => {
                 let Some(seq) = seq else { break };
                 let now = Instant::now();
@@ -842,6 +939,10 @@ async fn fanout_wire(o: &Opts, proto: Proto) -> Result<Report, String> {
     }
     t.errors += sub_errors.get();
     let mut r = finish(o, t, o.secs.as_secs_f64(), cpu, o.conns);
+    if let Some(broker_cpu) = broker_cpu {
+        r.broker_cpu_s = broker_cpu.await.map_err(|e| e.to_string())?.0;
+    }
+    r.publishes = r.ops;
     // Deliveries: every completed publish reached every healthy subscriber.
     r.rate *= o.conns as f64;
     r.per_cpu *= o.conns as f64;

@@ -5,11 +5,14 @@
 //! `runner quick|full [--only s1,s2,…] [--peers raw,grest,…] [--out PATH]`: `--only` takes scenario prefixes
 //! (`s4` picks s4in and s4push), except that a variant after a `-` needs its own name (`s5` picks S5 only,
 //! `s5-slow` S5-slow).
+//!
+//! S8 (cross-node fan-out) runs its cross-node peers as a broker (`redis-server` or `nats-server`, started per run on
+//! a free loopback port) and two servers sharing it, all on core 0, and prints tables of its own.
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use grest_ws_bench::{arg, args};
@@ -23,7 +26,22 @@ struct Peer {
     bin: &'static str,
     server_args: &'static [&'static str],
     driver: &'static str,
+    /// S8: the backplane broker the peer's servers share; `None`: one server on its own.
+    broker: Option<Broker>,
 }
+
+/// A backplane broker started for each run of a cross-node peer (S8), on a free loopback port, pinned to core 0
+/// with the servers, and stopped after the run.
+#[derive(Clone, Copy)]
+enum Broker {
+    /// `redis-server --save '' --appendonly no`; the servers get `--redis redis://127.0.0.1:PORT`.
+    Redis,
+    /// `nats-server -a 127.0.0.1`; the servers get `--nats nats://127.0.0.1:PORT`.
+    Nats,
+}
+
+/// How many servers a cross-node peer runs (the subscribers are split evenly over them).
+const CLUSTER_NODES: usize = 2;
 
 const PEERS: &[Peer] = &[
     Peer {
@@ -31,54 +49,84 @@ const PEERS: &[Peer] = &[
         bin: "srv-raw",
         server_args: &[],
         driver: "grest",
+        broker: None,
     },
     Peer {
         name: "raw-flush-each",
         bin: "srv-raw",
         server_args: &["--flush-each"],
         driver: "grest",
+        broker: None,
     },
     Peer {
         name: "raw-default",
         bin: "srv-raw",
         server_args: &["--default-buffers"],
         driver: "grest",
+        broker: None,
     },
     Peer {
         name: "fastwebsockets",
         bin: "srv-fastws",
         server_args: &[],
         driver: "grest",
+        broker: None,
     },
     Peer {
         name: "grest-ws",
         bin: "srv-grest",
         server_args: &[],
         driver: "grest",
+        broker: None,
     },
     Peer {
         name: "grest-ws+client",
         bin: "srv-grest",
         server_args: &[],
         driver: "grest-client",
+        broker: None,
     },
     Peer {
         name: "jsonrpsee",
         bin: "srv-jsonrpsee",
         server_args: &[],
         driver: "jsonrpc",
+        broker: None,
     },
     Peer {
         name: "socketioxide",
         bin: "srv-socketio",
         server_args: &[],
         driver: "socketio",
+        broker: None,
     },
     Peer {
         name: "socketioxide-8k",
         bin: "srv-socketio",
         server_args: &["--read-buf", "8192"],
         driver: "socketio",
+        broker: None,
+    },
+    Peer {
+        name: "grest-ws-redis",
+        bin: "srv-grest",
+        server_args: &[],
+        driver: "grest",
+        broker: Some(Broker::Redis),
+    },
+    Peer {
+        name: "grest-ws-nats",
+        bin: "srv-grest",
+        server_args: &[],
+        driver: "grest",
+        broker: Some(Broker::Nats),
+    },
+    Peer {
+        name: "socketioxide-redis",
+        bin: "srv-socketio",
+        server_args: &[],
+        driver: "socketio",
+        broker: Some(Broker::Redis),
     },
 ];
 
@@ -311,8 +359,70 @@ fn cases(mode: &Mode) -> Vec<Case> {
         },
         metrics: vec![m("rate", "handshakes/s", true), m("p99_us", "p99 µs", false)],
     });
+    // S8: cross-node fan-out. Longer windows than the other scenarios: a paced run needs enough publishes for a p99.
+    let (warmup, secs) = if quick { (0.3, 1.2) } else { (1.0, 5.0) };
+    let s8 = |extra: &[&str]| {
+        let mut v = vec![
+            "--warmup".to_owned(),
+            warmup.to_string(),
+            "--secs".to_owned(),
+            secs.to_string(),
+            "--conns".to_owned(),
+            S8_SUBSCRIBERS.to_string(),
+        ];
+        v.extend(extra.iter().map(|s| (*s).to_owned()));
+        v
+    };
+    let s8_metrics = vec![
+        m("rate", "deliveries/s", true),
+        m("per_cpu", "per server-CPU-s", true),
+        m("p50_us", "p50 publish→last µs", false),
+        m("p99_us", "p99 publish→last µs", false),
+        m("broker_cpu_s", "broker CPU-s", false),
+    ];
+    for (id, title, extra) in [
+        (
+            S8_MAX,
+            format!(
+                "S8 cross-node fan-out, 1 publisher → {S8_SUBSCRIBERS} subscribers on 2 nodes, 4 publishes in flight"
+            ),
+            vec!["--window", "4"],
+        ),
+        (
+            S8_PACED,
+            format!(
+                "S8 cross-node fan-out, 1 publisher → {S8_SUBSCRIBERS} subscribers on 2 nodes, {S8_RATE} publishes/s"
+            ),
+            vec!["--window", "64", "--rate", S8_RATE],
+        ),
+    ] {
+        out.push(Case {
+            id: id.into(),
+            scenario: "s8",
+            title,
+            args: s8(&extra),
+            peers: S8_PEERS.to_vec(),
+            metrics: s8_metrics.clone(),
+        });
+    }
     out
 }
+
+/// S8's subscribers: split evenly over the two nodes of a cross-node peer, all on the one server otherwise.
+const S8_SUBSCRIBERS: usize = 200;
+/// S8 paced: publishes per second (× 200 subscribers = 100 k deliveries/s), the same load for every peer.
+const S8_RATE: &str = "500";
+/// S8's cases: closed loop (throughput, CPU) and paced (latency at the same load).
+const S8_MAX: &str = "S8 max";
+const S8_PACED: &str = "S8 paced";
+/// S8's peers: the cross-node ones and their single-node baselines.
+const S8_PEERS: &[&str] = &[
+    "grest-ws-redis",
+    "grest-ws-nats",
+    "grest-ws",
+    "socketioxide-redis",
+    "socketioxide",
+];
 
 fn human_n(n: usize) -> String {
     if n.is_multiple_of(1000) {
@@ -431,7 +541,8 @@ fn selects(only: &str, scenario: &str) -> bool {
 /// subscriber's socket fills within a window, so the server's slow-consumer handling is what is measured.
 const SLOW_SNDBUF: usize = 16 * 1024;
 
-/// Starts the server pinned to core 0, runs the generator pinned to core 1, stops the server.
+/// Starts the peer's server (or, for a cross-node peer, its broker and [`CLUSTER_NODES`] servers) pinned to core 0,
+/// runs the generator pinned to core 1, stops them all.
 fn run_one(bin_dir: &Path, log_dir: &Path, peer: &Peer, case: &Case) -> Value {
     let log = |name: &str| {
         std::fs::OpenOptions::new()
@@ -440,21 +551,86 @@ fn run_one(bin_dir: &Path, log_dir: &Path, peer: &Peer, case: &Case) -> Value {
             .open(log_dir.join(name))
             .map_or_else(|_| Stdio::null(), Stdio::from)
     };
+    let mut broker = None;
+    let mut extra: Vec<String> = Vec::new();
+    if let Some(kind) = peer.broker {
+        match start_broker(kind, log(&format!("{}-broker.log", peer.name))) {
+            Ok((child, flag, url)) => {
+                broker = Some(child);
+                extra = vec![flag.to_owned(), url];
+            }
+            Err(e) => return json!({"ok": false, "error": e}),
+        }
+    }
+    let nodes = if peer.broker.is_some() { CLUSTER_NODES } else { 1 };
+    let mut servers: Vec<(Child, String)> = Vec::new();
+    let mut failure = None;
+    for _ in 0..nodes {
+        match start_server(bin_dir, peer, case, &extra, log(&format!("{}.log", peer.name))) {
+            Ok(server) => servers.push(server),
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    let output = failure.is_none().then(|| {
+        let join = |items: Vec<String>| items.join(",");
+        let mut loadgen = Command::new("timeout");
+        loadgen
+            .args(["120", "taskset", "-c", "1"])
+            .arg(bin_dir.join("loadgen"))
+            .args(["--driver", peer.driver])
+            .args(["--port", &join(servers.iter().map(|(_, port)| port.clone()).collect())])
+            .args([
+                "--server-pid",
+                &join(servers.iter().map(|(child, _)| child.id().to_string()).collect()),
+            ]);
+        if let Some(broker) = &broker {
+            loadgen.args(["--broker-pid", &broker.id().to_string()]);
+        }
+        loadgen
+            .args(["--scenario", case.scenario])
+            .args(&case.args)
+            .stderr(log("loadgen.log"))
+            .output()
+    });
+    for mut child in servers.into_iter().map(|(child, _)| child).chain(broker) {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    // Let the kernel finish tearing the sockets down before the next server starts.
+    std::thread::sleep(Duration::from_millis(100));
+    match output {
+        None => json!({"ok": false, "error": failure}),
+        Some(Ok(out)) => serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| json!({"ok": false, "error": format!("loadgen exited with {}", out.status)})),
+        Some(Err(e)) => json!({"ok": false, "error": format!("loadgen: {e}")}),
+    }
+}
+
+/// Starts one server of `peer` pinned to core 0 with `extra` arguments after its own; returns it and the port it
+/// announced.
+fn start_server(
+    bin_dir: &Path,
+    peer: &Peer,
+    case: &Case,
+    extra: &[String],
+    stderr: Stdio,
+) -> Result<(Child, String), String> {
     let mut server = Command::new("taskset");
     if case.scenario == "s5-slow" {
         server.env("BENCH_SNDBUF", SLOW_SNDBUF.to_string());
     }
-    let mut server = match server
+    let mut server = server
         .args(["-c", "0"])
         .arg(bin_dir.join(peer.bin))
         .args(peer.server_args)
+        .args(extra)
         .stdout(Stdio::piped())
-        .stderr(log(&format!("{}.log", peer.name)))
+        .stderr(stderr)
         .spawn()
-    {
-        Ok(child) => child,
-        Err(e) => return json!({"ok": false, "error": format!("spawn {}: {e}", peer.bin)}),
-    };
+        .map_err(|e| format!("spawn {}: {e}", peer.bin))?;
     let mut line = String::new();
     let port = server
         .stdout
@@ -467,35 +643,62 @@ fn run_one(bin_dir: &Path, log_dir: &Path, peer: &Peer, case: &Case) -> Value {
             line.trim().strip_prefix("PORT ").map(str::to_owned)
         })
         .unwrap_or_default();
-    let Some(port) = port else {
-        let _ = server.kill();
-        let _ = server.wait();
-        return json!({"ok": false, "error": format!("{} did not announce a port", peer.bin)});
-    };
-    let output = Command::new("timeout")
-        .args(["120", "taskset", "-c", "1"])
-        .arg(bin_dir.join("loadgen"))
-        .args([
-            "--driver",
-            peer.driver,
-            "--port",
-            &port,
-            "--server-pid",
-            &server.id().to_string(),
-        ])
-        .args(["--scenario", case.scenario])
-        .args(&case.args)
-        .stderr(log("loadgen.log"))
-        .output();
-    let _ = server.kill();
-    let _ = server.wait();
-    // Let the kernel finish tearing the sockets down before the next server starts.
-    std::thread::sleep(Duration::from_millis(100));
-    match output {
-        Ok(out) => serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|_| json!({"ok": false, "error": format!("loadgen exited with {}", out.status)})),
-        Err(e) => json!({"ok": false, "error": format!("loadgen: {e}")}),
+    match port {
+        Some(port) => Ok((server, port)),
+        None => {
+            let _ = server.kill();
+            let _ = server.wait();
+            Err(format!("{} did not announce a port", peer.bin))
+        }
     }
+}
+
+/// Starts a broker of `kind` on a free loopback port, pinned to core 0, and waits until it accepts connections;
+/// returns it, the servers' flag and the URL to give them.
+fn start_broker(kind: Broker, log: Stdio) -> Result<(Child, &'static str, String), String> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("free port: {e}"))?
+        .port()
+        .to_string();
+    let mut command = Command::new("taskset");
+    command.args(["-c", "0"]);
+    let (flag, url) = match kind {
+        Broker::Redis => {
+            command.args([
+                "redis-server",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ]);
+            ("--redis", format!("redis://127.0.0.1:{port}"))
+        }
+        Broker::Nats => {
+            command.args(["nats-server", "-a", "127.0.0.1", "-p", &port]);
+            ("--nats", format!("nats://127.0.0.1:{port}"))
+        }
+    };
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("spawn broker: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let addr = format!("127.0.0.1:{port}");
+    while std::net::TcpStream::connect(&addr).is_err() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("broker on {addr} did not start"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok((child, flag, url))
 }
 
 fn num(v: &Value, key: &str) -> f64 {
@@ -604,6 +807,7 @@ fn medians(case: &Case, runs: &[Value]) -> Value {
             "rss_after_kib",
             "rss_end_kib",
             "slow_closed",
+            "broker_cpu_s",
             "server_cpu_s",
             "gen_busy",
         ] {
@@ -726,6 +930,24 @@ fn targets(results: &[Value]) -> Vec<Value> {
             false,
         );
     }
+    // `a`'s and `b`'s medians of `key` in case `id`.
+    let pair = |id: &str, a: &str, b: &str, key: &str| (med(results, id, a, key), med(results, id, b, key));
+    for id in [S8_MAX, S8_PACED] {
+        ratio(
+            format!("{id} deliveries per server-CPU-s grest-ws-redis / socketioxide-redis ≥ 2"),
+            pair(id, "grest-ws-redis", "socketioxide-redis", "per_cpu"),
+            2.0,
+            false,
+        );
+    }
+    for cluster in ["grest-ws-redis", "grest-ws-nats"] {
+        ratio(
+            format!("{S8_PACED} p99 publish→last {cluster} / grest-ws single node ≤ 2"),
+            pair(S8_PACED, cluster, "grest-ws", "p99_us"),
+            2.0,
+            true,
+        );
+    }
     out.retain(|t| !t["value"].is_null());
     out
 }
@@ -757,7 +979,14 @@ fn markdown(doc: &Value) -> String {
         doc["loadavg_before"].as_str().unwrap_or(""),
         doc["loadavg_after"].as_str().unwrap_or(""),
     );
-    let cases = doc["cases"].as_array().cloned().unwrap_or_default();
+    // The main table leaves out S8, which has tables of its own.
+    let header = s.len();
+    let (cross_node, cases): (Vec<Value>, Vec<Value>) = doc["cases"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .partition(|c| c["scenario"] == "s8");
     let mut peers: Vec<String> = Vec::new();
     for p in PEERS {
         if cases.iter().any(|c| c["medians"].get(p.name).is_some()) {
@@ -808,6 +1037,12 @@ fn markdown(doc: &Value) -> String {
             s.push('\n');
         }
     }
+    if cases.is_empty() {
+        s.truncate(header);
+    }
+    for c in &cross_node {
+        s.push_str(&cross_node_markdown(c));
+    }
     let targets = doc["targets"].as_array().cloned().unwrap_or_default();
     if !targets.is_empty() {
         let _ = writeln!(s, "\n| target | measured | met |\n|---|---|---|");
@@ -820,6 +1055,54 @@ fn markdown(doc: &Value) -> String {
             };
             let _ = writeln!(s, "| {} | {v:.2} | {pass} |", t["target"].as_str().unwrap_or(""));
         }
+    }
+    s
+}
+
+/// An S8 case's table: one row per peer (cross-node peers run 2 servers sharing a broker; the others are the
+/// single-node baselines), the servers' CPU summed, the broker's apart.
+fn cross_node_markdown(case: &Value) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "\n**{}** (median of valid runs; per server-CPU-s: deliveries ÷ CPU seconds of all the peer's servers)\n",
+        case["title"].as_str().unwrap_or("")
+    );
+    let metrics = case["metrics"].as_array().cloned().unwrap_or_default();
+    let _ = write!(s, "| peer | servers |");
+    for metric in &metrics {
+        let _ = write!(s, " {} |", metric["label"].as_str().unwrap_or(""));
+    }
+    let _ = write!(s, " valid runs |\n|---|---|");
+    for _ in &metrics {
+        s.push_str("---|");
+    }
+    s.push_str("---|\n");
+    for p in PEERS {
+        let entry = &case["medians"][p.name];
+        if entry.is_null() {
+            continue;
+        }
+        let servers = match p.broker {
+            Some(Broker::Redis) => format!("{CLUSTER_NODES} + Redis"),
+            Some(Broker::Nats) => format!("{CLUSTER_NODES} + NATS"),
+            None => "1".to_owned(),
+        };
+        let _ = write!(s, "| {} | {servers} |", p.name);
+        for metric in &metrics {
+            let key = metric["key"].as_str().unwrap_or("");
+            let mark = if entry["generator_bound"] == true { "≥" } else { "" };
+            match entry[key].as_f64() {
+                Some(v) if key == "broker_cpu_s" => {
+                    let _ = write!(s, " {v:.2} |");
+                }
+                Some(v) => {
+                    let _ = write!(s, " {mark}{} |", fmt_num(v));
+                }
+                None => s.push_str(" – |"),
+            }
+        }
+        let _ = writeln!(s, " {} |", entry["valid_runs"]);
     }
     s
 }
