@@ -144,6 +144,30 @@ fn line(room: &str, text: &str) -> Line {
     }
 }
 
+/// Has `speaker` say numbered lines (`after 0`, `after 1`, …) to `room` until `hears` gets one, failing after
+/// `within` (subscriptions and reconnections settle in the background); the line heard and how many were said.
+async fn say_until_heard(
+    speaker: &talk::Client,
+    room: &str,
+    hears: &mut mpsc::UnboundedReceiver<Line>,
+    within: Duration,
+) -> (Line, usize) {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut said = 0;
+    loop {
+        speaker.say(&line(room, &format!("after {said}"))).await.unwrap();
+        said += 1;
+        if let Ok(Some(heard)) = tokio::time::timeout(Duration::from_millis(200), hears.recv()).await {
+            assert!(heard.text.starts_with("after "), "{heard:?}");
+            return (heard, said);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no line crossed to {room} within {within:?}"
+        );
+    }
+}
+
 /// Waits until Redis counts `expected` subscribers on `channel` (subscriptions are made in the background).
 async fn subscribed(redis: &RedisServer, channel: &str, expected: usize) {
     let deadline = tokio::time::Instant::now() + PATIENCE;
@@ -223,20 +247,7 @@ async fn nodes_follow_their_rooms_and_ride_out_a_redis_restart() {
     subscribed(&redis, "t2:/ws/talk:room:lobby", 1).await;
     let (dave, _dave_hears) = person(&a).await;
     // The publishing connection learns of the restart on its first failed write; say until a line crosses.
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    let mut said = 0;
-    let heard = loop {
-        dave.say(&line("lobby", &format!("after {said}"))).await.unwrap();
-        said += 1;
-        if let Ok(Some(line)) = tokio::time::timeout(Duration::from_millis(200), bob_hears.recv()).await {
-            break line;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no line crossed after the restart"
-        );
-    };
-    assert!(heard.text.starts_with("after "), "{heard:?}");
+    let (_, said) = say_until_heard(&dave, "lobby", &mut bob_hears, PATIENCE).await;
     // What the dead connection could not publish (lines, heartbeats) was counted, not lost silently.
     let failed = counter(
         &metrics,
@@ -299,20 +310,10 @@ async fn nats_carries_broadcasts_and_counts() {
     })
     .await;
     // Node B subscribes to the lobby in the background: say until a line crosses, then every line crosses once.
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        alice.say(&line("lobby", "knock")).await.unwrap();
-        if tokio::time::timeout(Duration::from_millis(200), bob_hears.recv())
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no line crossed over NATS");
-    }
+    say_until_heard(&alice, "lobby", &mut bob_hears, PATIENCE).await;
     alice.say(&line("lobby", "hello")).await.unwrap();
     let mut heard = next(&mut bob_hears).await;
-    while heard.text == "knock" {
+    while heard.text.starts_with("after ") {
         heard = next(&mut bob_hears).await;
     }
     assert_eq!(heard, line("lobby", "hello"));
@@ -361,21 +362,7 @@ async fn nodes_ride_out_a_nats_restart() {
 
     nats.kill();
     nats.resume().await;
-    let restarted = tokio::time::Instant::now();
-    let deadline = restarted + Duration::from_secs(5);
-    loop {
-        alice.say(&line("lobby", "after the restart")).await.unwrap();
-        if tokio::time::timeout(Duration::from_millis(200), bob_hears.recv())
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no line crossed within 5 s of the restart"
-        );
-    }
+    say_until_heard(&alice, "lobby", &mut bob_hears, Duration::from_secs(5)).await;
 }
 
 /// A server-to-client request asked of a room's members on every node; each answer comes back typed.
@@ -445,20 +432,7 @@ async fn a_redis_cluster_carries_rooms_on_shard_channels() {
         redis.shard_subscribers("t8:/ws/talk:room:lobby").await == 2
     })
     .await;
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    let mut said = 0;
-    loop {
-        alice.say(&line("lobby", &format!("after {said}"))).await.unwrap();
-        said += 1;
-        if let Ok(Some(heard)) = tokio::time::timeout(Duration::from_millis(200), bob_hears.recv()).await {
-            assert!(heard.text.starts_with("after "), "{heard:?}");
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no line crossed after the restart"
-        );
-    }
+    say_until_heard(&alice, "lobby", &mut bob_hears, PATIENCE).await;
 }
 
 /// A value one node publishes on a server-event channel reaches the other node's receiver, typed; the publishing

@@ -119,6 +119,18 @@ async fn presence(node: &Node) -> u64 {
     presence["online"].as_u64().expect("an online count")
 }
 
+/// Waits until `node`'s presence probe counts `expected` sockets (the nodes learn of each other in the background).
+async fn until_presence(node: &Node, expected: u64) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while presence(node).await != expected {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "presence never counted {expected}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Waits for an event `pick` takes, skipping the others.
 async fn wait_for<T>(events: &mut mpsc::UnboundedReceiver<Event>, mut pick: impl FnMut(Event) -> Option<T>) -> T {
     let found = async {
@@ -164,14 +176,7 @@ async fn share_and_forget(backplane: &[String]) {
     let (_bob, mut bob_hears) = person(&b, "bob").await;
     let (_dave, _dave_hears) = person(&b, "dave").await;
     // Once the nodes know each other, node A's presence probe reaches node B's sockets.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while presence(&a).await != 3 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "presence never counted all three"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    until_presence(&a, 3).await;
 
     let request = SendMessageRequest {
         text: "hello from A".into(),
@@ -265,14 +270,7 @@ async fn stop_and_continue(backplane: &[String], cut_off: impl Future<Output = (
     let (alice, _alice_hears) = person(&a, "alice").await;
     let (_bob, mut bob_hears) = person(&b, "bob").await;
     let (_carol, mut carol_hears) = person(&c, "carol").await;
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while presence(&a).await != 3 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "presence never counted all three"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    until_presence(&a, 3).await;
 
     c.signal("-STOP");
     for n in 0..3000 {
