@@ -495,7 +495,7 @@ async fn unreachable_server_is_a_transport_error() {
         .query(query())
         .connect(lab::Handlers::new())
         .await;
-    assert!(matches!(result, Err(ConnectError::Transport(_))), "{result:?}");
+    assert!(matches!(result, Err(ConnectError::Transport { .. })), "{result:?}");
 }
 
 #[tokio::test]

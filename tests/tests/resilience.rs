@@ -336,7 +336,7 @@ async fn first_connect_failure_is_returned_not_retried() {
     )
     .connect(lab::Handlers::new())
     .await;
-    assert!(matches!(result, Err(ConnectError::Transport(_))));
+    assert!(matches!(result, Err(ConnectError::Transport { .. })));
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(events.all().is_empty(), "no retries, no callbacks: {:?}", events.all());
 }

@@ -85,6 +85,9 @@ mod open;
 mod params;
 mod pool;
 mod raw;
+#[cfg(feature = "tls")]
+mod tls;
+mod transport;
 mod upgrade;
 
 use std::future::Future;
@@ -101,6 +104,12 @@ use open::Target;
 pub use params::{BeforeConnect, ConnectParams, ParamSource, StaticParams};
 pub use pool::SocketPool;
 pub use raw::{RawClient, RawConnection};
+#[cfg(feature = "tls")]
+pub use tls::{TlsConfig, TlsConfigError};
+/// The rustls crate the client's TLS is built on, for building a [`TlsConfig`] by hand.
+#[cfg(feature = "tls")]
+pub use tokio_rustls::rustls;
+pub use transport::TransportError;
 
 /// Why a connection attempt failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -116,7 +125,7 @@ pub enum ConnectError {
     #[error("handshake rejected: {0}")]
     Rejected(ErrorEnvelope),
     /// The server closed the socket during the handshake (4000 = invalid query).
-    #[error("closed during the handshake with code {code:?}: {reason}")]
+    #[error("the server closed the connection during the handshake{}", closed_detail(*.code, .reason))]
     Closed {
         /// The close code, if any.
         code: Option<u16>,
@@ -124,14 +133,37 @@ pub enum ConnectError {
         reason: String,
     },
     /// No `k` or `x` within the handshake timeout.
-    #[error("handshake timeout")]
+    #[error("the server did not answer the handshake in time")]
     Timeout,
     /// The server answered the upgrade with this HTTP status instead (404 unknown path, 403 Origin refused).
-    #[error("upgrade refused with HTTP status {0}")]
+    #[error("the server refused the WebSocket upgrade with HTTP status {status}{hint}", status = .0, hint = refused_hint(*.0))]
     Refused(u16),
-    /// The URL, TCP connection or WebSocket upgrade failed.
-    #[error("connection failed: {0}")]
-    Transport(String),
+    /// The URL, the TCP connection, TLS or the WebSocket upgrade failed.
+    #[error("cannot connect to {url}: {cause}")]
+    Transport {
+        /// The URL the attempt was for.
+        url: String,
+        /// What failed.
+        cause: TransportError,
+    },
+}
+
+/// ` with code 4000 (invalid query)`, or nothing without a code.
+fn closed_detail(code: Option<u16>, reason: &str) -> String {
+    match (code, reason.is_empty()) {
+        (None, _) => " without a close code".to_owned(),
+        (Some(code), true) => format!(" with code {code}"),
+        (Some(code), false) => format!(" with code {code} ({reason})"),
+    }
+}
+
+/// What an upgrade status usually means.
+fn refused_hint(status: u16) -> &'static str {
+    match status {
+        404 => " (no WebSocket endpoint at that path: check the URL)",
+        403 => " (the server's Origin policy refused this client)",
+        _ => "",
+    }
 }
 
 impl ConnectError {
@@ -381,7 +413,10 @@ mod tests {
             ConnectError::Timeout,
             ConnectError::Refused(403),
             ConnectError::Refused(404),
-            ConnectError::Transport("IO error: connection refused".into()),
+            ConnectError::Transport {
+                url: "ws://127.0.0.1:1/ws".into(),
+                cause: TransportError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
+            },
         ];
         for error in &transient {
             assert!(!error.is_terminal(), "{error}");
