@@ -445,18 +445,42 @@ mod tests {
     fn errors_display_their_detail() {
         assert_eq!(
             ConnectError::Refused(403).to_string(),
-            "upgrade refused with HTTP status 403"
+            "the server refused the WebSocket upgrade with HTTP status 403 (the server's Origin policy refused this client)"
         );
-        assert_eq!(ConnectError::Timeout.to_string(), "handshake timeout");
-        let closed = ConnectError::Closed {
-            code: Some(4000),
-            reason: "Invalid query parameters".into(),
+        assert_eq!(
+            ConnectError::Refused(500).to_string(),
+            "the server refused the WebSocket upgrade with HTTP status 500"
+        );
+        assert_eq!(
+            ConnectError::Timeout.to_string(),
+            "the server did not answer the handshake in time"
+        );
+        let closed = |code, reason: &str| {
+            ConnectError::Closed {
+                code,
+                reason: reason.into(),
+            }
+            .to_string()
         };
-        let closed = closed.to_string();
-        assert!(closed.starts_with("closed during the handshake with code "), "{closed}");
-        assert!(
-            closed.contains("4000") && closed.ends_with(": Invalid query parameters"),
-            "{closed}"
+        assert_eq!(
+            closed(Some(4000), "Invalid query parameters"),
+            "the server closed the connection during the handshake with code 4000 (Invalid query parameters)"
+        );
+        assert_eq!(
+            closed(Some(1001), ""),
+            "the server closed the connection during the handshake with code 1001"
+        );
+        assert_eq!(
+            closed(None, ""),
+            "the server closed the connection during the handshake without a close code"
+        );
+        let refused = ConnectError::Transport {
+            url: "ws://127.0.0.1:9/ws/chat".into(),
+            cause: TransportError::from(std::io::Error::from_raw_os_error(111)),
+        };
+        assert_eq!(
+            refused.to_string(),
+            "cannot connect to ws://127.0.0.1:9/ws/chat: connection refused (is the server running and listening on that address?)"
         );
         let rejected = ConnectError::Rejected(NotAuthorized::new().to_envelope());
         assert!(rejected.to_string().starts_with("handshake rejected: "), "{rejected}");

@@ -544,7 +544,7 @@ mod tests {
             [
                 "0:hi",
                 "1:hi",
-                "RetriesExhausted Some(\"handshake timeout\") closed=false",
+                "RetriesExhausted Some(\"the server did not answer the handshake in time\") closed=false",
             ]
         );
         assert!(state.is_closing() && raw.is_closed());
