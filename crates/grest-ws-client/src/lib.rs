@@ -52,6 +52,13 @@ macro_rules! builder_methods {
             self.callbacks.on_error.push(Box::new(callback));
             self
         }
+
+        /// Called when the socket is back after a drop (handshaken, handlers in place), before any call waits on
+        /// it again.
+        pub fn on_reconnect(mut self, callback: impl Fn() + Send + Sync + 'static) -> Self {
+            self.callbacks.on_reconnect.push(Box::new(callback));
+            self
+        }
     };
 }
 
