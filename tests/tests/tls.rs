@@ -54,6 +54,30 @@ async fn a_client_that_trusts_the_certificate_calls_over_wss() {
     }
 }
 
+/// Requests that arrive over TLS have an `https` origin: a browser page served by the same TLS server (Origin
+/// `https://localhost:PORT`) passes the default same-origin policy, another site is refused with 403.
+#[tokio::test]
+async fn the_origin_policy_sees_tls_requests_as_https() {
+    let certificate = TestCertificate::generate();
+    let port = tls_server(&certificate).await;
+    let tls = TlsConfig::from_pem_file(certificate.cert_path()).expect("the certificate is a usable CA");
+    let with_origin = |origin: String| {
+        Client::new(LAB_API, format!("wss://localhost:{port}"))
+            .query(query())
+            .config(ClientConfig::default().tls(tls.clone()).reconnect(None))
+            .upgrade_header("Origin", origin)
+            .connect(grest_ws_tests::lab::Handlers::new())
+    };
+    let same_site = with_origin(format!("https://localhost:{port}"))
+        .await
+        .expect("the page's own origin is allowed");
+    assert_eq!(same_site.room().await.unwrap(), "general@2");
+    let other_site = with_origin("https://evil.example".into()).await;
+    assert!(matches!(other_site, Err(ConnectError::Refused(403))), "{other_site:?}");
+    let downgraded = with_origin(format!("http://localhost:{port}")).await;
+    assert!(matches!(downgraded, Err(ConnectError::Refused(403))), "{downgraded:?}");
+}
+
 /// The default client trusts the web-PKI roots only: a self-signed certificate is refused, and the message says
 /// which URL, why, and what to do.
 #[tokio::test]

@@ -281,7 +281,7 @@ where
                 let _ = tcp.set_nodelay(true);
                 let state = Arc::new(state);
                 let io = ServedIo { tcp, state: state.clone() };
-                let served = Served { state, remote, router: router.clone(), http: http.clone(), idle_timeout: config.idle_timeout, shutting_down: shutting_down.clone() };
+                let served = Served { scheme: http::uri::Scheme::HTTP, state, remote, router: router.clone(), http: http.clone(), idle_timeout: config.idle_timeout, shutting_down: shutting_down.clone() };
                 #[cfg(feature = "tls")]
                 if let Some(acceptor) = &acceptor {
                     connections.spawn(served.run_tls(acceptor.clone(), io, config.header_read_timeout));
@@ -309,6 +309,8 @@ where
 
 /// One accepted connection, with what serving it needs.
 struct Served {
+    /// How requests arrived (`https` over TLS): the Origin policy compares a browser's origin with it.
+    scheme: http::uri::Scheme,
     state: Arc<ConnectionState>,
     remote: SocketAddr,
     router: Router,
@@ -324,7 +326,13 @@ impl Served {
     async fn run_tls(self, acceptor: tokio_rustls::TlsAcceptor, io: ServedIo, timeout: Option<Duration>) {
         let handshake = tokio::time::timeout(timeout.unwrap_or(Duration::MAX), acceptor.accept(io));
         match handshake.await {
-            Ok(Ok(tls)) => self.run(tls).await,
+            Ok(Ok(tls)) => {
+                let secure = Served {
+                    scheme: http::uri::Scheme::HTTPS,
+                    ..self
+                };
+                secure.run(tls).await
+            }
             Ok(Err(error)) => tracing::debug!(remote = %self.remote, %error, "TLS handshake failed"),
             Err(_) => tracing::debug!(remote = %self.remote, "TLS handshake timed out"),
         }
@@ -337,6 +345,7 @@ impl Served {
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         let Served {
+            scheme,
             state,
             remote,
             router,
@@ -347,6 +356,9 @@ impl Served {
         let router = TowerToHyperService::new(router);
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(remote));
+            if scheme == http::uri::Scheme::HTTPS {
+                request.extensions_mut().insert(http::uri::Scheme::HTTPS);
+            }
             router.call(request)
         });
         let conn = http.serve_connection(TokioIo::new(io), service).with_upgrades();
