@@ -35,13 +35,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run(Args::parse()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    chat::exit_with(run(Args::parse()).await)
 }
 
 async fn run(args: Args) -> Result<(), String> {
