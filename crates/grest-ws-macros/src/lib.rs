@@ -1,5 +1,44 @@
-//! Procedural macros of grest-ws: `contract!` and `#[derive(Validate)]`. Use them through the `grest-ws` crate,
-//! whose documentation shows both.
+//! Procedural macros of grest-ws: `contract!` and `#[derive(Validate)]`.
+//!
+//! Use them through the [`grest-ws`](https://docs.rs/grest-ws) crate (feature `macros`, on by default): the code
+//! they generate refers to `::grest_ws`, whose documentation walks through a contract, its server and its client.
+//!
+//! ```
+//! use grest_ws::protocol::validate::check;
+//! use grest_ws::{Contract, ServerError, Validate, ValidationError, contract};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Debug, Clone, Serialize, Deserialize, Validate)]
+//! #[serde(rename_all = "camelCase")]
+//! pub struct SendMessage {
+//!     #[validate(non_empty, max_length = 500)]
+//!     pub text: String,
+//!     pub channel_id: String,
+//! }
+//!
+//! contract! {
+//!     pub Chat {
+//!         client_to_server {
+//!             send_message(SendMessage) -> String, errors: [ValidationError, ServerError];
+//!         }
+//!         server_to_client {
+//!             new_message(String);
+//!         }
+//!     }
+//! }
+//!
+//! fn main() {
+//!     // The contract as data: snake_case in Rust, camelCase on the wire.
+//!     let paths: Vec<_> = Chat::META.methods.iter().map(|method| method.path).collect();
+//!     assert_eq!(paths, ["Chat.sendMessage", "Chat.newMessage"]);
+//!
+//!     // The derived checks, with grest's issue codes.
+//!     let issues = check(&SendMessage { text: String::new(), channel_id: "general".into() }).unwrap_err();
+//!     assert_eq!((issues[0].path.as_str(), issues[0].code.as_str()), ("text", "invalid.string.nonEmpty"));
+//! }
+//! ```
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod case;
 mod contract;
