@@ -364,6 +364,7 @@ impl GrestWs {
     ///
     /// Merge the result into your application's router; an upgrade to any other path gets the router's 404.
     pub fn build(self) -> Result<Router, BuildError> {
+        metrics::describe();
         let mut problems = Vec::new();
         let runtime = tokio::runtime::Handle::try_current();
         if self.backplane.is_some() && runtime.is_err() {
