@@ -1025,3 +1025,39 @@ impl NatsServer {
         .await;
     }
 }
+
+/// A self-signed certificate for `localhost` and `127.0.0.1`, generated for one test (rcgen), with its PEM files in
+/// a temporary folder that is removed when dropped.
+pub struct TestCertificate {
+    dir: std::path::PathBuf,
+}
+
+impl TestCertificate {
+    /// Generates one and writes `cert.pem` and `key.pem`.
+    pub fn generate() -> TestCertificate {
+        let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+        let rcgen::CertifiedKey { cert, signing_key } =
+            rcgen::generate_simple_self_signed(names).expect("a certificate is generated");
+        let dir = std::env::temp_dir().join(format!("grest-ws-tls-{}-{}", std::process::id(), free_port()));
+        std::fs::create_dir_all(&dir).expect("a temporary folder");
+        std::fs::write(dir.join("cert.pem"), cert.pem()).expect("cert.pem written");
+        std::fs::write(dir.join("key.pem"), signing_key.serialize_pem()).expect("key.pem written");
+        TestCertificate { dir }
+    }
+
+    /// The certificate, PEM (also the CA a client must trust: it signs itself).
+    pub fn cert_path(&self) -> std::path::PathBuf {
+        self.dir.join("cert.pem")
+    }
+
+    /// The private key, PEM (PKCS#8).
+    pub fn key_path(&self) -> std::path::PathBuf {
+        self.dir.join("key.pem")
+    }
+}
+
+impl Drop for TestCertificate {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

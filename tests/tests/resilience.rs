@@ -139,7 +139,7 @@ fn observed<C: grest_ws::DuplexContract, P: grest_ws::client::ParamSource<C>>(
     client: Client<C, P>,
     events: &Events,
 ) -> Client<C, P> {
-    let (a, b, c) = (events.clone(), events.clone(), events.clone());
+    let (a, b, c, d) = (events.clone(), events.clone(), events.clone(), events.clone());
     client
         .on_close(move |reason, error| {
             a.push(format!(
@@ -149,6 +149,7 @@ fn observed<C: grest_ws::DuplexContract, P: grest_ws::client::ParamSource<C>>(
         })
         .on_disconnect(move |reason| b.push(format!("disconnect {reason:?}")))
         .on_error(move |error| c.push(format!("error {error}")))
+        .on_reconnect(move || d.push("reconnect".into()))
 }
 
 async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
@@ -192,12 +193,17 @@ async fn client_reconnects_after_a_server_restart_and_setup_runs_again() {
     eventually("the drop is noticed", || events.count("disconnect Drop") == 1).await;
     assert!(!client.is_connected());
     match client.room().await {
-        Err(lab::RoomError::ServerError(e)) => assert!(e.context.display_message.unwrap().contains("not connected")),
+        Err(lab::RoomError::ServerError(e)) => assert_eq!(
+            e.context.display_message.as_deref(),
+            Some("Not connected right now: reconnecting…"),
+            "words for end users, not advice for programmers"
+        ),
         other => panic!("calls fail while disconnected, got {other:?}"),
     }
 
     let _restarted = Server::start(addr, state.clone(), TokenBook::default(), fast_server_config());
     eventually("the client reconnects", || client.is_connected()).await;
+    eventually("on_reconnect is told", || events.count("reconnect") == 1).await;
     assert_eq!(setups.load(Ordering::SeqCst), 2, "setup ran again");
     assert_eq!(client.room().await.unwrap(), "general@2");
     assert_eq!(
@@ -336,7 +342,7 @@ async fn first_connect_failure_is_returned_not_retried() {
     )
     .connect(lab::Handlers::new())
     .await;
-    assert!(matches!(result, Err(ConnectError::Transport(_))));
+    assert!(matches!(result, Err(ConnectError::Transport { .. })));
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(events.all().is_empty(), "no retries, no callbacks: {:?}", events.all());
 }

@@ -19,6 +19,9 @@ pub struct ClientConfig {
     pub reconnect: Option<ReconnectConfig>,
     /// How much the client logs through `tracing`. Default: failures only.
     pub log_mode: LogMode,
+    /// How `wss://` connections check the server's certificate. Default: the web-PKI roots.
+    #[cfg(feature = "tls")]
+    pub tls: crate::TlsConfig,
 }
 
 impl std::fmt::Debug for ClientConfig {
@@ -28,7 +31,7 @@ impl std::fmt::Debug for ClientConfig {
             .field("session", &self.session)
             .field("reconnect", &self.reconnect)
             .field("log_mode", &self.log_mode)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -39,11 +42,21 @@ impl Default for ClientConfig {
             session: SessionConfig::default(),
             reconnect: Some(ReconnectConfig::default()),
             log_mode: LogMode::NonOk,
+            #[cfg(feature = "tls")]
+            tls: crate::TlsConfig::default(),
         }
     }
 }
 
 impl ClientConfig {
+    /// Sets how `wss://` connections check the server's certificate (see [`crate::TlsConfig`]).
+    #[cfg(feature = "tls")]
+    #[must_use]
+    pub fn tls(mut self, tls: crate::TlsConfig) -> Self {
+        self.tls = tls;
+        self
+    }
+
     /// Sets the handshake timeout.
     #[must_use]
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {

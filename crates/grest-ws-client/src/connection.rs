@@ -16,6 +16,7 @@ use grest_ws_session::Role;
 type CloseCallback = Box<dyn Fn(CloseReason, Option<&ConnectError>) + Send + Sync>;
 type DisconnectCallback = Box<dyn Fn(DisconnectReason) + Send + Sync>;
 type ErrorCallback = Box<dyn Fn(&ConnectError) + Send + Sync>;
+type ReconnectCallback = Box<dyn Fn() + Send + Sync>;
 
 /// The lifecycle callbacks of one client.
 #[derive(Default)]
@@ -23,6 +24,16 @@ pub(crate) struct Callbacks {
     pub(crate) on_close: Vec<CloseCallback>,
     pub(crate) on_disconnect: Vec<DisconnectCallback>,
     pub(crate) on_error: Vec<ErrorCallback>,
+    pub(crate) on_reconnect: Vec<ReconnectCallback>,
+}
+
+impl Callbacks {
+    /// Tells the `on_reconnect` callbacks that the socket is back.
+    pub(crate) fn reconnected(&self) {
+        for callback in &self.on_reconnect {
+            callback();
+        }
+    }
 }
 
 /// Builds a contract's handlers for a (re)connection, given the connection's handle.
@@ -274,6 +285,9 @@ impl<C: DuplexContract, P: ParamSource<C>> Driver<C, P> {
                     self.modules.rerun_setups(&self.handle);
                     if self.handle.log_mode() == LogMode::All {
                         tracing::info!(path, "ws reconnect-success");
+                    }
+                    for callbacks in self.modules.callbacks() {
+                        callbacks.reconnected();
                     }
                 }
                 Err((reason, error)) => return self.finish(reason, error.as_ref()),

@@ -77,6 +77,13 @@ macro_rules! builder_methods {
             self.callbacks.on_error.push(Box::new(callback));
             self
         }
+
+        /// Called when the socket is back after a drop (handshaken, handlers in place), before any call waits on
+        /// it again.
+        pub fn on_reconnect(mut self, callback: impl Fn() + Send + Sync + 'static) -> Self {
+            self.callbacks.on_reconnect.push(Box::new(callback));
+            self
+        }
     };
 }
 
@@ -110,6 +117,9 @@ mod open;
 mod params;
 mod pool;
 mod raw;
+#[cfg(feature = "tls")]
+mod tls;
+mod transport;
 mod upgrade;
 
 use std::future::Future;
@@ -126,6 +136,12 @@ use open::Target;
 pub use params::{BeforeConnect, ConnectParams, ParamSource, StaticParams};
 pub use pool::SocketPool;
 pub use raw::{RawClient, RawConnection};
+#[cfg(feature = "tls")]
+pub use tls::{TlsConfig, TlsConfigError};
+/// The rustls crate the client's TLS is built on, for building a [`TlsConfig`] by hand.
+#[cfg(feature = "tls")]
+pub use tokio_rustls::rustls;
+pub use transport::TransportError;
 
 /// Why a connection attempt failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -141,7 +157,7 @@ pub enum ConnectError {
     #[error("handshake rejected: {0}")]
     Rejected(ErrorEnvelope),
     /// The server closed the socket during the handshake (4000 = invalid query).
-    #[error("closed during the handshake with code {code:?}: {reason}")]
+    #[error("the server closed the connection during the handshake{}", closed_detail(*.code, .reason))]
     Closed {
         /// The close code, if any.
         code: Option<u16>,
@@ -149,14 +165,37 @@ pub enum ConnectError {
         reason: String,
     },
     /// No `k` or `x` within the handshake timeout.
-    #[error("handshake timeout")]
+    #[error("the server did not answer the handshake in time")]
     Timeout,
     /// The server answered the upgrade with this HTTP status instead (404 unknown path, 403 Origin refused).
-    #[error("upgrade refused with HTTP status {0}")]
+    #[error("the server refused the WebSocket upgrade with HTTP status {status}{hint}", status = .0, hint = refused_hint(*.0))]
     Refused(u16),
-    /// The URL, TCP connection or WebSocket upgrade failed.
-    #[error("connection failed: {0}")]
-    Transport(String),
+    /// The URL, the TCP connection, TLS or the WebSocket upgrade failed.
+    #[error("cannot connect to {url}: {cause}")]
+    Transport {
+        /// The URL the attempt was for.
+        url: String,
+        /// What failed.
+        cause: TransportError,
+    },
+}
+
+/// ` with code 4000 (invalid query)`, or nothing without a code.
+fn closed_detail(code: Option<u16>, reason: &str) -> String {
+    match (code, reason.is_empty()) {
+        (None, _) => " without a close code".to_owned(),
+        (Some(code), true) => format!(" with code {code}"),
+        (Some(code), false) => format!(" with code {code} ({reason})"),
+    }
+}
+
+/// What an upgrade status usually means.
+fn refused_hint(status: u16) -> &'static str {
+    match status {
+        404 => " (no WebSocket endpoint at that path: check the URL)",
+        403 => " (the server's Origin policy refused this client)",
+        _ => "",
+    }
 }
 
 impl ConnectError {
@@ -406,7 +445,10 @@ mod tests {
             ConnectError::Timeout,
             ConnectError::Refused(403),
             ConnectError::Refused(404),
-            ConnectError::Transport("IO error: connection refused".into()),
+            ConnectError::Transport {
+                url: "ws://127.0.0.1:1/ws".into(),
+                cause: TransportError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)),
+            },
         ];
         for error in &transient {
             assert!(!error.is_terminal(), "{error}");
@@ -435,18 +477,42 @@ mod tests {
     fn errors_display_their_detail() {
         assert_eq!(
             ConnectError::Refused(403).to_string(),
-            "upgrade refused with HTTP status 403"
+            "the server refused the WebSocket upgrade with HTTP status 403 (the server's Origin policy refused this client)"
         );
-        assert_eq!(ConnectError::Timeout.to_string(), "handshake timeout");
-        let closed = ConnectError::Closed {
-            code: Some(4000),
-            reason: "Invalid query parameters".into(),
+        assert_eq!(
+            ConnectError::Refused(500).to_string(),
+            "the server refused the WebSocket upgrade with HTTP status 500"
+        );
+        assert_eq!(
+            ConnectError::Timeout.to_string(),
+            "the server did not answer the handshake in time"
+        );
+        let closed = |code, reason: &str| {
+            ConnectError::Closed {
+                code,
+                reason: reason.into(),
+            }
+            .to_string()
         };
-        let closed = closed.to_string();
-        assert!(closed.starts_with("closed during the handshake with code "), "{closed}");
-        assert!(
-            closed.contains("4000") && closed.ends_with(": Invalid query parameters"),
-            "{closed}"
+        assert_eq!(
+            closed(Some(4000), "Invalid query parameters"),
+            "the server closed the connection during the handshake with code 4000 (Invalid query parameters)"
+        );
+        assert_eq!(
+            closed(Some(1001), ""),
+            "the server closed the connection during the handshake with code 1001"
+        );
+        assert_eq!(
+            closed(None, ""),
+            "the server closed the connection during the handshake without a close code"
+        );
+        let refused = ConnectError::Transport {
+            url: "ws://127.0.0.1:9/ws/chat".into(),
+            cause: TransportError::from(std::io::Error::from_raw_os_error(111)),
+        };
+        assert_eq!(
+            refused.to_string(),
+            "cannot connect to ws://127.0.0.1:9/ws/chat: connection refused (is the server running and listening on that address?)"
         );
         let rejected = ConnectError::Rejected(NotAuthorized::new().to_envelope());
         assert!(rejected.to_string().starts_with("handshake rejected: "), "{rejected}");

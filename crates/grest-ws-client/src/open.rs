@@ -6,16 +6,16 @@ use grest_ws_core::error::INVALID_QUERY;
 use grest_ws_core::frame::{self, Frame, FrameKind};
 use grest_ws_core::{Contract, ErrorEnvelope, GrestError, ServerError, ValidationError, WebSocketSchema};
 use serde_json::Value;
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::pool::PoolKey;
+use crate::transport::{Stream, connect};
 use crate::upgrade::upgrade;
-use crate::{ClientConfig, ClientMiddleware, ConnectError, ConnectParams};
+use crate::{ClientConfig, ClientMiddleware, ConnectError, ConnectParams, TransportError};
 use grest_ws_session::{Message, WebSocket};
 
 /// A connected, handshaken socket.
-pub(crate) type ClientSocket = WebSocket<TcpStream>;
+pub(crate) type ClientSocket = WebSocket<Stream>;
 
 /// What stays the same across attempts.
 pub(crate) struct Target<C> {
@@ -73,8 +73,11 @@ impl<C: Contract> Target<C> {
     }
 
     fn upgrade_request(&self, url: String, outbound: &Outbound) -> Result<http::Request<()>, ConnectError> {
-        let transport = |e: &dyn std::fmt::Display| ConnectError::Transport(e.to_string());
-        let uri = http::Uri::try_from(url).map_err(|e| transport(&e))?;
+        let transport = |e: &dyn std::fmt::Display| ConnectError::Transport {
+            url: url.clone(),
+            cause: TransportError::Invalid(e.to_string()),
+        };
+        let uri = http::Uri::try_from(url.as_str()).map_err(|e| transport(&e))?;
         let mut request = http::Request::builder().uri(uri).body(()).map_err(|e| transport(&e))?;
         let headers = request.headers_mut();
         if !outbound.cookies.is_empty() {
@@ -97,8 +100,17 @@ impl<C: Contract> Target<C> {
     pub(crate) async fn open(&self, params: &ConnectParams<C>) -> Result<ClientSocket, ConnectError> {
         let outbound = self.outbound(params);
         let request = self.upgrade_request(self.url_with(params, &outbound)?, &outbound)?;
-        let tcp = connect_tcp(&request).await?;
-        let mut ws = upgrade(tcp, &request, self.config.session.max_message_size).await?;
+        let broken = |error: &dyn std::fmt::Display| ConnectError::Transport {
+            url: request.uri().to_string(),
+            cause: TransportError::Broken(error.to_string()),
+        };
+        let stream = connect(request.uri(), &self.config)
+            .await
+            .map_err(|cause| ConnectError::Transport {
+                url: request.uri().to_string(),
+                cause,
+            })?;
+        let mut ws = upgrade(stream, &request, self.config.session.max_message_size).await?;
         let headers = outbound
             .headers
             .into_iter()
@@ -110,9 +122,7 @@ impl<C: Contract> Target<C> {
             None,
             Some(&Value::Object(headers).to_string()),
         );
-        ws.send(&Message::text(hello))
-            .await
-            .map_err(|e| ConnectError::Transport(e.to_string()))?;
+        ws.send(&Message::text(hello)).await.map_err(|e| broken(&e))?;
         let deadline = Instant::now() + self.config.handshake_timeout;
         loop {
             let message = match tokio::time::timeout_at(deadline, ws.next()).await {
@@ -123,7 +133,7 @@ impl<C: Contract> Target<C> {
                         reason: String::new(),
                     });
                 }
-                Ok(Some(Err(e))) => return Err(ConnectError::Transport(e.to_string())),
+                Ok(Some(Err(e))) => return Err(broken(&e)),
                 Ok(Some(Ok(message))) => message,
             };
             let text = match &message {
@@ -145,28 +155,6 @@ impl<C: Contract> Target<C> {
             }
         }
     }
-}
-
-/// Opens the TCP connection to the request's host (`ws://` only: this build has no TLS), with Nagle off.
-async fn connect_tcp(request: &http::Request<()>) -> Result<TcpStream, ConnectError> {
-    let uri = request.uri();
-    if uri.scheme_str() != Some("ws") {
-        return Err(ConnectError::Transport(format!(
-            "unsupported URL scheme in {uri}: this client speaks ws:// only"
-        )));
-    }
-    let host = uri
-        .host()
-        .unwrap_or_default()
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    let port = uri.port_u16().unwrap_or(80);
-    let tcp = TcpStream::connect((host, port))
-        .await
-        .map_err(|e| ConnectError::Transport(format!("IO error: {e}")))?;
-    tcp.set_nodelay(true)
-        .map_err(|e| ConnectError::Transport(format!("IO error: {e}")))?;
-    Ok(tcp)
 }
 
 /// The error of an `x` frame: a grest error envelope, or `SERVER_ERROR` "WebSocket handshake failed".
@@ -459,8 +447,15 @@ mod tests {
         assert!(no_cookies.headers().get(http::header::COOKIE).is_none());
 
         plain.upgrade_headers = vec![("bad name".into(), "v".into())];
-        let transport =
-            |result: Result<http::Request<()>, ConnectError>| matches!(result, Err(ConnectError::Transport(_)));
+        let transport = |result: Result<http::Request<()>, ConnectError>| {
+            matches!(
+                result,
+                Err(ConnectError::Transport {
+                    cause: TransportError::Invalid(_),
+                    ..
+                })
+            )
+        };
         assert!(transport(
             plain.upgrade_request("ws://h/x".into(), &Outbound::default())
         ));
@@ -527,15 +522,18 @@ mod tests {
         assert!(query_pairs(&()).is_empty());
     }
 
-    /// Only `ws://` URLs are dialled: any other scheme fails before a connection is tried.
+    /// Only `ws://` and `wss://` URLs are dialled: any other scheme fails before a connection is tried.
     #[tokio::test]
-    async fn only_ws_urls_are_dialled() {
-        for url in ["wss://example.com/ws", "http://example.com/ws", "/relative"] {
-            let request = http::Request::builder().uri(url).body(()).unwrap();
-            let Err(ConnectError::Transport(message)) = connect_tcp(&request).await else {
-                panic!("{url} must not be dialled")
-            };
-            assert!(message.contains("ws:// only"), "{message}");
-        }
+    async fn only_websocket_urls_are_dialled() {
+        let config = ClientConfig::default();
+        let uri = |url: &str| http::Uri::try_from(url).unwrap();
+        let Err(TransportError::Scheme(scheme)) = connect(&uri("http://example.com/ws"), &config).await else {
+            panic!("http:// must not be dialled")
+        };
+        assert_eq!(scheme, "http");
+        assert!(matches!(
+            connect(&uri("/relative"), &config).await,
+            Err(TransportError::Invalid(_))
+        ));
     }
 }

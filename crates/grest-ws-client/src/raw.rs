@@ -225,12 +225,15 @@ impl std::fmt::Debug for RawConnection {
 }
 
 impl RawConnection {
-    /// Sends a frame: `String`/`&str` as a text frame, bytes as a binary frame. While disconnected it fails with
-    /// [`SendError::NotConnected`]: nothing is queued for a later socket.
+    /// Sends a frame: `String`/`&str` as a text frame, bytes as a binary frame. While reconnecting it fails with
+    /// [`SendError::NotConnected`] (nothing is queued for a later socket), once closed with [`SendError::Closed`].
     pub async fn send(&self, message: impl Into<RawMessage>) -> Result<(), SendError> {
+        if self.state.is_closing() {
+            return Err(SendError::Closed);
+        }
         match self.state.current() {
-            Some(sender) if !self.state.is_closing() => sender.send(message).await,
-            _ => Err(SendError::NotConnected),
+            Some(sender) => sender.send(message).await,
+            None => Err(SendError::NotConnected),
         }
     }
 
@@ -330,6 +333,7 @@ impl<C: RawContract, P: ParamSource<C>> Driver<C, P> {
                     if log_mode == LogMode::All {
                         tracing::info!(path, "raw ws reconnect-success");
                     }
+                    self.callbacks.reconnected();
                 }
                 Err((reason, error)) => return self.finish(reason, error.as_ref()),
             }
@@ -436,7 +440,7 @@ mod tests {
         raw.close();
         assert!(sender.is_closed());
         assert!(!raw.is_connected());
-        assert!(matches!(raw.send("late").await, Err(SendError::NotConnected)));
+        assert!(matches!(raw.send("late").await, Err(SendError::Closed)));
         assert!(!raw.is_closed(), "closed for good only once the driver finishes");
     }
 
@@ -544,7 +548,7 @@ mod tests {
             [
                 "0:hi",
                 "1:hi",
-                "RetriesExhausted Some(\"handshake timeout\") closed=false",
+                "RetriesExhausted Some(\"the server did not answer the handshake in time\") closed=false",
             ]
         );
         assert!(state.is_closing() && raw.is_closed());

@@ -5,7 +5,7 @@ use grest_ws_session::websocket::{accept_key, client_key};
 use grest_ws_session::{Role, WebSocket};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::ConnectError;
+use crate::{ConnectError, TransportError};
 
 /// The largest response head accepted.
 const MAX_HEAD: usize = 16 * 1024;
@@ -22,26 +22,29 @@ pub(crate) async fn upgrade<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let transport = |e: std::io::Error| ConnectError::Transport(format!("IO error: {e}"));
+    let fail = |cause: TransportError| ConnectError::Transport {
+        url: request.uri().to_string(),
+        cause,
+    };
+    let transport = |e: std::io::Error| fail(TransportError::from(e));
+    let invalid = |what: &str| fail(TransportError::Upgrade(what.to_owned()));
     let key = client_key();
     io.write_all(&request_head(request, &key)).await.map_err(transport)?;
     let mut buf = Vec::with_capacity(1024);
     loop {
         if buf.len() >= MAX_HEAD {
-            return Err(ConnectError::Transport("the upgrade response head is too large".into()));
+            return Err(invalid("the response head is too large"));
         }
         buf.reserve(1024);
         if io.read_buf(&mut buf).await.map_err(transport)? == 0 {
-            return Err(ConnectError::Transport(
-                "the server closed the connection during the upgrade".into(),
-            ));
+            return Err(invalid("the server closed the connection before answering"));
         }
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut response = httparse::Response::new(&mut headers);
         let head_len = match response.parse(&buf) {
             Ok(httparse::Status::Complete(len)) => len,
             Ok(httparse::Status::Partial) => continue,
-            Err(e) => return Err(ConnectError::Transport(format!("invalid upgrade response: {e}"))),
+            Err(e) => return Err(invalid(&format!("the answer is not HTTP ({e})"))),
         };
         let status = response.code.unwrap_or(0);
         if status != 101 {
@@ -60,14 +63,10 @@ where
                 .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
         };
         if !has_token("upgrade", "websocket") || !has_token("connection", "upgrade") {
-            return Err(ConnectError::Transport(
-                "the server's 101 response is not a WebSocket upgrade".into(),
-            ));
+            return Err(invalid("the server's 101 response is not a WebSocket upgrade"));
         }
         if header("sec-websocket-accept") != Some(accept_key(key.as_bytes()).as_bytes()) {
-            return Err(ConnectError::Transport(
-                "the server's Sec-WebSocket-Accept does not match the key sent".into(),
-            ));
+            return Err(invalid("the server's Sec-WebSocket-Accept does not match the key sent"));
         }
         let early = buf.split_off(head_len);
         return Ok(WebSocket::with_read(io, Role::Client, max_message, early));

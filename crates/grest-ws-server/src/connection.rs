@@ -251,7 +251,7 @@ impl Endpoint {
         let (ws, _open) = handshake.open(true).await;
         let dispatch = Router::new(self.routes.clone(), dispatchers);
         let end = session.run(ws, &dispatch).await;
-        tracing::debug!(?end, "connection closed");
+        tracing::info!(%end, "WebSocket disconnected");
     }
 
     /// Answers an upgrade request: Origin policy, RFC 6455 checks, then the connection runs on its own task.

@@ -23,7 +23,7 @@ use grest_ws_core::error::INVALID_QUERY;
 use grest_ws_core::frame::{self, Frame, FrameKind};
 use grest_ws_core::validate::Issues;
 use grest_ws_core::{ErrorEnvelope, GrestError, ServerError};
-use grest_ws_session::{CloseFrame, Message, WsError, close_socket};
+use grest_ws_session::{CloseFrame, LogLimit, Message, WsError, close_socket};
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
@@ -36,6 +36,9 @@ use crate::upgrade::{self, ServerSocket};
 pub const CLOSE_INVALID_QUERY: u16 = 4000;
 /// Close code: the in-band handshake failed or timed out.
 pub const CLOSE_HANDSHAKE_FAILED: u16 = 4001;
+
+/// Refused connections are logged at info, at most 10 lines a second (a misbehaving client cannot flood the log).
+static REFUSED: LogLimit = LogLimit::new(10);
 
 /// Where the wires read a connection's credentials.
 pub(crate) enum Credentials {
@@ -86,7 +89,13 @@ impl<'e> Handshake<'e> {
         match decoded {
             Ok(query) => Some(query),
             Err(issues) => {
-                tracing::debug!(?issues, "handshake query failed validation");
+                if let Some(suppressed) = REFUSED.admit() {
+                    tracing::info!(
+                        issues = issues.len(),
+                        suppressed,
+                        "WebSocket refused: invalid query (4000)"
+                    );
+                }
                 self.metrics.connection(Outcome::QueryInvalid);
                 let frame = CloseFrame::new(CLOSE_INVALID_QUERY, INVALID_QUERY);
                 close_socket(&mut self.ws, Some(frame), self.config.rejection_grace).await;
@@ -113,7 +122,10 @@ impl<'e> Handshake<'e> {
                 return match pipeline.run(inbound).await {
                     Ok(authenticated) => Some(authenticated),
                     Err(error) => {
-                        tracing::debug!(error_type = %error.error_type, "upgrade authentication failed");
+                        if let Some(suppressed) = REFUSED.admit() {
+                            let error_type = &error.error_type;
+                            tracing::info!(%error_type, suppressed, "WebSocket refused: upgrade credentials (4001)");
+                        }
                         self.metrics.connection(Outcome::HandshakeFailed);
                         let frame = CloseFrame::new(CLOSE_HANDSHAKE_FAILED, "Unauthorized");
                         close_socket(&mut self.ws, Some(frame), config.rejection_grace).await;
@@ -131,7 +143,10 @@ impl<'e> Handshake<'e> {
             Ok(headers) => headers,
             Err(HandshakeWait::TimedOut) => {
                 let error = ServerError::with_display_message("Handshake timeout");
-                tracing::debug!(error_ref = %error.context.reference, "no handshake in time");
+                if let Some(suppressed) = REFUSED.admit() {
+                    let error_ref = &error.context.reference;
+                    tracing::info!(%error_ref, suppressed, "WebSocket refused: no handshake in time");
+                }
                 self.refuse_with(Outcome::HandshakeFailed, &error.to_envelope()).await;
                 return None;
             }
@@ -145,7 +160,10 @@ impl<'e> Handshake<'e> {
         match result {
             Ok(authenticated) => Some(authenticated),
             Err(error) => {
-                tracing::debug!(error_type = %error.error_type, error_ref = %error.context.reference, "handshake rejected");
+                if let Some(suppressed) = REFUSED.admit() {
+                    let (error_type, error_ref) = (&error.error_type, &error.context.reference);
+                    tracing::info!(%error_type, %error_ref, suppressed, "WebSocket refused: handshake rejected");
+                }
                 self.refuse_with(Outcome::HandshakeFailed, &error).await;
                 None
             }
@@ -178,7 +196,7 @@ impl<'e> Handshake<'e> {
                 tracing::debug!(%error, "could not send k");
             }
         }
-        tracing::debug!("connection open");
+        tracing::info!("WebSocket connected");
         (self.ws, open)
     }
 }

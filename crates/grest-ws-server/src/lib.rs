@@ -65,6 +65,8 @@ mod rooms;
 mod serve;
 mod server_events;
 mod sockets;
+#[cfg(feature = "tls")]
+mod tls;
 mod upgrade;
 
 use std::collections::{HashMap, HashSet};
@@ -94,6 +96,12 @@ pub use rooms::{Broadcast, Delivery, Rooms};
 pub use serve::{Serve, ServeConfig, serve};
 pub use server_events::{SERVER_EVENT_BUFFER, ServerEventError, ServerEventReceiver, ServerEvents};
 pub use sockets::{SocketInfo, Sockets};
+#[cfg(feature = "tls")]
+pub use tls::{TlsIdentity, TlsIdentityError};
+/// The rustls crate the server's TLS is built on, for [`TlsIdentity::from_rustls`] and [`TlsIdentity::new`]'s
+/// certificate types (`rustls::pki_types`).
+#[cfg(feature = "tls")]
+pub use tokio_rustls::rustls;
 
 /// Server settings; each field names its default (see also docs/protocol.md §2).
 #[derive(Debug, Clone)]

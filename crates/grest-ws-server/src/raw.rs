@@ -409,7 +409,7 @@ where
         // The handler has the socket: from here on frames are delivered.
         let (ws, _open) = handshake.open(!C::CUSTOM_CLIENT).await;
         let end = session.run(ws).await;
-        tracing::debug!(?end, "raw connection closed");
+        tracing::info!(%end, "raw WebSocket disconnected");
     }
 }
 

@@ -170,6 +170,8 @@ pub fn serve(listener: TcpListener, router: Router) -> Serve<Pending<()>> {
         router,
         config: ServeConfig::default(),
         signal: std::future::pending(),
+        #[cfg(feature = "tls")]
+        tls: None,
     }
 }
 
@@ -180,9 +182,20 @@ pub struct Serve<F> {
     router: Router,
     config: ServeConfig,
     signal: F,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::TlsIdentity>,
 }
 
 impl<F> Serve<F> {
+    /// Serves HTTPS (and so `wss://`) with `identity`'s certificate: every accepted connection first completes a
+    /// TLS handshake, within [`ServeConfig::header_read_timeout`]; one that fails or stalls is closed (logged at
+    /// debug level).
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, identity: crate::TlsIdentity) -> Self {
+        self.tls = Some(identity);
+        self
+    }
+
     /// Replaces the limits.
     pub fn config(mut self, config: ServeConfig) -> Self {
         self.config = config;
@@ -200,6 +213,8 @@ impl<F> Serve<F> {
             router: self.router,
             config: self.config,
             signal,
+            #[cfg(feature = "tls")]
+            tls: self.tls,
         }
     }
 
@@ -230,7 +245,11 @@ where
         router,
         config,
         signal,
+        #[cfg(feature = "tls")]
+        tls,
     } = serve;
+    #[cfg(feature = "tls")]
+    let acceptor = tls.as_ref().map(crate::TlsIdentity::acceptor);
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(config.header_read_timeout)
@@ -260,8 +279,15 @@ where
                     continue;
                 };
                 let _ = tcp.set_nodelay(true);
-                let io = ServedIo { tcp, state: Arc::new(state) };
-                connections.spawn(connection(io, remote, router.clone(), http.clone(), config.idle_timeout, shutting_down.clone()));
+                let state = Arc::new(state);
+                let io = ServedIo { tcp, state: state.clone() };
+                let served = Served { scheme: http::uri::Scheme::HTTP, state, remote, router: router.clone(), http: http.clone(), idle_timeout: config.idle_timeout, shutting_down: shutting_down.clone() };
+                #[cfg(feature = "tls")]
+                if let Some(acceptor) = &acceptor {
+                    connections.spawn(served.run_tls(acceptor.clone(), io, config.header_read_timeout));
+                    continue;
+                }
+                connections.spawn(served.run(io));
             }
         }
     }
@@ -281,48 +307,87 @@ where
     Ok(())
 }
 
-/// Serves one accepted connection until it ends, is upgraded (the WebSocket goes on in its own task), stays idle
-/// too long, or shutdown finishes it.
-async fn connection(
-    io: ServedIo,
+/// One accepted connection, with what serving it needs.
+struct Served {
+    /// How requests arrived (`https` over TLS): the Origin policy compares a browser's origin with it.
+    scheme: http::uri::Scheme,
+    state: Arc<ConnectionState>,
     remote: SocketAddr,
     router: Router,
     http: http1::Builder,
     idle_timeout: Option<Duration>,
-    mut shutting_down: watch::Receiver<bool>,
-) {
-    let state = io.state.clone();
-    let router = TowerToHyperService::new(router);
-    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-        request.extensions_mut().insert(ConnectInfo(remote));
-        router.call(request)
-    });
-    let conn = http.serve_connection(TokioIo::new(io), service).with_upgrades();
-    let mut conn = std::pin::pin!(conn);
-    let mut moved = state.moved.load(Ordering::Relaxed);
-    let mut draining = *shutting_down.borrow();
-    if draining {
-        conn.as_mut().graceful_shutdown();
+    shutting_down: watch::Receiver<bool>,
+}
+
+impl Served {
+    /// Completes the TLS handshake within `timeout`, then serves the connection; a handshake that fails or
+    /// stalls closes it.
+    #[cfg(feature = "tls")]
+    async fn run_tls(self, acceptor: tokio_rustls::TlsAcceptor, io: ServedIo, timeout: Option<Duration>) {
+        let handshake = tokio::time::timeout(timeout.unwrap_or(Duration::MAX), acceptor.accept(io));
+        match handshake.await {
+            Ok(Ok(tls)) => {
+                let secure = Served {
+                    scheme: http::uri::Scheme::HTTPS,
+                    ..self
+                };
+                secure.run(tls).await
+            }
+            Ok(Err(error)) => tracing::debug!(remote = %self.remote, %error, "TLS handshake failed"),
+            Err(_) => tracing::debug!(remote = %self.remote, "TLS handshake timed out"),
+        }
     }
-    loop {
-        tokio::select! {
-            result = conn.as_mut() => {
-                if let Err(e) = result {
-                    tracing::debug!(%remote, error = %e, "HTTP connection ended with an error");
-                }
-                return;
+
+    /// Serves the connection until it ends, is upgraded (the WebSocket goes on in its own task), stays idle too
+    /// long, or shutdown finishes it.
+    async fn run<I>(self, io: I)
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let Served {
+            scheme,
+            state,
+            remote,
+            router,
+            http,
+            idle_timeout,
+            mut shutting_down,
+        } = self;
+        let router = TowerToHyperService::new(router);
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(remote));
+            if scheme == http::uri::Scheme::HTTPS {
+                request.extensions_mut().insert(http::uri::Scheme::HTTPS);
             }
-            _ = shutting_down.changed(), if !draining => {
-                draining = true;
-                conn.as_mut().graceful_shutdown();
-            }
-            () = tokio::time::sleep(idle_timeout.unwrap_or(Duration::MAX)), if idle_timeout.is_some() => {
-                let now = state.moved.load(Ordering::Relaxed);
-                if now == moved {
-                    tracing::debug!(%remote, "closing an HTTP connection that moved no byte within the idle timeout");
+            router.call(request)
+        });
+        let conn = http.serve_connection(TokioIo::new(io), service).with_upgrades();
+        let mut conn = std::pin::pin!(conn);
+        let mut moved = state.moved.load(Ordering::Relaxed);
+        let mut draining = *shutting_down.borrow();
+        if draining {
+            conn.as_mut().graceful_shutdown();
+        }
+        loop {
+            tokio::select! {
+                result = conn.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::debug!(%remote, error = %e, "HTTP connection ended with an error");
+                    }
                     return;
                 }
-                moved = now;
+                _ = shutting_down.changed(), if !draining => {
+                    draining = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+                () = tokio::time::sleep(idle_timeout.unwrap_or(Duration::MAX)), if idle_timeout.is_some() => {
+                    let now = state.moved.load(Ordering::Relaxed);
+                    if now == moved {
+                        tracing::debug!(%remote, "closing an HTTP connection that moved no byte within the idle timeout");
+                        return;
+                    }
+                    moved = now;
+                }
             }
         }
     }

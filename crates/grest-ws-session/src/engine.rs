@@ -15,10 +15,11 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use grest_ws_core::envelope::Envelope;
 use grest_ws_core::frame::{self, Frame, FrameKind, ReplyId};
-use grest_ws_core::{GrestError, RouteNotFound, ServerError};
+use grest_ws_core::{ErrorEnvelope, GrestError, RouteNotFound, ServerError};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
+use crate::LogLimit;
 use crate::dispatch::{BoxFuture, Call, Dispatch, Route};
 use crate::io::QueuedIo;
 use crate::observe::{MessageContext, poll_in_context};
@@ -52,6 +53,22 @@ pub enum SessionEnd {
     ProtocolViolation(u16),
     /// A transport error.
     Error(String),
+}
+
+impl std::fmt::Display for SessionEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SessionEnd::PeerClosed(Some(code)) => write!(f, "closed by the peer (code {code})"),
+            SessionEnd::PeerClosed(None) => f.write_str("closed by the peer"),
+            SessionEnd::Closed => f.write_str("closed by this side"),
+            SessionEnd::Drained => f.write_str("drained and closed (shutdown, 1001)"),
+            SessionEnd::HeartbeatTimeout => f.write_str("dropped: nothing heard within the heartbeat deadline"),
+            SessionEnd::MessageTooBig => f.write_str("closed: a message over the size limit (1009)"),
+            SessionEnd::SlowConsumer => f.write_str("closed: the peer reads too slowly (1013)"),
+            SessionEnd::ProtocolViolation(code) => write!(f, "closed: the peer broke the WebSocket protocol ({code})"),
+            SessionEnd::Error(error) => write!(f, "transport error: {error}"),
+        }
+    }
 }
 
 /// One socket's session: its mailbox and link, attached to a handle before the socket is handed to
@@ -841,11 +858,27 @@ fn start<'a>(route: Route, id: Option<&str>, is_request: bool, call: Call<'a>, h
     }
 }
 
+/// Logs a failed call with the error reference its peer received: at warn for the server's own failures
+/// (status 500 and above), at info for the peer's (invalid input, not allowed…), each at most 10 lines a second so a
+/// misbehaving peer cannot flood the log.
+fn log_failed(path: &str, error: &ErrorEnvelope) {
+    static SERVER: LogLimit = LogLimit::new(10);
+    static PEER: LogLimit = LogLimit::new(10);
+    let (error_type, error_ref) = (&error.error_type, &error.context.reference);
+    if error.status_code >= 500 {
+        if let Some(suppressed) = SERVER.admit() {
+            tracing::warn!(path, %error_type, %error_ref, suppressed, "request failed");
+        }
+    } else if let Some(suppressed) = PEER.admit() {
+        tracing::info!(path, %error_type, %error_ref, suppressed, "request refused");
+    }
+}
+
 /// Reports a handled call: to the observer (its result and how long the handler took), and, when it failed, to
 /// the debug log with the error reference its peer received, so a report can be matched to the log.
 fn report(handle: &PeerHandle, path: &'static str, envelope: &Envelope, elapsed: Duration) {
     if let Some(error) = envelope.error() {
-        tracing::debug!(path, error_type = %error.error_type, error_ref = %error.context.reference, "request failed");
+        log_failed(path, error);
     }
     if let Some(observer) = handle.observer() {
         observer.inbound(Some(path), envelope.result_type(), elapsed);

@@ -61,9 +61,9 @@ pub enum PushError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SendError {
-    /// There is no live socket: not connected yet, reconnecting, or closed for good.
+    /// There is no live socket now: a client reconnecting (or not connected yet).
     NotConnected,
-    /// The socket ended before the message was queued, or before the reply arrived.
+    /// The socket ended before the message was queued, or before the reply arrived, or the handle was closed.
     Closed,
     /// No reply within the request timeout ([`crate::SessionConfig::request_timeout`]).
     TimedOut,
@@ -71,8 +71,9 @@ pub enum SendError {
     Invalid,
 }
 
-/// The message of [`SendError::NotConnected`], as the original client words it.
-const NOT_CONNECTED: &str = "WebSocket client is not connected. Call connect() first.";
+/// The message of [`SendError::NotConnected`]. (The original says "Call connect() first", which is advice for a
+/// programmer that end users got to read while a client reconnected.)
+const NOT_CONNECTED: &str = "Not connected right now: reconnecting…";
 
 impl SendError {
     /// Whether the failure means the socket was gone (the outbound result `CONNECTION_CLOSED` of metrics).

@@ -697,7 +697,7 @@ impl PeerHandle {
 
     fn live_link(&self) -> Result<Arc<Link>, SendError> {
         if self.is_closing() {
-            return Err(SendError::NotConnected);
+            return Err(SendError::Closed);
         }
         self.current_link().ok_or(SendError::NotConnected)
     }

@@ -725,10 +725,7 @@ async fn close_with_sends_the_close_frame_and_ends_closed() {
     let recorder = server.recorder.clone();
     assert_eq!(server.end().await, SessionEnd::Closed);
     assert_eq!(recorder.ended(), [SessionEnd::Closed]);
-    assert_eq!(
-        handle.request("Client.ask", Some(&1)).await,
-        Err(SendError::NotConnected)
-    );
+    assert_eq!(handle.request("Client.ask", Some(&1)).await, Err(SendError::Closed));
     assert_eq!(handle.try_notify("Client.note", Some(&1)), Err(PushError::Closed));
 }
 

@@ -1,98 +1,129 @@
-//! The chat server: `cargo run --release -p chat [-- --addr HOST:PORT] [--redis redis://HOST:PORT |
-//! --redis-cluster redis://HOST:PORT,… | --nats nats://HOST:PORT]` (default 127.0.0.1:3000, a single process).
-//! With a backplane flag, several chat servers share their rooms through that engine.
+//! The chat server: the chat page, its typed WebSocket API, `/api/presence` and `/metrics` on one port. Run
+//! `cargo run --release -p chat -- --help` for the options: the address, a backplane to share rooms with other chat
+//! servers (Redis, a Redis Cluster or NATS), and a certificate to serve HTTPS and `wss://` directly.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
 
 use chat::{ChatApp, app, clustered_app};
+use clap::Parser;
+use grest_ws::server::TlsIdentity;
 use grest_ws_nats::NatsBackplane;
 use grest_ws_redis::RedisBackplane;
 use tracing_subscriber::EnvFilter;
 
-/// What the command line asks for.
-struct Args {
-    addr: SocketAddr,
-    backplane: Option<Engine>,
-}
+const EXAMPLES: &str = "\
+Examples:
+  chat                                             one server on http://127.0.0.1:3000/
+  chat --addr 0.0.0.0:8080                         listen on every interface, port 8080
+  chat --addr 127.0.0.1:3001 --redis redis://127.0.0.1:6379
+                                                   one of several servers sharing rooms through Redis
+  chat --tls-cert cert.pem --tls-key key.pem       serve https:// and wss:// with this certificate";
 
-/// Where the rooms are shared, with its URL.
-enum Engine {
-    Redis(String),
-    /// Some nodes of a Redis Cluster.
-    RedisCluster(Vec<String>),
-    Nats(String),
+/// The grest-ws chat example: a chat page, a typed WebSocket API (`/ws/chat`), presence and metrics on one port.
+#[derive(Parser)]
+#[command(version, after_help = EXAMPLES)]
+struct Args {
+    /// Where to listen.
+    #[arg(long, default_value = "127.0.0.1:3000", value_name = "HOST:PORT")]
+    addr: SocketAddr,
+    /// Share rooms with the other chat servers on this Redis.
+    #[arg(long, value_name = "URL", group = "backplane")]
+    redis: Option<String>,
+    /// Share rooms with the other chat servers on this Redis Cluster (some of its nodes, comma-separated).
+    #[arg(long, value_name = "URL,...", value_delimiter = ',', group = "backplane")]
+    redis_cluster: Option<Vec<String>>,
+    /// Share rooms with the other chat servers on this NATS.
+    #[arg(long, value_name = "URL", group = "backplane")]
+    nats: Option<String>,
+    /// Serve https:// and wss:// with this certificate chain (PEM, leaf first).
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
-    let args = parse_args(std::env::args().skip(1))?;
-    let listener = tokio::net::TcpListener::bind(args.addr).await?;
-    let ChatApp { router, sockets, .. } = match &args.backplane {
-        Some(Engine::Redis(url)) => {
-            let backplane = RedisBackplane::connect(url).await?;
-            tracing::info!(%url, "sharing rooms with the other chat servers on this Redis");
-            clustered_app(backplane)?
-        }
-        Some(Engine::RedisCluster(urls)) => {
-            let nodes: Vec<&str> = urls.iter().map(String::as_str).collect();
-            let backplane = RedisBackplane::connect_cluster(&nodes).await?;
-            tracing::info!(?urls, "sharing rooms with the other chat servers on this Redis Cluster");
-            clustered_app(backplane)?
-        }
-        Some(Engine::Nats(url)) => {
-            let backplane = NatsBackplane::connect(url).await?;
-            tracing::info!(%url, "sharing rooms with the other chat servers on this NATS");
-            clustered_app(backplane)?
-        }
-        None => app()?,
-    };
-    tracing::info!(
-        "chat server listening on http://{} (WebSocket at ws://{}/ws/chat)",
-        listener.local_addr()?,
-        listener.local_addr()?
-    );
-    grest_ws::server::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            let _ = tokio::signal::ctrl_c().await;
-            tracing::info!("shutting down: draining sockets");
-            // In-flight requests finish, then every socket closes with 1001 and clients reconnect elsewhere.
-            sockets.shutdown(std::time::Duration::from_secs(5)).await;
-        })
-        .await?;
-    Ok(())
-}
-
-const USAGE: &str = "usage: chat [--addr HOST:PORT] [--redis redis://HOST:PORT | --redis-cluster \
-                     redis://HOST:PORT,... | --nats nats://HOST:PORT]";
-
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
-    let mut addr = String::from("127.0.0.1:3000");
-    let mut backplane = None;
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
-            None => (arg, None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| args.next())
-                .ok_or(format!("{flag} needs a value; {USAGE}"))
-        };
-        match flag.as_str() {
-            "--addr" => addr = value()?,
-            "--redis" => backplane = Some(Engine::Redis(value()?)),
-            "--redis-cluster" => {
-                let urls = value()?.split(',').map(str::to_owned).collect();
-                backplane = Some(Engine::RedisCluster(urls));
-            }
-            "--nats" => backplane = Some(Engine::Nats(value()?)),
-            other => return Err(format!("unknown argument {other:?}; {USAGE}")),
+    match run(Args::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
         }
     }
-    let addr = addr.parse().map_err(|e| format!("invalid --addr {addr:?}: {e}"))?;
-    Ok(Args { addr, backplane })
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsIdentity::from_pem_files(cert, key).map_err(|e| e.to_string())?),
+        _ => None,
+    };
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .map_err(|e| listen_error(args.addr, &e))?;
+    let ChatApp { router, sockets, .. } = build(&args).await?;
+    let (http, ws) = if tls.is_some() {
+        ("https", "wss")
+    } else {
+        ("http", "ws")
+    };
+    let addr = args.addr;
+    tracing::info!("chat page at {http}://{addr}/ (WebSocket API at {ws}://{addr}/ws/chat); Ctrl-C stops");
+    let mut server = grest_ws::server::serve(listener, router).with_graceful_shutdown(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: draining sockets");
+        // In-flight requests finish, then every socket closes with 1001 and clients reconnect elsewhere.
+        sockets.shutdown(std::time::Duration::from_secs(5)).await;
+    });
+    if let Some(identity) = tls {
+        server = server.tls(identity);
+    }
+    server.await.map_err(|e| format!("the server stopped: {e}"))
+}
+
+/// The application, on the backplane the arguments name, if any.
+async fn build(args: &Args) -> Result<ChatApp, String> {
+    let built = if let Some(url) = &args.redis {
+        let backplane = RedisBackplane::connect(url)
+            .await
+            .map_err(|e| format!("cannot reach Redis at {url}: {e}"))?;
+        tracing::info!(%url, "sharing rooms with the other chat servers on this Redis");
+        clustered_app(backplane)
+    } else if let Some(urls) = &args.redis_cluster {
+        let nodes: Vec<&str> = urls.iter().map(String::as_str).collect();
+        let backplane = RedisBackplane::connect_cluster(&nodes)
+            .await
+            .map_err(|e| format!("cannot reach the Redis Cluster at {}: {e}", urls.join(", ")))?;
+        tracing::info!(?urls, "sharing rooms with the other chat servers on this Redis Cluster");
+        clustered_app(backplane)
+    } else if let Some(url) = &args.nats {
+        let backplane = NatsBackplane::connect(url)
+            .await
+            .map_err(|e| format!("cannot reach NATS at {url}: {e}"))?;
+        tracing::info!(%url, "sharing rooms with the other chat servers on this NATS");
+        clustered_app(backplane)
+    } else {
+        app()
+    };
+    built.map_err(|e| e.to_string())
+}
+
+/// Why the server cannot listen on `addr`, with what to do about it.
+fn listen_error(addr: SocketAddr, error: &std::io::Error) -> String {
+    match error.kind() {
+        std::io::ErrorKind::AddrInUse => format!(
+            "cannot listen on {addr}: the address is already in use (is another chat server running? choose \
+             another port with --addr)"
+        ),
+        std::io::ErrorKind::PermissionDenied => {
+            format!("cannot listen on {addr}: permission denied (ports below 1024 need privileges; try --addr)")
+        }
+        _ => format!("cannot listen on {addr}: {error}"),
+    }
 }
