@@ -118,9 +118,12 @@
 //! |---|---|---|
 //! | `server` | yes | the [`server`] module: endpoints on axum, rooms, [`serve`](server::serve) |
 //! | `client` | yes | the [`client`] module: the native tokio client |
+//! | `client-tls` | yes | `wss://` in the client (rustls with the web-PKI roots) |
 //! | `macros` | yes | [`contract!`] and `#[derive(Validate)]` |
+//! | `client-tls-native-roots` | no | the client can trust the operating system's certificate store |
+//! | `server-tls` | no | `Serve::tls`: HTTPS and `wss://` served directly (rustls) |
 //! | `typegen` | no | the `typegen` module: TypeScript generated from a contract |
-//! | `full` | no | all of the above |
+//! | `full` | no | all of the above but `client-tls-native-roots` |
 //!
 //! Without `server` or `client`, the crate is the contract vocabulary alone: a crate that only declares the
 //! shared contract can depend on `grest-ws` with `default-features = false, features = ["macros"]`.
