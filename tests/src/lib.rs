@@ -1,6 +1,11 @@
 //! Shared parts of the integration tests: a test contract that exercises every feature, a server for it on an
 //! ephemeral loopback port, and a plain WebSocket client for hand-written frames.
 
+/// The repository README's examples, run as doctests (the README is not part of any published crate).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+mod readme {}
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

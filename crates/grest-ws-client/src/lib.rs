@@ -3,12 +3,37 @@
 //! half-open links, reconnects back off exponentially with jitter, and `before_connect` refreshes rotating
 //! credentials before every attempt.
 //!
-//! ```ignore
-//! let client = Client::new(CHAT_API, "ws://127.0.0.1:3000")
-//!     .connect(chat::Handlers::new().on_are_you_there(|| async { Ok(true) }))
-//!     .await?;
-//! let reply = client.send_message(&SendMessageRequest { text: "hi".into(), channel_id: "general".into() }).await?;
+//! Most users reach this crate as `grest_ws::client` through the [`grest-ws`](https://docs.rs/grest-ws)
+//! umbrella crate, whose `contract!` generates the typed client and its handlers:
+//!
+//! ```no_run
+//! # use grest_ws::{ServerError, Validate, ValidationError, WebSocketSchema, contract};
+//! # use serde::{Deserialize, Serialize};
+//! # #[derive(Debug, Clone, Serialize, Deserialize, Validate)]
+//! # #[serde(rename_all = "camelCase")]
+//! # pub struct SendMessageRequest { #[validate(non_empty)] pub text: String, pub channel_id: String }
+//! # contract! {
+//! #     pub Chat {
+//! #         client_to_server { send_message(SendMessageRequest) -> String, errors: [ValidationError, ServerError]; }
+//! #         server_to_client { new_message(String); are_you_there() -> bool, errors: [ServerError]; }
+//! #     }
+//! # }
+//! # pub const CHAT_API: WebSocketSchema<Chat> = WebSocketSchema::new("ws/chat");
+//! use grest_ws::client::Client;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! // Server-to-client handlers are partial: an unhandled request is answered ROUTE_NOT_FOUND.
+//! let handlers = chat::Handlers::new()
+//!     .on_new_message(|text| async move { println!("pushed: {text}") })
+//!     .on_are_you_there(|| async { Ok(true) });
+//! let client = Client::new(CHAT_API, "ws://127.0.0.1:3000").connect(handlers).await?;
+//! let id = client.send_message(&SendMessageRequest { text: "hi".into(), channel_id: "general".into() }).await?;
+//! println!("sent as {id}");
+//! # Ok(()) }
+//! # fn main() {}
 //! ```
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 /// The builder methods the typed and the raw client share (both have `target` and `callbacks` fields).
 macro_rules! builder_methods {

@@ -28,6 +28,8 @@
 //!   `websocket_backplane_receive_dropped_total{reason="slow"}` and logged (at most once a second). Losing and
 //!   regaining the server is logged too.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 

@@ -45,6 +45,8 @@
 //!   the others never wait for it. It reconnects and subscribes again; what it missed meanwhile is gone, as with
 //!   any pub/sub.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod cluster;
 mod standalone;
 

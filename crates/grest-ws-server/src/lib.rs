@@ -11,6 +11,49 @@
 //!
 //! Serve the router with [`serve`](fn@serve): `axum::serve` plus the limits a server on the open internet needs (header and
 //! idle timeouts, a header size cap, a connection cap, graceful shutdown; see [`ServeConfig`]).
+//!
+//! Most users reach this crate as `grest_ws::server` through the [`grest-ws`](https://docs.rs/grest-ws)
+//! umbrella crate, whose `contract!` declares the contracts served here:
+//!
+//! ```no_run
+//! # use grest_ws::{ServerError, Validate, ValidationError, WebSocketSchema, contract};
+//! # use serde::{Deserialize, Serialize};
+//! # #[derive(Debug, Clone, Serialize, Deserialize, Validate)]
+//! # #[serde(rename_all = "camelCase")]
+//! # pub struct SendMessageRequest { #[validate(non_empty)] pub text: String, pub channel_id: String }
+//! # contract! {
+//! #     pub Chat {
+//! #         client_to_server { send_message(SendMessageRequest) -> String, errors: [ValidationError, ServerError]; }
+//! #         server_to_client { new_message(String); are_you_there() -> bool, errors: [ServerError]; }
+//! #     }
+//! # }
+//! # pub const CHAT_API: WebSocketSchema<Chat> = WebSocketSchema::new("ws/chat");
+//! use axum::{Router, routing::get};
+//! use grest_ws::server::{Connected, GrestWs, serve};
+//!
+//! struct ChatSession {
+//!     peer: chat::Peer,
+//! }
+//!
+//! impl chat::Server for ChatSession {
+//!     async fn send_message(&self, input: SendMessageRequest) -> Result<String, chat::SendMessageError> {
+//!         self.peer.new_message(&input.text).await?;
+//!         Ok("m1".to_owned())
+//!     }
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let sockets = GrestWs::new()
+//!         .ws(CHAT_API, |conn: Connected<Chat>| async move { ChatSession { peer: conn.peer } })
+//!         .build()?;
+//!     let app = Router::new().route("/health", get(|| async { "ok" })).merge(sockets);
+//!     serve(tokio::net::TcpListener::bind("0.0.0.0:3000").await?, app).await?;
+//!     Ok(())
+//! }
+//! ```
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod auth;
 mod backplane;
@@ -329,6 +372,7 @@ impl GrestWs {
     ///
     /// Merge the result into your application's router; an upgrade to any other path gets the router's 404.
     pub fn build(self) -> Result<Router, BuildError> {
+        metrics::describe();
         let mut problems = Vec::new();
         let runtime = tokio::runtime::Handle::try_current();
         if self.backplane.is_some() && runtime.is_err() {

@@ -19,18 +19,134 @@
 //! `api` is the contract name (for modules of one anchor, the first registered), `path` the endpoint path,
 //! `method` the message path (`Chat.sendMessage`; `unknown` for paths nobody handles, so garbage cannot inflate the
 //! label set).
+//!
+//! Each comes with a description and a unit (`# HELP` in Prometheus): [`GrestWs::build`](crate::GrestWs::build)
+//! hands them to the recorder installed at that moment, so install the exporter before building the server (or
+//! call [`describe`] once it is installed). The Redis and NATS backplanes count under the two
+//! `websocket_backplane_*` names, described with the server that uses them.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use grest_ws_session::{Observer, SessionEnd};
-use metrics::{Counter, Histogram, counter, gauge, histogram};
+use metrics::{
+    Counter, Histogram, Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+};
 
 /// Bucket bounds (ms) the original uses for `websocket_request_duration_ms`.
 pub const REQUEST_DURATION_BUCKETS: &[f64] = &[1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0];
 /// Bucket bounds (ms) the original uses for `websocket_out_request_duration_ms`.
 pub const OUT_REQUEST_DURATION_BUCKETS: &[f64] = &[1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0];
+
+/// What kind of metric a [`Description`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A monotonic count.
+    Counter,
+    /// A value that goes up and down.
+    Gauge,
+    /// A distribution of observations.
+    Histogram,
+}
+
+/// The description of one metric the server (or its backplane) emits.
+#[derive(Debug, Clone, Copy)]
+pub struct Description {
+    /// The metric name.
+    pub name: &'static str,
+    /// Its kind.
+    pub kind: Kind,
+    /// Its unit.
+    pub unit: Unit,
+    /// The help text.
+    pub help: &'static str,
+}
+
+/// Every metric of the table above, described.
+pub const DESCRIPTIONS: &[Description] = &[
+    Description {
+        name: "websocket_connections_active",
+        kind: Kind::Gauge,
+        unit: Unit::Count,
+        help: "Typed WebSocket connections open now (handshake accepted, socket not yet closed)",
+    },
+    Description {
+        name: "websocket_connections_total",
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        help: "WebSocket handshakes, by result (OK, QUERY_INVALID, HANDSHAKE_FAILED, ERROR)",
+    },
+    Description {
+        name: "websocket_heartbeat_timeouts_total",
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        help: "Connections dropped because nothing arrived from the peer within the heartbeat deadline",
+    },
+    Description {
+        name: "websocket_slow_consumer_disconnects_total",
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        help: "Connections closed with 1013 because their reader fell more than the outbound budget behind",
+    },
+    Description {
+        name: "websocket_requests_total",
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        help: "Client-to-server messages and requests handled, by method and result (OK, error type, ROUTE_NOT_FOUND)",
+    },
+    Description {
+        name: "websocket_request_duration_ms",
+        kind: Kind::Histogram,
+        unit: Unit::Milliseconds,
+        help: "Time to handle a client-to-server message or request, in milliseconds",
+    },
+    Description {
+        name: "websocket_out_requests_total",
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        help: "Server-to-client messages and requests, by method and result (OK, error type, CONNECTION_CLOSED); \
+               a broadcast counts once per recipient",
+    },
+    Description {
+        name: "websocket_out_request_duration_ms",
+        kind: Kind::Histogram,
+        unit: Unit::Milliseconds,
+        help: "Time from a server-to-client request to its reply, in milliseconds",
+    },
+    Description {
+        name: "websocket_outbound_dropped_total",
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        help: "Outbound frames dropped unsent (the slow-consumer policy, or a connection that closed first)",
+    },
+    Description {
+        name: "websocket_backplane_publish_failed_total",
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        help: "Messages the backplane could not publish, by stage (queue: the adapter's queue was full; engine: \
+               Redis or NATS refused them)",
+    },
+    Description {
+        name: "websocket_backplane_receive_dropped_total",
+        kind: Kind::Counter,
+        unit: Unit::Count,
+        help: "Backplane messages received and dropped, by reason (unreadable: not a backplane message of this \
+               version; slow: the receive buffer was full)",
+    },
+];
+
+/// Hands every [`Description`] to the installed recorder (what Prometheus shows as `# HELP`). Repeating it is
+/// harmless; [`GrestWs::build`](crate::GrestWs::build) does it for every server.
+pub fn describe() {
+    for Description { name, kind, unit, help } in DESCRIPTIONS {
+        match kind {
+            Kind::Counter => describe_counter!(*name, *unit, *help),
+            Kind::Gauge => describe_gauge!(*name, *unit, *help),
+            Kind::Histogram => describe_histogram!(*name, *unit, *help),
+        }
+    }
+}
 
 /// The labels of one endpoint, made `'static` once at build time so recording never allocates for them.
 #[derive(Debug, Clone, Copy)]

@@ -4,7 +4,25 @@
 //! vectored write) and close handling. Shared by the server and the client, so both ends behave the same on the
 //! wire.
 //!
-//! Most users reach these items through the `grest-ws` umbrella crate.
+//! Most users reach these items through the [`grest-ws`](https://docs.rs/grest-ws) umbrella crate (`grest_ws::session`
+//! and the root), and meet this crate through its settings: the limits of every session, which the server takes
+//! per endpoint and the client per connection.
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! use grest_ws_session::{Heartbeat, SessionConfig, SlowConsumer};
+//!
+//! // A price feed: a reader that falls 256 KiB behind loses its oldest pushes instead of its connection.
+//! let feed = SessionConfig::default()
+//!     .outbound_budget(256 * 1024)
+//!     .slow_consumer(SlowConsumer::DropOldest)
+//!     .request_timeout(Duration::from_secs(10))
+//!     .heartbeat(Some(Heartbeat { interval: Duration::from_secs(15), timeout: Duration::from_secs(10) }));
+//! assert_eq!(feed.max_message_size, 1024 * 1024); // the rest keeps its defaults
+//! ```
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 /// `tracing::warn!` for a line a peer can provoke at will: within a process-wide budget of 10 lines per second for
 /// this call site; the rest go to debug, and the first line after a held-back run is preceded by one that says how

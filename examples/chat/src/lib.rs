@@ -465,8 +465,9 @@ fn app_on(
         async move { state.open(conn).await }
     });
     let sockets = ws.sockets();
-    let routes = ws.build()?;
+    // The recorder first: `build` hands it the metrics' descriptions (`# HELP`).
     let metrics = metrics_handle();
+    let routes = ws.build()?;
     let presence_state = state.clone();
     let router = web::routes()
         .route("/health", get(|| async { "ok" }))

@@ -594,4 +594,20 @@ async fn metrics_move_with_real_traffic() {
         "histogram with buckets: {after}"
     );
     assert!(after.contains(r#"le="2500""#), "the out-request buckets go to 2500 ms");
+
+    // Every metric the traffic made has its `# HELP` line, with the server's description.
+    let emitted: Vec<&str> = after
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.split(' ').next())
+        .collect();
+    assert!(emitted.len() >= 6, "{after}");
+    for name in emitted {
+        let description = grest_ws::server::metrics::DESCRIPTIONS
+            .iter()
+            .find(|description| description.name == name)
+            .unwrap_or_else(|| panic!("{name} is not described in grest_ws::server::metrics::DESCRIPTIONS"));
+        let help = format!("# HELP {name} {}\n", description.help);
+        assert!(after.contains(&help), "no `{}` in {after}", help.trim_end());
+    }
 }
