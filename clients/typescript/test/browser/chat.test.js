@@ -1,7 +1,8 @@
 // End to end in real headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core) against the real
 // Rust chat server: two pages chat (with timestamps and an online count), validation errors show inline, presence
 // counts the pages, the list scrolls under a header that stays, a reload shows the history, and the pages survive a
-// server restart (sending is disabled while they reconnect). A screenshot lands in <repo>/test-output/.
+// server restart (sending is disabled while they reconnect, which they show with the attempt's number, never the
+// attempts' errors). A screenshot lands in <repo>/test-output/.
 
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
@@ -209,7 +210,14 @@ test("the pages survive a server restart", async () => {
   server.child.kill("SIGKILL");
   await server.exited;
   for (const page of [alice, bob]) await page.waitForSelector('#state[data-state="reconnecting"]');
-  assert.equal(await bob.textContent("#state"), "reconnecting…");
+  // The attempts go on while the server is away: the page counts them and shows none of their errors.
+  await bob.waitForSelector('#state:text-is("reconnecting… (attempt 2)")');
+  for (const page of [alice, bob]) {
+    assert.match(await page.textContent("#state"), /^reconnecting… \(attempt \d+\)$/);
+    const shown = await page.evaluate(() => document.body.innerText);
+    assert.doesNotMatch(shown, /WebSocket|code 1006|handshake/i, "no raw connection errors on the page");
+    assert.equal(await page.isHidden("#send-error"), true);
+  }
   for (const page of [alice, bob]) {
     assert.equal(await page.isDisabled("#send"), true, "no sending while reconnecting");
     assert.equal(await page.isDisabled("#text"), true);
@@ -218,6 +226,7 @@ test("the pages survive a server restart", async () => {
   server = await startChat(port);
   for (const page of [alice, bob]) {
     await page.waitForSelector('#state[data-state="connected"]', { timeout: 20_000 });
+    assert.equal(await page.textContent("#state"), "connected");
     await page.waitForSelector("#send:enabled");
     assert.equal(await page.isEnabled("#text"), true);
     await onlineShown(page, 2);
