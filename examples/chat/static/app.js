@@ -44,14 +44,14 @@ function fieldError(inputId, errorId, text) {
 }
 
 /**
- * A readable line for a failed call: every validation issue, "not sent" when the connection went away under it, or
- * the error's display message.
+ * A readable line for a failed call: every validation issue, a lost connection in words, or the error's display
+ * message (the client's own, like "Not connected (reconnecting…)", are written for end users).
  */
 function describe(error) {
   if (error.type === "VALIDATION_ERROR" && Array.isArray(error.data) && error.data.length > 0) {
     return error.data.map((issue) => issue.message).join("; ");
   }
-  if (error.reason === "socket-closed" || error.reason === "reconnecting") return "Connection lost, not sent";
+  if (error.reason === "socket-closed") return "Connection lost before the server answered";
   return error.context?.displayMessage ?? error.type ?? String(error);
 }
 
