@@ -6,9 +6,11 @@ import {
   GrestError,
   INVALID_ARGUMENTS,
   INVALID_RESPONSE,
+  REQUEST_ABORTED,
   REQUEST_TIMEOUT,
   SOCKET_CLOSED,
   admitError,
+  clientError,
   isObject,
   serverError,
   toGrestError,
@@ -108,9 +110,15 @@ export class GrestClient extends Connection {
     });
     const outgoing = {};
     for (const [key, method] of Object.entries(contract.clientToServer ?? {})) {
-      outgoing[key] = (input) => new GrestPromise(this.#call(method, input));
+      // A method without input takes the call options first.
+      outgoing[key] = method.input
+        ? (input, options) => new GrestPromise(this.#call(method, input, options))
+        : (options) => new GrestPromise(this.#call(method, undefined, options));
     }
-    /** One function per client → server method, returning a `GrestPromise`. */
+    /**
+     * One function per client → server method, returning a `GrestPromise`: `(input, options?)`, or `(options?)`
+     * for a method without input. Options: `timeout` (ms, overrides the client's) and `signal` (an `AbortSignal`).
+     */
     this.outgoing = Object.freeze(outgoing);
   }
 
@@ -128,7 +136,7 @@ export class GrestClient extends Connection {
     return this.#pending.size;
   }
 
-  async #call(method, input) {
+  async #call(method, input, { timeout = this.#timeoutMs, signal } = {}) {
     let data;
     if (method.input) {
       const checked = validate(method.input, input, this.#contract.shapes);
@@ -139,23 +147,29 @@ export class GrestClient extends Connection {
       }
       data = checked.value;
     }
+    if (signal?.aborted) throw aborted(signal);
     if (!method.request) {
       this._send(encodeFrame("m", method.path, undefined, data));
       return undefined;
     }
     const id = this.#nextId++;
     const envelope = await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      // The slot is freed however the call ends; a reply that comes after is ignored (`#settle` finds no slot).
+      const fail = (error) => {
         this.#settle(id);
-        reject(serverError(REQUEST_TIMEOUT));
-      }, this.#timeoutMs);
-      this.#pending.set(id, { resolve, reject, timer });
+        reject(error);
+      };
+      const onAbort = () => fail(aborted(signal));
+      const timer = Number.isFinite(timeout)
+        ? setTimeout(() => fail(clientError(REQUEST_TIMEOUT, "timeout")), timeout)
+        : undefined;
+      signal?.addEventListener("abort", onAbort, { once: true });
+      const cleanup = () => signal?.removeEventListener("abort", onAbort);
+      this.#pending.set(id, { resolve, reject, timer, cleanup });
       try {
         this._send(encodeFrame("r", method.path, id, data));
       } catch (error) {
-        clearTimeout(timer);
-        this.#settle(id);
-        reject(error);
+        fail(error);
       }
     });
     return this.#decodeReply(envelope, method);
@@ -177,7 +191,10 @@ export class GrestClient extends Connection {
 
   #settle(id) {
     const slot = this.#pending.get(id);
-    if (slot) clearTimeout(slot.timer);
+    if (slot) {
+      clearTimeout(slot.timer);
+      slot.cleanup();
+    }
     this.#pending.delete(id);
     if (this.#pending.size === 0) {
       for (const wake of this.#settledWaiters.splice(0)) wake();
@@ -207,7 +224,9 @@ export class GrestClient extends Connection {
   }
 
   _detach() {
-    for (const id of [...this.#pending.keys()]) this.#settle(id)?.reject(serverError(SOCKET_CLOSED));
+    for (const id of [...this.#pending.keys()]) {
+      this.#settle(id)?.reject(clientError(SOCKET_CLOSED, "socket-closed"));
+    }
   }
 
   _frame(raw) {
@@ -291,4 +310,9 @@ export class GrestClient extends Connection {
     }
     reply({ success: true, type: "OK", data: checked.value });
   }
+}
+
+/** The error of a call its signal aborted, carrying the signal's reason as `cause`. */
+function aborted(signal) {
+  return clientError(REQUEST_ABORTED, "aborted", signal.reason);
 }

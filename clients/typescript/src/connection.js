@@ -5,11 +5,16 @@
 import { encodeFrame, parseFrame } from "./frame.js";
 import {
   CLIENT_CLOSED,
+  CLOSED,
+  CONNECT_FAILED,
+  CONNECTING,
   GrestError,
   INVALID_QUERY,
   NOT_CONNECTED,
+  RECONNECTING,
   SOCKET_CLOSED,
   SYSTEM_ERRORS,
+  clientError,
   serverError,
   validationError,
 } from "./errors.js";
@@ -86,7 +91,8 @@ export class Connection {
   #timers = [];
   #lastActivity = 0;
   #generation = 0;
-  #listeners = { close: [], disconnect: [], error: [], state: [] };
+  #connectCalled = false;
+  #listeners = { close: [], disconnect: [], error: [], state: [], reconnecting: [] };
 
   constructor(descriptor, config = {}) {
     if ((config.url !== undefined || config.query !== undefined || config.headers !== undefined) && config.beforeConnect) {
@@ -131,11 +137,44 @@ export class Connection {
   }
 
   /**
+   * Before every reconnect attempt: `{attempt, delayMs, error}` — the attempt's number (1, 2, …), the delay before
+   * it, and why the previous attempt failed (`undefined` for the first attempt after a drop).
+   */
+  onReconnecting(callback) {
+    return this.#on("reconnecting", callback);
+  }
+
+  /**
+   * Resolves once a socket is open and past its handshake: at once when it is, otherwise at the next (re)connection.
+   * Rejects with the close's error when the client closes for good first.
+   */
+  connected() {
+    if (this.isConnected) return Promise.resolve();
+    if (this.#finished) return Promise.reject(clientError(CLOSED, "closed"));
+    return new Promise((resolve, reject) => {
+      const stop = () => {
+        offState();
+        offClose();
+      };
+      const offState = this.#on("state", (state) => {
+        if (state !== "connected") return;
+        stop();
+        resolve();
+      });
+      const offClose = this.#on("close", (reason, error) => {
+        stop();
+        reject(error ?? clientError(CLOSED, "closed"));
+      });
+    });
+  }
+
+  /**
    * Opens the socket and runs the handshake. Rejects (without retrying) when the first attempt fails; the client
    * can then be connected again.
    */
   connect() {
     if (this.#finished) return Promise.reject(serverError(CLIENT_CLOSED));
+    this.#connectCalled = true;
     if (this.#state === "connected") return Promise.resolve();
     if (this.#connecting) return this.#connecting;
     this.#setState("connecting");
@@ -184,9 +223,26 @@ export class Connection {
   /** Sends a text or binary frame on the open socket; throws `SERVER_ERROR` when there is none. */
   _send(data) {
     const socket = this.#socket;
-    if (!socket) throw serverError(NOT_CONNECTED);
-    if (socket.readyState !== OPEN) throw serverError(SOCKET_CLOSED);
+    if (!socket) throw this.#notConnected();
+    if (socket.readyState !== OPEN) throw clientError(SOCKET_CLOSED, "socket-closed");
     socket.send(data);
+  }
+
+  /**
+   * Why there is no socket, in words for end users — except before the first `connect()`, when the mistake is the
+   * program's.
+   */
+  #notConnected() {
+    switch (this.#state) {
+      case "connecting":
+        return clientError(CONNECTING, "connecting");
+      case "reconnecting":
+        return clientError(RECONNECTING, "reconnecting");
+      case "closed":
+        return clientError(CLOSED, "closed");
+      default:
+        return clientError(this.#connectCalled ? CONNECT_FAILED : NOT_CONNECTED, "not-connected");
+    }
   }
 
   _emitError(error) {
@@ -373,9 +429,13 @@ export class Connection {
   async #reconnectLoop() {
     const config = this.#reconnect;
     const shouldRetry = config.shouldRetry ?? defaultShouldRetry;
+    let lastError;
     for (let attempt = 0; !this.#finished; ) {
+      const delayMs = backoffDelay(attempt, config);
+      this.#emit("reconnecting", { attempt: attempt + 1, delayMs, error: lastError });
+      if (this.#finished) return;
       await new Promise((resolve) => {
-        const timer = setTimeout(resolve, backoffDelay(attempt, config));
+        const timer = setTimeout(resolve, delayMs);
         this.#wake = () => {
           clearTimeout(timer);
           resolve();
@@ -390,6 +450,7 @@ export class Connection {
         if (this.#finished) return;
         this.#emit("error", error);
         if (!shouldRetry(error)) return this.#final("unrecoverable", error);
+        lastError = error;
         attempt += 1;
         if (attempt >= config.maxAttempts) return this.#final("retries-exhausted", error);
       }

@@ -18,7 +18,12 @@ export const INVALID_ARGUMENTS = "Invalid arguments";
 export const INVALID_QUERY = "Invalid query parameters";
 export const SOCKET_CLOSED = "Socket connection closed!";
 export const REQUEST_TIMEOUT = "Request timeout";
+export const REQUEST_ABORTED = "Request aborted";
 export const NOT_CONNECTED = "WebSocket client is not connected. Call connect() first.";
+export const CONNECTING = "Not connected yet (connecting…)";
+export const RECONNECTING = "Not connected (reconnecting…)";
+export const CONNECT_FAILED = "Not connected (the connection failed)";
+export const CLOSED = "Not connected (the connection was closed)";
 export const CLIENT_CLOSED = "WebSocket client has been closed and cannot be reconnected. Create a new client.";
 
 /** `ERR_REF_` + 8 random base-36 characters + the time in base 36, as the original builds it. */
@@ -89,6 +94,18 @@ export class GrestError extends Error {
 /** `SERVER_ERROR` (500), with a display message when given. */
 export function serverError(displayMessage) {
   return new GrestError("SERVER_ERROR", { displayMessage });
+}
+
+/**
+ * A `SERVER_ERROR` the client raises itself, without a reply from the server: `reason` says why (`timeout`,
+ * `aborted`, `not-connected`, `connecting`, `reconnecting`, `closed`, `socket-closed`), `cause` what caused it
+ * (an abort signal's reason).
+ */
+export function clientError(displayMessage, reason, cause) {
+  const error = serverError(displayMessage);
+  error.reason = reason;
+  if (cause !== undefined) error.cause = cause;
+  return error;
 }
 
 /** `VALIDATION_ERROR` (422) listing every issue. */

@@ -107,11 +107,28 @@ export class GrestError<T extends string = string> extends Error {
   statusCode: number;
   data: ErrorData<T>;
   context: ErrorContext;
+  /** Set on the `SERVER_ERROR`s the client raises itself (no reply from the server came): why. */
+  reason?: ClientFailure;
   /** The wire envelope `{success: false, type, data?, statusCode, context}`. */
   toJSON(): { success: false; type: T; data?: ErrorData<T>; statusCode: number; context: ErrorContext };
   /** The error an envelope describes, or `undefined` when it has no string `type`. */
   static fromJSON(value: unknown): GrestError | undefined;
 }
+
+/**
+ * Why the client failed a call itself: no reply in time (`timeout`), its signal aborted it (`aborted`, the signal's
+ * reason is the error's `cause`), the socket went away while it waited (`socket-closed`), or there was no socket:
+ * `connect()` was never called or failed (`not-connected`), the first attempt is under way (`connecting`), the
+ * client is reconnecting (`reconnecting`) or closed for good (`closed`).
+ */
+export type ClientFailure =
+  | "timeout"
+  | "aborted"
+  | "socket-closed"
+  | "not-connected"
+  | "connecting"
+  | "reconnecting"
+  | "closed";
 
 /** One error instance per possible type (a discriminated union on `type`). */
 export type ErrorOf<E extends string> = E extends string ? GrestError<E> : never;
@@ -147,9 +164,19 @@ export class GrestPromise<T, E extends string = "SERVER_ERROR"> implements Promi
   map<U>(mapper: (value: T) => U): GrestPromise<U, E>;
 }
 
-type InputArgs<M extends MethodTypes> = [M["input"]] extends [void] ? [] : [input: M["input"]];
+/** Per-call options. */
+export interface CallOptions {
+  /** Request timeout in ms, overriding the client's `timeout` (`Infinity`: none). */
+  timeout?: number;
+  /** Aborts the call: it rejects with `SERVER_ERROR` "Request aborted" (`reason: "aborted"`); a late reply is ignored. */
+  signal?: AbortSignal;
+}
 
-/** One function per client → server method. */
+type InputArgs<M extends MethodTypes> = [M["input"]] extends [void]
+  ? [options?: CallOptions]
+  : [input: M["input"], options?: CallOptions];
+
+/** One function per client → server method: `(input, options?)`, or `(options?)` for a method without input. */
 export type Outgoing<M extends MethodsMap> = {
   [K in keyof M["clientToServer"]]: (
     ...args: InputArgs<M["clientToServer"][K]>
@@ -240,6 +267,16 @@ export type ConnectionState = "idle" | "connecting" | "connected" | "reconnectin
 export type CloseReason = "manual" | "drop" | "retries-exhausted" | "unrecoverable";
 export type DisconnectReason = "manual" | "drop";
 
+/** What `onReconnecting` reports before every reconnect attempt. */
+export interface ReconnectingEvent {
+  /** 1 for the first attempt after a drop, then 2, 3, … */
+  attempt: number;
+  /** The (jittered) delay before this attempt starts. */
+  delayMs: number;
+  /** Why the previous attempt failed; `undefined` for the first attempt after a drop. */
+  error: unknown;
+}
+
 /** What typed and raw clients share. */
 export interface ConnectionLifecycle {
   readonly state: ConnectionState;
@@ -252,6 +289,13 @@ export interface ConnectionLifecycle {
   onError(callback: (error: unknown) => void): () => void;
   /** Every state change. */
   onStateChange(callback: (state: ConnectionState) => void): () => void;
+  /** Before every reconnect attempt: its number, the delay before it and why the previous one failed. */
+  onReconnecting(callback: (event: ReconnectingEvent) => void): () => void;
+  /**
+   * Resolves once connected: at once when the client is, otherwise at the next (re)connection. Rejects when the
+   * client closes for good first.
+   */
+  connected(): Promise<void>;
   /** Drops the socket as if the network had, so the reconnect loop opens a new one. */
   forceReconnect(): void;
   /** Graceful: waits (up to 5 s) for pending requests, then closes. */

@@ -6,7 +6,7 @@ use grest_ws_core::validate::{Field, Issues, Rules, Shape, ShapeFn, Validate};
 use grest_ws_core::{Contract, ServerError, ValidationError, WebSocketSchema};
 use serde_json::{Value, json};
 
-use super::{TypegenError, javascript, typescript};
+use super::{GeneratedFile, Typegen, TypegenError, commonjs, javascript, kebab_case, typescript};
 
 const fn field(name: &'static str, shape: ShapeFn) -> Field {
     Field {
@@ -253,8 +253,12 @@ fn the_runtime_descriptor_carries_paths_kinds_errors_and_shapes() {
     let js = javascript(ROOM_API).unwrap();
     assert!(js.contains("export const RoomContract = {\n"));
     assert!(!js.contains("import"), "the JavaScript module needs nothing else");
+    let cjs = commonjs(ROOM_API).unwrap();
+    assert!(cjs.contains("\n\n\"use strict\";\n\n/** Contract `Room` at `ws/room`, as the client reads it. */\nexports.RoomContract = {\n"));
+    assert!(!cjs.contains("import") && !cjs.contains("export "), "a CommonJS module");
     let d = descriptor(&js);
-    assert_eq!(d, descriptor(&ts), "both outputs carry one descriptor");
+    assert_eq!(d, descriptor(&ts), "every output carries one descriptor");
+    assert_eq!(d, descriptor(&cjs), "every output carries one descriptor");
     assert_eq!(d["name"], "Room");
     assert_eq!(d["path"], "ws/room");
     assert_eq!(
@@ -433,4 +437,78 @@ impl Contract for ClashEmpty {
     fn decode_query(_: Vec<(String, String)>) -> Result<(), Issues> {
         Ok(())
     }
+}
+
+#[test]
+fn typegen_holds_three_files_per_contract_named_after_it() {
+    let typegen = Typegen::new()
+        .schema(ROOM_API)
+        .unwrap()
+        .schema(WebSocketSchema::<ClashEmpty>::new("ws/empty"))
+        .unwrap();
+    let names: Vec<&str> = typegen.files().iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "room-contract.ts",
+            "room-contract.js",
+            "room-contract.cjs",
+            "empty-contract.ts",
+            "empty-contract.js",
+            "empty-contract.cjs"
+        ]
+    );
+    assert_eq!(
+        typegen.files()[..3],
+        [
+            GeneratedFile {
+                name: "room-contract.ts".to_owned(),
+                content: typescript(ROOM_API).unwrap()
+            },
+            GeneratedFile {
+                name: "room-contract.js".to_owned(),
+                content: javascript(ROOM_API).unwrap()
+            },
+            GeneratedFile {
+                name: "room-contract.cjs".to_owned(),
+                content: commonjs(ROOM_API).unwrap()
+            },
+        ]
+    );
+    assert_eq!(kebab_case("RoomFeed2Admin"), "room-feed2-admin");
+    assert_eq!(
+        Typegen::new()
+            .schema(ROOM_API)
+            .unwrap()
+            .schema(WebSocketSchema::<Room>::new("ws/other"))
+            .err(),
+        Some(TypegenError::DuplicateContract("Room".to_owned()))
+    );
+    assert_eq!(
+        Typegen::new().schema(WebSocketSchema::<Clash>::new("ws/clash")).err(),
+        Some(TypegenError::NameCollision("Post".to_owned()))
+    );
+}
+
+#[test]
+fn write_to_creates_the_folder_writes_what_is_stale_and_leaves_current_files_alone() {
+    let dir = std::env::temp_dir().join(format!("grest-ws-typegen-{}/web/generated", std::process::id()));
+    let typegen = Typegen::new().schema(ROOM_API).unwrap();
+    let all: Vec<_> = typegen.files().iter().map(|f| dir.join(&f.name)).collect();
+    assert_eq!(typegen.stale_files(&dir).unwrap(), all, "nothing there yet");
+    assert_eq!(typegen.write_to(&dir).unwrap(), all);
+    for file in typegen.files() {
+        assert_eq!(std::fs::read_to_string(dir.join(&file.name)).unwrap(), file.content);
+    }
+    assert_eq!(typegen.stale_files(&dir).unwrap(), Vec::<std::path::PathBuf>::new());
+    assert_eq!(
+        typegen.write_to(&dir).unwrap(),
+        Vec::<std::path::PathBuf>::new(),
+        "all current"
+    );
+    std::fs::write(&all[2], "// edited by hand").unwrap();
+    assert_eq!(typegen.stale_files(&dir).unwrap(), [all[2].clone()]);
+    assert_eq!(typegen.write_to(&dir).unwrap(), [all[2].clone()]);
+    assert_eq!(std::fs::read_to_string(&all[2]).unwrap(), commonjs(ROOM_API).unwrap());
+    std::fs::remove_dir_all(dir.parent().unwrap().parent().unwrap()).unwrap();
 }

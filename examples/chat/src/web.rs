@@ -13,7 +13,7 @@ use axum::extract::Path;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use grest_ws::typegen::{TypegenError, javascript, typescript};
+use grest_ws::typegen::{Typegen, TypegenError};
 
 use crate::CHAT_API;
 
@@ -50,13 +50,13 @@ const HTML: &str = "text/html; charset=utf-8";
 const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 
-/// The files `chat-typegen` writes, relative to this crate, with the content the Rust contract gives them now.
-/// The committed files must equal these (a test checks it).
-pub fn generated_files() -> Result<[(&'static str, String); 2], TypegenError> {
-    Ok([
-        ("static/chat-contract.ts", typescript(CHAT_API)?),
-        ("static/chat-contract.js", javascript(CHAT_API)?),
-    ])
+/// The folder, relative to this crate, that `chat-typegen` writes the generated files into.
+pub const GENERATED_DIR: &str = "static";
+
+/// What `chat-typegen` writes into [`GENERATED_DIR`]: `chat-contract.ts`, `.js` and `.cjs`, with the content the
+/// Rust contract gives them now. The committed files must equal these (a test checks it).
+pub fn typegen() -> Result<Typegen, TypegenError> {
+    Typegen::new().schema(CHAT_API)
 }
 
 /// The routes of the page and its files.

@@ -31,6 +31,11 @@ function showOnline({ count }) {
   $("online").hidden = false;
 }
 
+/** While reconnecting: which attempt is under way (the failures themselves are the client's business). */
+function showReconnecting({ attempt }) {
+  $("state").textContent = `${STATE_TEXT.reconnecting} (attempt ${attempt})`;
+}
+
 /** Shows an error under a field (`null` clears it). */
 function fieldError(inputId, errorId, text) {
   $(errorId).textContent = text ?? "";
@@ -38,11 +43,15 @@ function fieldError(inputId, errorId, text) {
   $(inputId).setAttribute("aria-invalid", text ? "true" : "false");
 }
 
-/** A readable line for a failed call: every validation issue, or the error's display message. */
+/**
+ * A readable line for a failed call: every validation issue, a lost connection in words, or the error's display
+ * message (the client's own, like "Not connected (reconnecting…)", are written for end users).
+ */
 function describe(error) {
   if (error.type === "VALIDATION_ERROR" && Array.isArray(error.data) && error.data.length > 0) {
     return error.data.map((issue) => issue.message).join("; ");
   }
+  if (error.reason === "socket-closed") return "Connection lost before the server answered";
   return error.context?.displayMessage ?? error.type ?? String(error);
 }
 
@@ -96,6 +105,7 @@ $("join-form").addEventListener("submit", async (event) => {
     reconnect: { maxDelayMs: 5000 },
   });
   client.onStateChange(showState);
+  client.onReconnecting(showReconnecting);
   client.onClose((reason) => {
     if (reason !== "manual") showState("closed");
   });
@@ -122,7 +132,8 @@ $("join-form").addEventListener("submit", async (event) => {
 
 $("send-form").addEventListener("submit", async (event) => {
   event.preventDefault();
-  const result = await client.outgoing.sendMessage({ text: $("text").value, channelId: "general" }).asResult();
+  const message = { text: $("text").value, channelId: "general" };
+  const result = await client.outgoing.sendMessage(message, { timeout: 10_000 }).asResult();
   if (result.success) {
     fieldError("text", "send-error", null);
     $("text").value = "";

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use chat::web::{CLIENT_FILES, PAGE_FILES, generated_files};
+use chat::web::{CLIENT_FILES, GENERATED_DIR, PAGE_FILES, typegen};
 use chat::{CHAT_API, ChatQuery, MAX_TEXT, SendMessageRequest, app, chat as api};
 use grest_ws::client::Client;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -15,20 +15,21 @@ const CRATE: &str = env!("CARGO_MANIFEST_DIR");
 
 #[test]
 fn committed_typescript_matches_the_rust_contract() {
-    for (file, generated) in generated_files().expect("the chat contract generates") {
-        let path = Path::new(CRATE).join(file);
-        let committed = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(
-            committed == generated,
-            "{} is stale: run `cargo run -p chat --bin chat-typegen` and commit the result",
-            path.display()
-        );
-    }
+    let typegen = typegen().expect("the chat contract generates");
+    let stale = typegen.stale_files(Path::new(CRATE).join(GENERATED_DIR)).unwrap();
+    assert!(
+        stale.is_empty(),
+        "{stale:?} stale: run `cargo run -p chat --bin chat-typegen` and commit the result"
+    );
 }
 
 #[test]
 fn generated_typescript_describes_the_chat_contract() {
-    let [(_, ts), (_, js)] = generated_files().unwrap();
+    let typegen = typegen().unwrap();
+    let [ts, js, cjs] = typegen.files() else {
+        panic!("chat-contract.ts, .js and .cjs");
+    };
+    let (ts, js, cjs) = (&ts.content, &js.content, &cjs.content);
     // Interfaces named after the Rust types, with the wire's field names and constraints.
     assert!(ts.contains(
         "export interface SendMessageRequest {\n  /** Must not be empty; at most 2000 long. */\n  text: string;\n  /** At most 64 long. */\n  channelId: string;\n}"
@@ -47,6 +48,8 @@ fn generated_typescript_describes_the_chat_contract() {
     assert!(ts.contains("export const ChatContract: ContractDescriptor<ChatMethods, ChatQuery> = {"));
     assert!(js.contains("export const ChatContract = {"));
     assert!(js.contains("\"path\": \"ws/chat\""));
+    assert!(cjs.contains("\"use strict\";"));
+    assert!(cjs.contains("exports.ChatContract = {"));
 }
 
 #[test]

@@ -26,8 +26,14 @@ export async function calls(): Promise<void> {
   // @ts-expect-error: channelId is required
   void client.outgoing.sendMessage({ text: "hi" });
   // @ts-expect-error: ping takes no input
-  void client.outgoing.ping({});
+  void client.outgoing.ping({ text: "hi" });
   await client.outgoing.ping();
+  // Per-call options: second after the input, first for a method without input.
+  const controller = new AbortController();
+  await client.outgoing.sendMessage({ text: "hi", channelId: "general" }, { timeout: 5000, signal: controller.signal });
+  await client.outgoing.ping({ timeout: 1000 });
+  // @ts-expect-error: the timeout is a number of milliseconds
+  void client.outgoing.ping({ timeout: "1s" });
   await client.outgoing.markAsRead({ messageId: "m1" });
 
   const result = await client.outgoing.sendMessage({ text: "", channelId: "general" }).asResult();
@@ -45,6 +51,9 @@ export async function calls(): Promise<void> {
     void type;
     const ref: string = result.context.ref;
     void ref;
+    if (result.reason === "timeout" || result.reason === "aborted") return;
+    // @ts-expect-error: not a reason the client fails a call for
+    if (result.reason === "offline") return;
   }
   // @ts-expect-error: ROOM_FULL is not an error sendMessage can fail with
   if (!result.success && result.type === "ROOM_FULL") return;
@@ -74,6 +83,12 @@ void client.connect(({ incoming, isReconnect }) => {
   incoming.on({ typing: (e) => void e.userId });
   void isReconnect;
 });
+client.onReconnecting(({ attempt, delayMs, error }) => {
+  const text: string = `reconnecting (attempt ${attempt}, in ${Math.round(delayMs)} ms)`;
+  void text;
+  void error;
+});
+export const ready: Promise<void> = client.connected();
 client.onClose((reason) => {
   const r: "manual" | "drop" | "retries-exhausted" | "unrecoverable" = reason;
   void r;

@@ -41,6 +41,16 @@ async function connected(config = {}) {
 
 const OK = (data) => JSON.stringify({ success: true, type: "OK", data });
 
+/** The first value the callback `subscribe` registers gets, e.g. `nextEvent((cb) => c.onStateChange(cb))`. */
+function nextEvent(subscribe) {
+  return new Promise((resolve) => {
+    const unsubscribe = subscribe((value) => {
+      unsubscribe();
+      resolve(value);
+    });
+  });
+}
+
 test("handshake: path, query and headers, then connected", async () => {
   const s = await server();
   const c = client(`${s.url}/`, { query: { name: "alice" }, headers: { authorization: "Bearer t" } });
@@ -196,10 +206,78 @@ test("a request without a reply times out; a late reply is ignored", async () =>
   assert.equal(c.pendingRequests, 0);
 });
 
-test("calls before connect fail with SERVER_ERROR not connected", async () => {
-  const c = client("ws://127.0.0.1:1");
-  const result = await c.outgoing.sendMessage({ text: "x", channelId: "g" }).asResult();
-  assert.equal(result.context.displayMessage, "WebSocket client is not connected. Call connect() first.");
+test("per-call timeout: the call fails alone, its slot is freed, a late reply is ignored", async () => {
+  const { c, peer } = await connected();
+  const slow = c.outgoing.sendMessage({ text: "slow", channelId: "g" }, { timeout: 50 }).asResult();
+  const other = c.outgoing.sendMessage({ text: "other", channelId: "g" });
+  assert.equal(await peer.next(), 'r:Chat.sendMessage:1:{"text":"slow","channelId":"g"}');
+  await peer.next();
+  const result = await slow;
+  assert.deepEqual([result.type, result.context.displayMessage, result.reason], ["SERVER_ERROR", "Request timeout", "timeout"]);
+  assert.equal(c.pendingRequests, 1, "the other call still waits (client timeout: 30 s)");
+  peer.send(`s:Chat.sendMessage:1:${OK({ success: true, messageId: "late" })}`);
+  peer.send(`s:Chat.sendMessage:2:${OK({ success: true, messageId: "m2" })}`);
+  assert.deepEqual(await other, { success: true, messageId: "m2" });
+  assert.equal(c.pendingRequests, 0);
+});
+
+test("an AbortSignal cancels a call: typed error with the signal's reason, slot freed, late reply ignored", async () => {
+  const { c, peer } = await connected();
+  const controller = new AbortController();
+  const call = c.outgoing.sendMessage({ text: "x", channelId: "g" }, { signal: controller.signal }).asResult();
+  await peer.next();
+  assert.equal(c.pendingRequests, 1);
+  const why = new Error("the user left the page");
+  controller.abort(why);
+  const result = await call;
+  assert.ok(result instanceof GrestError);
+  assert.deepEqual([result.type, result.context.displayMessage, result.reason], ["SERVER_ERROR", "Request aborted", "aborted"]);
+  assert.equal(result.cause, why);
+  assert.equal(c.pendingRequests, 0);
+  peer.send(`s:Chat.sendMessage:1:${OK({ success: true, messageId: "late" })}`);
+  // A signal aborted before the call sends nothing, for requests and fire-and-forget alike (a method without input
+  // takes the options first).
+  const early = await c.outgoing.sendMessage({ text: "y", channelId: "g" }, { signal: controller.signal }).asResult();
+  assert.equal(early.reason, "aborted");
+  assert.equal((await c.outgoing.ping({ signal: controller.signal }).asResult()).reason, "aborted");
+  await c.outgoing.ping({ signal: new AbortController().signal });
+  assert.equal(await peer.next(), "m:Chat.ping::", "the first frame after the aborted call is the live ping");
+  const live = c.outgoing.sendMessage({ text: "z", channelId: "g" });
+  assert.equal(await peer.next(), 'r:Chat.sendMessage:2:{"text":"z","channelId":"g"}');
+  peer.send(`s:Chat.sendMessage:2:${OK({ success: true, messageId: "m2" })}`);
+  assert.deepEqual(await live, { success: true, messageId: "m2" });
+  assert.equal(c.pendingRequests, 0);
+});
+
+test("not connected: API advice before connect(), words for end users after", async () => {
+  const s = await server();
+  const never = client(s.url);
+  const result = await never.outgoing.sendMessage({ text: "x", channelId: "g" }).asResult();
+  assert.deepEqual(
+    [result.context.displayMessage, result.reason],
+    ["WebSocket client is not connected. Call connect() first.", "not-connected"],
+  );
+
+  const c = client(s.url, { reconnect: { initialDelayMs: 60_000, heartbeat: false } });
+  const connecting = c.connect();
+  const peer = await s.nextPeer();
+  const early = await c.outgoing.ping().asResult();
+  assert.deepEqual([early.context.displayMessage, early.reason], ["Not connected yet (connecting…)", "connecting"]);
+  await peer.accept();
+  await connecting;
+  const reconnecting = nextEvent((callback) => c.onReconnecting(callback));
+  peer.socket.terminate();
+  await reconnecting; // the next attempt is a minute away
+  const later = await c.outgoing.sendMessage({ text: "x", channelId: "g" }).asResult();
+  assert.deepEqual([later.context.displayMessage, later.reason], ["Not connected (reconnecting…)", "reconnecting"]);
+  c.close();
+  const closed = await c.outgoing.ping().asResult();
+  assert.deepEqual([closed.context.displayMessage, closed.reason], ["Not connected (the connection was closed)", "closed"]);
+
+  const refused = client("ws://127.0.0.1:1");
+  await assert.rejects(refused.connect());
+  const failed = await refused.outgoing.ping().asResult();
+  assert.deepEqual([failed.context.displayMessage, failed.reason], ["Not connected (the connection failed)", "not-connected"]);
 });
 
 test("a drop fails pending requests and, with reconnect off, is the final close", async () => {
@@ -477,4 +555,44 @@ test("a reply to a request from a dropped socket is not sent on the next one", a
   await eventually(() => c.isConnected);
   answer(true);
   assert.equal(await second.silentFor(100), true);
+});
+
+test("reconnecting events carry the attempt, its delay and the previous failure; connected() waits for the socket", async () => {
+  const s = await server();
+  const c = client(s.url, { reconnect: { initialDelayMs: 5, jitter: 0, heartbeat: false } });
+  const events = [];
+  const connecting = c.connect();
+  const afterConnect = c.connected();
+  await (await s.nextPeer()).accept();
+  await connecting;
+  await afterConnect;
+  await c.connected(); // already connected: at once
+
+  const reconnected = new Promise((resolve) => c.onReconnecting((event) => events.push(event) && resolve()));
+  s.peers[0].socket.terminate();
+  await reconnected;
+  const back = c.connected();
+  const refused = await s.nextPeer();
+  await refused.next();
+  refused.send('x:::{"message":"nope"}');
+  const accepted = await s.nextPeer();
+  await accepted.accept();
+  await back;
+  assert.equal(c.isConnected, true);
+  assert.deepEqual(
+    events.map(({ attempt, delayMs }) => ({ attempt, delayMs })),
+    [
+      { attempt: 1, delayMs: 5 },
+      { attempt: 2, delayMs: 10 },
+    ],
+  );
+  assert.equal(events[0].error, undefined, "the first attempt follows a drop, not a failure");
+  assert.deepEqual([events[1].error.type, events[1].error.context.displayMessage], ["SERVER_ERROR", "WebSocket handshake failed"]);
+
+  // A client that closes for good rejects whoever waits for it.
+  c.forceReconnect();
+  const never = c.connected();
+  c.close();
+  await assert.rejects(never, (e) => e.reason === "closed");
+  await assert.rejects(c.connected(), (e) => e.reason === "closed");
 });
