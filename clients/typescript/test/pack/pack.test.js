@@ -57,8 +57,8 @@ test("npm pack builds a tarball with the ES modules, the CommonJS copy and both 
   }
   assert.deepEqual(
     files.filter((f) => !/^(src|dist)\//.test(f)),
-    ["README.md", "package.json"],
-    "nothing but the package",
+    ["LICENSE-APACHE", "LICENSE-MIT", "README.md", "package.json"],
+    "nothing but the package and its licenses",
   );
   run(NPM, ["init", "-y"], project);
   const { type } = JSON.parse(readFileSync(join(project, "package.json"), "utf8"));
