@@ -12,7 +12,7 @@
 //! }
 //! struct Session;
 //! impl echo::Server for Session {
-//!     async fn echo(&self, input: String) -> Result<String, echo::EchoError> { Ok(input) }
+//!     async fn echo(&self, input: String) -> grest_ws::HandlerResult<String, echo::EchoError> { Ok(input) }
 //!     // `ping` is missing
 //! }
 //! fn main() {}
@@ -30,7 +30,7 @@
 //! }
 //! struct Session;
 //! impl echo::Server for Session {
-//!     async fn echo(&self, _: String) -> Result<String, echo::EchoError> { Err(NotFound::new().into()) }
+//!     async fn echo(&self, _: String) -> grest_ws::HandlerResult<String, echo::EchoError> { Err(NotFound::new().into()) }
 //! }
 //! fn main() {}
 //! ```

@@ -48,7 +48,7 @@
 //! }
 //!
 //! impl chat::Server for ChatSession {
-//!     async fn send_message(&self, input: SendMessage) -> Result<String, chat::SendMessageError> {
+//!     async fn send_message(&self, input: SendMessage) -> grest_ws::HandlerResult<String, chat::SendMessageError> {
 //!         self.peer.new_message(&input.text).await?; // a push back to the sender
 //!         Ok("m1".to_owned())
 //!     }
@@ -153,8 +153,8 @@ pub use grest_ws_core::contract::{Anchor, AnchorSchema, Extends};
 pub use grest_ws_core::error::MethodError;
 pub use grest_ws_core::{
     BadRequest, Contract, ContractMeta, Direction, ErrorContext, ErrorEnvelope, ErrorMeta, Exists, Forbidden,
-    GrestError, Issue, MethodMeta, NotAuthorized, NotFound, PayloadTooLarge, Permission, RawContract, RawSchema,
-    RouteNotFound, ServerError, Validate, ValidationError, WebSocketSchema, define_error,
+    GrestError, HandlerError, HandlerResult, Issue, MethodMeta, NotAuthorized, NotFound, PayloadTooLarge, Permission,
+    RawContract, RawSchema, RouteNotFound, ServerError, Validate, ValidationError, WebSocketSchema, define_error,
 };
 #[cfg(feature = "macros")]
 pub use grest_ws_macros::{Validate, contract};

@@ -143,19 +143,19 @@ struct VaultSession {
 }
 
 impl vault::Server for VaultSession {
-    async fn whoami(&self) -> Result<String, vault::WhoamiError> {
+    async fn whoami(&self) -> grest_ws::HandlerResult<String, vault::WhoamiError> {
         Ok(self.user.id.clone())
     }
-    async fn read(&self) -> Result<String, vault::ReadError> {
+    async fn read(&self) -> grest_ws::HandlerResult<String, vault::ReadError> {
         Ok(format!("secrets for {}", self.user.id))
     }
-    async fn write(&self, _: String) -> Result<bool, vault::WriteError> {
+    async fn write(&self, _: String) -> grest_ws::HandlerResult<bool, vault::WriteError> {
         Ok(true)
     }
-    async fn admin_or_write(&self) -> Result<bool, vault::AdminOrWriteError> {
+    async fn admin_or_write(&self) -> grest_ws::HandlerResult<bool, vault::AdminOrWriteError> {
         Ok(true)
     }
-    async fn locale(&self) -> Result<String, vault::LocaleError> {
+    async fn locale(&self) -> grest_ws::HandlerResult<String, vault::LocaleError> {
         Ok(self.locale.as_ref().map_or_else(|| "none".to_owned(), |l| l.0.clone()))
     }
 }
@@ -591,10 +591,10 @@ contract! {
 struct SloppySession;
 
 impl sloppy::Server for SloppySession {
-    async fn guarded(&self) -> Result<bool, sloppy::GuardedError> {
+    async fn guarded(&self) -> grest_ws::HandlerResult<bool, sloppy::GuardedError> {
         Ok(true)
     }
-    async fn open(&self) -> Result<bool, sloppy::OpenError> {
+    async fn open(&self) -> grest_ws::HandlerResult<bool, sloppy::OpenError> {
         Ok(true)
     }
 }
@@ -610,7 +610,7 @@ contract! {
 struct TidySession;
 
 impl tidy::Server for TidySession {
-    async fn hello(&self) -> Result<bool, tidy::HelloError> {
+    async fn hello(&self) -> grest_ws::HandlerResult<bool, tidy::HelloError> {
         Ok(true)
     }
 }
@@ -719,7 +719,7 @@ contract! {
 struct LooseSession;
 
 impl loose::Server for LooseSession {
-    async fn a(&self) -> Result<bool, loose::AError> {
+    async fn a(&self) -> grest_ws::HandlerResult<bool, loose::AError> {
         Ok(true)
     }
 }

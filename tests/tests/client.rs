@@ -222,9 +222,7 @@ async fn client_handler_errors_and_panics_reach_the_server_as_server_errors() {
         if q == "panic" {
             panic!("client handler panics on purpose");
         }
-        Err(lab::QuestionError::ServerError(
-            grest_ws::ServerError::with_display_message("no idea"),
-        ))
+        Err(lab::QuestionError::ServerError(grest_ws::ServerError::with_display_message("no idea")).into())
     });
     let client = connect(&server.base_url(), handlers).await;
     assert_eq!(client.ask_client(&"hm".to_owned()).await.unwrap(), "error: no idea");

@@ -36,7 +36,7 @@
 //! }
 //!
 //! impl chat::Server for ChatSession {
-//!     async fn send_message(&self, input: SendMessageRequest) -> Result<String, chat::SendMessageError> {
+//!     async fn send_message(&self, input: SendMessageRequest) -> grest_ws::HandlerResult<String, chat::SendMessageError> {
 //!         self.peer.new_message(&input.text).await?;
 //!         Ok("m1".to_owned())
 //!     }

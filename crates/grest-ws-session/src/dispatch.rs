@@ -9,11 +9,13 @@ use std::pin::Pin;
 use grest_ws_core::contract::{ContractMeta, Direction};
 use grest_ws_core::envelope::Envelope;
 use grest_ws_core::error::{INVALID_ARGUMENTS, MethodError, RouteNotFound};
+use grest_ws_core::handler::{Cause, HandlerResult};
 use grest_ws_core::validate::{self, Validate};
 use grest_ws_core::{Contract, ErrorEnvelope, GrestError, ValidationError};
 use serde::de::DeserializeOwned;
 
 use crate::PeerHandle;
+use crate::log_limit::LogLimit;
 
 /// A boxed, sendable future borrowing the handler.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -204,13 +206,48 @@ pub fn decode_input<T: DeserializeOwned + Validate>(data: Option<&str>) -> Resul
         .map_err(|issues| ValidationError::with_display_message(issues, INVALID_ARGUMENTS).into())
 }
 
-/// The envelope of a request handler's result (see [`grest_ws_core::envelope::encode_result`]); an
-/// unencodable reply is logged and becomes `SERVER_ERROR` "Invalid response".
-pub fn reply<T: serde::Serialize + Validate, E: MethodError>(path: &str, result: &Result<T, E>) -> Envelope {
-    grest_ws_core::envelope::encode_result(result).unwrap_or_else(|wire: ErrorEnvelope| {
+/// The envelope of a request handler's result (see [`grest_ws_core::envelope::encode_result`]). An undeclared
+/// error becomes `SERVER_ERROR` and its cause is logged under the reference the peer receives; an unencodable reply
+/// is logged and becomes `SERVER_ERROR` "Invalid response".
+pub fn reply<T: serde::Serialize + Validate, E: MethodError>(path: &str, result: HandlerResult<T, E>) -> Envelope {
+    let result = result.map_err(|failure| {
+        let (sent, cause) = failure.into_reply();
+        if let Some(cause) = cause {
+            log_cause(path, &cause);
+        }
+        sent
+    });
+    grest_ws_core::envelope::encode_result(&result).unwrap_or_else(|wire: ErrorEnvelope| {
         tracing::error!(path, error_ref = %wire.context.reference, "handler returned a reply that breaks its contract");
         Envelope::failure(wire)
     })
+}
+
+/// How much of a cause's text one log line carries.
+const CAUSE_LIMIT: usize = 1024;
+
+/// Logs the cause of an undeclared handler error (with its chain of sources) under the reference its peer got, at
+/// most 10 lines a second: a failing database must not flood the log.
+fn log_cause(path: &str, cause: &Cause) {
+    static CAUSES: LogLimit = LogLimit::new(10);
+    if let Some(suppressed) = CAUSES.admit() {
+        let mut chain = cause.error.to_string();
+        let mut source = cause.error.source();
+        while let Some(next) = source {
+            chain.push_str(": ");
+            chain.push_str(&next.to_string());
+            source = next.source();
+        }
+        if chain.len() > CAUSE_LIMIT {
+            let end = (0..=CAUSE_LIMIT)
+                .rev()
+                .find(|&i| chain.is_char_boundary(i))
+                .unwrap_or(0);
+            chain.truncate(end);
+            chain.push('…');
+        }
+        tracing::error!(path, error_ref = %cause.reference, error = chain, suppressed, "handler failed");
+    }
 }
 
 /// The envelope a fire-and-forget method answers when called with `r`.

@@ -59,6 +59,14 @@ pub(super) fn error_enum(method: &MethodTokens) -> Option<TokenStream> {
             };
         }
     });
+    let declared = variants.iter().map(|(v, p)| {
+        quote! {
+            let error = match error.downcast::<#p>() {
+                ::core::result::Result::Ok(e) => return ::core::result::Result::Ok(#error_ty::#v(*e)),
+                ::core::result::Result::Err(error) => error,
+            };
+        }
+    });
     let to_envelope_arms = variants
         .iter()
         .map(|(v, _)| quote!(#error_ty::#v(e) => #core::GrestError::to_envelope(e)));
@@ -80,6 +88,27 @@ pub(super) fn error_enum(method: &MethodTokens) -> Option<TokenStream> {
             }
             fn to_envelope(&self) -> #core::ErrorEnvelope {
                 match self { #(#to_envelope_arms,)* }
+            }
+            fn from_error(
+                error: #core::handler::BoxError,
+            ) -> ::core::result::Result<Self, #core::handler::BoxError> {
+                let error = match error.downcast::<Self>() {
+                    ::core::result::Result::Ok(own) => return ::core::result::Result::Ok(*own),
+                    ::core::result::Result::Err(error) => error,
+                };
+                #(#declared)*
+                let error = match error.downcast::<#core::ErrorEnvelope>() {
+                    ::core::result::Result::Ok(wire) => {
+                        return ::core::result::Result::Ok(<Self as #core::MethodError>::from_envelope(*wire));
+                    }
+                    ::core::result::Result::Err(error) => error,
+                };
+                match error.downcast::<#session::SendError>() {
+                    ::core::result::Result::Ok(failed) => ::core::result::Result::Ok(
+                        #error_ty::#server_variant((*failed).into()),
+                    ),
+                    ::core::result::Result::Err(error) => ::core::result::Result::Err(error),
+                }
             }
         }
         /// A received or forwarded error of any type, mapped by the listing rule: a declared type keeps its
