@@ -117,9 +117,9 @@ impl Middleware for LocaleMiddleware {
 contract! {
     /// A permissioned contract.
     pub Vault {
-        connect { errors: [NotAuthorized, Forbidden, ServerError], permission: Permission::Scope("vault:use") }
+        connect { errors: [NotAuthorized, Forbidden, BadRequest, ServerError], permission: Permission::Scope("vault:use") }
         client_to_server {
-            whoami() -> String, permission: Permission::Any;
+            whoami() -> String, errors: [Forbidden, ServerError], permission: Permission::Any;
             read() -> String, errors: [Forbidden, ServerError], permission: Permission::Scope("vault:read");
             write(String) -> bool, errors: [Forbidden, ServerError],
                 permission: Permission::AllOf(&[Permission::Scope("vault:read"), Permission::Scope("vault:write")]);
@@ -240,16 +240,17 @@ async fn connect_as(
     schema: WebSocketSchema<Vault>,
     wire: Wire,
     credential: &str,
-) -> Result<vault::Client, ConnectError> {
+) -> Result<vault::Client, ConnectError<vault::ConnectError>> {
     client(server, schema)
         .credential(wire, credential)
         .connect(Default::default())
         .await
 }
 
-async fn rejected(result: Result<vault::Client, ConnectError>) -> ErrorEnvelope {
+/// The envelope of a refusal (decoded as the typed `vault::ConnectError`, re-encoded to compare wire fields).
+async fn rejected(result: Result<vault::Client, ConnectError<vault::ConnectError>>) -> ErrorEnvelope {
     match result {
-        Err(ConnectError::Rejected(wire)) => wire,
+        Err(ConnectError::Rejected(error)) => grest_ws::MethodError::to_envelope(&error),
         other => panic!("expected a rejected handshake, got {:?}", other.map(|_| ())),
     }
 }
@@ -579,7 +580,7 @@ contract! {
     /// Declares a permission on one method but not the other (strict mode offender), and a gated push.
     pub Sloppy {
         client_to_server {
-            guarded() -> bool, permission: Permission::Scope("x");
+            guarded() -> bool, errors: [Forbidden, ServerError], permission: Permission::Scope("x");
             open() -> bool;
         }
         server_to_client {

@@ -9,7 +9,7 @@ use std::pin::Pin;
 use grest_ws_core::contract::{ContractMeta, Direction};
 use grest_ws_core::envelope::Envelope;
 use grest_ws_core::error::{INVALID_ARGUMENTS, MethodError, RouteNotFound};
-use grest_ws_core::handler::{Cause, HandlerResult};
+use grest_ws_core::handler::{Cause, HandlerError, HandlerResult};
 use grest_ws_core::validate::{self, Validate};
 use grest_ws_core::{Contract, ErrorEnvelope, GrestError, ValidationError};
 use serde::de::DeserializeOwned;
@@ -199,6 +199,21 @@ pub trait ServeWith<S>: DuplexContract {
     fn call<'a>(handler: &'a S, method: usize, data: Option<&str>) -> Call<'a>;
 }
 
+/// What a connect handler of this contract may return, `R`: the per-connection value that serves the contract (a
+/// type implementing its server trait), or a [`HandlerResult`] of it whose error refuses the connection with one of
+/// the contract's declared connect errors (`x` frame, close 4001). `contract!` implements both. (On the contract,
+/// not the returned type, to satisfy the orphan rule.)
+#[diagnostic::on_unimplemented(
+    message = "a connect handler of `{Self}` returns `{R}`",
+    label = "return the type implementing the contract's server trait, or a `HandlerResult<_, ConnectError>` of it"
+)]
+pub trait ConnectWith<R>: Contract {
+    /// The per-connection value serving the contract.
+    type Server: Send + Sync + 'static;
+    /// The value, or the refusal.
+    fn into_result(returned: R) -> HandlerResult<Self::Server, Self::ConnectError>;
+}
+
 /// Decodes an inbound input for a handler; bad input becomes the `VALIDATION_ERROR` envelope (422,
 /// "Invalid arguments") regardless of the method's declared errors.
 pub fn decode_input<T: DeserializeOwned + Validate>(data: Option<&str>) -> Result<T, Envelope> {
@@ -210,17 +225,21 @@ pub fn decode_input<T: DeserializeOwned + Validate>(data: Option<&str>) -> Resul
 /// error becomes `SERVER_ERROR` and its cause is logged under the reference the peer receives; an unencodable reply
 /// is logged and becomes `SERVER_ERROR` "Invalid response".
 pub fn reply<T: serde::Serialize + Validate, E: MethodError>(path: &str, result: HandlerResult<T, E>) -> Envelope {
-    let result = result.map_err(|failure| {
-        let (sent, cause) = failure.into_reply();
-        if let Some(cause) = cause {
-            log_cause(path, &cause);
-        }
-        sent
-    });
+    let result = result.map_err(|failure| error_to_send(path, failure));
     grest_ws_core::envelope::encode_result(&result).unwrap_or_else(|wire: ErrorEnvelope| {
         tracing::error!(path, error_ref = %wire.context.reference, "handler returned a reply that breaks its contract");
         Envelope::failure(wire)
     })
+}
+
+/// The error a failed handler of `path` answers with: its declared error, or `SERVER_ERROR` with the undeclared
+/// cause logged under the reference the peer receives.
+pub fn error_to_send<E: MethodError>(path: &str, failure: HandlerError<E>) -> E {
+    let (sent, cause) = failure.into_reply();
+    if let Some(cause) = cause {
+        log_cause(path, &cause);
+    }
+    sent
 }
 
 /// How much of a cause's text one log line carries.
