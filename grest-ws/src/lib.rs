@@ -95,8 +95,14 @@
 //! `contract!` generates the marker type `Chat` and a module `chat` with `chat::Server` (the trait the server
 //! implements), `chat::Peer` (the server's handle to one client), `chat::Client` (the client's handle to the
 //! server), `chat::Handlers` (the client's handlers for server messages) and one error enum per request method
-//! (`chat::SendMessageError`). Declared errors are types: the built-in ones ([`ValidationError`], [`NotFound`],
-//! [`ServerError`], …) and your own ([`define_error!`]).
+//! (`chat::SendMessageError`), plus `chat::ConnectError` for the `connect` section's errors. Declared errors are
+//! types: the built-in ones ([`ValidationError`], [`NotFound`], [`ServerError`], …) and your own
+//! ([`define_error!`]).
+//!
+//! Handlers return [`HandlerResult`]: a declared error goes to the peer as it is, `?` on any other
+//! `std::error::Error` answers `SERVER_ERROR` and logs the cause under the `ERR_REF` the peer received. A connect
+//! handler may return a `HandlerResult` too, refusing the connection with a declared connect error, which a typed
+//! client receives as `ConnectError::Rejected(chat::ConnectError::…)`.
 //!
 //! # What else is here
 //!
