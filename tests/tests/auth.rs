@@ -196,7 +196,9 @@ fn vault_server(origin: OriginPolicy, events: &Events) -> (GrestWs, HttpAuth) {
         .ws(TOKEN_API, session)
         .ws(COOKIE_API, session)
         .ws(TICKET_API, session);
-    let auth = ws.http_auth(&[USER_TOKEN]).unwrap();
+    let auth = ws
+        .http_auth_requiring(&[USER_TOKEN], Permission::Scope("vault:read"))
+        .unwrap();
     (ws, auth)
 }
 
@@ -566,6 +568,19 @@ async fn the_same_wire_guards_an_http_route() {
     let error: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(error["type"], "NOT_AUTHORIZED");
     assert_eq!(error["context"]["displayMessage"], "Missing credential");
+    // Eve authenticates but lacks the guard's permission (vault:read): 403 with the FORBIDDEN envelope.
+    let (status, body) = http_get(server.addr(), "/api/me", &[("Authorization", "Bearer secret-eve")]).await;
+    assert_eq!(status, 403);
+    let error: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (error["type"].as_str(), error["statusCode"].as_u64()),
+        (Some("FORBIDDEN"), Some(403))
+    );
+    assert_eq!(
+        http_get(server.addr(), "/api/me", &[("Authorization", "Bearer secret-bob")]).await,
+        (200, "bob".to_owned()),
+        "bob has vault:read"
+    );
     assert_eq!(
         http_get(server.addr(), "/health", &[]).await,
         (200, "ok".to_owned()),
