@@ -749,3 +749,68 @@ fn strict_mode_is_off_when_no_surface_declares_a_permission() {
             .is_ok()
     );
 }
+
+fn loose(ws: GrestWs) -> GrestWs {
+    const LOOSE_API: WebSocketSchema<Loose> = WebSocketSchema::new("ws/loose");
+    ws.ws(LOOSE_API, |_: Connected<Loose>| async { LooseSession })
+}
+
+#[test]
+fn strict_mode_covers_http_guards_both_ways() {
+    let events = Events::default();
+    let bound = || GrestWs::new().bind(USER_TOKEN, Credentials::new("secret-", &events));
+
+    // A socket's permission makes the server strict: a guard that only authenticates is refused.
+    let (ws, _) = vault_server(OriginPolicy::new(), &events);
+    ws.http_auth(&[USER_TOKEN]).expect("a guard");
+    let problems = refused(ws.build());
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].starts_with("HTTP guard (user-token): declares no permission, but strict mode is on"),
+        "{problems:?}"
+    );
+
+    // Without any declared permission the same guard is fine.
+    let ws = loose(bound());
+    ws.http_auth(&[USER_TOKEN]).expect("a guard");
+    assert!(ws.build().is_ok());
+
+    // A guard's permission — even Public — makes the server strict: the socket method that declares none is refused.
+    let ws = loose(bound());
+    ws.http_auth_requiring(&[USER_TOKEN], Permission::Public)
+        .expect("a guard");
+    let problems = refused(ws.build());
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].starts_with("Loose.a: declares no permission, but strict mode is on"),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn an_http_guards_permission_must_be_satisfiable() {
+    const VERSION: Wire = Wire::header("version", "x-version");
+    struct Version;
+    impl WireHandler for Version {
+        type Principal = String;
+        async fn process(&self, v: Option<&str>) -> Result<String, ErrorEnvelope> {
+            Ok(v.unwrap_or("1").to_owned())
+        }
+    }
+    let ws = GrestWs::new()
+        .bind(USER_TOKEN, Credentials::new("secret-", &Events::default()))
+        .bind(VERSION, Version);
+    let problems = |result: Result<HttpAuth, BuildError>| match result {
+        Err(BuildError::Refused(problems)) => problems.join("\n"),
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    let text = problems(ws.http_auth_requiring(&[VERSION], Permission::Scope("vault:read")));
+    assert!(
+        text.contains("HTTP guard (version) requires a permission, but the guard uses no permission-resolving wire"),
+        "{text}"
+    );
+    let text = problems(ws.http_auth_requiring(&[USER_TOKEN], Permission::AllOf(&[])));
+    assert!(text.contains("allOf/anyOf must not be empty"), "{text}");
+    assert!(ws.http_auth_requiring(&[VERSION], Permission::Public).is_ok());
+    assert!(ws.http_auth_requiring(&[USER_TOKEN, VERSION], Permission::Any).is_ok());
+}

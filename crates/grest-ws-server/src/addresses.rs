@@ -49,3 +49,32 @@ impl Addresses {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+
+    use super::*;
+
+    /// What [`Serve`](crate::Serve) recorded wins; axum's `ConnectInfo` gives the peer only; otherwise nothing.
+    #[test]
+    fn a_request_gives_what_its_server_recorded() {
+        let local: SocketAddr = "127.0.0.1:3000".parse().unwrap();
+        let remote: SocketAddr = "127.0.0.1:50000".parse().unwrap();
+        let mut request = Request::new(Body::empty());
+        assert_eq!(Addresses::of_request(&request), Addresses::default());
+        request.extensions_mut().insert(ConnectInfo(remote));
+        let peer_only = Addresses::of_request(&request);
+        assert_eq!((peer_only.local, peer_only.remote), (None, Some(remote)));
+        assert!(!peer_only.is_complete());
+        let both = Addresses {
+            local: Some(local),
+            remote: Some(remote),
+        };
+        request.extensions_mut().insert(both);
+        assert_eq!(Addresses::of_request(&request), both);
+        assert!(both.is_complete());
+        assert_eq!(peer_only.or(both), both);
+        assert_eq!(both.or(Addresses::default()), both);
+    }
+}
