@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use axum::routing::get;
 use axum::{Extension, Router};
 use grest_ws::client::{Client, ClientConfig, ConnectError};
-use grest_ws::server::{BuildError, Connected, GrestWs, HttpAuth, Inbound, Middleware, OriginPolicy, WireHandler};
+use grest_ws::server::{
+    BuildError, Connected, GrestWs, HttpAuth, Inbound, Middleware, OriginPolicy, WireContext, WireHandler,
+};
 use grest_ws::{
     BadRequest, ErrorEnvelope, Forbidden, NotAuthorized, Permission, ServerError, WebSocketSchema, Wire, contract,
 };
@@ -210,6 +212,15 @@ async fn start_with(origin: OriginPolicy) -> Server {
         .route(
             "/api/me",
             get(|Extension(user): Extension<User>| async move { user.id }),
+        )
+        .route(
+            "/api/wire",
+            get(|Extension(wires): Extension<WireContext>| async move {
+                wires
+                    .principal::<User>(USER_TOKEN)
+                    .map(|user| user.id.clone())
+                    .unwrap_or_default()
+            }),
         )
         .route_layer(axum::middleware::from_fn_with_state(
             auth,
@@ -580,6 +591,11 @@ async fn the_same_wire_guards_an_http_route() {
         http_get(server.addr(), "/api/me", &[("Authorization", "Bearer secret-bob")]).await,
         (200, "bob".to_owned()),
         "bob has vault:read"
+    );
+    assert_eq!(
+        http_get(server.addr(), "/api/wire", &[("Authorization", "Bearer secret-bob")]).await,
+        (200, "bob".to_owned()),
+        "HTTP handlers address principals per wire too"
     );
     assert_eq!(
         http_get(server.addr(), "/health", &[]).await,

@@ -9,11 +9,11 @@ use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use futures_util::{SinkExt, StreamExt};
-use grest_ws::client::Client;
-use grest_ws::server::{BuildError, Connected, ConnectionInfo, GrestWs, Inbound, Middleware, WireHandler};
+use grest_ws::client::{Client, ClientConfig};
+use grest_ws::server::{BuildError, Connected, ConnectionInfo, GrestWs, Inbound, Middleware, Sockets, WireHandler};
 use grest_ws::{ErrorEnvelope, NotAuthorized, WebSocketSchema, Wire, contract, current_message};
 use grest_ws_test::TestServer;
-use grest_ws_tests::PATIENCE;
+use grest_ws_tests::{CapturedLogs, PATIENCE};
 use http::Extensions;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
@@ -232,11 +232,13 @@ fn probe_server(events: &Events, state: &Arc<State>) -> GrestWs {
         .ws(OPEN_API, connect)
 }
 
-async fn start() -> (TestServer, Events, Arc<State>) {
+async fn start() -> (TestServer, Events, Arc<State>, Sockets) {
     let events = Events::default();
     let state = Arc::new(State::default());
-    let router = probe_server(&events, &state).build().expect("a valid registration");
-    (TestServer::start(router).await, events, state)
+    let server = probe_server(&events, &state);
+    let sockets = server.sockets();
+    let router = server.build().expect("a valid registration");
+    (TestServer::start(router).await, events, state, sockets)
 }
 
 fn client(server: &TestServer, schema: WebSocketSchema<Probe>) -> Client<Probe> {
@@ -259,7 +261,7 @@ fn user(name: &str) -> Option<User> {
 
 #[tokio::test]
 async fn middleware_slots_run_where_each_schema_lists_them_among_its_wires() {
-    let (server, events, _) = start().await;
+    let (server, events, _, _) = start().await;
     let connect = |schema| {
         client(&server, schema)
             .credential(USER_TOKEN, "alice")
@@ -305,7 +307,9 @@ async fn middleware_slots_run_where_each_schema_lists_them_among_its_wires() {
 
 #[tokio::test]
 async fn ambient_wires_reach_connect_and_message_handlers_and_credentials_do_not() {
-    let (server, _, state) = start().await;
+    let logs = CapturedLogs::default();
+    let _logging = logs.install(tracing::Level::TRACE);
+    let (server, _, state, _) = start().await;
     let with_theme = client(&server, ONE_USER_API)
         .credential(USER_TOKEN, "alice")
         .credential(THEME, "dark")
@@ -325,14 +329,25 @@ async fn ambient_wires_reach_connect_and_message_handlers_and_credentials_do_not
     assert_eq!(last_connect(&state).theme, None);
     assert_eq!(without.theme().await.unwrap(), "-");
     assert_eq!(with_theme.theme().await.unwrap(), "dark", "per connection");
+
+    // A credential is never logged, even at trace level (the principal minted from it is the app's to log).
+    let _token = client(&server, ONE_USER_API)
+        .credential(USER_TOKEN, "tok-3f9a")
+        .connect(Default::default())
+        .await
+        .unwrap();
+    let logged = logs.take();
+    assert!(logged.contains("WebSocket connected"), "{logged}");
+    assert!(!logged.contains("3f9a"), "{logged}");
 }
 
 #[tokio::test]
 async fn two_wires_minting_one_type_are_both_readable_per_wire() {
-    let (server, _, state) = start().await;
+    let (server, _, state, sockets) = start().await;
     let both = client(&server, TWO_USERS_API)
         .credential(USER_TOKEN, "alice")
         .credential(ADMIN_TOKEN, "root")
+        .config(ClientConfig::default().reconnect(None))
         .connect(Default::default())
         .await
         .unwrap();

@@ -245,6 +245,7 @@ impl Endpoint {
             SocketInfo {
                 path: self.path.clone(),
                 extensions: authenticated.extensions.clone(),
+                wires: authenticated.wires.clone(),
             },
             &handle,
         );

@@ -422,6 +422,7 @@ where
             SocketInfo {
                 path: upgrade.path.clone(),
                 extensions: authenticated.extensions.clone(),
+                wires: authenticated.wires.clone(),
             },
             &session.control(),
         );
