@@ -375,6 +375,17 @@ async fn two_wires_minting_one_type_are_both_readable_per_wire() {
         "unambiguous: found by type"
     );
     assert_eq!(one.users().await.unwrap(), ["carol", "-", "carol"]);
+
+    // The socket registry addresses principals per wire too: close the sockets root joined as the admin.
+    let root = User("root".to_owned());
+    let closed = sockets.close_where(|socket| socket.wires.principal::<User>(ADMIN_TOKEN) == Some(&root));
+    assert_eq!(closed, 1);
+    tokio::time::timeout(PATIENCE, both.handle().closed()).await.unwrap();
+    assert_eq!(
+        one.users().await.unwrap(),
+        ["carol", "-", "carol"],
+        "the other connection stays"
+    );
 }
 
 #[test]
