@@ -2,7 +2,7 @@
 //! schema's `uses` list and run in its order (the original's `use: [USER_TOKEN_WIRE, LocaleMiddleware]`), ambient
 //! wires read by handlers, principals addressable per wire (also from message handlers through
 //! `current_message()`, without capturing them at connect), and the connection's addresses under a plain
-//! `axum::serve` and under `Serve`.
+//! `axum::serve` (whose socket is taken back from hyper with the bytes it read ahead) and under `Serve`.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -502,5 +502,39 @@ async fn serve_gives_the_peer_address_and_local_port() {
     let server = listener.local_addr().unwrap();
     let serving = tokio::spawn(async move { grest_ws::server::serve(listener, router).await });
     assert_addresses(server, addresses_seen(server, &state).await);
+    serving.abort();
+}
+
+/// A client that sends its `h` frame in the same write as the upgrade request: under a plain `axum::serve` the
+/// frame may already sit in hyper's read buffer when the socket is taken back from hyper, and must still be read.
+#[tokio::test]
+async fn bytes_sent_with_the_upgrade_request_are_kept_under_a_plain_axum_serve() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let state = Arc::new(State::default());
+    let (listener, router) = probe_router(&state).await;
+    let server = listener.local_addr().unwrap();
+    let serving = tokio::spawn(async move { axum::serve(listener, router).await });
+    let mut bytes = format!(
+        "GET /ws/open HTTP/1.1\r\nHost: {server}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    .into_bytes();
+    // `h:::{}` as a masked text frame (a zero masking key leaves the payload as it is).
+    bytes.extend_from_slice(&[0x81, 0x80 | 6, 0, 0, 0, 0]);
+    bytes.extend_from_slice(b"h:::{}");
+    let mut tcp = TcpStream::connect(server).await.unwrap();
+    tcp.write_all(&bytes).await.unwrap();
+    let mut received = Vec::new();
+    let answered = tokio::time::timeout(PATIENCE, async {
+        let mut chunk = [0u8; 1024];
+        while !received.windows(8).any(|w| w == b"k:::null") {
+            let n = tcp.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "closed: {:?}", String::from_utf8_lossy(&received));
+            received.extend_from_slice(&chunk[..n]);
+        }
+    })
+    .await;
+    assert!(answered.is_ok(), "no k: {:?}", String::from_utf8_lossy(&received));
+    assert!(received.starts_with(b"HTTP/1.1 101"));
     serving.abort();
 }
