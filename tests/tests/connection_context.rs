@@ -143,7 +143,7 @@ fn dash(value: Option<&str>) -> String {
 }
 
 impl probe::Server for ProbeSession {
-    async fn users(&self) -> Result<Vec<String>, probe::UsersError> {
+    async fn users(&self) -> grest_ws::HandlerResult<Vec<String>, probe::UsersError> {
         let message = current_message().expect("inside a handler");
         let wires = &message.connection.wires;
         let name = |user: Option<&User>| dash(user.map(|u| u.0.as_str()));
@@ -154,16 +154,16 @@ impl probe::Server for ProbeSession {
         ])
     }
 
-    async fn theme(&self) -> Result<String, probe::ThemeError> {
+    async fn theme(&self) -> grest_ws::HandlerResult<String, probe::ThemeError> {
         let message = current_message().expect("inside a handler");
         Ok(dash(message.connection.wires.wire(THEME)))
     }
 
-    async fn locale(&self) -> Result<String, probe::LocaleError> {
+    async fn locale(&self) -> grest_ws::HandlerResult<String, probe::LocaleError> {
         Ok(dash(self.locale.as_ref().map(|l| l.0.as_str())))
     }
 
-    async fn whereami(&self) -> Result<String, probe::WhereamiError> {
+    async fn whereami(&self) -> grest_ws::HandlerResult<String, probe::WhereamiError> {
         let message = current_message().expect("inside a handler");
         let connection = &message.connection;
         Ok(format!("{:?} {:?}", connection.remote_addr, connection.port))

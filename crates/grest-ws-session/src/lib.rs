@@ -54,7 +54,8 @@ pub mod websocket;
 use std::time::Duration;
 
 pub use dispatch::{
-    BoxFuture, Call, ContractDispatch, Dispatch, DuplexContract, OwnedDispatch, Route, Router, Routes, ServeWith,
+    BoxFuture, Call, ConnectWith, ContractDispatch, Dispatch, DuplexContract, OwnedDispatch, Route, Router, Routes,
+    ServeWith, error_to_send,
 };
 pub use engine::{Session, SessionEnd, close_socket};
 pub use grest_ws_core::envelope::Envelope;

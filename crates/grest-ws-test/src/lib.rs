@@ -28,7 +28,7 @@
 //! # const CHAT_API: WebSocketSchema<Chat> = WebSocketSchema::new("ws/chat");
 //! # struct Session(chat::Peer);
 //! # impl chat::Server for Session {
-//! #     async fn send_message(&self, r: SendMessageRequest) -> Result<SendMessageResponse, chat::SendMessageError> {
+//! #     async fn send_message(&self, r: SendMessageRequest) -> grest_ws::HandlerResult<SendMessageResponse, chat::SendMessageError> {
 //! #         let _ = self.0.new_message(&Message { text: r.text }).await;
 //! #         Ok(SendMessageResponse { success: true, message_id: "m1".into() })
 //! #     }
