@@ -1,9 +1,9 @@
 //! The grest-ws server: typed WebSocket endpoints mounted on an axum [`Router`], next to ordinary HTTP routes.
 //!
 //! Each connection runs the handshake pipeline — Origin policy, query validation (close 4000), the in-band `h`
-//! frame, the schema's wires and the registered middleware, the connect permission (`x` + close 4001 on any
-//! failure) — then the connect handler builds the per-connection value that implements the contract's server
-//! trait; only then is `k` sent.
+//! frame, the schema's `uses` list in its order (credential wires, ambient wires, middleware slots) and the
+//! server-wide middleware, the connect permission (`x` + close 4001 on any failure) — then the connect handler
+//! builds the per-connection value that implements the contract's server trait; only then is `k` sent.
 //!
 //! Every typed connection is in its endpoint's [`Rooms`] from the handshake until it closes: broadcasts to a room,
 //! to everyone or to either minus some connections are serialized once and never wait for a slow reader. Per
