@@ -106,8 +106,10 @@
 //!
 //! # What else is here
 //!
-//! * Handshake queries (`connect { input: Query }`), credentials on [`Wire`]s bound to handlers, middleware and
-//!   [`Permission`]s: see [`server::GrestWs`] and [`client::Client`].
+//! * Handshake queries (`connect { input: Query }`), credentials on [`Wire`]s bound to handlers, ambient wires,
+//!   middleware in the schema's order, and [`Permission`]s on sockets and HTTP guards: see [`server::GrestWs`] and
+//!   [`client::Client`]. Message handlers read their connection — peer address, port, principals per wire — through
+//!   [`current_message`].
 //! * Rooms with non-blocking fan-out ([`server::Rooms`]), and the same rooms across server processes on a
 //!   backplane: [grest-ws-redis](https://docs.rs/grest-ws-redis) or [grest-ws-nats](https://docs.rs/grest-ws-nats).
 //! * Reconnects with backoff, heartbeats, rotating credentials and socket pools on the client ([`client`]).
@@ -154,7 +156,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub use grest_ws_core::auth::Wire;
+pub use grest_ws_core::auth::{Wire, WireContext};
 pub use grest_ws_core::contract::{Anchor, AnchorSchema, Extends};
 pub use grest_ws_core::error::MethodError;
 pub use grest_ws_core::{
@@ -164,7 +166,9 @@ pub use grest_ws_core::{
 };
 #[cfg(feature = "macros")]
 pub use grest_ws_macros::{Validate, contract};
-pub use grest_ws_session::{CloseFrame, DuplexContract, MessageContext, PeerHandle, SessionConfig, current_message};
+pub use grest_ws_session::{
+    CloseFrame, ConnectionContext, DuplexContract, MessageContext, PeerHandle, SessionConfig, current_message,
+};
 
 /// Per-socket types shared by both ends (the `grest-ws-session` crate): connection ids, outbound queues and their
 /// errors, heartbeats, raw frames, how a session ended.

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use axum::routing::get;
 use axum::{Extension, Router};
 use grest_ws::client::{Client, ClientConfig, ConnectError};
-use grest_ws::server::{BuildError, Connected, GrestWs, HttpAuth, Inbound, Middleware, OriginPolicy, WireHandler};
+use grest_ws::server::{
+    BuildError, Connected, GrestWs, HttpAuth, Inbound, Middleware, OriginPolicy, WireContext, WireHandler,
+};
 use grest_ws::{
     BadRequest, ErrorEnvelope, Forbidden, NotAuthorized, Permission, ServerError, WebSocketSchema, Wire, contract,
 };
@@ -196,7 +198,9 @@ fn vault_server(origin: OriginPolicy, events: &Events) -> (GrestWs, HttpAuth) {
         .ws(TOKEN_API, session)
         .ws(COOKIE_API, session)
         .ws(TICKET_API, session);
-    let auth = ws.http_auth(&[USER_TOKEN]).unwrap();
+    let auth = ws
+        .http_auth_requiring(&[USER_TOKEN], Permission::Scope("vault:read"))
+        .unwrap();
     (ws, auth)
 }
 
@@ -208,6 +212,15 @@ async fn start_with(origin: OriginPolicy) -> Server {
         .route(
             "/api/me",
             get(|Extension(user): Extension<User>| async move { user.id }),
+        )
+        .route(
+            "/api/wire",
+            get(|Extension(wires): Extension<WireContext>| async move {
+                wires
+                    .principal::<User>(USER_TOKEN)
+                    .map(|user| user.id.clone())
+                    .unwrap_or_default()
+            }),
         )
         .route_layer(axum::middleware::from_fn_with_state(
             auth,
@@ -567,6 +580,24 @@ async fn the_same_wire_guards_an_http_route() {
     let error: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(error["type"], "NOT_AUTHORIZED");
     assert_eq!(error["context"]["displayMessage"], "Missing credential");
+    // Eve authenticates but lacks the guard's permission (vault:read): 403 with the FORBIDDEN envelope.
+    let (status, body) = http_get(server.addr(), "/api/me", &[("Authorization", "Bearer secret-eve")]).await;
+    assert_eq!(status, 403);
+    let error: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (error["type"].as_str(), error["statusCode"].as_u64()),
+        (Some("FORBIDDEN"), Some(403))
+    );
+    assert_eq!(
+        http_get(server.addr(), "/api/me", &[("Authorization", "Bearer secret-bob")]).await,
+        (200, "bob".to_owned()),
+        "bob has vault:read"
+    );
+    assert_eq!(
+        http_get(server.addr(), "/api/wire", &[("Authorization", "Bearer secret-bob")]).await,
+        (200, "bob".to_owned()),
+        "HTTP handlers address principals per wire too"
+    );
     assert_eq!(
         http_get(server.addr(), "/health", &[]).await,
         (200, "ok".to_owned()),
@@ -734,4 +765,69 @@ fn strict_mode_is_off_when_no_surface_declares_a_permission() {
             .build()
             .is_ok()
     );
+}
+
+fn loose(ws: GrestWs) -> GrestWs {
+    const LOOSE_API: WebSocketSchema<Loose> = WebSocketSchema::new("ws/loose");
+    ws.ws(LOOSE_API, |_: Connected<Loose>| async { LooseSession })
+}
+
+#[test]
+fn strict_mode_covers_http_guards_both_ways() {
+    let events = Events::default();
+    let bound = || GrestWs::new().bind(USER_TOKEN, Credentials::new("secret-", &events));
+
+    // A socket's permission makes the server strict: a guard that only authenticates is refused.
+    let (ws, _) = vault_server(OriginPolicy::new(), &events);
+    ws.http_auth(&[USER_TOKEN]).expect("a guard");
+    let problems = refused(ws.build());
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].starts_with("HTTP guard (user-token): declares no permission, but strict mode is on"),
+        "{problems:?}"
+    );
+
+    // Without any declared permission the same guard is fine.
+    let ws = loose(bound());
+    ws.http_auth(&[USER_TOKEN]).expect("a guard");
+    assert!(ws.build().is_ok());
+
+    // A guard's permission — even Public — makes the server strict: the socket method that declares none is refused.
+    let ws = loose(bound());
+    ws.http_auth_requiring(&[USER_TOKEN], Permission::Public)
+        .expect("a guard");
+    let problems = refused(ws.build());
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].starts_with("Loose.a: declares no permission, but strict mode is on"),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn an_http_guards_permission_must_be_satisfiable() {
+    const VERSION: Wire = Wire::header("version", "x-version");
+    struct Version;
+    impl WireHandler for Version {
+        type Principal = String;
+        async fn process(&self, v: Option<&str>) -> Result<String, ErrorEnvelope> {
+            Ok(v.unwrap_or("1").to_owned())
+        }
+    }
+    let ws = GrestWs::new()
+        .bind(USER_TOKEN, Credentials::new("secret-", &Events::default()))
+        .bind(VERSION, Version);
+    let problems = |result: Result<HttpAuth, BuildError>| match result {
+        Err(BuildError::Refused(problems)) => problems.join("\n"),
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    let text = problems(ws.http_auth_requiring(&[VERSION], Permission::Scope("vault:read")));
+    assert!(
+        text.contains("HTTP guard (version) requires a permission, but the guard uses no permission-resolving wire"),
+        "{text}"
+    );
+    let text = problems(ws.http_auth_requiring(&[USER_TOKEN], Permission::AllOf(&[])));
+    assert!(text.contains("allOf/anyOf must not be empty"), "{text}");
+    assert!(ws.http_auth_requiring(&[VERSION], Permission::Public).is_ok());
+    assert!(ws.http_auth_requiring(&[USER_TOKEN, VERSION], Permission::Any).is_ok());
 }

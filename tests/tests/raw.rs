@@ -15,7 +15,7 @@ use grest_ws::client::{ClientConfig, CloseReason, ConnectError, RawClient, Recon
 use grest_ws::server::{BuildError, GrestWs, RawConnected, RawSocket, ServerConfig, Sockets, WireHandler};
 use grest_ws::session::PushError;
 use grest_ws::session::{Heartbeat, RAW_PING, RAW_PONG, RawMessage};
-use grest_ws::{ErrorEnvelope, NotAuthorized, RawContract, RawSchema, SessionConfig, Validate, Wire};
+use grest_ws::{ErrorEnvelope, NotAuthorized, Permission, RawContract, RawSchema, SessionConfig, Validate, Wire};
 use grest_ws_test::TestServer;
 use grest_ws_tests::{LAB_API, LabState, PATIENCE, Process, RawWs, counters_by, frame_data, http_get, lab_connect};
 use metrics_util::debugging::DebuggingRecorder;
@@ -505,6 +505,131 @@ fn custom_client_schemas_with_in_band_wires_refuse_to_build() {
         .expect("valid");
     // A wildcard path on a default-mode contract cannot even be declared (a compile error for a const).
     assert!(std::panic::catch_unwind(|| RawSchema::<Stream>::new("raw/stream/*")).is_err());
+}
+
+/// A default-mode stream that requires a scope to connect.
+struct Gated;
+impl RawContract for Gated {
+    const NAME: &'static str = "Gated";
+    const PERMISSION: Option<Permission> = Some(Permission::Scope("stream:use"));
+    type Query = ();
+}
+
+/// A customClient stream that requires a scope to connect.
+struct GatedDesktop;
+impl RawContract for GatedDesktop {
+    const NAME: &'static str = "GatedDesktop";
+    const CUSTOM_CLIENT: bool = true;
+    const PERMISSION: Option<Permission> = Some(Permission::Scope("stream:use"));
+    type Query = ();
+}
+
+/// A permission wire: the user `scoped-<name>` has `stream:use`, `plain-<name>` nothing.
+struct Scoped;
+
+impl WireHandler for Scoped {
+    type Principal = User;
+    const RESOLVES_PERMISSIONS: bool = true;
+
+    async fn process(&self, token: Option<&str>) -> Result<User, ErrorEnvelope> {
+        match token {
+            Some(token) if token.starts_with("scoped-") || token.starts_with("plain-") => Ok(User(token.to_owned())),
+            _ => Err(NotAuthorized::with_display_message("Invalid token").into()),
+        }
+    }
+
+    async fn permissions(&self, user: &User) -> Vec<String> {
+        if user.0.starts_with("scoped-") {
+            vec!["stream:use".to_owned()]
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+/// Counts the connection in `state`, then echoes.
+fn counting_echo<C: RawContract>(state: &Arc<State>) -> Handler<C> {
+    let state = state.clone();
+    Box::new(move |conn: RawConnected<C>| {
+        let state = state.clone();
+        Box::pin(async move {
+            state.opened.fetch_add(1, Ordering::SeqCst);
+            echo(conn.socket, state).await;
+        })
+    })
+}
+
+#[tokio::test]
+async fn raw_sockets_honour_their_connect_permission() {
+    const GATED_API: RawSchema<Gated> = RawSchema::new("raw/gated").uses(&[TOKEN]);
+    const GATED_DESKTOP_API: RawSchema<GatedDesktop> = RawSchema::new("desktop/gated").uses(&[SESSION]);
+    let state = Arc::new(State::default());
+    let router = GrestWs::new()
+        .bind(TOKEN, Scoped)
+        .bind(SESSION, Scoped)
+        .raw(GATED_API, counting_echo(&state))
+        .raw(GATED_DESKTOP_API, counting_echo(&state))
+        .build()
+        .expect("valid registration");
+    let server = TestServer::start(router).await;
+    let addr = server.addr();
+
+    // Default mode: authenticated without the scope is `x` FORBIDDEN and 4001.
+    let mut ws = RawWs::connect(&format!("ws://{addr}/raw/gated")).await;
+    ws.send(r#"h:::{"authorization":"Bearer plain-eve"}"#).await;
+    let x = ws.recv_text().await;
+    assert_eq!(
+        (frame_data(&x)["type"].as_str(), frame_data(&x)["statusCode"].as_u64()),
+        (Some("FORBIDDEN"), Some(403)),
+        "{x}"
+    );
+    assert_eq!(ws.recv_close().await, (Some(4001), "Handshake failed".to_owned()));
+    let mut ws = RawWs::connect(&format!("ws://{addr}/raw/gated")).await;
+    ws.send(r#"h:::{"authorization":"Bearer scoped-alice"}"#).await;
+    assert_eq!(ws.recv_text().await, "k:::null");
+    ws.send("through").await;
+    assert_eq!(ws.recv_text().await, "through");
+
+    // customClient: the same refusal is close 4001 "Unauthorized" (a foreign client reads no `x`).
+    let request = custom_request(addr, "/desktop/gated", &[("cookie", "session=plain-eve")]);
+    let (mut ws, _) = RawWs::connect_request(request).await;
+    assert_eq!(ws.recv_close().await, (Some(4001), "Unauthorized".to_owned()));
+    let request = custom_request(addr, "/desktop/gated", &[("cookie", "session=scoped-alice")]);
+    let (mut ws, _) = RawWs::connect_request(request).await;
+    ws.send("through").await;
+    assert_eq!(ws.recv_text().await, "through");
+    assert_eq!(
+        state.opened.load(Ordering::SeqCst),
+        2,
+        "only the permitted connections reached a handler"
+    );
+}
+
+#[test]
+fn strict_mode_covers_raw_sockets() {
+    const GATED_API: RawSchema<Gated> = RawSchema::new("raw/gated").uses(&[TOKEN]);
+    // A raw socket that declares a permission turns strict mode on: a raw socket that declares none is refused.
+    let refused = GrestWs::new()
+        .bind(TOKEN, Scoped)
+        .bind(SESSION, Scoped)
+        .raw(GATED_API, |_: RawConnected<Gated>| async {})
+        .raw(DESKTOP_COOKIE_API, |_: RawConnected<Desktop>| async {})
+        .build();
+    let Err(BuildError::Refused(problems)) = refused else {
+        panic!("expected a refusal")
+    };
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].starts_with("raw socket /desktop/cookie (Desktop): declares no permission")
+            && problems[0].contains("strict mode is on"),
+        "{problems:?}"
+    );
+    // Without the gated socket, nothing declares a permission: no strict mode.
+    let _router = GrestWs::new()
+        .bind(SESSION, Scoped)
+        .raw(DESKTOP_COOKIE_API, |_: RawConnected<Desktop>| async {})
+        .build()
+        .expect("not strict");
 }
 
 #[test]

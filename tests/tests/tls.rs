@@ -54,6 +54,11 @@ async fn a_client_that_trusts_the_certificate_calls_over_wss() {
             .await
             .expect("a typed answer");
         assert_eq!(echoed.text, "over TLS");
+        // The local port comes from the TLS connection's socket, which Serve records.
+        assert_eq!(
+            client.whereami().await.expect("a typed answer"),
+            format!("Lab.whereami on /ws/lab port Some({port})")
+        );
     }
 }
 

@@ -3,9 +3,13 @@
 //! A [`Wire`] is declared once in shared API code: where a credential travels (a handshake header, the upgrade
 //! cookie, or a query parameter). Clients write it ([`Wire::update`]); servers read it ([`Wire::read`]) from an
 //! [`Inbound`] view that is the same for a WebSocket handshake and an HTTP request — one wire, two transports.
-//! What a credential *means* (verifying it, the principal, the scopes) is bound on the server.
+//! What a credential *means* (verifying it, the principal, the scopes) is bound on the server. A wire can also be
+//! [ambient](Wire::ambient) (a value read at the handshake and kept for handlers, never a credential), or a
+//! [middleware slot](Wire::middleware) that orders a server-bound middleware among a schema's wires.
 
+use std::any::Any;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Where a wire's credential travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -28,6 +32,9 @@ pub enum WireSource {
         /// The parameter name.
         name: &'static str,
     },
+    /// No single value: the slot of a middleware bound on the server, which reads whatever it needs from the
+    /// whole inbound view ([`Wire::middleware`]).
+    Middleware,
 }
 
 /// A credential wire, declared once and shared by clients and servers.
@@ -37,11 +44,16 @@ pub enum WireSource {
 /// pub const USER_TOKEN: Wire = Wire::header("user-token", "authorization").bearer();
 /// pub const SESSION: Wire = Wire::cookie("session", "session");
 /// pub const TOKEN_QUERY: Wire = Wire::query("token-query", "token");
+/// // Read at the handshake and kept for handlers; no handler verifies it.
+/// pub const THEME: Wire = Wire::cookie("theme", "theme").ambient();
+/// // Where the server's locale middleware runs among a schema's wires.
+/// pub const LOCALE: Wire = Wire::middleware("locale");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Wire {
     name: &'static str,
     source: WireSource,
+    ambient: bool,
 }
 
 impl Wire {
@@ -54,6 +66,7 @@ impl Wire {
                 name: header,
                 bearer: false,
             },
+            ambient: false,
         }
     }
 
@@ -62,6 +75,7 @@ impl Wire {
         Wire {
             name,
             source: WireSource::Cookie { name: cookie },
+            ambient: false,
         }
     }
 
@@ -70,18 +84,50 @@ impl Wire {
         Wire {
             name,
             source: WireSource::Query { name: parameter },
+            ambient: false,
         }
+    }
+
+    /// The slot of a middleware in a schema's `uses` list: the server binds the middleware to it once
+    /// (`GrestWs::bind_middleware`), and it runs at the handshake in the order the schema lists it among its
+    /// wires. Carries no value of its own (clients write nothing for it).
+    pub const fn middleware(name: &'static str) -> Wire {
+        Wire {
+            name,
+            source: WireSource::Middleware,
+            ambient: false,
+        }
+    }
+
+    /// Makes this an ambient wire: its value (a locale, a theme) is read at the handshake and kept for the
+    /// connection's handlers, no handler is bound to it, and it never authenticates or grants anything.
+    pub const fn ambient(self) -> Wire {
+        assert!(
+            !matches!(self.source, WireSource::Middleware),
+            "a middleware slot carries no value to keep"
+        );
+        Wire { ambient: true, ..self }
     }
 
     /// Uses the bearer scheme (`Bearer <value>`); only meaningful for header wires.
     pub const fn bearer(self) -> Wire {
         match self.source {
             WireSource::Header { name, .. } => Wire {
-                name: self.name,
                 source: WireSource::Header { name, bearer: true },
+                ..self
             },
             _ => self,
         }
+    }
+
+    /// Whether this is an [ambient](Wire::ambient) wire.
+    pub const fn is_ambient(&self) -> bool {
+        self.ambient
+    }
+
+    /// Whether this is a [middleware slot](Wire::middleware).
+    pub const fn is_middleware(&self) -> bool {
+        matches!(self.source, WireSource::Middleware)
     }
 
     /// The wire's name (for messages and logs; never its value).
@@ -112,6 +158,7 @@ impl Wire {
             }
             WireSource::Cookie { name } => inbound.cookie.as_deref().and_then(|c| cookie_value(c, name)),
             WireSource::Query { name } => inbound.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()),
+            WireSource::Middleware => None,
         }
     }
 
@@ -128,6 +175,7 @@ impl Wire {
             }
             WireSource::Cookie { name } => outbound.cookies.push((name.to_owned(), value.to_owned())),
             WireSource::Query { name } => outbound.query.push((name.to_owned(), value.to_owned())),
+            WireSource::Middleware => {}
         }
     }
 }
@@ -262,6 +310,66 @@ impl Grants {
     }
 }
 
+/// What a connection's wires produced at the handshake, addressable per wire: the principal each credential wire
+/// minted and the value each [ambient](Wire::ambient) wire carried. Raw credentials are not kept; its `Debug`
+/// shows wire names only.
+#[derive(Clone, Default)]
+pub struct WireContext {
+    principals: Vec<(Wire, Arc<dyn Any + Send + Sync>)>,
+    ambient: Vec<(Wire, Option<String>)>,
+}
+
+impl WireContext {
+    /// Records the principal `wire` minted.
+    pub fn add_principal(&mut self, wire: Wire, principal: Arc<dyn Any + Send + Sync>) {
+        self.principals.push((wire, principal));
+    }
+
+    /// Records the value ambient `wire` carried (`None`: absent).
+    pub fn add_ambient(&mut self, wire: Wire, value: Option<String>) {
+        self.ambient.push((wire, value));
+    }
+
+    /// The principal `wire` minted, if it ran and minted a `T`.
+    pub fn principal<T: Any>(&self, wire: Wire) -> Option<&T> {
+        self.principals
+            .iter()
+            .find(|(w, _)| *w == wire)
+            .and_then(|(_, principal)| principal.downcast_ref())
+    }
+
+    /// The principal of type `T`, when exactly one wire minted a `T` (`None` when none did, or several did —
+    /// then ask [`WireContext::principal`] by wire).
+    pub fn get<T: Any>(&self) -> Option<&T> {
+        let mut minted = self.principals.iter().filter_map(|(_, p)| p.downcast_ref::<T>());
+        match (minted.next(), minted.next()) {
+            (Some(only), None) => Some(only),
+            _ => None,
+        }
+    }
+
+    /// The value ambient `wire` carried at the handshake; `None` when it was absent or `wire` is not an ambient
+    /// wire of this connection (credentials are never kept).
+    pub fn wire(&self, wire: Wire) -> Option<&str> {
+        self.ambient
+            .iter()
+            .find(|(w, _)| *w == wire)
+            .and_then(|(_, value)| value.as_deref())
+    }
+}
+
+impl std::fmt::Debug for WireContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WireContext")
+            .field(
+                "principals",
+                &self.principals.iter().map(|(w, _)| w.name).collect::<Vec<_>>(),
+            )
+            .field("ambient", &self.ambient.iter().map(|(w, _)| w.name).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,6 +408,42 @@ mod tests {
         );
         no_scheme.headers.insert("authorization".into(), "bearer secret".into());
         assert_eq!(TOKEN.read(&no_scheme), None);
+    }
+
+    /// Ambient wires read their source like any wire; a middleware slot reads and writes nothing.
+    #[test]
+    fn ambient_wires_and_middleware_slots() {
+        const THEME: Wire = Wire::cookie("theme", "theme").ambient();
+        const LOCALE: Wire = Wire::middleware("locale");
+        assert!(THEME.is_ambient() && !THEME.is_middleware());
+        assert_ne!(THEME, Wire::cookie("theme", "theme"), "ambient is part of the wire");
+        assert_eq!(THEME.read(&inbound()), Some("dark"));
+        assert!(LOCALE.is_middleware() && !LOCALE.is_ambient() && !LOCALE.is_in_band());
+        assert_eq!(LOCALE.read(&inbound()), None);
+        let mut out = Outbound::default();
+        LOCALE.update(&mut out, "fr");
+        assert!(out.headers.is_empty() && out.cookies.is_empty() && out.query.is_empty());
+    }
+
+    /// Principals are found per wire, and by type only when one wire minted that type.
+    #[test]
+    fn wire_context_per_wire_and_by_type() {
+        const ADMIN: Wire = Wire::header("admin", "x-admin");
+        const THEME: Wire = Wire::cookie("theme", "theme").ambient();
+        let mut context = WireContext::default();
+        context.add_principal(TOKEN, Arc::new("alice".to_owned()));
+        context.add_principal(PLAIN, Arc::new(7u32));
+        context.add_ambient(THEME, Some("dark".into()));
+        assert_eq!(context.principal::<String>(TOKEN).map(String::as_str), Some("alice"));
+        assert_eq!(context.principal::<u32>(TOKEN), None, "not the type that wire minted");
+        assert_eq!(context.get::<u32>(), Some(&7));
+        assert_eq!(context.get::<String>().map(String::as_str), Some("alice"));
+        context.add_principal(ADMIN, Arc::new("root".to_owned()));
+        assert_eq!(context.get::<String>(), None, "two wires minted a String");
+        assert_eq!(context.principal::<String>(ADMIN).map(String::as_str), Some("root"));
+        assert_eq!(context.wire(THEME), Some("dark"));
+        assert_eq!(context.wire(TOKEN), None, "credentials are never kept");
+        assert!(!format!("{context:?}").contains("dark"));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt;
-use grest_ws_core::auth::{Grants, Inbound, Wire};
+use grest_ws_core::auth::{Grants, Inbound, Wire, WireContext};
 use grest_ws_core::{ErrorEnvelope, Forbidden, GrestError, Permission, ServerError};
 use grest_ws_session::BoxFuture;
 use http::{Extensions, HeaderMap, StatusCode, header};
@@ -46,7 +46,10 @@ use http::{Extensions, HeaderMap, StatusCode, header};
 /// ```
 pub trait WireHandler: Send + Sync + 'static {
     /// The durable principal this wire mints (the raw credential is dropped after the handshake). Handlers read
-    /// it from the connection's extensions; HTTP handlers with `Extension<Principal>`.
+    /// it per wire ([`Connected::principal`](crate::Connected::principal), or
+    /// [`WireContext::principal`](grest_ws_core::auth::WireContext::principal) from a message handler's
+    /// `current_message()`), or by type while only one of the connection's wires mints this type
+    /// ([`Connected::get`](crate::Connected::get); HTTP handlers with `Extension<Principal>`).
     type Principal: Clone + Send + Sync + 'static;
 
     /// Whether [`WireHandler::permissions`] resolves scopes, making this a permission wire. A schema whose
@@ -64,7 +67,10 @@ pub trait WireHandler: Send + Sync + 'static {
 }
 
 /// Custom transport middleware for ambient, non-credential context (client version, locale), run at the
-/// handshake after the schema's wires, in registration order: every `parse` first, then every `process`.
+/// handshake: every `parse` first, then every `process`, in order. Bound to a schema's
+/// [middleware slot](grest_ws_core::auth::Wire::middleware) with [`GrestWs::bind_middleware`](crate::GrestWs::bind_middleware),
+/// it runs where the schema lists the slot among its wires; added server-wide with
+/// [`GrestWs::middleware`](crate::GrestWs::middleware), it runs on every endpoint after the schema's whole list.
 pub trait Middleware: Send + Sync + 'static {
     /// What `parse` extracts from the inbound view.
     type Parsed: Send + 'static;
@@ -83,11 +89,16 @@ pub trait Middleware: Send + Sync + 'static {
 /// A wire handler without its types.
 pub(crate) trait ErasedWireHandler: Send + Sync {
     fn resolves_permissions(&self) -> bool;
-    fn authenticate<'a>(
-        &'a self,
-        credential: Option<String>,
-        extensions: &'a mut Extensions,
-    ) -> BoxFuture<'a, Result<Option<Vec<String>>, ErrorEnvelope>>;
+    /// Verifies the credential: the principal, and its scopes when this is a permission wire.
+    fn authenticate(&self, credential: Option<String>) -> BoxFuture<'_, Result<Minted, ErrorEnvelope>>;
+    /// Puts a clone of this handler's principal type into `extensions` when exactly one wire minted that type.
+    fn expose_by_type(&self, wires: &WireContext, extensions: &mut Extensions);
+}
+
+/// What a wire handler minted.
+pub(crate) struct Minted {
+    principal: Arc<dyn Any + Send + Sync>,
+    scopes: Option<Vec<String>>,
 }
 
 impl<H: WireHandler> ErasedWireHandler for H {
@@ -95,11 +106,7 @@ impl<H: WireHandler> ErasedWireHandler for H {
         H::RESOLVES_PERMISSIONS
     }
 
-    fn authenticate<'a>(
-        &'a self,
-        credential: Option<String>,
-        extensions: &'a mut Extensions,
-    ) -> BoxFuture<'a, Result<Option<Vec<String>>, ErrorEnvelope>> {
+    fn authenticate(&self, credential: Option<String>) -> BoxFuture<'_, Result<Minted, ErrorEnvelope>> {
         Box::pin(async move {
             let principal = self.process(credential.as_deref()).await?;
             let scopes = if H::RESOLVES_PERMISSIONS {
@@ -107,9 +114,17 @@ impl<H: WireHandler> ErasedWireHandler for H {
             } else {
                 None
             };
-            extensions.insert(principal);
-            Ok(scopes)
+            Ok(Minted {
+                principal: Arc::new(principal),
+                scopes,
+            })
         })
+    }
+
+    fn expose_by_type(&self, wires: &WireContext, extensions: &mut Extensions) {
+        if let Some(principal) = wires.get::<H::Principal>() {
+            extensions.insert(principal.clone());
+        }
     }
 }
 
@@ -142,16 +157,30 @@ impl<M: Middleware> ErasedMiddleware for M {
     }
 }
 
+/// What the server binds to a wire: a handler to a credential wire, a middleware to a middleware slot.
+#[derive(Clone)]
+pub(crate) enum Binding {
+    Handler(Arc<dyn ErasedWireHandler>),
+    Middleware(Arc<dyn ErasedMiddleware>),
+}
+
 /// One step of a handshake.
 #[derive(Clone)]
 pub(crate) enum Stage {
-    Wire(Wire, Arc<dyn ErasedWireHandler>),
+    /// A credential wire and its handler.
+    Credential(Wire, Arc<dyn ErasedWireHandler>),
+    /// An ambient wire: its value is kept for handlers.
+    Ambient(Wire),
+    /// A middleware, bound to a schema's slot or server-wide.
     Middleware(Arc<dyn ErasedMiddleware>),
 }
 
 /// What a successful handshake produced.
 pub(crate) struct Authenticated {
+    /// Middleware context, and each principal whose type only one wire minted, by type.
     pub(crate) extensions: Extensions,
+    /// Principals per wire and ambient wire values.
+    pub(crate) wires: WireContext,
     pub(crate) grants: Grants,
 }
 
@@ -163,31 +192,37 @@ pub(crate) struct Pipeline {
 }
 
 impl Pipeline {
-    /// Runs every `parse` (wires read their credential), drops the raw inbound view, runs every `process`, then
-    /// the connect-permission gate. Any failure is the error to send; a panic becomes `SERVER_ERROR`.
+    /// Runs every `parse` (wires read their values), drops the raw inbound view, runs every `process` in order,
+    /// then the connect-permission gate. Any failure is the error to send; a panic becomes `SERVER_ERROR`.
     pub(crate) async fn run(&self, inbound: Inbound) -> Result<Authenticated, ErrorEnvelope> {
         enum Parsed {
-            Credential(Option<String>),
+            Value(Option<String>),
             Middleware(Box<dyn Any + Send>),
         }
         let mut parsed = Vec::with_capacity(self.stages.len());
         for stage in &self.stages {
             parsed.push(match stage {
-                Stage::Wire(wire, _) => Parsed::Credential(wire.read(&inbound).map(str::to_owned)),
+                Stage::Credential(wire, _) | Stage::Ambient(wire) => {
+                    Parsed::Value(wire.read(&inbound).map(str::to_owned))
+                }
                 Stage::Middleware(m) => Parsed::Middleware(m.parse(&inbound)?),
             });
         }
         drop(inbound);
         let mut extensions = Extensions::new();
+        let mut wires = WireContext::default();
         let mut grants = Grants::default();
         let process = async {
             for (stage, parsed) in self.stages.iter().zip(parsed) {
                 match (stage, parsed) {
-                    (Stage::Wire(_, handler), Parsed::Credential(credential)) => {
-                        if let Some(scopes) = handler.authenticate(credential, &mut extensions).await? {
+                    (Stage::Credential(wire, handler), Parsed::Value(credential)) => {
+                        let minted = handler.authenticate(credential).await?;
+                        wires.add_principal(*wire, minted.principal);
+                        if let Some(scopes) = minted.scopes {
                             grants.scopes.push(scopes);
                         }
                     }
+                    (Stage::Ambient(wire), Parsed::Value(value)) => wires.add_ambient(*wire, value),
                     (Stage::Middleware(m), Parsed::Middleware(parsed)) => m.process(parsed, &mut extensions).await?,
                     _ => return Err(ServerError::new().into()),
                 }
@@ -205,14 +240,23 @@ impl Pipeline {
         if !grants.allows(self.connect_permission.as_ref()) {
             return Err(Forbidden::new().into());
         }
-        Ok(Authenticated { extensions, grants })
+        for stage in &self.stages {
+            if let Stage::Credential(_, handler) = stage {
+                handler.expose_by_type(&wires, &mut extensions);
+            }
+        }
+        Ok(Authenticated {
+            extensions,
+            wires,
+            grants,
+        })
     }
 
     /// Whether any wire is a permission wire.
     pub(crate) fn resolves_permissions(&self) -> bool {
         self.stages
             .iter()
-            .any(|s| matches!(s, Stage::Wire(_, h) if h.resolves_permissions()))
+            .any(|s| matches!(s, Stage::Credential(_, h) if h.resolves_permissions()))
     }
 }
 
@@ -256,9 +300,11 @@ pub(crate) fn parse_query(query: Option<&str>) -> Vec<(String, String)> {
 }
 
 /// Guards axum HTTP routes with the same wires and handlers as the sockets: one wire, two transports.
-/// Get one from [`GrestWs::http_auth`](crate::GrestWs::http_auth) and install it with
+/// Get one from [`GrestWs::http_auth_requiring`](crate::GrestWs::http_auth_requiring) (or
+/// [`GrestWs::http_auth`](crate::GrestWs::http_auth), which only authenticates) and install it with
 /// `axum::middleware::from_fn_with_state(auth, grest_ws::server::require_auth)`; handlers then read the principal
-/// with `Extension<Principal>`.
+/// with `Extension<Principal>` (by type, when one wire mints it) or `Extension<WireContext>` (per wire), and the
+/// scopes with `Extension<Grants>`.
 #[derive(Clone)]
 pub struct HttpAuth {
     pub(crate) pipeline: Arc<Pipeline>,
@@ -272,13 +318,15 @@ impl std::fmt::Debug for HttpAuth {
     }
 }
 
-/// The axum middleware of [`HttpAuth`]: runs the wires on the request, puts the principals into the request's
-/// extensions, or answers with the error envelope and its status code (401 for `NOT_AUTHORIZED`, …).
+/// The axum middleware of [`HttpAuth`]: runs the wires on the request and checks the guard's permission, puts the
+/// principals into the request's extensions, or answers with the error envelope as JSON and its status code (401
+/// for `NOT_AUTHORIZED`, 403 `FORBIDDEN` for a missing permission, …).
 pub async fn require_auth(State(auth): State<HttpAuth>, mut request: Request, next: Next) -> Response {
     let inbound = http_inbound(request.headers(), request.uri().query());
     match auth.pipeline.run(inbound).await {
         Ok(authenticated) => {
             request.extensions_mut().extend(authenticated.extensions);
+            request.extensions_mut().insert(authenticated.wires);
             request.extensions_mut().insert(authenticated.grants);
             next.run(request).await
         }
@@ -483,8 +531,8 @@ impl OriginPolicy {
     }
 }
 
-/// The handlers bound to wires on one server.
-pub(crate) type Bindings = HashMap<Wire, Arc<dyn ErasedWireHandler>>;
+/// What is bound to each wire on one server.
+pub(crate) type Bindings = HashMap<Wire, Binding>;
 
 /// The refusal for a failed Origin check.
 pub(crate) fn origin_refused() -> Response {
@@ -938,7 +986,7 @@ mod tests {
             events: events.clone(),
             scopes,
         };
-        Stage::Wire(TOKEN, Arc::new(handler))
+        Stage::Credential(TOKEN, Arc::new(handler))
     }
 
     fn inbound(headers: &[(&str, &str)], query: &[(&str, &str)]) -> Inbound {
@@ -1050,7 +1098,10 @@ mod tests {
     async fn pipeline_checks_the_connect_permission_against_the_grants() {
         let events = Events::default();
         let both = |permission: Option<Permission>| Pipeline {
-            stages: vec![tokens(&events, &["chat:use"]), Stage::Wire(DEVICE, Arc::new(Plain))],
+            stages: vec![
+                tokens(&events, &["chat:use"]),
+                Stage::Credential(DEVICE, Arc::new(Plain)),
+            ],
             connect_permission: permission,
         };
         let credentials = || inbound(&[("authorization", "Bearer secret-bob")], &[("device", "7")]);
@@ -1072,7 +1123,7 @@ mod tests {
         assert!(both(None).resolves_permissions());
 
         let plain_only = |permission: Option<Permission>| Pipeline {
-            stages: vec![Stage::Wire(DEVICE, Arc::new(Plain))],
+            stages: vec![Stage::Credential(DEVICE, Arc::new(Plain))],
             connect_permission: permission,
         };
         assert!(!plain_only(None).resolves_permissions());

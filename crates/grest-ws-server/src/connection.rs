@@ -9,12 +9,12 @@ use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt;
 use std::any::Any;
 
-use grest_ws_core::auth::Grants;
+use grest_ws_core::auth::{Grants, Wire, WireContext};
 use grest_ws_core::validate::Issues;
 use grest_ws_core::{ErrorEnvelope, Forbidden, GrestError, MethodError, ServerError};
 use grest_ws_session::{
@@ -23,6 +23,7 @@ use grest_ws_session::{
 };
 
 use crate::ServerConfig;
+use crate::addresses::Addresses;
 use crate::auth::{Authenticated, OriginPolicy, Pipeline, cookie_header, origin_refused, parse_query};
 use crate::handshake::{Credentials, EarlyFrames, Handshake};
 use crate::metrics::EndpointMetrics;
@@ -40,8 +41,12 @@ pub struct Connected<C: DuplexContract> {
     pub peer: C::Peer,
     /// The validated handshake query.
     pub query: C::Query,
-    /// What the handshake's wires and middleware minted: principals (by type) and ambient context.
+    /// What the handshake's middleware stored, and each principal whose type only one of the schema's wires
+    /// mints, by type.
     pub extensions: Extensions,
+    /// What the handshake's wires produced, per wire: principals and ambient values (also in every message
+    /// handler's [`current_message`](grest_ws_session::current_message)`().connection.wires`).
+    pub wires: WireContext,
     /// The scopes resolved at the handshake, pinned for the connection's life.
     pub grants: Grants,
     /// Facts about the connection.
@@ -51,21 +56,36 @@ pub struct Connected<C: DuplexContract> {
 }
 
 impl<C: DuplexContract> Connected<C> {
-    /// The principal (or other context) of type `T` minted at the handshake, if any.
+    /// The value of type `T` the handshake stored: middleware context, or a principal when only one of the
+    /// schema's wires mints a `T` (with two, ask [`Connected::principal`] per wire).
     pub fn get<T: Send + Sync + 'static>(&self) -> Option<&T> {
         self.extensions.get::<T>()
     }
+
+    /// The principal `wire` minted at the handshake.
+    pub fn principal<T: Send + Sync + 'static>(&self, wire: Wire) -> Option<&T> {
+        self.wires.principal(wire)
+    }
+
+    /// The value ambient `wire` carried at the handshake (`None` when absent).
+    pub fn wire(&self, wire: Wire) -> Option<&str> {
+        self.wires.wire(wire)
+    }
 }
 
-/// Facts about one connection.
+/// Facts about one connection, read from its TCP socket: under [`Serve`](crate::Serve) (TLS included) and a plain
+/// `axum::serve`, both addresses are known; under another server, the peer's only when it provides axum's
+/// `ConnectInfo<SocketAddr>`, and otherwise neither.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ConnectionInfo {
     /// The endpoint path, with its leading `/`.
     pub path: String,
-    /// The peer's address, when the router is served with `into_make_service_with_connect_info::<SocketAddr>()`.
+    /// The peer's address.
     pub remote_addr: Option<SocketAddr>,
-    /// The server port the client addressed (from the `Host` header).
+    /// The server's address the connection arrived on.
+    pub local_addr: Option<SocketAddr>,
+    /// The server port the connection arrived on (`local_addr`'s port; the original's `GG_WS_CONNECTION.port`).
     pub port: Option<u16>,
 }
 
@@ -149,6 +169,7 @@ where
                 peer: C::Peer::from(opening.handle.clone()),
                 query: *query,
                 extensions: opening.authenticated.extensions.clone(),
+                wires: opening.authenticated.wires.clone(),
                 grants: grants.clone(),
                 info: opening.info.clone(),
                 rooms: Rooms::new(self.rooms.clone()),
@@ -182,15 +203,15 @@ pub(crate) struct Endpoint {
 impl Endpoint {
     async fn run(self: Arc<Self>, upgrade: hyper::upgrade::OnUpgrade, upgrade_info: UpgradeInfo) {
         let config = &self.config;
-        let Some(mut handshake) = Handshake::start(upgrade, config, self.metrics).await else {
-            return;
-        };
         let UpgradeInfo {
             query,
             cookie,
-            remote_addr,
-            port,
+            addresses,
         } = upgrade_info;
+        let Some(mut handshake) = Handshake::start(upgrade, addresses, config, self.metrics).await else {
+            return;
+        };
+        let addresses = handshake.addresses();
         let mut queries = Vec::with_capacity(self.modules.len());
         for module in &self.modules {
             let Some(decoded) = handshake.check_query(module.decode_query(&query)).await else {
@@ -212,18 +233,22 @@ impl Endpoint {
         // registry and the rooms (which the handle's hooks leave) never keep a dead connection.
         let _finish = FinishOnDrop(handle.clone());
         handle.wiring().set_observer(self.observer.clone());
-        handle
-            .wiring()
-            .set_connection_context(ConnectionContext::new(self.path.clone(), port));
         let info = ConnectionInfo {
             path: self.path.clone(),
-            remote_addr,
-            port,
+            remote_addr: addresses.remote,
+            local_addr: addresses.local,
+            port: addresses.local.map(|local| local.port()),
         };
+        handle.wiring().set_connection_context(
+            ConnectionContext::new(self.path.clone(), info.port)
+                .remote_addr(info.remote_addr)
+                .wires(authenticated.wires.clone()),
+        );
         self.shared.sockets.register(
             SocketInfo {
                 path: self.path.clone(),
                 extensions: authenticated.extensions.clone(),
+                wires: authenticated.wires.clone(),
             },
             &handle,
         );
@@ -273,14 +298,14 @@ impl Endpoint {
         let info = UpgradeInfo {
             query: parse_query(request.uri().query()),
             cookie: cookie_header(request.headers()),
-            remote_addr: request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0),
-            port: host_port(request.headers()),
+            addresses: Addresses::of_request(&request),
         };
+        // `peer` is recorded once the upgraded socket is known (Handshake::start).
         let span = tracing::info_span!(
             "ws_connection",
             api = self.metrics.api,
             path = self.metrics.path,
-            peer = info.remote_addr.map(tracing::field::display)
+            peer = tracing::field::Empty
         );
         tokio::spawn(self.run(accepted.upgrade, info).instrument(span));
         accepted.response
@@ -291,14 +316,7 @@ impl Endpoint {
 struct UpgradeInfo {
     query: Vec<(String, String)>,
     cookie: Option<String>,
-    remote_addr: Option<SocketAddr>,
-    port: Option<u16>,
-}
-
-/// The server's port as the client addressed it (the `Host` header).
-fn host_port(headers: &http::HeaderMap) -> Option<u16> {
-    let host = headers.get(http::header::HOST)?.to_str().ok()?;
-    host.rsplit_once(':').and_then(|(_, port)| port.parse().ok())
+    addresses: Addresses,
 }
 
 /// Routes client-to-server messages of contract `C` to one connection's handler.

@@ -28,6 +28,7 @@ use serde_json::{Map, Value};
 use tokio::time::Instant;
 
 use crate::ServerConfig;
+use crate::addresses::Addresses;
 use crate::auth::{Authenticated, Pipeline};
 use crate::metrics::{EndpointMetrics, Outcome};
 use crate::upgrade::{self, ServerSocket};
@@ -69,19 +70,36 @@ pub(crate) enum EarlyFrames {
 /// One connection on its way from the upgrade to its session.
 pub(crate) struct Handshake<'e> {
     ws: ServerSocket,
+    addresses: Addresses,
     config: &'e ServerConfig,
     metrics: EndpointMetrics,
 }
 
 impl<'e> Handshake<'e> {
-    /// Finishes the HTTP upgrade; `None` when the client went away first.
+    /// Finishes the HTTP upgrade, learning the ends of the connection that `known` lacks (see
+    /// [`upgrade::into_socket`]); `None` when the client went away first. The peer's address joins the connection's
+    /// tracing span.
     pub(crate) async fn start(
         upgrade: hyper::upgrade::OnUpgrade,
+        known: Addresses,
         config: &'e ServerConfig,
         metrics: EndpointMetrics,
     ) -> Option<Self> {
-        let ws = upgrade::into_socket(upgrade, config.session.max_message_size).await?;
-        Some(Handshake { ws, config, metrics })
+        let (ws, addresses) = upgrade::into_socket(upgrade, config.session.max_message_size, known).await?;
+        if let Some(remote) = addresses.remote {
+            tracing::Span::current().record("peer", tracing::field::display(remote));
+        }
+        Some(Handshake {
+            ws,
+            addresses,
+            config,
+            metrics,
+        })
+    }
+
+    /// Both ends of the connection, as far as they are known.
+    pub(crate) fn addresses(&self) -> Addresses {
+        self.addresses
     }
 
     /// The decoded query, or `None` after closing with 4000 "Invalid query parameters".

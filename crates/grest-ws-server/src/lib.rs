@@ -1,9 +1,9 @@
 //! The grest-ws server: typed WebSocket endpoints mounted on an axum [`Router`], next to ordinary HTTP routes.
 //!
 //! Each connection runs the handshake pipeline — Origin policy, query validation (close 4000), the in-band `h`
-//! frame, the schema's wires and the registered middleware, the connect permission (`x` + close 4001 on any
-//! failure) — then the connect handler builds the per-connection value that implements the contract's server
-//! trait; only then is `k` sent.
+//! frame, the schema's `uses` list in its order (credential wires, ambient wires, middleware slots) and the
+//! server-wide middleware, the connect permission (`x` + close 4001 on any failure) — then the connect handler
+//! builds the per-connection value that implements the contract's server trait; only then is `k` sent.
 //!
 //! Every typed connection is in its endpoint's [`Rooms`] from the handshake until it closes: broadcasts to a room,
 //! to everyone or to either minus some connections are serialized once and never wait for a slow reader. Per
@@ -55,6 +55,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod addresses;
 mod auth;
 mod backplane;
 mod connection;
@@ -79,15 +80,15 @@ use axum::extract::Request;
 use axum::routing::get;
 use grest_ws_core::auth::{Wire, WireSource};
 use grest_ws_core::contract::Group;
-use grest_ws_core::{ContractMeta, Direction, WebSocketSchema};
+use grest_ws_core::{ContractMeta, Direction, Permission, WebSocketSchema};
 use grest_ws_session::{ConnectWith, Routes, ServeWith, SessionConfig};
 
-use auth::{Bindings, ErasedMiddleware, ErasedWireHandler, Pipeline, Stage};
+use auth::{Binding, Bindings, ErasedMiddleware, Pipeline, Stage};
 pub use auth::{HttpAuth, Middleware, OriginPolicy, WireHandler, require_auth};
 pub use backplane::{Backplane, CLUSTER_QUERY_TIMEOUT, Inbox, NODE_EXPIRY, NODE_HEARTBEAT, PublishError};
 pub use connection::{Connected, ConnectionInfo};
 use connection::{Endpoint, Module, Shared, TypedModule};
-pub use grest_ws_core::auth::{Grants, Inbound};
+pub use grest_ws_core::auth::{Grants, Inbound, WireContext};
 pub use handshake::{CLOSE_HANDSHAKE_FAILED, CLOSE_INVALID_QUERY};
 use metrics::{EndpointMetrics, EndpointObserver};
 pub use raw::{RawConnected, RawSocket, Upgrade};
@@ -199,6 +200,8 @@ pub struct GrestWs {
     sockets: Sockets,
     bindings: Bindings,
     middleware: Vec<Arc<dyn ErasedMiddleware>>,
+    /// Every HTTP guard made here: who it is (for messages) and the permission it declares.
+    guards: std::sync::Mutex<Vec<(String, Option<Permission>)>>,
     registrations: Vec<Registration>,
     raw: Vec<raw::RawRegistration>,
     rooms: std::sync::Mutex<HashMap<String, Arc<Registry>>>,
@@ -220,7 +223,7 @@ impl std::fmt::Debug for GrestWs {
                 "paths",
                 &self.registrations.iter().map(|r| r.path.as_str()).collect::<Vec<_>>(),
             )
-            .field("bound_wires", &self.bindings.keys().map(Wire::name).collect::<Vec<_>>())
+            .field("bound", &self.bindings.keys().map(Wire::name).collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
 }
@@ -234,6 +237,7 @@ impl GrestWs {
             sockets: Sockets::default(),
             bindings: HashMap::new(),
             middleware: Vec::new(),
+            guards: std::sync::Mutex::new(Vec::new()),
             registrations: Vec::new(),
             raw: Vec::new(),
             endpoint_sessions: HashMap::new(),
@@ -265,14 +269,24 @@ impl GrestWs {
     }
 
     /// Binds the handler that verifies `wire`'s credentials, once for the whole server: every schema that uses the
-    /// wire, and every [`HttpAuth`] built from it, runs this handler.
+    /// wire, and every [`HttpAuth`] built from it, runs this handler. [`GrestWs::build`] refuses a handler bound
+    /// to an ambient wire or a middleware slot that a schema uses.
     pub fn bind<H: WireHandler>(mut self, wire: Wire, handler: H) -> Self {
-        self.bindings
-            .insert(wire, Arc::new(handler) as Arc<dyn ErasedWireHandler>);
+        self.bindings.insert(wire, Binding::Handler(Arc::new(handler)));
         self
     }
 
-    /// Adds a middleware that runs in every endpoint's handshake, after the schema's wires, in the order added.
+    /// Binds `middleware` to a [middleware slot](Wire::middleware), once for the whole server: every schema that
+    /// lists the slot in its `uses` runs it at that place among its wires (and so does every [`HttpAuth`] built
+    /// with it). [`GrestWs::build`] refuses a middleware bound to a wire that is not a slot and a schema uses.
+    pub fn bind_middleware<M: Middleware>(mut self, slot: Wire, middleware: M) -> Self {
+        self.bindings.insert(slot, Binding::Middleware(Arc::new(middleware)));
+        self
+    }
+
+    /// Adds a middleware that runs in every endpoint's handshake (typed and raw), after the schema's whole `uses`
+    /// list — its wires and its middleware slots — in the order added. To place a middleware among a schema's
+    /// wires, or on some schemas only, give it a slot ([`GrestWs::bind_middleware`]).
     pub fn middleware<M: Middleware>(mut self, middleware: M) -> Self {
         self.middleware.push(Arc::new(middleware));
         self
@@ -326,18 +340,48 @@ impl GrestWs {
     }
 
     /// A guard for axum HTTP routes that runs these wires with the handlers bound here (one wire, two
-    /// transports). Fails when a wire has no bound handler.
+    /// transports) and only authenticates: it declares no permission, so [`GrestWs::build`] refuses it in strict
+    /// mode (use [`GrestWs::http_auth_requiring`] there). Fails when a wire is not bound as [`GrestWs::build`]
+    /// requires.
     pub fn http_auth(&self, wires: &[Wire]) -> Result<HttpAuth, BuildError> {
+        self.http_guard(wires, None)
+    }
+
+    /// A guard for axum HTTP routes that runs these wires, then requires `permission` of the scopes they resolved:
+    /// a request without it is answered 403 with a `FORBIDDEN` envelope (one that fails a wire, 401
+    /// `NOT_AUTHORIZED` or whatever the handler returned). A guard's permission counts toward strict mode like a
+    /// socket's. Fails when a wire is not bound, or the permission is malformed or non-public while no wire
+    /// resolves permissions (the guard would refuse every request).
+    pub fn http_auth_requiring(&self, wires: &[Wire], permission: Permission) -> Result<HttpAuth, BuildError> {
+        self.http_guard(wires, Some(permission))
+    }
+
+    fn http_guard(&self, wires: &[Wire], permission: Option<Permission>) -> Result<HttpAuth, BuildError> {
         let mut problems = Vec::new();
-        let stages = self.wire_stages(wires, "HTTP guard", &mut problems);
+        let names: Vec<&'static str> = wires.iter().map(Wire::name).collect();
+        let owner = format!("HTTP guard ({})", names.join(", "));
+        let pipeline = Pipeline {
+            stages: self.wire_stages(wires, &owner, &mut problems),
+            connect_permission: permission,
+        };
+        if let Some(permission) = &permission {
+            check_permission(
+                &owner,
+                "the guard",
+                permission,
+                pipeline.resolves_permissions(),
+                &mut problems,
+            );
+        }
         if !problems.is_empty() {
             return Err(BuildError::Refused(problems));
         }
+        self.guards
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((owner, permission));
         Ok(HttpAuth {
-            pipeline: Arc::new(Pipeline {
-                stages,
-                connect_permission: None,
-            }),
+            pipeline: Arc::new(pipeline),
         })
     }
 
@@ -367,7 +411,8 @@ impl GrestWs {
     }
 
     /// Checks the whole registration and builds the router. Refuses to build — listing every offender — when a
-    /// path is registered twice, a used wire has no bound handler, two wires of a schema read the same header,
+    /// path is registered twice, a used credential wire has no bound handler (or a used middleware slot no bound
+    /// middleware; ambient wires need none, and must have none), two wires of a schema read the same header,
     /// cookie or query parameter, a server-to-client method declares a non-public permission, a non-public
     /// permission sits on a schema without a permission-resolving wire, a permission is malformed, or strict mode
     /// is on (some surface declares a permission) and a client-to-server method declares none.
@@ -392,12 +437,22 @@ impl GrestWs {
         for (path, members) in &paths {
             check_sharing(path, members, &mut problems)?;
         }
+        let guards = self.guards.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let strict = self.registrations.iter().any(|r| {
             r.meta.connect.permission.is_some()
                 || r.meta
                     .methods_in(Direction::ClientToServer)
                     .any(|(_, m)| m.permission.is_some())
-        });
+        }) || self.raw.iter().any(raw::RawRegistration::declares_permission)
+            || guards.iter().any(|(_, permission)| permission.is_some());
+        if strict {
+            for (guard, _) in guards.iter().filter(|(_, permission)| permission.is_none()) {
+                problems.push(format!(
+                    "{guard}: declares no permission, but strict mode is on (another surface declares one); make it \
+                     with GrestWs::http_auth_requiring (Permission::Public to keep it public)"
+                ));
+            }
+        }
         let mut planned = Vec::with_capacity(paths.len());
         for (path, members) in &paths {
             let pipeline = self.pipeline_for(members[0], &mut problems);
@@ -421,7 +476,7 @@ impl GrestWs {
             ));
         }
         let typed_paths: Vec<&str> = paths.iter().map(|(path, _)| *path).collect();
-        let raw = raw::plan(&self, &typed_paths, &mut problems)?;
+        let raw = raw::plan(&self, &typed_paths, strict, &mut problems)?;
         for path in self.endpoint_sessions.keys() {
             if !typed_paths.contains(&path.as_str()) && !raw.serves(path) {
                 problems.push(format!("session settings for {path:?}, which no endpoint serves"));
@@ -468,35 +523,63 @@ impl GrestWs {
         Ok(raw.mount(router, &shared))
     }
 
+    /// The handshake stages of a `uses` list, in its order; what is missing or mis-bound goes to `problems`.
     fn wire_stages(&self, wires: &[Wire], owner: &str, problems: &mut Vec<String>) -> Vec<Stage> {
         let mut sources = HashSet::new();
         let mut stages = Vec::with_capacity(wires.len());
         for wire in wires {
+            let name = wire.name();
             let key = match wire.source() {
                 WireSource::Header { name, .. } => format!("header {:?}", name.to_ascii_lowercase()),
                 WireSource::Cookie { name } => format!("cookie {name:?}"),
                 WireSource::Query { name } => format!("query parameter {name:?}"),
+                WireSource::Middleware => format!("middleware slot {name:?}"),
             };
             if !sources.insert(key.clone()) {
                 problems.push(format!("{owner}: two wires read the same {key}"));
             }
-            match self.bindings.get(wire) {
-                Some(handler) => stages.push(Stage::Wire(*wire, handler.clone())),
-                None => problems.push(format!(
-                    "{owner}: wire {:?} is used but no handler is bound to it (GrestWs::bind)",
-                    wire.name()
+            let binding = self.bindings.get(wire);
+            match (wire.is_middleware(), wire.is_ambient(), binding) {
+                (true, _, Some(Binding::Middleware(middleware))) => stages.push(Stage::Middleware(middleware.clone())),
+                (true, _, Some(Binding::Handler(_))) => problems.push(format!(
+                    "{owner}: middleware slot {name:?} is bound to a wire handler; bind a Middleware to it with \
+                     GrestWs::bind_middleware"
+                )),
+                (true, _, None) => problems.push(format!(
+                    "{owner}: middleware slot {name:?} is used but no middleware is bound to it \
+                     (GrestWs::bind_middleware)"
+                )),
+                (false, true, None) => stages.push(Stage::Ambient(*wire)),
+                (false, true, Some(_)) => problems.push(format!(
+                    "{owner}: wire {name:?} is ambient (its value is kept, never verified) but something is bound \
+                     to it; drop .ambient() to make it a credential wire"
+                )),
+                (false, false, Some(Binding::Handler(handler))) => {
+                    stages.push(Stage::Credential(*wire, handler.clone()))
+                }
+                (false, false, Some(Binding::Middleware(_))) => problems.push(format!(
+                    "{owner}: wire {name:?} is bound to a middleware; middleware goes on a Wire::middleware slot"
+                )),
+                (false, false, None) => problems.push(format!(
+                    "{owner}: wire {name:?} is used but no handler is bound to it (GrestWs::bind; or declare it \
+                     .ambient() when no handler should verify it)"
                 )),
             }
         }
         stages
     }
 
+    /// The handshake stages of an endpoint: its `uses` list in order, then the server-wide middleware.
+    fn endpoint_stages(&self, wires: &[Wire], owner: &str, problems: &mut Vec<String>) -> Vec<Stage> {
+        let mut stages = self.wire_stages(wires, owner, problems);
+        stages.extend(self.middleware.iter().cloned().map(Stage::Middleware));
+        stages
+    }
+
     fn pipeline_for(&self, registration: &Registration, problems: &mut Vec<String>) -> Pipeline {
         let owner = format!("socket {} ({})", registration.path, registration.meta.name);
-        let mut stages = self.wire_stages(registration.wires, &owner, problems);
-        stages.extend(self.middleware.iter().cloned().map(Stage::Middleware));
         Pipeline {
-            stages,
+            stages: self.endpoint_stages(registration.wires, &owner, problems),
             connect_permission: registration.meta.connect.permission,
         }
     }
@@ -527,22 +610,29 @@ fn check_sharing(path: &str, members: &[&Registration], problems: &mut Vec<Strin
     Ok(())
 }
 
+/// The rules for one declared permission of `surface`: well formed, and satisfiable — a non-public permission
+/// needs a permission-resolving wire among `owner`'s (`resolves`), or it would refuse everyone.
+fn check_permission(surface: &str, owner: &str, permission: &Permission, resolves: bool, problems: &mut Vec<String>) {
+    if let Some(problem) = permission.problem() {
+        problems.push(format!("{surface}: {problem}"));
+    }
+    if !permission.is_public() && !resolves {
+        problems.push(format!(
+            "{surface} requires a permission, but {owner} uses no permission-resolving wire: it would be \
+             permanently FORBIDDEN"
+        ));
+    }
+}
+
 /// The permission rules of one registration (docs/protocol.md §6 refuse-to-start rules).
 fn check_permissions(registration: &Registration, pipeline: &Pipeline, strict: bool, problems: &mut Vec<String>) {
     let meta = registration.meta;
     let surfaces = std::iter::once((format!("{} connect", meta.name), meta.connect.permission))
         .chain(meta.methods.iter().map(|m| (m.path.to_owned(), m.permission)));
     for (surface, permission) in surfaces {
-        let Some(permission) = permission else { continue };
-        if let Some(problem) = permission.problem() {
-            problems.push(format!("{surface}: {problem}"));
-        }
-        if !permission.is_public() && !pipeline.resolves_permissions() {
-            problems.push(format!(
-                "{surface} requires a permission, but socket {} uses no permission-resolving wire: it would be \
-                 permanently FORBIDDEN",
-                registration.path
-            ));
+        if let Some(permission) = permission {
+            let owner = format!("socket {}", registration.path);
+            check_permission(&surface, &owner, &permission, pipeline.resolves_permissions(), problems);
         }
     }
     for (_, method) in meta.methods_in(Direction::ServerToClient) {

@@ -15,23 +15,24 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::Request;
 use axum::response::Response;
 use axum::routing::get;
-use grest_ws_core::auth::{Grants, Wire};
+use grest_ws_core::auth::{Grants, Wire, WireContext};
 use grest_ws_core::{Permission, RawContract, RawSchema};
 use grest_ws_session::{CloseFrame, PushError, RawMessage, RawSender, RawSession, SendError};
 use http::{Extensions, HeaderMap};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use crate::auth::{Pipeline, Stage, cookie_header, http_inbound, parse_query};
+use crate::addresses::Addresses;
+use crate::auth::{Pipeline, cookie_header, http_inbound, parse_query};
 use crate::connection::Shared;
 use crate::handshake::{Credentials, EarlyFrames, Handshake};
 use crate::metrics::EndpointMetrics;
 use crate::sockets::SocketInfo;
 use crate::upgrade::{self};
-use crate::{BuildError, GrestWs, ServerConfig};
+use crate::{BuildError, GrestWs, ServerConfig, check_permission};
 
 /// The HTTP upgrade request of a raw connection (the original's `GGWsUpgrade`): what a proxy needs to route
 /// upstream, and the peer's address to gate loopback-only endpoints.
@@ -45,7 +46,8 @@ pub struct Upgrade {
     pub url: String,
     /// Every header of the upgrade request.
     pub headers: HeaderMap,
-    /// The peer's address, when the router is served with `into_make_service_with_connect_info::<SocketAddr>()`.
+    /// The peer's address, read from the socket as [`ConnectionInfo::remote_addr`](crate::ConnectionInfo::remote_addr)
+    /// is (known under [`Serve`](crate::Serve) and a plain `axum::serve`).
     pub remote_address: Option<SocketAddr>,
 }
 
@@ -126,16 +128,30 @@ pub struct RawConnected<C: RawContract> {
     pub query: C::Query,
     /// The upgrade request: concrete path, URL, headers, peer address.
     pub upgrade: Upgrade,
-    /// What the handshake's wires and middleware minted: principals (by type) and ambient context.
+    /// What the handshake's middleware stored, and each principal whose type only one of the schema's wires
+    /// mints, by type.
     pub extensions: Extensions,
+    /// What the handshake's wires produced, per wire: principals and ambient values.
+    pub wires: WireContext,
     /// The scopes resolved at the handshake.
     pub grants: Grants,
 }
 
 impl<C: RawContract> RawConnected<C> {
-    /// The principal (or other context) of type `T` minted at the handshake, if any.
+    /// The value of type `T` the handshake stored: middleware context, or a principal when only one of the
+    /// schema's wires mints a `T` (with two, ask [`RawConnected::principal`] per wire).
     pub fn get<T: Send + Sync + 'static>(&self) -> Option<&T> {
         self.extensions.get::<T>()
+    }
+
+    /// The principal `wire` minted at the handshake.
+    pub fn principal<T: Send + Sync + 'static>(&self, wire: Wire) -> Option<&T> {
+        self.wires.principal(wire)
+    }
+
+    /// The value ambient `wire` carried at the handshake (`None` when absent).
+    pub fn wire(&self, wire: Wire) -> Option<&str> {
+        self.wires.wire(wire)
     }
 }
 
@@ -162,6 +178,13 @@ pub(crate) struct RawRegistration {
     permission: Option<Permission>,
     wires: &'static [Wire],
     make: MakeRoute,
+}
+
+impl RawRegistration {
+    /// Whether the contract declares a connect permission (which turns strict mode on).
+    pub(crate) fn declares_permission(&self) -> bool {
+        self.permission.is_some()
+    }
 }
 
 impl GrestWs {
@@ -224,7 +247,12 @@ struct Planned {
 
 /// Checks the raw registrations against each other and the typed ones (`typed_paths`), listing problems;
 /// duplicates fail at once.
-pub(crate) fn plan(ws: &GrestWs, typed_paths: &[&str], problems: &mut Vec<String>) -> Result<RawPlan, BuildError> {
+pub(crate) fn plan(
+    ws: &GrestWs,
+    typed_paths: &[&str],
+    strict: bool,
+    problems: &mut Vec<String>,
+) -> Result<RawPlan, BuildError> {
     let mut seen: HashSet<&str> = typed_paths.iter().copied().collect();
     for registration in &ws.raw {
         if !seen.insert(&registration.path) {
@@ -239,8 +267,7 @@ pub(crate) fn plan(ws: &GrestWs, typed_paths: &[&str], problems: &mut Vec<String
     let mut endpoints = Vec::with_capacity(ws.raw.len());
     for registration in &ws.raw {
         let owner = format!("raw socket {} ({})", registration.path, registration.name);
-        let mut stages = ws.wire_stages(registration.wires, &owner, problems);
-        stages.extend(ws.middleware.iter().cloned().map(Stage::Middleware));
+        let stages = ws.endpoint_stages(registration.wires, &owner, problems);
         if registration.custom_client {
             for wire in registration.wires.iter().filter(|w| w.is_in_band()) {
                 problems.push(format!(
@@ -254,16 +281,13 @@ pub(crate) fn plan(ws: &GrestWs, typed_paths: &[&str], problems: &mut Vec<String
             stages,
             connect_permission: registration.permission,
         };
-        if let Some(permission) = &registration.permission {
-            if let Some(problem) = permission.problem() {
-                problems.push(format!("{owner}: {problem}"));
-            }
-            if !permission.is_public() && !pipeline.resolves_permissions() {
-                problems.push(format!(
-                    "{owner} requires a permission but uses no permission-resolving wire: it would be permanently \
-                     FORBIDDEN"
-                ));
-            }
+        match &registration.permission {
+            Some(permission) => check_permission(&owner, "it", permission, pipeline.resolves_permissions(), problems),
+            None if strict => problems.push(format!(
+                "{owner}: declares no permission (RawContract::PERMISSION), but strict mode is on (another surface \
+                 declares one); declare Permission::Public to make it public"
+            )),
+            None => {}
         }
         let routes = if registration.prefix {
             // `/base/{*rest}` needs at least one character after the slash, so `/base/` is its own route; an
@@ -345,19 +369,21 @@ where
             Ok(accepted) => accepted,
             Err(response) => return response,
         };
+        let addresses = Addresses::of_request(&request);
         let upgrade = Upgrade {
             path: request.uri().path().to_owned(),
             url: request.uri().to_string(),
             headers: request.headers().clone(),
-            remote_address: request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0),
+            remote_address: addresses.remote,
         };
+        // `peer` is recorded once the upgraded socket is known (Handshake::start).
         let span = tracing::info_span!(
             "ws_connection",
             api = self.metrics.api,
             path = %upgrade.path,
-            peer = upgrade.remote_address.map(tracing::field::display)
+            peer = tracing::field::Empty
         );
-        tokio::spawn(self.run(accepted.upgrade, upgrade).instrument(span));
+        tokio::spawn(self.run(accepted.upgrade, addresses, upgrade).instrument(span));
         accepted.response
     }
 }
@@ -368,11 +394,12 @@ where
     F: Fn(RawConnected<C>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    async fn run(self: Arc<Self>, on_upgrade: hyper::upgrade::OnUpgrade, upgrade: Upgrade) {
+    async fn run(self: Arc<Self>, on_upgrade: hyper::upgrade::OnUpgrade, known: Addresses, mut upgrade: Upgrade) {
         let config = &self.config;
-        let Some(mut handshake) = Handshake::start(on_upgrade, config, self.metrics).await else {
+        let Some(mut handshake) = Handshake::start(on_upgrade, known, config, self.metrics).await else {
             return;
         };
+        upgrade.remote_address = handshake.addresses().remote;
         let query_string = upgrade.url.split_once('?').map(|(_, query)| query);
         let query = parse_query(query_string);
         let Some(typed_query) = handshake.check_query(C::decode_query(query.clone())).await else {
@@ -395,6 +422,7 @@ where
             SocketInfo {
                 path: upgrade.path.clone(),
                 extensions: authenticated.extensions.clone(),
+                wires: authenticated.wires.clone(),
             },
             &session.control(),
         );
@@ -403,6 +431,7 @@ where
             query: typed_query,
             upgrade,
             extensions: authenticated.extensions,
+            wires: authenticated.wires,
             grants: authenticated.grants,
         };
         tokio::spawn((self.handler)(connected));
@@ -441,7 +470,7 @@ mod tests {
             .raw(RawSchema::<Desktop>::new("files/*"), |_| async {})
             .raw(RawSchema::<Desktop>::new("files/"), |_| async {});
         let mut problems = Vec::new();
-        let plan = plan(&ws, &["/desktop"], &mut problems).expect("no duplicates");
+        let plan = plan(&ws, &["/desktop"], false, &mut problems).expect("no duplicates");
         assert_eq!(problems, Vec::<String>::new());
         assert_eq!(
             routes_of(&plan),
@@ -459,7 +488,7 @@ mod tests {
     #[test]
     fn a_raw_path_taken_by_a_typed_endpoint_is_a_duplicate() {
         let ws = GrestWs::new().raw(RawSchema::<Desktop>::new("ws/chat"), |_| async {});
-        let result = plan(&ws, &["/ws/chat"], &mut Vec::new());
+        let result = plan(&ws, &["/ws/chat"], false, &mut Vec::new());
         assert!(matches!(result, Err(BuildError::DuplicatePath(path)) if path == "/ws/chat"));
     }
 }

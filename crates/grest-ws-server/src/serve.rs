@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use crate::addresses::Addresses;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use grest_ws_session::{BoxFuture, LogLimit};
@@ -140,8 +141,9 @@ fn connection_cap(open_files: Option<usize>) -> usize {
 ///   the returned future completes. Upgraded WebSockets belong to their endpoints: close them from the signal with
 ///   [`Sockets::shutdown`](crate::Sockets::shutdown), as below.
 ///
-/// Every request carries axum's [`ConnectInfo<SocketAddr>`](axum::extract::ConnectInfo), so handlers and
-/// [`ConnectionInfo::remote_addr`](crate::ConnectionInfo::remote_addr) see the peer's address. Sockets get
+/// Every request carries axum's [`ConnectInfo<SocketAddr>`](axum::extract::ConnectInfo), so handlers see the
+/// peer's address, and sockets learn both ends of their connection
+/// ([`ConnectionInfo`](crate::ConnectionInfo)), over TLS too. Sockets get
 /// `TCP_NODELAY`. The server speaks HTTP/1.1 (WebSocket upgrades are HTTP/1.1).
 ///
 /// ```no_run
@@ -280,8 +282,9 @@ where
                 };
                 let _ = tcp.set_nodelay(true);
                 let state = Arc::new(state);
+                let addresses = Addresses { local: tcp.local_addr().ok(), remote: Some(remote) };
                 let io = ServedIo { tcp, state: state.clone() };
-                let served = Served { scheme: http::uri::Scheme::HTTP, state, remote, router: router.clone(), http: http.clone(), idle_timeout: config.idle_timeout, shutting_down: shutting_down.clone() };
+                let served = Served { scheme: http::uri::Scheme::HTTP, state, remote, addresses, router: router.clone(), http: http.clone(), idle_timeout: config.idle_timeout, shutting_down: shutting_down.clone() };
                 #[cfg(feature = "tls")]
                 if let Some(acceptor) = &acceptor {
                     connections.spawn(served.run_tls(acceptor.clone(), io, config.header_read_timeout));
@@ -313,6 +316,8 @@ struct Served {
     scheme: http::uri::Scheme,
     state: Arc<ConnectionState>,
     remote: SocketAddr,
+    /// Both ends of the TCP connection, for the sockets' [`ConnectionInfo`](crate::ConnectionInfo).
+    addresses: Addresses,
     router: Router,
     http: http1::Builder,
     idle_timeout: Option<Duration>,
@@ -348,6 +353,7 @@ impl Served {
             scheme,
             state,
             remote,
+            addresses,
             router,
             http,
             idle_timeout,
@@ -356,6 +362,7 @@ impl Served {
         let router = TowerToHyperService::new(router);
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(remote));
+            request.extensions_mut().insert(addresses);
             if scheme == http::uri::Scheme::HTTPS {
                 request.extensions_mut().insert(http::uri::Scheme::HTTPS);
             }

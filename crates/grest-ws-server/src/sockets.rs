@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use grest_ws_core::auth::WireContext;
 use grest_ws_session::websocket::CLOSE_GOING_AWAY;
 use grest_ws_session::{CloseFrame, PeerHandle, RawControl};
 use http::Extensions;
@@ -19,8 +20,11 @@ use http::Extensions;
 pub struct SocketInfo {
     /// The endpoint path (for a wildcard raw socket, the concrete request path).
     pub path: String,
-    /// What the handshake put into the connection's extensions (principals, middleware context).
+    /// What the handshake put into the connection's extensions (middleware context, and each principal whose type
+    /// only one of its wires mints).
     pub extensions: Extensions,
+    /// What the handshake's wires produced, per wire: principals and ambient values.
+    pub wires: WireContext,
 }
 
 struct Entry {
@@ -171,6 +175,7 @@ mod tests {
         let info = SocketInfo {
             path: path.to_owned(),
             extensions: Extensions::new(),
+            wires: WireContext::default(),
         };
         sockets.register_raw(info, &session.control());
         (session, sender)

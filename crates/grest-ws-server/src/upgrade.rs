@@ -1,13 +1,22 @@
 //! The HTTP side of the WebSocket upgrade, done directly on hyper; the upgraded connection becomes the session
 //! crate's [`WebSocket`], the same type the client runs.
 
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use axum::body::Body;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use grest_ws_session::websocket::accept_key;
 use grest_ws_session::{Role, WebSocket};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
+use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+use crate::addresses::Addresses;
 
 /// An accepted upgrade: the 101 response to return, and the future socket.
 pub(crate) struct Accepted {
@@ -16,7 +25,58 @@ pub(crate) struct Accepted {
 }
 
 /// The upgraded connection as a WebSocket stream.
-pub(crate) type ServerSocket = WebSocket<TokioIo<hyper::upgrade::Upgraded>>;
+pub(crate) type ServerSocket = WebSocket<ServerIo>;
+
+/// An upgraded connection: the TCP stream itself when it could be recovered from hyper (a plain `axum::serve`),
+/// otherwise hyper's upgraded stream.
+pub(crate) enum ServerIo {
+    Tcp(TcpStream),
+    Upgraded(TokioIo<Upgraded>),
+}
+
+macro_rules! delegate {
+    ($self:ident, $io:ident => $call:expr) => {
+        match $self.get_mut() {
+            ServerIo::Tcp($io) => $call,
+            ServerIo::Upgraded($io) => $call,
+        }
+    };
+}
+
+impl AsyncRead for ServerIo {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        delegate!(self, io => Pin::new(io).poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for ServerIo {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        delegate!(self, io => Pin::new(io).poll_write(cx, buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        delegate!(self, io => Pin::new(io).poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            ServerIo::Tcp(io) => io.is_write_vectored(),
+            ServerIo::Upgraded(io) => io.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        delegate!(self, io => Pin::new(io).poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        delegate!(self, io => Pin::new(io).poll_shutdown(cx))
+    }
+}
 
 fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
     headers
@@ -83,13 +143,35 @@ pub(crate) fn accept_with_protocols(request: &mut Request, protocols: &[&'static
     Ok(Accepted { response, upgrade })
 }
 
-/// Waits for the upgrade to complete and wraps it in a WebSocket that reads messages of up to `max_message` bytes.
-pub(crate) async fn into_socket(upgrade: hyper::upgrade::OnUpgrade, max_message: usize) -> Option<ServerSocket> {
-    match upgrade.await {
-        Ok(upgraded) => Some(WebSocket::new(TokioIo::new(upgraded), Role::Server, max_message)),
+/// Waits for the upgrade to complete and wraps it in a WebSocket that reads messages of up to `max_message` bytes;
+/// the ends of the connection that `known` lacks are read from the TCP stream when hyper gives it back (the
+/// connection was served by `axum::serve`). Bytes hyper read past the upgrade request stay first in line.
+pub(crate) async fn into_socket(
+    upgrade: hyper::upgrade::OnUpgrade,
+    max_message: usize,
+    known: Addresses,
+) -> Option<(ServerSocket, Addresses)> {
+    let upgraded = match upgrade.await {
+        Ok(upgraded) => upgraded,
         Err(e) => {
             tracing::debug!(error = %e, "upgrade did not complete");
-            None
+            return None;
+        }
+    };
+    if known.is_complete() {
+        let io = ServerIo::Upgraded(TokioIo::new(upgraded));
+        return Some((WebSocket::new(io, Role::Server, max_message), known));
+    }
+    match hyper_util::server::conn::auto::upgrade::downcast::<TokioIo<TcpStream>>(upgraded) {
+        Ok(parts) => {
+            let tcp = parts.io.into_inner();
+            let addresses = known.or(Addresses::of_stream(&tcp));
+            let ws = WebSocket::with_read(ServerIo::Tcp(tcp), Role::Server, max_message, parts.read_buf.to_vec());
+            Some((ws, addresses))
+        }
+        Err(upgraded) => {
+            let io = ServerIo::Upgraded(TokioIo::new(upgraded));
+            Some((WebSocket::new(io, Role::Server, max_message), known))
         }
     }
 }

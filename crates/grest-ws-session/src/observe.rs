@@ -1,8 +1,11 @@
 //! What a session tells the outside world: an [`Observer`] for metrics and logs, and the task-local
 //! [`MessageContext`] that handlers read (the original's `GG_WS_MESSAGE` / `GG_WS_CONNECTION`).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+
+use grest_ws_core::auth::WireContext;
 
 use crate::SessionEnd;
 
@@ -27,22 +30,41 @@ pub trait Observer: Send + Sync + 'static {
 }
 
 /// Facts about the connection a message arrived on.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct ConnectionContext {
     /// Server: the endpoint path (`/ws/chat`); client: the base URL.
     pub path: String,
-    /// Server: the local port; client: `None`.
+    /// Server: the local port the connection arrived on; client: `None`.
     pub port: Option<u16>,
+    /// Server: the peer's address; client: `None`.
+    pub remote_addr: Option<SocketAddr>,
+    /// Server: what the handshake's wires produced — principals per wire, ambient wire values; client: empty.
+    pub wires: WireContext,
 }
 
 impl ConnectionContext {
-    /// A connection context.
+    /// A connection context with no peer address and no wire context.
     pub fn new(path: impl Into<String>, port: Option<u16>) -> Self {
         ConnectionContext {
             path: path.into(),
             port,
+            ..ConnectionContext::default()
         }
+    }
+
+    /// With the peer's address.
+    #[must_use]
+    pub fn remote_addr(mut self, remote_addr: Option<SocketAddr>) -> Self {
+        self.remote_addr = remote_addr;
+        self
+    }
+
+    /// With what the handshake's wires produced.
+    #[must_use]
+    pub fn wires(mut self, wires: WireContext) -> Self {
+        self.wires = wires;
+        self
     }
 }
 
