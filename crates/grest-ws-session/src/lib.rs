@@ -44,6 +44,7 @@ macro_rules! warn_limited {
 mod dispatch;
 mod engine;
 mod io;
+mod live;
 mod log_limit;
 mod observe;
 mod outbound;
@@ -55,7 +56,9 @@ use std::time::Duration;
 
 pub use dispatch::{
     BoxFuture, Call, ContractDispatch, Dispatch, DuplexContract, OwnedDispatch, Route, Router, Routes, ServeWith,
+    ServerToClientMethod, ServerToClientRequest,
 };
+pub use live::{LiveHandlers, PartialHandlers};
 pub use engine::{Session, SessionEnd, close_socket};
 pub use grest_ws_core::envelope::Envelope;
 pub use io::QueuedIo;
