@@ -158,7 +158,10 @@ pub use grest_ws_core::{
 };
 #[cfg(feature = "macros")]
 pub use grest_ws_macros::{Validate, contract};
-pub use grest_ws_session::{CloseFrame, DuplexContract, MessageContext, PeerHandle, SessionConfig, current_message};
+pub use grest_ws_session::{
+    CloseFrame, DuplexContract, MessageContext, PeerHandle, ServerToClientMethod, ServerToClientRequest, SessionConfig,
+    current_message,
+};
 
 /// Per-socket types shared by both ends (the `grest-ws-session` crate): connection ids, outbound queues and their
 /// errors, heartbeats, raw frames, how a session ended.

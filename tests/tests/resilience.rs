@@ -303,7 +303,16 @@ async fn terminal_handshake_error_stops_reconnecting_as_unrecoverable() {
         "{all:?}"
     );
     assert_eq!(events.count("close"), 1, "on_close fires once: {all:?}");
-    assert_eq!(events.count("error"), 1, "no retry after a terminal error: {all:?}");
+    assert_eq!(
+        events.count("error the socket failed: the connection ended without a Close frame"),
+        1,
+        "the killed server's socket: {all:?}"
+    );
+    assert_eq!(
+        events.count("error a reconnect attempt failed"),
+        1,
+        "no retry after a terminal error: {all:?}"
+    );
 }
 
 #[tokio::test]
@@ -323,7 +332,13 @@ async fn retries_exhausted_after_max_attempts() {
     .unwrap();
     server.kill();
     tokio::time::timeout(PATIENCE, client.handle().closed()).await.unwrap();
-    assert_eq!(events.count("error"), 3, "{:?}", events.all());
+    assert_eq!(
+        events.count("error a reconnect attempt failed"),
+        3,
+        "{:?}",
+        events.all()
+    );
+    assert_eq!(events.count("error the socket failed"), 1, "{:?}", events.all());
     assert_eq!(events.count("close RetriesExhausted"), 1, "{:?}", events.all());
     assert_eq!(events.count("disconnect Drop"), 1);
 }
@@ -551,5 +566,12 @@ async fn without_reconnect_a_drop_is_final() {
     .unwrap();
     server.kill();
     tokio::time::timeout(PATIENCE, client.handle().closed()).await.unwrap();
-    assert_eq!(events.all(), ["disconnect Drop", "close Drop "]);
+    assert_eq!(
+        events.all(),
+        [
+            "error the socket failed: the connection ended without a Close frame (1006)",
+            "disconnect Drop",
+            "close Drop "
+        ]
+    );
 }

@@ -72,8 +72,10 @@ macro_rules! builder_methods {
             self
         }
 
-        /// Called for every failed reconnect attempt.
-        pub fn on_error(mut self, callback: impl Fn(&ConnectError) + Send + Sync + 'static) -> Self {
+        /// Called when the socket fails — a read or write error, a broken protocol, a missed heartbeat, a close
+        /// without a Close frame or with a code other than 1000/1001 — before the drop is reported, and for every
+        /// failed reconnect attempt.
+        pub fn on_error(mut self, callback: impl Fn(&ClientError) + Send + Sync + 'static) -> Self {
             self.callbacks.on_error.push(Box::new(callback));
             self
         }
@@ -129,6 +131,7 @@ use grest_ws_core::{ErrorEnvelope, Forbidden, GrestError, NotAuthorized, Validat
 use std::sync::Arc;
 
 use connection::{Callbacks, Connection};
+pub use grest_ws_session::SessionEnd;
 use grest_ws_session::{DuplexContract, OwnedDispatch, PeerHandle};
 
 pub use config::{ClientConfig, ReconnectConfig, ShouldRetry};
@@ -178,6 +181,19 @@ pub enum ConnectError {
         /// What failed.
         cause: TransportError,
     },
+}
+
+/// What [`Client::on_error`] reports: a live socket that failed, or a reconnect attempt that did.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The socket failed and was dropped (how it ended, see [`SessionEnd::is_failure`]); a reconnecting client
+    /// reconnects next.
+    #[error("the socket failed: {0}")]
+    Socket(SessionEnd),
+    /// A reconnect attempt failed.
+    #[error("a reconnect attempt failed: {0}")]
+    Reconnect(ConnectError),
 }
 
 /// ` with code 4000 (invalid query)`, or nothing without a code.
@@ -381,16 +397,24 @@ impl<C: DuplexContract, P: ParamSource<C>> Client<C, P> {
     }
 }
 
-/// The setup of a contract's handlers, without the contract's types (pooled sockets hold several).
+/// The setup of a contract's handlers, without the contract's types (pooled sockets hold several): installs them
+/// in the connection's live set of the contract, which the client's `on` adds to.
 fn module_setup<C: DuplexContract>(
     setup: impl Fn(Setup<C>) -> C::Handlers + Send + Sync + 'static,
 ) -> connection::SetupFn {
     Arc::new(move |handle: &PeerHandle, is_reconnect: bool| {
+        // The live set: a new attachment starts empty, a reconnection merges the setup's handlers over what the
+        // client added with `on` (as the original's setup re-running `incoming.on` does).
+        let live = handle.wiring().live_handlers::<C::Handlers>();
+        if !is_reconnect {
+            live.replace(C::Handlers::default());
+        }
         let handlers = setup(Setup {
             client: C::Client::from(handle.clone()),
             is_reconnect,
         });
-        Arc::new(handlers) as Arc<dyn OwnedDispatch>
+        live.merge(handlers);
+        live as Arc<dyn OwnedDispatch>
     })
 }
 

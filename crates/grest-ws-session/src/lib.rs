@@ -58,10 +58,10 @@ pub use dispatch::{
     BoxFuture, Call, ContractDispatch, Dispatch, DuplexContract, OwnedDispatch, Route, Router, Routes, ServeWith,
     ServerToClientMethod, ServerToClientRequest,
 };
-pub use live::{LiveHandlers, PartialHandlers};
 pub use engine::{Session, SessionEnd, close_socket};
 pub use grest_ws_core::envelope::Envelope;
 pub use io::QueuedIo;
+pub use live::{LiveHandlers, PartialHandlers};
 pub use log_limit::LogLimit;
 pub use observe::{ConnectionContext, MessageContext, Observer, current_message};
 pub use outbound::{CLOSE_SLOW_CONSUMER, PushError, SendError, SlowConsumer};

@@ -40,7 +40,10 @@ impl<H: PartialHandlers> LiveHandlers<H> {
 impl<H: PartialHandlers> OwnedDispatch for LiveHandlers<H> {
     fn call_owned(&self, route: &Route, data: Option<&str>) -> Call<'static> {
         // The lock is held only to start the call: the returned future owns what it uses.
-        self.current.read().unwrap_or_else(|e| e.into_inner()).call_owned(route, data)
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .call_owned(route, data)
     }
 }
 

@@ -19,8 +19,8 @@ use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 
 use crate::SessionConfig;
-use crate::observe::{ConnectionContext, Observer};
 use crate::live::{LiveHandlers, LiveSets, PartialHandlers};
+use crate::observe::{ConnectionContext, Observer};
 use crate::outbound::{Control, Mailbox, Outgoing, PushError, SendError};
 use crate::websocket::{CloseFrame, Role, text_frame_header};
 

@@ -767,7 +767,12 @@ async fn the_stream_ending_ends_connection_lost() {
     let end = server.end().await;
     assert_eq!(end, SessionEnd::ConnectionLost);
     assert!(end.is_failure());
-    for (code, failure) in [(None, false), (Some(1000), false), (Some(1001), false), (Some(1011), true)] {
+    for (code, failure) in [
+        (None, false),
+        (Some(1000), false),
+        (Some(1001), false),
+        (Some(1011), true),
+    ] {
         assert_eq!(SessionEnd::PeerClosed(code).is_failure(), failure, "{code:?}");
     }
     assert!(!SessionEnd::Closed.is_failure() && SessionEnd::HeartbeatTimeout.is_failure());
