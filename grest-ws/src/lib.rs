@@ -94,8 +94,9 @@
 //!
 //! `contract!` generates the marker type `Chat` and a module `chat` with `chat::Server` (the trait the server
 //! implements), `chat::Peer` (the server's handle to one client), `chat::Client` (the client's handle to the
-//! server), `chat::Handlers` (the client's handlers for server messages) and one error enum per request method
-//! (`chat::SendMessageError`). Declared errors are types: the built-in ones ([`ValidationError`], [`NotFound`],
+//! server), `chat::Handlers` (the client's handlers for server messages, given at connect or added later with
+//! `client.on(…)`), one error enum per request method (`chat::SendMessageError`) and `chat::push`, a marker type per
+//! server-to-client method (`chat::push::NewMessage`) that the test kit names methods by. Declared errors are types: the built-in ones ([`ValidationError`], [`NotFound`],
 //! [`ServerError`], …) and your own ([`define_error!`]).
 //!
 //! # What else is here
@@ -109,7 +110,8 @@
 //! * Metrics through the [`metrics`](https://docs.rs/metrics) facade (the table is in [`server::metrics`]) and a
 //!   `tracing` span per connection and per message.
 //! * TypeScript types and a runtime contract descriptor for the TypeScript client (`typegen`, feature `typegen`).
-//! * A test kit that starts your real server on an ephemeral port: [grest-ws-test](https://docs.rs/grest-ws-test).
+//! * A test kit that starts your real server on an ephemeral port, with typed push expectations and typed mocks of
+//!   server-to-client requests: [grest-ws-test](https://docs.rs/grest-ws-test).
 //! * What the compiler refuses, so that mistakes never reach the wire: [`guarantees`].
 //!
 //! # Features

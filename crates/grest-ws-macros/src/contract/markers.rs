@@ -10,22 +10,41 @@ use super::method::MethodTokens;
 use crate::case::pascal;
 use crate::session_path;
 
-/// `mod push { pub struct NewMessage; … }` for the server-to-client methods of contract `contract`.
+/// `mod push { pub struct NewMessage; … }` for the server-to-client methods of contract `contract`, and the
+/// markers' trait impls. The impls stay in the contract's module, where the method's types resolve as the contract
+/// wrote them: inside `push`, a marker would shadow an input type of the same name (`history(History)`).
 pub(super) fn push_module(contract: &Ident, methods: &[MethodTokens]) -> TokenStream {
-    let markers = methods.iter().filter(|m| !m.def.to_server).map(|m| marker(contract, m));
+    let to_client = || methods.iter().filter(|m| !m.def.to_server);
+    let markers = to_client().map(marker);
+    let impls = to_client().map(|m| marker_impls(contract, m));
     quote! {
         /// The server-to-client methods as types (pushes and requests), for tools generic over contracts.
         pub mod push {
-            #[allow(unused_imports)]
-            use super::*;
-
             #(#markers)*
         }
+
+        #(#impls)*
     }
 }
 
-/// One method's marker type and its trait impls.
-fn marker(contract: &Ident, method: &MethodTokens) -> TokenStream {
+/// The marker name of a method: its name in PascalCase.
+fn marker_name(method: &MethodTokens) -> Ident {
+    format_ident!("{}", pascal(&method.def.name.to_string()))
+}
+
+/// One method's marker type.
+fn marker(method: &MethodTokens) -> TokenStream {
+    let marker = marker_name(method);
+    let doc = format!("`{}`, as a type.", method.path);
+    quote! {
+        #[doc = #doc]
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct #marker;
+    }
+}
+
+/// One marker's `ServerToClientMethod` impl, and `ServerToClientRequest` for a request.
+fn marker_impls(contract: &Ident, method: &MethodTokens) -> TokenStream {
     let session = session_path();
     let MethodTokens {
         def: m,
@@ -34,23 +53,18 @@ fn marker(contract: &Ident, method: &MethodTokens) -> TokenStream {
         error_ty,
         ..
     } = method;
-    let marker = format_ident!("{}", pascal(&m.name.to_string()));
-    let doc = format!("`{path}`, as a type.");
+    let marker = marker_name(method);
     let request = m.success.as_ref().map(|success| {
         quote! {
-            impl #session::ServerToClientRequest for #marker {
+            impl #session::ServerToClientRequest for push::#marker {
                 type Success = #success;
                 type Error = #error_ty;
             }
         }
     });
     quote! {
-        #[doc = #doc]
-        #[derive(Debug, Clone, Copy, Default)]
-        pub struct #marker;
-
-        impl #session::ServerToClientMethod for #marker {
-            type Contract = super::super::#contract;
+        impl #session::ServerToClientMethod for push::#marker {
+            type Contract = super::#contract;
             type Input = #input_ty;
             const PATH: &'static str = #path;
         }
