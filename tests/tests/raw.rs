@@ -895,8 +895,9 @@ async fn raw_disconnect_closes_with_1000_and_ends_for_good() {
         // Reading on answers the close (tungstenite queues the reply and writes it on the next poll).
         while let Some(Ok(message)) = server_side.next().await {
             if let Message::Close(frame) = message {
+                let code = frame.map(|f| u16::from(f.code));
                 if let Some(tx) = code_tx.take() {
-                    let _ = tx.send(frame.map(|f| u16::from(f.code)));
+                    let _ = tx.send(code);
                 }
             }
         }

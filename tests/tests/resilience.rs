@@ -473,6 +473,12 @@ async fn client_heartbeat_detects_a_half_open_link_and_reconnects() {
         events.count("disconnect Drop") == 1
     })
     .await;
+    assert_eq!(
+        events.count("error the socket failed: dropped: nothing heard within the heartbeat deadline"),
+        1,
+        "the missed heartbeat is reported before the drop: {:?}",
+        events.all()
+    );
     eventually("and replaced", || {
         client.is_connected() && setups.load(Ordering::SeqCst) == 2
     })

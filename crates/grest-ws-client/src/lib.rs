@@ -373,7 +373,8 @@ impl<C: DuplexContract, P: ParamSource<C>> Client<C, P> {
     }
 
     /// Connects with an untyped dispatcher for server-to-client messages, reused after reconnects: it gets every
-    /// inbound message of this contract with its route (test kits, proxies, adapters).
+    /// inbound message of this contract with its route (test kits, proxies, adapters). Handlers added with the
+    /// typed client's `on` do not reach such a client: its dispatcher is the only one.
     pub async fn connect_dispatch(self, dispatch: Arc<dyn OwnedDispatch>) -> Result<C::Client, ConnectError> {
         self.connect_setup(Arc::new(move |_: &PeerHandle, _: bool| dispatch.clone()))
             .await

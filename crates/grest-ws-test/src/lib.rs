@@ -190,7 +190,6 @@ impl<C: DuplexContract> TestClient<C> {
     /// Waits for the next server-to-client message and asserts it is `method`; returns its typed input. Fails on
     /// any other message (naming it), on input that does not decode, when the socket closes, or after
     /// [`PATIENCE`].
-    #[track_caller]
     pub fn expect_push<M>(&self, method: M) -> impl Future<Output = M::Input> + '_
     where
         M: ServerToClientMethod<Contract = C>,
