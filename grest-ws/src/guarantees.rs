@@ -12,25 +12,56 @@
 //! }
 //! struct Session;
 //! impl echo::Server for Session {
-//!     async fn echo(&self, input: String) -> Result<String, echo::EchoError> { Ok(input) }
+//!     async fn echo(&self, input: String) -> grest_ws::HandlerResult<String, echo::EchoError> { Ok(input) }
 //!     // `ping` is missing
 //! }
 //! fn main() {}
 //! ```
 //!
-//! A handler cannot return an error type its method does not declare:
+//! A handler cannot send an error type its method does not declare: its result is `HandlerResult<T, E>` over the
+//! method's error enum, and anything else it returns with `?` or `.into()` — a database error, or a grest error type
+//! the method does not list — answers `SERVER_ERROR` with the cause logged under its `ERR_REF`.
 //!
-//! ```compile_fail,E0277
-//! use grest_ws::{NotFound, contract};
+//! An error the framework itself answers with must be declared where it can happen: a method with a permission
+//! can be refused with `FORBIDDEN`, so it declares `Forbidden`…
+//!
+//! ```compile_fail,E0080
+//! use grest_ws::{Permission, contract};
 //! contract! {
-//!     pub Echo {
-//!         client_to_server { echo(String) -> String; }
+//!     pub Notes {
+//!         client_to_server { mine() -> Vec<String>, permission: Permission::Scope("notes:read"); }
 //!         server_to_client {}
 //!     }
 //! }
-//! struct Session;
-//! impl echo::Server for Session {
-//!     async fn echo(&self, _: String) -> Result<String, echo::EchoError> { Err(NotFound::new().into()) }
+//! fn main() {}
+//! ```
+//!
+//! …a request whose input declares constraints can be refused with `VALIDATION_ERROR`, so it declares
+//! `ValidationError`…
+//!
+//! ```compile_fail,E0080
+//! use grest_ws::{ServerError, Validate, contract};
+//! #[derive(serde::Serialize, serde::Deserialize, Validate)]
+//! pub struct Note { #[validate(non_empty)] pub text: String }
+//! contract! {
+//!     pub Notes {
+//!         client_to_server { add(Note) -> bool, errors: [ServerError]; }
+//!         server_to_client {}
+//!     }
+//! }
+//! fn main() {}
+//! ```
+//!
+//! …and a connection with a permission declares `Forbidden` among its `connect` errors:
+//!
+//! ```compile_fail,E0080
+//! use grest_ws::{NotAuthorized, Permission, contract};
+//! contract! {
+//!     pub Notes {
+//!         connect { errors: [NotAuthorized], permission: Permission::Scope("notes:use") }
+//!         client_to_server {}
+//!         server_to_client {}
+//!     }
 //! }
 //! fn main() {}
 //! ```

@@ -48,7 +48,7 @@
 //! }
 //!
 //! impl chat::Server for ChatSession {
-//!     async fn send_message(&self, input: SendMessage) -> Result<String, chat::SendMessageError> {
+//!     async fn send_message(&self, input: SendMessage) -> grest_ws::HandlerResult<String, chat::SendMessageError> {
 //!         self.peer.new_message(&input.text).await?; // a push back to the sender
 //!         Ok("m1".to_owned())
 //!     }
@@ -95,9 +95,15 @@
 //! `contract!` generates the marker type `Chat` and a module `chat` with `chat::Server` (the trait the server
 //! implements), `chat::Peer` (the server's handle to one client), `chat::Client` (the client's handle to the
 //! server), `chat::Handlers` (the client's handlers for server messages, given at connect or added later with
-//! `client.on(…)`), one error enum per request method (`chat::SendMessageError`) and `chat::push`, a marker type per
-//! server-to-client method (`chat::push::NewMessage`) that the test kit names methods by. Declared errors are types: the built-in ones ([`ValidationError`], [`NotFound`],
-//! [`ServerError`], …) and your own ([`define_error!`]).
+//! `client.on(…)`), one error enum per request method (`chat::SendMessageError`), `chat::ConnectError` for the
+//! `connect` section's errors, and `chat::push`, a marker type per server-to-client method
+//! (`chat::push::NewMessage`) that the test kit names methods by. Declared errors are types: the built-in ones
+//! ([`ValidationError`], [`NotFound`], [`ServerError`], …) and your own ([`define_error!`]).
+//!
+//! Handlers return [`HandlerResult`]: a declared error goes to the peer as it is, `?` on any other
+//! `std::error::Error` answers `SERVER_ERROR` and logs the cause under the `ERR_REF` the peer received. A connect
+//! handler may return a `HandlerResult` too, refusing the connection with a declared connect error, which a typed
+//! client receives as `ConnectError::Rejected(chat::ConnectError::…)`.
 //!
 //! # What else is here
 //!
@@ -155,8 +161,8 @@ pub use grest_ws_core::contract::{Anchor, AnchorSchema, Extends};
 pub use grest_ws_core::error::MethodError;
 pub use grest_ws_core::{
     BadRequest, Contract, ContractMeta, Direction, ErrorContext, ErrorEnvelope, ErrorMeta, Exists, Forbidden,
-    GrestError, Issue, MethodMeta, NotAuthorized, NotFound, PayloadTooLarge, Permission, RawContract, RawSchema,
-    RouteNotFound, ServerError, Validate, ValidationError, WebSocketSchema, define_error,
+    GrestError, HandlerError, HandlerResult, Issue, MethodMeta, NotAuthorized, NotFound, PayloadTooLarge, Permission,
+    RawContract, RawSchema, RouteNotFound, ServerError, Validate, ValidationError, WebSocketSchema, define_error,
 };
 #[cfg(feature = "macros")]
 pub use grest_ws_macros::{Validate, contract};

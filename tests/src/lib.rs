@@ -100,6 +100,8 @@ contract! {
             panic() -> bool;
             /// Returns an error type the method does not declare.
             undeclared() -> bool;
+            /// Parses its input as a number with `?`: a bad one fails with an undeclared error (`ParseIntError`).
+            parse(String) -> u64;
             /// The handshake query as `room@version`.
             room() -> String;
             /// Records a note (fire-and-forget).
@@ -154,11 +156,11 @@ pub struct LabSession {
 }
 
 impl lab::Server for LabSession {
-    async fn echo(&self, input: EchoInput) -> Result<EchoInput, lab::EchoError> {
+    async fn echo(&self, input: EchoInput) -> grest_ws::HandlerResult<EchoInput, lab::EchoError> {
         Ok(input)
     }
 
-    async fn join(&self, input: JoinInput) -> Result<bool, lab::JoinError> {
+    async fn join(&self, input: JoinInput) -> grest_ws::HandlerResult<bool, lab::JoinError> {
         match input.room_id.as_str() {
             "full" => Err(RoomFull::with_display_message(RoomFullData { capacity: 4 }, "Room is full").into()),
             "missing" => Err(NotFound::new().into()),
@@ -166,29 +168,33 @@ impl lab::Server for LabSession {
         }
     }
 
-    async fn order(&self, input: Order) -> Result<u32, lab::OrderError> {
+    async fn order(&self, input: Order) -> grest_ws::HandlerResult<u32, lab::OrderError> {
         Ok(input.items.iter().map(|i| i.qty).sum())
     }
 
-    async fn wait_gate(&self) -> Result<String, lab::WaitGateError> {
+    async fn wait_gate(&self) -> grest_ws::HandlerResult<String, lab::WaitGateError> {
         self.state.gate.notified().await;
         Ok("opened".into())
     }
 
-    async fn open_gate(&self) -> Result<bool, lab::OpenGateError> {
+    async fn open_gate(&self) -> grest_ws::HandlerResult<bool, lab::OpenGateError> {
         self.state.gate.notify_waiters();
         Ok(true)
     }
 
-    async fn panic(&self) -> Result<bool, lab::PanicError> {
+    async fn panic(&self) -> grest_ws::HandlerResult<bool, lab::PanicError> {
         panic!("handler panics on purpose")
     }
 
-    async fn undeclared(&self) -> Result<bool, lab::UndeclaredError> {
+    async fn undeclared(&self) -> grest_ws::HandlerResult<bool, lab::UndeclaredError> {
         Err(grest_ws::GrestError::to_envelope(&NotFound::new()).into())
     }
 
-    async fn room(&self) -> Result<String, lab::RoomError> {
+    async fn parse(&self, input: String) -> grest_ws::HandlerResult<u64, lab::ParseError> {
+        Ok(input.parse::<u64>()?)
+    }
+
+    async fn room(&self) -> grest_ws::HandlerResult<String, lab::RoomError> {
         Ok(format!("{}@{}", self.query.room, self.query.version))
     }
 
@@ -198,11 +204,11 @@ impl lab::Server for LabSession {
 
     async fn poke(&self) {}
 
-    async fn notes(&self) -> Result<Vec<String>, lab::NotesError> {
+    async fn notes(&self) -> grest_ws::HandlerResult<Vec<String>, lab::NotesError> {
         Ok(self.state.notes.lock().unwrap().clone())
     }
 
-    async fn ask_client(&self, input: String) -> Result<String, lab::AskClientError> {
+    async fn ask_client(&self, input: String) -> grest_ws::HandlerResult<String, lab::AskClientError> {
         Ok(match self.peer.question(&input).await {
             Ok(answer) => answer,
             Err(lab::QuestionError::ServerError(e)) => {
@@ -211,7 +217,7 @@ impl lab::Server for LabSession {
         })
     }
 
-    async fn ask_client_raw(&self, input: String) -> Result<String, lab::AskClientRawError> {
+    async fn ask_client_raw(&self, input: String) -> grest_ws::HandlerResult<String, lab::AskClientRawError> {
         let raw = self
             .peer
             .handle()
@@ -229,7 +235,7 @@ impl lab::Server for LabSession {
         self.peer.handle().close();
     }
 
-    async fn whereami(&self) -> Result<String, lab::WhereamiError> {
+    async fn whereami(&self) -> grest_ws::HandlerResult<String, lab::WhereamiError> {
         let message = grest_ws::current_message().expect("inside a handler");
         tracing::info!(room = %self.query.room, "whereami");
         Ok(format!(
@@ -238,7 +244,7 @@ impl lab::Server for LabSession {
         ))
     }
 
-    async fn sleep(&self, input: u64) -> Result<u64, lab::SleepError> {
+    async fn sleep(&self, input: u64) -> grest_ws::HandlerResult<u64, lab::SleepError> {
         tokio::time::sleep(Duration::from_millis(input)).await;
         Ok(input)
     }

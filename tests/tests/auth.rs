@@ -117,9 +117,9 @@ impl Middleware for LocaleMiddleware {
 contract! {
     /// A permissioned contract.
     pub Vault {
-        connect { errors: [NotAuthorized, Forbidden, ServerError], permission: Permission::Scope("vault:use") }
+        connect { errors: [NotAuthorized, Forbidden, BadRequest, ServerError], permission: Permission::Scope("vault:use") }
         client_to_server {
-            whoami() -> String, permission: Permission::Any;
+            whoami() -> String, errors: [Forbidden, ServerError], permission: Permission::Any;
             read() -> String, errors: [Forbidden, ServerError], permission: Permission::Scope("vault:read");
             write(String) -> bool, errors: [Forbidden, ServerError],
                 permission: Permission::AllOf(&[Permission::Scope("vault:read"), Permission::Scope("vault:write")]);
@@ -143,19 +143,19 @@ struct VaultSession {
 }
 
 impl vault::Server for VaultSession {
-    async fn whoami(&self) -> Result<String, vault::WhoamiError> {
+    async fn whoami(&self) -> grest_ws::HandlerResult<String, vault::WhoamiError> {
         Ok(self.user.id.clone())
     }
-    async fn read(&self) -> Result<String, vault::ReadError> {
+    async fn read(&self) -> grest_ws::HandlerResult<String, vault::ReadError> {
         Ok(format!("secrets for {}", self.user.id))
     }
-    async fn write(&self, _: String) -> Result<bool, vault::WriteError> {
+    async fn write(&self, _: String) -> grest_ws::HandlerResult<bool, vault::WriteError> {
         Ok(true)
     }
-    async fn admin_or_write(&self) -> Result<bool, vault::AdminOrWriteError> {
+    async fn admin_or_write(&self) -> grest_ws::HandlerResult<bool, vault::AdminOrWriteError> {
         Ok(true)
     }
-    async fn locale(&self) -> Result<String, vault::LocaleError> {
+    async fn locale(&self) -> grest_ws::HandlerResult<String, vault::LocaleError> {
         Ok(self.locale.as_ref().map_or_else(|| "none".to_owned(), |l| l.0.clone()))
     }
 }
@@ -240,16 +240,17 @@ async fn connect_as(
     schema: WebSocketSchema<Vault>,
     wire: Wire,
     credential: &str,
-) -> Result<vault::Client, ConnectError> {
+) -> Result<vault::Client, ConnectError<vault::ConnectError>> {
     client(server, schema)
         .credential(wire, credential)
         .connect(Default::default())
         .await
 }
 
-async fn rejected(result: Result<vault::Client, ConnectError>) -> ErrorEnvelope {
+/// The envelope of a refusal (decoded as the typed `vault::ConnectError`, re-encoded to compare wire fields).
+async fn rejected(result: Result<vault::Client, ConnectError<vault::ConnectError>>) -> ErrorEnvelope {
     match result {
-        Err(ConnectError::Rejected(wire)) => wire,
+        Err(ConnectError::Rejected(error)) => grest_ws::MethodError::to_envelope(&error),
         other => panic!("expected a rejected handshake, got {:?}", other.map(|_| ())),
     }
 }
@@ -579,7 +580,7 @@ contract! {
     /// Declares a permission on one method but not the other (strict mode offender), and a gated push.
     pub Sloppy {
         client_to_server {
-            guarded() -> bool, permission: Permission::Scope("x");
+            guarded() -> bool, errors: [Forbidden, ServerError], permission: Permission::Scope("x");
             open() -> bool;
         }
         server_to_client {
@@ -591,10 +592,10 @@ contract! {
 struct SloppySession;
 
 impl sloppy::Server for SloppySession {
-    async fn guarded(&self) -> Result<bool, sloppy::GuardedError> {
+    async fn guarded(&self) -> grest_ws::HandlerResult<bool, sloppy::GuardedError> {
         Ok(true)
     }
-    async fn open(&self) -> Result<bool, sloppy::OpenError> {
+    async fn open(&self) -> grest_ws::HandlerResult<bool, sloppy::OpenError> {
         Ok(true)
     }
 }
@@ -610,7 +611,7 @@ contract! {
 struct TidySession;
 
 impl tidy::Server for TidySession {
-    async fn hello(&self) -> Result<bool, tidy::HelloError> {
+    async fn hello(&self) -> grest_ws::HandlerResult<bool, tidy::HelloError> {
         Ok(true)
     }
 }
@@ -719,7 +720,7 @@ contract! {
 struct LooseSession;
 
 impl loose::Server for LooseSession {
-    async fn a(&self) -> Result<bool, loose::AError> {
+    async fn a(&self) -> grest_ws::HandlerResult<bool, loose::AError> {
         Ok(true)
     }
 }

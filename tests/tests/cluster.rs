@@ -50,11 +50,11 @@ struct Speaker {
 }
 
 impl talk::Server for Speaker {
-    async fn join(&self, room: String) -> Result<bool, talk::JoinError> {
+    async fn join(&self, room: String) -> grest_ws::HandlerResult<bool, talk::JoinError> {
         Ok(self.rooms.join(self.peer.id(), &room))
     }
 
-    async fn say(&self, line: Line) -> Result<u64, talk::SayError> {
+    async fn say(&self, line: Line) -> grest_ws::HandlerResult<u64, talk::SayError> {
         let message = talk::Peer::prepare_heard(&line)?;
         let to = if line.room == "*" {
             self.rooms.all()

@@ -66,15 +66,15 @@ struct Member {
 }
 
 impl feed::Server for Member {
-    async fn join(&self, room: String) -> Result<bool, feed::JoinError> {
+    async fn join(&self, room: String) -> grest_ws::HandlerResult<bool, feed::JoinError> {
         Ok(self.rooms.join(self.peer.id(), &room))
     }
 
-    async fn leave(&self, room: String) -> Result<bool, feed::LeaveError> {
+    async fn leave(&self, room: String) -> grest_ws::HandlerResult<bool, feed::LeaveError> {
         Ok(self.rooms.leave(self.peer.id(), &room))
     }
 
-    async fn publish(&self, post: Post) -> Result<u64, feed::PublishError> {
+    async fn publish(&self, post: Post) -> grest_ws::HandlerResult<u64, feed::PublishError> {
         let message = feed::Peer::prepare_news(&post)?;
         let broadcast = if post.room == "*" {
             self.rooms.all()
@@ -84,11 +84,11 @@ impl feed::Server for Member {
         Ok(broadcast.except(self.peer.id()).send(&message).queued as u64)
     }
 
-    async fn count(&self, room: String) -> Result<u64, feed::CountError> {
+    async fn count(&self, room: String) -> grest_ws::HandlerResult<u64, feed::CountError> {
         Ok(self.rooms.count(&room).await as u64)
     }
 
-    async fn mine(&self) -> Result<Vec<String>, feed::MineError> {
+    async fn mine(&self) -> grest_ws::HandlerResult<Vec<String>, feed::MineError> {
         Ok(self.rooms.rooms_of(self.peer.id()))
     }
 
@@ -96,7 +96,7 @@ impl feed::Server for Member {
         let _ = self.peer.try_news(&post);
     }
 
-    async fn roll_call(&self, room: String) -> Result<u64, feed::RollCallError> {
+    async fn roll_call(&self, room: String) -> grest_ws::HandlerResult<u64, feed::RollCallError> {
         let ask = |peer: feed::Peer| async move { peer.ready().await };
         let answers = self.rooms.to(&room).except(self.peer.id()).gather(ROLL_CALL, ask).await;
         Ok(answers

@@ -84,7 +84,7 @@ struct MessagingSession {
 }
 
 impl messaging::Server for MessagingSession {
-    async fn send(&self, text: String) -> Result<String, messaging::SendError> {
+    async fn send(&self, text: String) -> grest_ws::HandlerResult<String, messaging::SendError> {
         Ok(format!("{}: {text}", self.room))
     }
     async fn echo_push(&self, text: String) {
@@ -98,10 +98,10 @@ struct PresenceSession {
 }
 
 impl presence::Server for PresenceSession {
-    async fn who(&self) -> Result<String, presence::WhoError> {
+    async fn who(&self) -> grest_ws::HandlerResult<String, presence::WhoError> {
         Ok(format!("everyone in {}", self.room))
     }
-    async fn ask(&self) -> Result<bool, presence::AskError> {
+    async fn ask(&self) -> grest_ws::HandlerResult<bool, presence::AskError> {
         Ok(self.peer.ping().await.unwrap_or(false))
     }
 }
@@ -272,7 +272,7 @@ fn duplicate_module_names_are_refused() {
     let (ws, _) = hub_server();
     struct Again;
     impl messaging_again::Server for Again {
-        async fn other(&self) -> Result<bool, messaging_again::OtherError> {
+        async fn other(&self) -> grest_ws::HandlerResult<bool, messaging_again::OtherError> {
             Ok(true)
         }
     }
@@ -294,7 +294,7 @@ fn an_unrelated_contract_cannot_share_the_path() {
     let (ws, _) = hub_server();
     struct Hi;
     impl stranger::Server for Hi {
-        async fn hi(&self) -> Result<bool, stranger::HiError> {
+        async fn hi(&self) -> grest_ws::HandlerResult<bool, stranger::HiError> {
             Ok(true)
         }
     }

@@ -31,6 +31,10 @@ async fn connections_and_failures_are_logged_at_info_and_warn() {
         Err(lab::PanicError::ServerError(e)) => e.context.reference,
         other => panic!("expected SERVER_ERROR, got {other:?}"),
     };
+    let cause_ref = match client.parse(&"forty-two".to_owned()).await {
+        Err(lab::ParseError::ServerError(e)) => e.context.reference,
+        other => panic!("expected SERVER_ERROR, got {other:?}"),
+    };
     client.close();
     // The server logs the disconnection when its session ends: wait for that line.
     let deadline = tokio::time::Instant::now() + PATIENCE;
@@ -58,6 +62,12 @@ async fn connections_and_failures_are_logged_at_info_and_warn() {
     assert!(refused.contains(" INFO ") && refused.contains("NOT_FOUND"), "{refused}");
     let failed = line(&[&failed_ref, "request failed"]);
     assert!(failed.contains(" WARN ") && failed.contains("SERVER_ERROR"), "{failed}");
+    // `?` on an error the method does not declare: the peer got SERVER_ERROR, the cause is logged under its ref.
+    let cause = line(&[&cause_ref, "handler failed"]);
+    assert!(
+        cause.contains(" ERROR ") && cause.contains("invalid digit found in string"),
+        "{cause}"
+    );
     let disconnected = line(&["WebSocket disconnected"]);
     assert!(
         disconnected.contains(" INFO ") && disconnected.contains("peer=127.0.0.1:"),

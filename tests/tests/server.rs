@@ -24,7 +24,7 @@ const CLOCK_API: WebSocketSchema<Clock> = WebSocketSchema::new("/ws/clock");
 struct ClockSession;
 
 impl clock::Server for ClockSession {
-    async fn now(&self) -> Result<u64, clock::NowError> {
+    async fn now(&self) -> grest_ws::HandlerResult<u64, clock::NowError> {
         Ok(42)
     }
 }

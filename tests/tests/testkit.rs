@@ -70,11 +70,16 @@ async fn pushes_arrive_typed_and_typed_mocks_answer_the_server() {
     );
     assert_eq!(api.ask_client(&"why".to_owned()).await.unwrap(), "mocked answer to why");
     api.mock(lab::push::Question, |_| async {
-        Err(lab::QuestionError::ServerError(ServerError::with_display_message(
-            "mock says no",
-        )))
+        Err(lab::QuestionError::ServerError(ServerError::with_display_message("mock says no")).into())
     });
     assert_eq!(api.ask_client(&"?".to_owned()).await.unwrap(), "error: mock says no");
+    // A mock returns a HandlerResult like a client's handler: `?` on any other error answers SERVER_ERROR.
+    api.mock(
+        lab::push::Question,
+        |q| async move { Ok(q.parse::<u32>()?.to_string()) },
+    );
+    assert_eq!(api.ask_client(&"7".to_owned()).await.unwrap(), "7");
+    assert_eq!(api.ask_client(&"seven".to_owned()).await.unwrap(), "error: ");
     api.disconnect().await;
 }
 

@@ -26,7 +26,10 @@ fn query() -> LabQuery {
     }
 }
 
-async fn connect(url: String, config: ClientConfig) -> Result<grest_ws_tests::lab::Client, ConnectError> {
+async fn connect(
+    url: String,
+    config: ClientConfig,
+) -> Result<grest_ws_tests::lab::Client, ConnectError<grest_ws_tests::lab::ConnectError>> {
     Client::new(LAB_API, url)
         .query(query())
         .config(config.reconnect(None))

@@ -127,7 +127,9 @@ mod upgrade;
 use std::future::Future;
 
 use grest_ws_core::auth::{Outbound, Wire};
-use grest_ws_core::{ErrorEnvelope, Forbidden, GrestError, NotAuthorized, ValidationError, WebSocketSchema};
+use grest_ws_core::{
+    ErrorEnvelope, Forbidden, GrestError, MethodError, NotAuthorized, ValidationError, WebSocketSchema,
+};
 use std::sync::Arc;
 
 use connection::{Callbacks, Connection};
@@ -146,19 +148,22 @@ pub use tls::{TlsConfig, TlsConfigError};
 pub use tokio_rustls::rustls;
 pub use transport::TransportError;
 
-/// Why a connection attempt failed.
+/// Why a connection attempt failed. `E` is what a refusal decodes to: the contract's generated `ConnectError`
+/// (its `connect` section's declared errors, plus `SERVER_ERROR`) from a typed client's `connect`, the raw
+/// [`ErrorEnvelope`] where no contract types it (reconnect callbacks, the raw client).
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
-pub enum ConnectError {
+pub enum ConnectError<E = ErrorEnvelope> {
     /// The query failed the contract's validation; nothing was sent.
     #[error("invalid query: {0}")]
     InvalidQuery(ValidationError),
     /// `before_connect` failed.
     #[error("before_connect failed: {0}")]
     BeforeConnect(ErrorEnvelope),
-    /// The server rejected the handshake with this error (`x` frame).
+    /// The server refused the handshake with this error (`x` frame): a wire, the connect permission or the
+    /// connect handler.
     #[error("handshake rejected: {0}")]
-    Rejected(ErrorEnvelope),
+    Rejected(E),
     /// The server closed the socket during the handshake (4000 = invalid query).
     #[error("the server closed the connection during the handshake{}", closed_detail(*.code, .reason))]
     Closed {
@@ -215,6 +220,20 @@ fn refused_hint(status: u16) -> &'static str {
 }
 
 impl ConnectError {
+    /// The same failure with a refusal decoded as `E` (a contract's `ConnectError`) by the listing rule: a declared
+    /// type keeps its variant, anything else becomes `SERVER_ERROR`.
+    pub fn typed<E: MethodError>(self) -> ConnectError<E> {
+        match self {
+            ConnectError::InvalidQuery(error) => ConnectError::InvalidQuery(error),
+            ConnectError::BeforeConnect(error) => ConnectError::BeforeConnect(error),
+            ConnectError::Rejected(wire) => ConnectError::Rejected(E::from_envelope(wire)),
+            ConnectError::Closed { code, reason } => ConnectError::Closed { code, reason },
+            ConnectError::Timeout => ConnectError::Timeout,
+            ConnectError::Refused(status) => ConnectError::Refused(status),
+            ConnectError::Transport { url, cause } => ConnectError::Transport { url, cause },
+        }
+    }
+
     /// Whether retrying cannot help: credentials refused (`NOT_AUTHORIZED`, `FORBIDDEN`) or invalid parameters
     /// (`VALIDATION_ERROR`, close 4000). The default reconnect policy stops on these.
     pub fn is_terminal(&self) -> bool {
@@ -352,7 +371,7 @@ impl<C: DuplexContract, P: ParamSource<C>> Client<C, P> {
     builder_methods!();
 
     /// Connects with fixed handlers for server-to-client messages (reused after reconnects).
-    pub async fn connect(self, handlers: C::Handlers) -> Result<C::Client, ConnectError>
+    pub async fn connect(self, handlers: C::Handlers) -> Result<C::Client, ConnectError<C::ConnectError>>
     where
         C::Handlers: Clone,
     {
@@ -368,19 +387,26 @@ impl<C: DuplexContract, P: ParamSource<C>> Client<C, P> {
     pub async fn connect_with(
         self,
         setup: impl Fn(Setup<C>) -> C::Handlers + Send + Sync + 'static,
-    ) -> Result<C::Client, ConnectError> {
+    ) -> Result<C::Client, ConnectError<C::ConnectError>> {
         self.connect_setup(module_setup::<C>(setup)).await
     }
 
     /// Connects with an untyped dispatcher for server-to-client messages, reused after reconnects: it gets every
     /// inbound message of this contract with its route (test kits, proxies, adapters). Handlers added with the
     /// typed client's `on` do not reach such a client: its dispatcher is the only one.
-    pub async fn connect_dispatch(self, dispatch: Arc<dyn OwnedDispatch>) -> Result<C::Client, ConnectError> {
+    pub async fn connect_dispatch(
+        self,
+        dispatch: Arc<dyn OwnedDispatch>,
+    ) -> Result<C::Client, ConnectError<C::ConnectError>> {
         self.connect_setup(Arc::new(move |_: &PeerHandle, _: bool| dispatch.clone()))
             .await
     }
 
-    async fn connect_setup(self, setup: connection::SetupFn) -> Result<C::Client, ConnectError> {
+    async fn connect_setup(self, setup: connection::SetupFn) -> Result<C::Client, ConnectError<C::ConnectError>> {
+        self.connect_untyped(setup).await.map_err(ConnectError::typed)
+    }
+
+    async fn connect_untyped(self, setup: connection::SetupFn) -> Result<C::Client, ConnectError> {
         let params = self.source.params().await.map_err(ConnectError::BeforeConnect)?;
         let shared = match self.pool {
             Some(pool) => Some((pool, self.target.pool_key(&params)?)),
@@ -500,20 +526,21 @@ mod tests {
     /// Messages name the failure and its detail.
     #[test]
     fn errors_display_their_detail() {
+        type Untyped = ConnectError;
         assert_eq!(
-            ConnectError::Refused(403).to_string(),
+            Untyped::Refused(403).to_string(),
             "the server refused the WebSocket upgrade with HTTP status 403 (the server's Origin policy refused this client)"
         );
         assert_eq!(
-            ConnectError::Refused(500).to_string(),
+            Untyped::Refused(500).to_string(),
             "the server refused the WebSocket upgrade with HTTP status 500"
         );
         assert_eq!(
-            ConnectError::Timeout.to_string(),
+            Untyped::Timeout.to_string(),
             "the server did not answer the handshake in time"
         );
         let closed = |code, reason: &str| {
-            ConnectError::Closed {
+            Untyped::Closed {
                 code,
                 reason: reason.into(),
             }
@@ -531,7 +558,7 @@ mod tests {
             closed(None, ""),
             "the server closed the connection during the handshake without a close code"
         );
-        let refused = ConnectError::Transport {
+        let refused: ConnectError = ConnectError::Transport {
             url: "ws://127.0.0.1:9/ws/chat".into(),
             cause: TransportError::from(std::io::Error::from_raw_os_error(111)),
         };

@@ -231,6 +231,7 @@ mod tests {
     impl Contract for Lobby {
         const META: &'static ContractMeta = &META;
         type Query = LobbyQuery;
+        type ConnectError = grest_ws_core::contract::RawConnectError;
 
         /// What the server checks: a non-empty `room`, and no keys the query does not declare (so query
         /// credentials must not reach this check).
@@ -259,6 +260,7 @@ mod tests {
     impl Contract for Plain {
         const META: &'static ContractMeta = &META;
         type Query = ();
+        type ConnectError = grest_ws_core::contract::RawConnectError;
 
         fn decode_query(_: Vec<(String, String)>) -> Result<(), Issues> {
             Ok(())

@@ -129,6 +129,7 @@ mod tests {
             methods: &[],
         };
         type Query = ();
+        type ConnectError = grest_ws_core::contract::RawConnectError;
 
         fn decode_query(_: Vec<(String, String)>) -> Result<(), Issues> {
             Ok(())

@@ -17,10 +17,10 @@ use crate::connection::{Callbacks, Modules, SetupFn, release_handle};
 /// a contract already on that socket simply gets a socket of its own.
 ///
 /// ```no_run
-/// # use grest_ws_client::{Client, ConnectError, SocketPool};
+/// # use grest_ws_client::{Client, SocketPool};
 /// # use grest_ws_core::WebSocketSchema;
 /// # use grest_ws_session::DuplexContract;
-/// # async fn demo<A, B>(a: WebSocketSchema<A>, b: WebSocketSchema<B>) -> Result<(), ConnectError>
+/// # async fn demo<A, B>(a: WebSocketSchema<A>, b: WebSocketSchema<B>) -> Result<(), Box<dyn std::error::Error>>
 /// # where A: DuplexContract<Query = ()>, B: DuplexContract<Query = ()> {
 /// let pool = SocketPool::new();
 /// let messaging = Client::new(a, "ws://127.0.0.1:3000").pool(&pool).connect(Default::default()).await?;

@@ -39,6 +39,27 @@ impl ErrorMeta {
             status_code: E::STATUS_CODE,
         }
     }
+
+    /// Whether `errors` lists the error type `error_type`; a `const fn`, for the checks `contract!` runs while the
+    /// contract compiles.
+    pub const fn listed(errors: &[ErrorMeta], error_type: &str) -> bool {
+        let mut i = 0;
+        while i < errors.len() {
+            let listed = errors[i].error_type.as_bytes();
+            let wanted = error_type.as_bytes();
+            if listed.len() == wanted.len() {
+                let mut j = 0;
+                while j < listed.len() && listed[j] == wanted[j] {
+                    j += 1;
+                }
+                if j == listed.len() {
+                    return true;
+                }
+            }
+            i += 1;
+        }
+        false
+    }
 }
 
 /// One method of a contract.
@@ -100,6 +121,9 @@ pub trait Contract: Send + Sync + 'static {
     const META: &'static ContractMeta;
     /// The typed handshake query (`()` when the contract declares none).
     type Query: Serialize + DeserializeOwned + Validate + Send + Sync + 'static;
+    /// What connecting can fail with: the `connect` section's declared errors, plus `SERVER_ERROR` (a module's is
+    /// its anchor's).
+    type ConnectError: crate::MethodError;
     /// Decodes and validates the upgrade URL's query pairs (always succeeds when no query is declared).
     fn decode_query(pairs: Vec<(String, String)>) -> Result<Self::Query, Issues>;
 }
@@ -114,6 +138,8 @@ pub trait Anchor: Send + Sync + 'static {
     const CONNECT: ConnectMeta;
     /// The typed handshake query.
     type Query: Serialize + DeserializeOwned + Validate + Send + Sync + 'static;
+    /// What connecting can fail with: the `connect` section's declared errors, plus `SERVER_ERROR`.
+    type ConnectError: crate::MethodError;
     /// Decodes and validates the upgrade URL's query pairs.
     fn decode_query(pairs: Vec<(String, String)>) -> Result<Self::Query, Issues>;
 }
@@ -408,9 +434,39 @@ impl<C: RawContract> Contract for C {
         methods: &[],
     };
     type Query = C::Query;
+    type ConnectError = RawConnectError;
 
     fn decode_query(pairs: Vec<(String, String)>) -> Result<Self::Query, Issues> {
         <C as RawContract>::decode_query(pairs)
+    }
+}
+
+/// The [`Contract::ConnectError`] of a raw socket: a raw contract declares no connection errors and has no connect
+/// handler that could refuse with one, so only `SERVER_ERROR`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawConnectError {
+    /// `SERVER_ERROR`.
+    ServerError(crate::ServerError),
+}
+
+impl std::fmt::Display for RawConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        crate::MethodError::to_envelope(self).fmt(f)
+    }
+}
+
+impl std::error::Error for RawConnectError {}
+
+impl crate::MethodError for RawConnectError {
+    fn server_error(error: crate::ServerError) -> Self {
+        RawConnectError::ServerError(error)
+    }
+    fn from_envelope(wire: crate::ErrorEnvelope) -> Self {
+        RawConnectError::ServerError(crate::error::unlisted_error(wire))
+    }
+    fn to_envelope(&self) -> crate::ErrorEnvelope {
+        let RawConnectError::ServerError(error) = self;
+        crate::GrestError::to_envelope(error)
     }
 }
 

@@ -229,6 +229,14 @@ mod tests {
         ServerError(ServerError),
     }
 
+    impl std::fmt::Display for TestError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            self.to_envelope().fmt(f)
+        }
+    }
+
+    impl std::error::Error for TestError {}
+
     impl MethodError for TestError {
         fn server_error(error: ServerError) -> Self {
             TestError::ServerError(error)

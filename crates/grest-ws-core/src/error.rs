@@ -377,7 +377,7 @@ pub const INVALID_QUERY: &str = "Invalid query parameters";
 
 /// The error type of one contract method: exactly its declared errors, plus `SERVER_ERROR`.
 /// The contract macro generates one enum per method implementing this.
-pub trait MethodError: Sized + Send + fmt::Debug + 'static {
+pub trait MethodError: Sized + std::error::Error + Send + Sync + 'static {
     /// Wraps a server error (transport failures, undeclared errors).
     fn server_error(error: ServerError) -> Self;
     /// Maps a received wire error: a declared type with matching data becomes its variant, `SERVER_ERROR` and
@@ -385,6 +385,19 @@ pub trait MethodError: Sized + Send + fmt::Debug + 'static {
     fn from_envelope(wire: ErrorEnvelope) -> Self;
     /// The wire form to send.
     fn to_envelope(&self) -> ErrorEnvelope;
+    /// Recognises an error a handler ran into (its `?`): this enum itself, one of its declared types, or a
+    /// received [`ErrorEnvelope`] (by the listing rule) becomes a value of this enum; anything else is handed back
+    /// as an undeclared cause. The generated enums also recognise each declared type and socket failures.
+    fn from_error(error: crate::handler::BoxError) -> Result<Self, crate::handler::BoxError> {
+        let error = match error.downcast::<Self>() {
+            Ok(own) => return Ok(*own),
+            Err(error) => error,
+        };
+        match error.downcast::<ErrorEnvelope>() {
+            Ok(wire) => Ok(Self::from_envelope(*wire)),
+            Err(error) => Err(error),
+        }
+    }
 }
 
 /// The wire form of an error of a listed type, decoded; `Err` hands the wire error back when the type differs,

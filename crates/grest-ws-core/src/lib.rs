@@ -30,6 +30,7 @@ pub mod contract;
 pub mod envelope;
 pub mod error;
 pub mod frame;
+pub mod handler;
 pub mod validate;
 
 #[cfg(test)]
@@ -43,6 +44,7 @@ pub use error::{
     PayloadTooLarge, RouteNotFound, ServerError, ValidationError, is_valid_error_type,
 };
 pub use frame::{Frame, FrameKind};
+pub use handler::{HandlerError, HandlerResult};
 pub use validate::{Issue, Validate};
 
 #[doc(hidden)]

@@ -16,9 +16,10 @@ use std::any::Any;
 
 use grest_ws_core::auth::Grants;
 use grest_ws_core::validate::Issues;
-use grest_ws_core::{Forbidden, ServerError};
+use grest_ws_core::{ErrorEnvelope, Forbidden, GrestError, MethodError, ServerError};
 use grest_ws_session::{
-    BoxFuture, Call, ContractDispatch, DuplexContract, PeerHandle, Role, Route, Router, Routes, ServeWith, Session,
+    BoxFuture, Call, ConnectWith, ContractDispatch, DuplexContract, PeerHandle, Role, Route, Router, Routes, ServeWith,
+    Session, error_to_send,
 };
 
 use crate::ServerConfig;
@@ -93,8 +94,9 @@ impl Shared {
 pub(crate) trait Module: Send + Sync + 'static {
     /// Decodes this contract's typed query from the upgrade URL.
     fn decode_query(&self, pairs: &[(String, String)]) -> Result<Box<dyn Any + Send>, Issues>;
-    /// Runs the connect handler and returns the connection's dispatcher for this contract.
-    fn open<'a>(&'a self, opening: Opening<'a>) -> BoxFuture<'a, Box<dyn ContractDispatch>>;
+    /// Runs the connect handler and returns the connection's dispatcher for this contract, or the error that
+    /// refuses the connection (the handler's declared connect error, or `SERVER_ERROR`).
+    fn open<'a>(&'a self, opening: Opening<'a>) -> BoxFuture<'a, Result<Box<dyn ContractDispatch>, ErrorEnvelope>>;
 }
 
 /// What a module's connect handler is built from.
@@ -106,13 +108,13 @@ pub(crate) struct Opening<'a> {
 }
 
 /// A typed contract with its connect handler.
-pub(crate) struct TypedModule<C, S, F> {
+pub(crate) struct TypedModule<C, F> {
     on_connect: F,
     rooms: Arc<Registry>,
-    contract: PhantomData<fn() -> (C, S)>,
+    contract: PhantomData<fn() -> C>,
 }
 
-impl<C, S, F> TypedModule<C, S, F> {
+impl<C, F> TypedModule<C, F> {
     pub(crate) fn new(on_connect: F, rooms: Arc<Registry>) -> Self {
         TypedModule {
             on_connect,
@@ -122,18 +124,17 @@ impl<C, S, F> TypedModule<C, S, F> {
     }
 }
 
-impl<C, S, F, Fut> Module for TypedModule<C, S, F>
+impl<C, F, Fut> Module for TypedModule<C, F>
 where
-    C: ServeWith<S>,
-    S: Send + Sync + 'static,
+    C: ConnectWith<Fut::Output> + ServeWith<<C as ConnectWith<Fut::Output>>::Server>,
     F: Fn(Connected<C>) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = S> + Send + 'static,
+    Fut: Future + Send + 'static,
 {
     fn decode_query(&self, pairs: &[(String, String)]) -> Result<Box<dyn Any + Send>, Issues> {
         C::decode_query(pairs.to_vec()).map(|query| Box::new(query) as Box<dyn Any + Send>)
     }
 
-    fn open<'a>(&'a self, opening: Opening<'a>) -> BoxFuture<'a, Box<dyn ContractDispatch>> {
+    fn open<'a>(&'a self, opening: Opening<'a>) -> BoxFuture<'a, Result<Box<dyn ContractDispatch>, ErrorEnvelope>> {
         Box::pin(async move {
             let Ok(query) = opening.query.downcast::<C::Query>() else {
                 unreachable!("the query was decoded by this module")
@@ -152,12 +153,14 @@ where
                 info: opening.info.clone(),
                 rooms: Rooms::new(self.rooms.clone()),
             };
-            let handler = (self.on_connect)(connected).await;
-            Box::new(ServerDispatch::<C, S> {
-                handler,
-                allowed,
-                contract: PhantomData,
-            }) as Box<dyn ContractDispatch>
+            match C::into_result((self.on_connect)(connected).await) {
+                Ok(handler) => Ok(Box::new(ServerDispatch::<C, _> {
+                    handler,
+                    allowed,
+                    contract: PhantomData,
+                }) as Box<dyn ContractDispatch>),
+                Err(failure) => Err(error_to_send(C::META.name, failure).to_envelope()),
+            }
         })
     }
 }
@@ -239,11 +242,15 @@ impl Endpoint {
                 info: &info,
             };
             match AssertUnwindSafe(module.open(opening)).catch_unwind().await {
-                Ok(dispatcher) => dispatchers.push(dispatcher),
+                Ok(Ok(dispatcher)) => dispatchers.push(dispatcher),
+                Ok(Err(error)) => {
+                    handshake.refuse(&error).await;
+                    return;
+                }
                 Err(_) => {
                     let error = ServerError::new();
                     tracing::error!(error_ref = %error.context.reference, "connect handler panicked");
-                    handshake.refuse(&error).await;
+                    handshake.refuse(&error.to_envelope()).await;
                     return;
                 }
             }

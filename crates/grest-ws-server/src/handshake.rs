@@ -170,9 +170,22 @@ impl<'e> Handshake<'e> {
         }
     }
 
-    /// Refuses an authenticated connection whose connect handler failed: `x` with `error`, then close 4001.
-    pub(crate) async fn refuse(mut self, error: &ServerError) {
-        self.refuse_with(Outcome::Error, &error.to_envelope()).await;
+    /// Refuses an authenticated connection whose connect handler failed or refused it: `x` with `error`, then
+    /// close 4001. Logged like a rejected handshake, the server's own failures (status 500 and above) at warn.
+    pub(crate) async fn refuse(mut self, error: &ErrorEnvelope) {
+        let (error_type, error_ref) = (&error.error_type, &error.context.reference);
+        let outcome = if error.status_code >= 500 {
+            if let Some(suppressed) = REFUSED.admit() {
+                tracing::warn!(%error_type, %error_ref, suppressed, "WebSocket refused: connect handler failed");
+            }
+            Outcome::Error
+        } else {
+            if let Some(suppressed) = REFUSED.admit() {
+                tracing::info!(%error_type, %error_ref, suppressed, "WebSocket refused by the connect handler");
+            }
+            Outcome::HandshakeFailed
+        };
+        self.refuse_with(outcome, error).await;
     }
 
     async fn refuse_with(&mut self, outcome: Outcome, error: &ErrorEnvelope) {

@@ -36,7 +36,7 @@
 //! }
 //!
 //! impl chat::Server for ChatSession {
-//!     async fn send_message(&self, input: SendMessageRequest) -> Result<String, chat::SendMessageError> {
+//!     async fn send_message(&self, input: SendMessageRequest) -> grest_ws::HandlerResult<String, chat::SendMessageError> {
 //!         self.peer.new_message(&input.text).await?;
 //!         Ok("m1".to_owned())
 //!     }
@@ -80,7 +80,7 @@ use axum::routing::get;
 use grest_ws_core::auth::{Wire, WireSource};
 use grest_ws_core::contract::Group;
 use grest_ws_core::{ContractMeta, Direction, WebSocketSchema};
-use grest_ws_session::{Routes, ServeWith, SessionConfig};
+use grest_ws_session::{ConnectWith, Routes, ServeWith, SessionConfig};
 
 use auth::{Bindings, ErasedMiddleware, ErasedWireHandler, Pipeline, Stage};
 pub use auth::{HttpAuth, Middleware, OriginPolicy, WireHandler, require_auth};
@@ -343,13 +343,15 @@ impl GrestWs {
 
     /// Registers a typed endpoint. `on_connect` runs once per connection after the handshake, with the typed
     /// query, the principals and the handle to the client, and returns the per-connection value that implements
-    /// the contract's server trait (a missing method is a compile error).
-    pub fn ws<C, S, F, Fut>(mut self, schema: WebSocketSchema<C>, on_connect: F) -> Self
+    /// the contract's server trait (a missing method is a compile error) — or a `HandlerResult` of it, whose error
+    /// refuses the connection: one of the contract's declared connect errors (`x` frame with its envelope, close
+    /// 4001; a typed client gets it as the contract's `ConnectError`), or with `?` on any other error,
+    /// `SERVER_ERROR` with the cause logged under its reference.
+    pub fn ws<C, F, Fut>(mut self, schema: WebSocketSchema<C>, on_connect: F) -> Self
     where
-        C: ServeWith<S>,
-        S: Send + Sync + 'static,
+        C: ConnectWith<Fut::Output> + ServeWith<<C as ConnectWith<Fut::Output>>::Server>,
         F: Fn(Connected<C>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = S> + Send + 'static,
+        Fut: Future + Send + 'static,
     {
         let path = schema.route_path();
         let rooms = self.registry(&path);
@@ -358,7 +360,7 @@ impl GrestWs {
             meta: C::META,
             wires: schema.wires(),
             group: schema.group(),
-            module: Arc::new(TypedModule::<C, S, F>::new(on_connect, rooms.clone())),
+            module: Arc::new(TypedModule::<C, F>::new(on_connect, rooms.clone())),
             rooms,
         });
         self

@@ -9,6 +9,7 @@ use std::pin::Pin;
 use grest_ws_core::contract::{ContractMeta, Direction};
 use grest_ws_core::envelope::Envelope;
 use grest_ws_core::error::{INVALID_ARGUMENTS, MethodError, RouteNotFound};
+use grest_ws_core::handler::{Cause, HandlerError, HandlerResult};
 use grest_ws_core::validate::{self, Validate};
 use grest_ws_core::{Contract, ErrorEnvelope, GrestError, ValidationError};
 use serde::Serialize;
@@ -16,6 +17,7 @@ use serde::de::DeserializeOwned;
 
 use crate::PeerHandle;
 use crate::live::PartialHandlers;
+use crate::log_limit::LogLimit;
 
 /// A boxed, sendable future borrowing the handler.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -219,6 +221,21 @@ pub trait ServeWith<S>: DuplexContract {
     fn call<'a>(handler: &'a S, method: usize, data: Option<&str>) -> Call<'a>;
 }
 
+/// What a connect handler of this contract may return, `R`: the per-connection value that serves the contract (a
+/// type implementing its server trait), or a [`HandlerResult`] of it whose error refuses the connection with one of
+/// the contract's declared connect errors (`x` frame, close 4001). `contract!` implements both. (On the contract,
+/// not the returned type, to satisfy the orphan rule.)
+#[diagnostic::on_unimplemented(
+    message = "a connect handler of `{Self}` returns `{R}`",
+    label = "return the type implementing the contract's server trait, or a `HandlerResult<_, ConnectError>` of it"
+)]
+pub trait ConnectWith<R>: Contract {
+    /// The per-connection value serving the contract.
+    type Server: Send + Sync + 'static;
+    /// The value, or the refusal.
+    fn into_result(returned: R) -> HandlerResult<Self::Server, Self::ConnectError>;
+}
+
 /// Decodes an inbound input for a handler; bad input becomes the `VALIDATION_ERROR` envelope (422,
 /// "Invalid arguments") regardless of the method's declared errors.
 pub fn decode_input<T: DeserializeOwned + Validate>(data: Option<&str>) -> Result<T, Envelope> {
@@ -226,13 +243,52 @@ pub fn decode_input<T: DeserializeOwned + Validate>(data: Option<&str>) -> Resul
         .map_err(|issues| ValidationError::with_display_message(issues, INVALID_ARGUMENTS).into())
 }
 
-/// The envelope of a request handler's result (see [`grest_ws_core::envelope::encode_result`]); an
-/// unencodable reply is logged and becomes `SERVER_ERROR` "Invalid response".
-pub fn reply<T: serde::Serialize + Validate, E: MethodError>(path: &str, result: &Result<T, E>) -> Envelope {
-    grest_ws_core::envelope::encode_result(result).unwrap_or_else(|wire: ErrorEnvelope| {
+/// The envelope of a request handler's result (see [`grest_ws_core::envelope::encode_result`]). An undeclared
+/// error becomes `SERVER_ERROR` and its cause is logged under the reference the peer receives; an unencodable reply
+/// is logged and becomes `SERVER_ERROR` "Invalid response".
+pub fn reply<T: serde::Serialize + Validate, E: MethodError>(path: &str, result: HandlerResult<T, E>) -> Envelope {
+    let result = result.map_err(|failure| error_to_send(path, failure));
+    grest_ws_core::envelope::encode_result(&result).unwrap_or_else(|wire: ErrorEnvelope| {
         tracing::error!(path, error_ref = %wire.context.reference, "handler returned a reply that breaks its contract");
         Envelope::failure(wire)
     })
+}
+
+/// The error a failed handler of `path` answers with: its declared error, or `SERVER_ERROR` with the undeclared
+/// cause logged under the reference the peer receives.
+pub fn error_to_send<E: MethodError>(path: &str, failure: HandlerError<E>) -> E {
+    let (sent, cause) = failure.into_reply();
+    if let Some(cause) = cause {
+        log_cause(path, &cause);
+    }
+    sent
+}
+
+/// How much of a cause's text one log line carries.
+const CAUSE_LIMIT: usize = 1024;
+
+/// Logs the cause of an undeclared handler error (with its chain of sources) under the reference its peer got, at
+/// most 10 lines a second: a failing database must not flood the log.
+fn log_cause(path: &str, cause: &Cause) {
+    static CAUSES: LogLimit = LogLimit::new(10);
+    if let Some(suppressed) = CAUSES.admit() {
+        let mut chain = cause.error.to_string();
+        let mut source = cause.error.source();
+        while let Some(next) = source {
+            chain.push_str(": ");
+            chain.push_str(&next.to_string());
+            source = next.source();
+        }
+        if chain.len() > CAUSE_LIMIT {
+            let end = (0..=CAUSE_LIMIT)
+                .rev()
+                .find(|&i| chain.is_char_boundary(i))
+                .unwrap_or(0);
+            chain.truncate(end);
+            chain.push('…');
+        }
+        tracing::error!(path, error_ref = %cause.reference, error = chain, suppressed, "handler failed");
+    }
 }
 
 /// The envelope a fire-and-forget method answers when called with `r`.

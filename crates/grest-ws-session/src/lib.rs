@@ -55,8 +55,8 @@ pub mod websocket;
 use std::time::Duration;
 
 pub use dispatch::{
-    BoxFuture, Call, ContractDispatch, Dispatch, DuplexContract, OwnedDispatch, Route, Router, Routes, ServeWith,
-    ServerToClientMethod, ServerToClientRequest,
+    BoxFuture, Call, ConnectWith, ContractDispatch, Dispatch, DuplexContract, OwnedDispatch, Route, Router, Routes,
+    ServeWith, ServerToClientMethod, ServerToClientRequest, error_to_send,
 };
 pub use engine::{Session, SessionEnd, close_socket};
 pub use grest_ws_core::envelope::Envelope;

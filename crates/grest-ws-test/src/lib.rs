@@ -31,11 +31,11 @@
 //! # const CHAT_API: WebSocketSchema<Chat> = WebSocketSchema::new("ws/chat");
 //! # struct Session(chat::Peer);
 //! # impl chat::Server for Session {
-//! #     async fn send_message(&self, r: SendMessageRequest) -> Result<SendMessageResponse, chat::SendMessageError> {
+//! #     async fn send_message(&self, r: SendMessageRequest) -> grest_ws::HandlerResult<SendMessageResponse, chat::SendMessageError> {
 //! #         let _ = self.0.new_message(&Message { text: r.text }).await;
 //! #         Ok(SendMessageResponse { success: true, message_id: "m1".into() })
 //! #     }
-//! #     async fn presence(&self) -> Result<bool, chat::PresenceError> {
+//! #     async fn presence(&self) -> grest_ws::HandlerResult<bool, chat::PresenceError> {
 //! #         Ok(self.0.are_you_there().await.unwrap_or(false))
 //! #     }
 //! # }
@@ -82,14 +82,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use grest_ws::__private::session::{Call, OwnedDispatch, Route};
+use grest_ws::__private::session::{Call, OwnedDispatch, Route, error_to_send};
 use grest_ws::client::Client;
 use grest_ws::protocol::envelope::{Envelope, encode_result};
 use grest_ws::protocol::error::INVALID_ARGUMENTS;
 use grest_ws::protocol::validate::decode;
 use grest_ws::{
-    DuplexContract, GrestError, MethodError, ServerToClientMethod, ServerToClientRequest, ValidationError,
-    WebSocketSchema,
+    DuplexContract, GrestError, HandlerResult, MethodError, ServerToClientMethod, ServerToClientRequest,
+    ValidationError, WebSocketSchema,
 };
 use serde_json::Value;
 use tokio::sync::Notify;
@@ -206,20 +206,21 @@ impl<C: DuplexContract> TestClient<C> {
     }
 
     /// Answers the server's requests of `method` with `handler` from now on (replacing an earlier mock of it):
-    /// it gets the typed input and returns the typed result, which the contract checks on the way out like a
-    /// real client's handler. Input that breaks the contract is answered `VALIDATION_ERROR` without calling it.
+    /// it gets the typed input and returns the typed result, a [`HandlerResult`] like a real client's handler
+    /// (so `?` works in it), which the contract checks on the way out. Input that breaks the contract is answered `VALIDATION_ERROR` without calling it.
     pub fn mock<M, F, Fut>(&self, method: M, handler: F)
     where
         M: ServerToClientRequest<Contract = C>,
         F: Fn(M::Input) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<M::Success, M::Error>> + Send + 'static,
+        Fut: Future<Output = HandlerResult<M::Success, M::Error>> + Send + 'static,
     {
         let _ = method;
         let answer: Answer = Arc::new(move |data| match decode_input::<M::Input>(data) {
             Ok(input) => {
                 let pending = handler(input);
                 Call::Pending(Box::pin(async move {
-                    encode_result(&pending.await).unwrap_or_else(Envelope::failure)
+                    let result = pending.await.map_err(|failure| error_to_send(M::PATH, failure));
+                    encode_result(&result).unwrap_or_else(Envelope::failure)
                 }))
             }
             Err(issues) => Call::error(&ValidationError::with_display_message(issues, INVALID_ARGUMENTS)),

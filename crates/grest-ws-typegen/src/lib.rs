@@ -28,6 +28,7 @@
 //! #         methods: &[],
 //! #     };
 //! #     type Query = ();
+//! #     type ConnectError = grest_ws_core::contract::RawConnectError;
 //! #     fn decode_query(_: Vec<(String, String)>) -> Result<(), Issues> { Ok(()) }
 //! # }
 //! const EMPTY_API: WebSocketSchema<Empty> = WebSocketSchema::new("ws/empty");
@@ -122,6 +123,7 @@ pub struct GeneratedFile {
 /// #         methods: &[],
 /// #     };
 /// #     type Query = ();
+/// #     type ConnectError = grest_ws_core::contract::RawConnectError;
 /// #     fn decode_query(_: Vec<(String, String)>) -> Result<(), Issues> { Ok(()) }
 /// # }
 /// # struct Admin;
@@ -132,6 +134,7 @@ pub struct GeneratedFile {
 /// #         methods: &[],
 /// #     };
 /// #     type Query = ();
+/// #     type ConnectError = grest_ws_core::contract::RawConnectError;
 /// #     fn decode_query(_: Vec<(String, String)>) -> Result<(), Issues> { Ok(()) }
 /// # }
 /// # const CHAT_API: WebSocketSchema<Chat> = WebSocketSchema::new("ws/chat");

@@ -179,6 +179,7 @@ impl Contract for Room {
         ],
     };
     type Query = ();
+    type ConnectError = grest_ws_core::contract::RawConnectError;
     fn decode_query(_: Vec<(String, String)>) -> Result<(), Issues> {
         Ok(())
     }
@@ -366,6 +367,7 @@ impl Contract for Clash {
         ],
     };
     type Query = ();
+    type ConnectError = grest_ws_core::contract::RawConnectError;
     fn decode_query(_: Vec<(String, String)>) -> Result<(), Issues> {
         Ok(())
     }
@@ -390,6 +392,7 @@ impl Contract for ClashReserved {
         )],
     };
     type Query = ();
+    type ConnectError = grest_ws_core::contract::RawConnectError;
     fn decode_query(_: Vec<(String, String)>) -> Result<(), Issues> {
         Ok(())
     }
@@ -434,6 +437,7 @@ impl Contract for ClashEmpty {
         methods: &[],
     };
     type Query = ();
+    type ConnectError = grest_ws_core::contract::RawConnectError;
     fn decode_query(_: Vec<(String, String)>) -> Result<(), Issues> {
         Ok(())
     }

@@ -396,7 +396,10 @@ pub struct ChatSession {
 }
 
 impl chat::Server for ChatSession {
-    async fn send_message(&self, input: SendMessageRequest) -> Result<SendMessageResponse, chat::SendMessageError> {
+    async fn send_message(
+        &self,
+        input: SendMessageRequest,
+    ) -> grest_ws::HandlerResult<SendMessageResponse, chat::SendMessageError> {
         let message = self.state.post(input.text, self.user_id.clone())?;
         Ok(SendMessageResponse {
             success: true,

@@ -1,5 +1,6 @@
-//! The error enum of each request method: exactly its declared error types as variants, plus `SERVER_ERROR`, with
-//! the conversions from each type, from and to the wire, and `Display`/`Error`.
+//! The error enums: one per request method and one for the connection (`ConnectError`), each exactly its declared
+//! error types as variants, plus `SERVER_ERROR`, with the conversions from each type, from and to the wire, from
+//! what a handler's `?` meets, and `Display`/`Error`.
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
@@ -19,17 +20,42 @@ fn is_server_error(path: &syn::Path) -> bool {
 }
 
 /// The error enum of a request method: its declared errors, plus SERVER_ERROR. None for a message (it gets no reply).
-pub(super) fn error_enum(method: &MethodTokens) -> Option<TokenStream> {
+pub(super) fn method_error_enum(method: &MethodTokens) -> Option<TokenStream> {
     if !method.def.is_request() {
         return None;
     }
+    let doc = format!(
+        "The errors of `{}`: exactly the declared ones, plus `SERVER_ERROR`.",
+        method.path
+    );
+    Some(error_enum(&method.error_ty, &doc, &method.def.errors))
+}
+
+/// The error enum of a contract's connection, `ConnectError`: the `connect` section's declared errors, plus
+/// SERVER_ERROR — what a connect handler may refuse a connection with, and what a typed client's connect fails with.
+pub(super) fn connect_error_enum(contract_path: &str, errors: &[syn::Path]) -> TokenStream {
+    let doc = format!(
+        "The errors of connecting to `{contract_path}`: exactly the `connect` section's declared ones, plus \
+         `SERVER_ERROR`."
+    );
+    error_enum(&format_ident!("ConnectError"), &doc, errors)
+}
+
+/// A module's `ConnectError`: its anchor's, under the same name as a plain contract's.
+pub(super) fn anchor_connect_error(anchor: &syn::Path) -> TokenStream {
+    let core = core_path();
+    quote! {
+        /// The errors of connecting: the anchor's (its `connect` section's declared ones, plus `SERVER_ERROR`).
+        pub type ConnectError = <#anchor as #core::contract::Anchor>::ConnectError;
+    }
+}
+
+/// An error enum named `error_ty` over the declared `errors`, plus SERVER_ERROR, with its conversions.
+fn error_enum(error_ty: &Ident, enum_doc: &str, errors: &[syn::Path]) -> TokenStream {
     let core = core_path();
     let session = session_path();
-    let MethodTokens {
-        def: m, path, error_ty, ..
-    } = method;
-    let mut variants: Vec<(Ident, syn::Path)> = m.errors.iter().map(|e| (last_ident(e), e.clone())).collect();
-    if !m.errors.iter().any(is_server_error) {
+    let mut variants: Vec<(Ident, syn::Path)> = errors.iter().map(|e| (last_ident(e), e.clone())).collect();
+    if !errors.iter().any(is_server_error) {
         variants.push((format_ident!("ServerError"), syn::parse_quote!(#core::ServerError)));
     }
     let server_variant = variants
@@ -38,7 +64,7 @@ pub(super) fn error_enum(method: &MethodTokens) -> Option<TokenStream> {
         .map(|(v, _)| v.clone())
         .expect("ServerError variant");
     let variant_defs = variants.iter().map(|(v, p)| {
-        let doc = format!("`{}` declared by `{path}`.", quote!(#p).to_string().replace(' ', ""));
+        let doc = format!("`{}`, declared.", quote!(#p).to_string().replace(' ', ""));
         quote!(#[doc = #doc] #v(#p))
     });
     let froms = variants.iter().map(|(v, p)| {
@@ -59,11 +85,18 @@ pub(super) fn error_enum(method: &MethodTokens) -> Option<TokenStream> {
             };
         }
     });
+    let declared = variants.iter().map(|(v, p)| {
+        quote! {
+            let error = match error.downcast::<#p>() {
+                ::core::result::Result::Ok(e) => return ::core::result::Result::Ok(#error_ty::#v(*e)),
+                ::core::result::Result::Err(error) => error,
+            };
+        }
+    });
     let to_envelope_arms = variants
         .iter()
         .map(|(v, _)| quote!(#error_ty::#v(e) => #core::GrestError::to_envelope(e)));
-    let enum_doc = format!("The errors of `{path}`: exactly the declared ones, plus `SERVER_ERROR`.");
-    Some(quote! {
+    quote! {
         #[doc = #enum_doc]
         #[derive(Debug, Clone, PartialEq)]
         pub enum #error_ty {
@@ -80,6 +113,27 @@ pub(super) fn error_enum(method: &MethodTokens) -> Option<TokenStream> {
             }
             fn to_envelope(&self) -> #core::ErrorEnvelope {
                 match self { #(#to_envelope_arms,)* }
+            }
+            fn from_error(
+                error: #core::handler::BoxError,
+            ) -> ::core::result::Result<Self, #core::handler::BoxError> {
+                let error = match error.downcast::<Self>() {
+                    ::core::result::Result::Ok(own) => return ::core::result::Result::Ok(*own),
+                    ::core::result::Result::Err(error) => error,
+                };
+                #(#declared)*
+                let error = match error.downcast::<#core::ErrorEnvelope>() {
+                    ::core::result::Result::Ok(wire) => {
+                        return ::core::result::Result::Ok(<Self as #core::MethodError>::from_envelope(*wire));
+                    }
+                    ::core::result::Result::Err(error) => error,
+                };
+                match error.downcast::<#session::SendError>() {
+                    ::core::result::Result::Ok(failed) => ::core::result::Result::Ok(
+                        #error_ty::#server_variant((*failed).into()),
+                    ),
+                    ::core::result::Result::Err(error) => ::core::result::Result::Err(error),
+                }
             }
         }
         /// A received or forwarded error of any type, mapped by the listing rule: a declared type keeps its
@@ -102,5 +156,5 @@ pub(super) fn error_enum(method: &MethodTokens) -> Option<TokenStream> {
             }
         }
         impl ::std::error::Error for #error_ty {}
-    })
+    }
 }

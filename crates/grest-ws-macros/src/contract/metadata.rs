@@ -4,10 +4,12 @@
 //! connection.
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{format_ident, quote};
 
+use super::errors::connect_error_enum;
 use super::method::MethodTokens;
 use super::parse::{ContractDef, Kind};
+use crate::case::snake;
 use crate::core_path;
 
 /// How a contract connects: what its `Contract`/`Anchor` impl says about the connection.
@@ -18,6 +20,8 @@ struct ConnectParts {
     decode_query: TokenStream,
     /// The `ConnectMeta` value.
     meta: TokenStream,
+    /// The connection's error enum.
+    error_ty: TokenStream,
 }
 
 /// `Some(value)` or `None` as a path-qualified `Option` expression.
@@ -28,8 +32,9 @@ fn option_tokens(value: Option<TokenStream>) -> TokenStream {
     }
 }
 
-/// The connection declared by a contract's own `connect` (a plain contract's or an anchor's).
-fn declared_connect(def: &ContractDef) -> ConnectParts {
+/// The connection declared by a contract's own `connect` (a plain contract's or an anchor's), whose error enum is
+/// `error_ty`.
+fn declared_connect(def: &ContractDef, error_ty: TokenStream) -> ConnectParts {
     let core = core_path();
     let query_ty = def.query.clone().map_or_else(|| quote!(()), |t| quote!(#t));
     let decode_query = match &def.query {
@@ -53,6 +58,7 @@ fn declared_connect(def: &ContractDef) -> ConnectParts {
         query_ty,
         decode_query,
         meta,
+        error_ty,
     }
 }
 
@@ -64,12 +70,14 @@ fn contract_connect(def: &ContractDef) -> ConnectParts {
             query_ty: quote!(<#anchor as #core::contract::Anchor>::Query),
             decode_query: quote!(<#anchor as #core::contract::Anchor>::decode_query(pairs)),
             meta: quote!(<#anchor as #core::contract::Anchor>::CONNECT),
+            error_ty: quote!(<#anchor as #core::contract::Anchor>::ConnectError),
         },
-        _ => declared_connect(def),
+        _ => declared_connect(def, quote!(ConnectError)),
     }
 }
 
-/// An anchor: the marker type and its `Anchor` impl (the shared connection of its modules).
+/// An anchor: the marker type, its `Anchor` impl (the shared connection of its modules) and a module named after it
+/// with the connection's error enum.
 pub(super) fn expand_anchor(def: &ContractDef) -> TokenStream {
     let core = core_path();
     let ContractDef {
@@ -77,22 +85,39 @@ pub(super) fn expand_anchor(def: &ContractDef) -> TokenStream {
         vis,
         name,
         path_name,
+        connect_errors,
         ..
     } = def;
+    let module = format_ident!("{}", snake(&name.to_string()));
     let ConnectParts {
         query_ty,
         decode_query,
         meta: connect_meta,
-    } = declared_connect(def);
+        error_ty,
+    } = declared_connect(def, quote!(#module::ConnectError));
+    let connect_error_enum = connect_error_enum(path_name, connect_errors);
+    let connect_checks = super::checks::connect_checks(def);
+    let module_doc = format!("Generated items of anchor `{path_name}`.");
     quote! {
         #(#attrs)*
         #[derive(Debug, Clone, Copy, Default)]
         #vis struct #name;
 
+        #[doc = #module_doc]
+        #vis mod #module {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #connect_error_enum
+
+            #connect_checks
+        }
+
         impl #core::contract::Anchor for #name {
             const NAME: &'static str = #path_name;
             const CONNECT: #core::contract::ConnectMeta = #connect_meta;
             type Query = #query_ty;
+            type ConnectError = #error_ty;
             fn decode_query(
                 pairs: ::std::vec::Vec<(::std::string::String, ::std::string::String)>,
             ) -> ::core::result::Result<Self::Query, #core::validate::Issues> {
@@ -139,6 +164,7 @@ pub(super) fn contract_impl(def: &ContractDef, methods: &[MethodTokens]) -> Toke
         query_ty,
         decode_query,
         meta: connect_meta,
+        error_ty,
     } = contract_connect(def);
     let method_metas = methods.iter().map(method_meta);
     quote! {
@@ -149,6 +175,7 @@ pub(super) fn contract_impl(def: &ContractDef, methods: &[MethodTokens]) -> Toke
                 methods: &[#(#method_metas),*],
             };
             type Query = #query_ty;
+            type ConnectError = #error_ty;
             fn decode_query(
                 pairs: ::std::vec::Vec<(::std::string::String, ::std::string::String)>,
             ) -> ::core::result::Result<Self::Query, #core::validate::Issues> {

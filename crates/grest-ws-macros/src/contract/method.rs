@@ -9,7 +9,7 @@ use syn::Ident;
 
 use super::parse::MethodDef;
 use crate::case::pascal;
-use crate::session_path;
+use crate::{core_path, session_path};
 
 /// The tokens of one method that more than one renderer needs.
 pub(super) struct MethodTokens<'a> {
@@ -21,7 +21,7 @@ pub(super) struct MethodTokens<'a> {
     pub(super) path: String,
     /// The name of the method's error enum, `<Method>Error` (generated for requests only).
     pub(super) error_ty: Ident,
-    /// What a handler returns: `Result<Success, <Method>Error>` for a request, `()` for a message.
+    /// What a handler returns: `HandlerResult<Success, <Method>Error>` for a request, `()` for a message.
     pub(super) result_ty: TokenStream,
     /// The input type, `()` without input.
     pub(super) input_ty: TokenStream,
@@ -40,8 +40,9 @@ impl<'a> MethodTokens<'a> {
     pub(super) fn new(contract_path_name: &str, index: usize, m: &'a MethodDef) -> Self {
         let path = format!("{contract_path_name}.{}", m.path_name);
         let error_ty = format_ident!("{}Error", pascal(&m.name.to_string()));
+        let core = core_path();
         let result_ty = match &m.success {
-            Some(s) => quote!(::core::result::Result<#s, #error_ty>),
+            Some(s) => quote!(#core::HandlerResult<#s, #error_ty>),
             None => quote!(()),
         };
         let input_send = if m.input.is_some() {
@@ -72,7 +73,7 @@ impl<'a> MethodTokens<'a> {
         let path = &self.path;
         let run = if self.def.is_request() {
             quote!(#session::Call::Pending(::std::boxed::Box::pin(async move {
-                #session::__macro_support::reply(#path, &#invocation.await)
+                #session::__macro_support::reply(#path, #invocation.await)
             })))
         } else {
             quote!(#session::Call::Pending(::std::boxed::Box::pin(async move {

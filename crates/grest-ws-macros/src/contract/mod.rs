@@ -19,6 +19,7 @@
 //! [`expand`] runs the steps in order and assembles the output: the marker type, then a module named after the
 //! contract holding every generated item.
 
+mod checks;
 mod errors;
 mod markers;
 mod metadata;
@@ -58,13 +59,19 @@ pub(crate) fn expand(def: ContractDef) -> syn::Result<TokenStream> {
         .map(|(index, m)| MethodTokens::new(path_name, index, m))
         .collect();
 
-    let error_enums = methods.iter().filter_map(errors::error_enum);
+    let error_enums = methods.iter().filter_map(errors::method_error_enum);
+    let connect_error_enum = match &def.kind {
+        Kind::Extends(anchor) => errors::anchor_connect_error(anchor),
+        _ => errors::connect_error_enum(path_name, &def.connect_errors),
+    };
     let server_trait = render_server::server_trait(&def, &methods);
     let peer_handle = render_server::peer_handle(&def, &methods);
     let client_handle = render_client::client_handle(&methods);
     let handlers = render_client::handlers(&methods);
     let push_module = markers::push_module(name, &methods);
     let serve_with_impl = render_server::serve_with_impl(&def, &methods);
+    let method_checks = methods.iter().filter_map(checks::method_checks);
+    let connect_checks = checks::connect_checks(&def);
     let contract_impl = metadata::contract_impl(&def, &methods);
     let extends_impl = metadata::extends_impl(&def);
 
@@ -78,6 +85,8 @@ pub(crate) fn expand(def: ContractDef) -> syn::Result<TokenStream> {
         #vis mod #module {
             #[allow(unused_imports)]
             use super::*;
+
+            #connect_error_enum
 
             #(#error_enums)*
 
@@ -96,6 +105,10 @@ pub(crate) fn expand(def: ContractDef) -> syn::Result<TokenStream> {
             #contract_impl
 
             #extends_impl
+
+            #(#method_checks)*
+
+            #connect_checks
 
             impl #session::DuplexContract for super::#name {
                 type Peer = Peer;

@@ -8,7 +8,7 @@ use syn::Ident;
 
 use super::method::MethodTokens;
 use super::parse::ContractDef;
-use crate::session_path;
+use crate::{core_path, session_path};
 
 /// The `Server` trait: one handler method per client-to-server message.
 pub(super) fn server_trait(def: &ContractDef, methods: &[MethodTokens]) -> TokenStream {
@@ -45,12 +45,28 @@ fn server_fn(method: &MethodTokens) -> TokenStream {
     }
 }
 
-/// The marker type's `ServeWith` impl: routes a client-to-server method index to the `Server` trait's method.
+/// The marker type's `ServeWith` impl (routes a client-to-server method index to the `Server` trait's method), and
+/// the `ConnectWith` impls that let a connect handler return a `Server` type or a `HandlerResult` of it.
 pub(super) fn serve_with_impl(def: &ContractDef, methods: &[MethodTokens]) -> TokenStream {
     let session = session_path();
+    let core = core_path();
     let ContractDef { name, path_name, .. } = def;
     let serve_arms = methods.iter().filter(|m| m.def.to_server).map(serve_arm);
     quote! {
+        impl<S: Server> #session::ConnectWith<S> for super::#name {
+            type Server = S;
+            fn into_result(returned: S) -> #core::HandlerResult<S, ConnectError> {
+                ::core::result::Result::Ok(returned)
+            }
+        }
+
+        impl<S: Server> #session::ConnectWith<#core::HandlerResult<S, ConnectError>> for super::#name {
+            type Server = S;
+            fn into_result(returned: #core::HandlerResult<S, ConnectError>) -> #core::HandlerResult<S, ConnectError> {
+                returned
+            }
+        }
+
         impl<S: Server> #session::ServeWith<S> for super::#name {
             #[allow(unused_variables)]
             fn call<'a>(handler: &'a S, method: usize, data: ::core::option::Option<&str>) -> #session::Call<'a> {
