@@ -29,7 +29,7 @@ struct Session {
 }
 
 impl echo::Server for Session {
-    async fn echo(&self, input: Payload) -> Result<Payload, echo::EchoError> {
+    async fn echo(&self, input: Payload) -> grest_ws::HandlerResult<Payload, echo::EchoError> {
         Ok(input)
     }
 
@@ -37,7 +37,7 @@ impl echo::Server for Session {
         self.state.ingested.fetch_add(1, Ordering::Relaxed);
     }
 
-    async fn stats(&self) -> Result<u64, echo::StatsError> {
+    async fn stats(&self) -> grest_ws::HandlerResult<u64, echo::StatsError> {
         Ok(self.state.ingested.load(Ordering::Relaxed))
     }
 
@@ -59,20 +59,20 @@ impl echo::Server for Session {
         });
     }
 
-    async fn subscribe(&self) -> Result<bool, echo::SubscribeError> {
+    async fn subscribe(&self) -> grest_ws::HandlerResult<bool, echo::SubscribeError> {
         Ok(self.rooms.join(self.peer.id(), SUBSCRIBERS))
     }
 
-    async fn publish(&self, input: Payload) -> Result<u64, echo::PublishError> {
+    async fn publish(&self, input: Payload) -> grest_ws::HandlerResult<u64, echo::PublishError> {
         let prepared = echo::Peer::prepare_news(&input).map_err(echo::PublishError::from)?;
         Ok(self.rooms.to(SUBSCRIBERS).send(&prepared).queued as u64)
     }
 
-    async fn join(&self, input: Room) -> Result<bool, echo::JoinError> {
+    async fn join(&self, input: Room) -> grest_ws::HandlerResult<bool, echo::JoinError> {
         Ok(self.rooms.join(self.peer.id(), &input.name))
     }
 
-    async fn publish_to(&self, input: Post) -> Result<u64, echo::PublishToError> {
+    async fn publish_to(&self, input: Post) -> grest_ws::HandlerResult<u64, echo::PublishToError> {
         let prepared = echo::Peer::prepare_news(&input.news).map_err(echo::PublishToError::from)?;
         Ok(self.rooms.to(&input.room).send(&prepared).queued as u64)
     }

@@ -61,7 +61,7 @@ impl WireHandler for Check {
 struct Session;
 
 impl vault::Server for Session {
-    async fn whoami(&self) -> Result<String, vault::WhoamiError> {
+    async fn whoami(&self) -> grest_ws::HandlerResult<String, vault::WhoamiError> {
         Ok("alice".to_owned())
     }
 }

@@ -142,25 +142,25 @@ fn main() {
 struct Handlers;
 
 impl echo::Server for Handlers {
-    async fn echo(&self, input: Payload) -> Result<Payload, echo::EchoError> {
+    async fn echo(&self, input: Payload) -> grest_ws::HandlerResult<Payload, echo::EchoError> {
         Ok(input)
     }
     async fn ingest(&self, _: Payload) {}
-    async fn stats(&self) -> Result<u64, echo::StatsError> {
+    async fn stats(&self) -> grest_ws::HandlerResult<u64, echo::StatsError> {
         Ok(0)
     }
     async fn start_ask(&self, _: grest_ws_bench::Control) {}
     async fn start_push(&self, _: grest_ws_bench::Control) {}
-    async fn subscribe(&self) -> Result<bool, echo::SubscribeError> {
+    async fn subscribe(&self) -> grest_ws::HandlerResult<bool, echo::SubscribeError> {
         Ok(true)
     }
-    async fn publish(&self, _: Payload) -> Result<u64, echo::PublishError> {
+    async fn publish(&self, _: Payload) -> grest_ws::HandlerResult<u64, echo::PublishError> {
         Ok(0)
     }
-    async fn join(&self, _: grest_ws_bench::Room) -> Result<bool, echo::JoinError> {
+    async fn join(&self, _: grest_ws_bench::Room) -> grest_ws::HandlerResult<bool, echo::JoinError> {
         Ok(true)
     }
-    async fn publish_to(&self, _: grest_ws_bench::Post) -> Result<u64, echo::PublishToError> {
+    async fn publish_to(&self, _: grest_ws_bench::Post) -> grest_ws::HandlerResult<u64, echo::PublishToError> {
         Ok(0)
     }
 }
