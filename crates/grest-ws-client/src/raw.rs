@@ -9,6 +9,7 @@
 //!     .connect()
 //!     .await?;
 //! pty.send("ls\n").await?;
+//! pty.disconnect().await; // Close 1000, then waits (bounded) for the server's answer
 //! ```
 
 use std::future::Future;
