@@ -94,10 +94,11 @@
 //!
 //! `contract!` generates the marker type `Chat` and a module `chat` with `chat::Server` (the trait the server
 //! implements), `chat::Peer` (the server's handle to one client), `chat::Client` (the client's handle to the
-//! server), `chat::Handlers` (the client's handlers for server messages) and one error enum per request method
-//! (`chat::SendMessageError`), plus `chat::ConnectError` for the `connect` section's errors. Declared errors are
-//! types: the built-in ones ([`ValidationError`], [`NotFound`], [`ServerError`], …) and your own
-//! ([`define_error!`]).
+//! server), `chat::Handlers` (the client's handlers for server messages, given at connect or added later with
+//! `client.on(…)`), one error enum per request method (`chat::SendMessageError`), `chat::ConnectError` for the
+//! `connect` section's errors, and `chat::push`, a marker type per server-to-client method
+//! (`chat::push::NewMessage`) that the test kit names methods by. Declared errors are types: the built-in ones
+//! ([`ValidationError`], [`NotFound`], [`ServerError`], …) and your own ([`define_error!`]).
 //!
 //! Handlers return [`HandlerResult`]: a declared error goes to the peer as it is, `?` on any other
 //! `std::error::Error` answers `SERVER_ERROR` and logs the cause under the `ERR_REF` the peer received. A connect
@@ -117,7 +118,8 @@
 //! * Metrics through the [`metrics`](https://docs.rs/metrics) facade (the table is in [`server::metrics`]) and a
 //!   `tracing` span per connection and per message.
 //! * TypeScript types and a runtime contract descriptor for the TypeScript client (`typegen`, feature `typegen`).
-//! * A test kit that starts your real server on an ephemeral port: [grest-ws-test](https://docs.rs/grest-ws-test).
+//! * A test kit that starts your real server on an ephemeral port, with typed push expectations and typed mocks of
+//!   server-to-client requests: [grest-ws-test](https://docs.rs/grest-ws-test).
 //! * What the compiler refuses, so that mistakes never reach the wire: [`guarantees`].
 //!
 //! # Features
@@ -167,7 +169,8 @@ pub use grest_ws_core::{
 #[cfg(feature = "macros")]
 pub use grest_ws_macros::{Validate, contract};
 pub use grest_ws_session::{
-    CloseFrame, ConnectionContext, DuplexContract, MessageContext, PeerHandle, SessionConfig, current_message,
+    CloseFrame, ConnectionContext, DuplexContract, MessageContext, PeerHandle, ServerToClientMethod,
+    ServerToClientRequest, SessionConfig, current_message,
 };
 
 /// Per-socket types shared by both ends (the `grest-ws-session` crate): connection ids, outbound queues and their

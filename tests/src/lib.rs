@@ -452,6 +452,35 @@ impl RawWs {
     }
 }
 
+/// A fake grest server on an ephemeral loopback port, for faults a real one never makes: it accepts connections
+/// one after another, answers each client's `h` with `k:::null`, and hands the handshaken socket to the test. Returns
+/// the base URL and the sockets, in the order the clients connected.
+pub async fn handshaking_server() -> (String, tokio::sync::mpsc::UnboundedReceiver<WebSocketStream<TcpStream>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("local address");
+    let (tx, sockets) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else {
+                continue;
+            };
+            let hello = ws.next().await.and_then(Result::ok);
+            assert!(
+                hello
+                    .as_ref()
+                    .and_then(|m| m.to_text().ok())
+                    .is_some_and(|t| t.starts_with("h:")),
+                "the client opens with its handshake: {hello:?}"
+            );
+            ws.send(Message::text("k:::null")).await.expect("send k");
+            if tx.send(ws).is_err() {
+                return;
+            }
+        }
+    });
+    (format!("ws://{addr}"), sockets)
+}
+
 /// Parses the JSON data of a text frame `type:path:id:data`.
 pub fn frame_data(frame: &str) -> serde_json::Value {
     let data = frame.splitn(4, ':').nth(3).expect("frame has data");

@@ -526,3 +526,158 @@ async fn handlers_see_their_message_and_connection() {
         "outside a handler there is no message"
     );
 }
+
+/// Sends what the client's handler got to the test, tagged with which handler got it.
+fn recorder(
+    tag: &'static str,
+    tx: &mpsc::UnboundedSender<String>,
+) -> impl Fn(String) -> std::future::Ready<()> + Send + Sync + 'static {
+    let tx = tx.clone();
+    move |text| {
+        let _ = tx.send(format!("{tag}: {text}"));
+        std::future::ready(())
+    }
+}
+
+async fn next(rx: &mut mpsc::UnboundedReceiver<String>) -> String {
+    tokio::time::timeout(PATIENCE, rx.recv())
+        .await
+        .expect("a message in time")
+        .expect("the sender lives")
+}
+
+/// Handlers added to a live client take the next message: before any, a push is ignored and a request is answered
+/// `ROUTE_NOT_FOUND`; then an added push handler gets the next push, a replacement the one after, and a request
+/// handler added later answers the server while the push handler stays.
+#[tokio::test]
+async fn handlers_added_to_a_live_client_take_the_next_message() {
+    let server = start().await;
+    let client = connect(&server.base_url(), lab::Handlers::new()).await;
+    client.push_me(&"early".to_owned()).await.unwrap();
+    // The push left the server before the question did, and the client handles them in order.
+    assert_eq!(
+        client.ask_client(&"anyone?".to_owned()).await.unwrap(),
+        "error: Invalid response",
+        "unhandled: ROUTE_NOT_FOUND, not a declared error"
+    );
+
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    client.on(lab::Handlers::new().on_pushed(recorder("first", &tx)));
+    client.push_me(&"one".to_owned()).await.unwrap();
+    assert_eq!(
+        next(&mut rx).await,
+        "first: one",
+        "the early push was not kept for later"
+    );
+
+    client.on(lab::Handlers::new().on_pushed(recorder("second", &tx)));
+    client.push_me(&"two".to_owned()).await.unwrap();
+    assert_eq!(next(&mut rx).await, "second: two");
+
+    client.on(lab::Handlers::new().on_question(|q| async move { Ok(format!("live answer to {q}")) }));
+    assert_eq!(
+        client.ask_client(&"why".to_owned()).await.unwrap(),
+        "live answer to why"
+    );
+    client.push_me(&"three".to_owned()).await.unwrap();
+    assert_eq!(next(&mut rx).await, "second: three", "merging kept the push handler");
+}
+
+/// A handler added live outlives a reconnection; the connect setup's handlers, merged in again on it, win for
+/// the methods they handle.
+#[tokio::test]
+async fn live_handlers_outlive_a_reconnect_under_the_setups_own() {
+    let server = start().await;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (reconnected, mut reconnects) = mpsc::unbounded_channel();
+    let setup_tx = tx.clone();
+    let client = Client::new(LAB_API, server.base_url())
+        .query(query())
+        .config(ClientConfig::default().reconnect(Some(
+            grest_ws::client::ReconnectConfig::default().initial_delay(Duration::from_millis(10)),
+        )))
+        .on_reconnect(move || {
+            let _ = reconnected.send(());
+        })
+        .connect(lab::Handlers::new().on_pushed(recorder("setup", &setup_tx)))
+        .await
+        .expect("connect");
+    client.on(lab::Handlers::new()
+        .on_pushed(recorder("live", &tx))
+        .on_question(|q| async move { Ok(format!("live answer to {q}")) }));
+    client.push_me(&"before".to_owned()).await.unwrap();
+    assert_eq!(next(&mut rx).await, "live: before");
+
+    client.force_reconnect();
+    tokio::time::timeout(PATIENCE, reconnects.recv())
+        .await
+        .expect("reconnects in time");
+    client.push_me(&"after".to_owned()).await.unwrap();
+    assert_eq!(next(&mut rx).await, "setup: after");
+    assert_eq!(
+        client.ask_client(&"still?".to_owned()).await.unwrap(),
+        "live answer to still?"
+    );
+}
+
+/// `on_error` reports socket faults as typed values, before the drop: a frame that breaks the protocol (the
+/// client fails the connection with 1002), then a server that drops the TCP connection without a Close frame;
+/// the client reconnects after each.
+#[tokio::test]
+async fn on_error_reports_socket_faults_as_typed_values() {
+    use grest_ws::client::{ClientError, DisconnectReason, ReconnectConfig};
+    use grest_ws::session::SessionEnd;
+    use tokio::io::AsyncWriteExt;
+
+    let (url, mut sockets) = grest_ws_tests::handshaking_server().await;
+    let (tx, mut events) = mpsc::unbounded_channel();
+    let (errors, disconnects) = (tx.clone(), tx);
+    let client = Client::new(LAB_API, url)
+        .query(query())
+        .config(ClientConfig::default().reconnect(Some(
+            ReconnectConfig::default().initial_delay(Duration::from_millis(10)),
+        )))
+        .on_error(move |error| {
+            let _ = errors.send(match error {
+                ClientError::Socket(end) => format!("socket {end:?}"),
+                other => format!("other {other}"),
+            });
+        })
+        .on_disconnect(move |reason| {
+            let _ = disconnects.send(format!("disconnect {reason:?}"));
+        })
+        .connect(lab::Handlers::new())
+        .await
+        .expect("connect");
+    let mut first = sockets.recv().await.expect("the first socket");
+    // FIN + reserved opcode 3: not a WebSocket frame.
+    first.get_mut().write_all(&[0x83, 0x00]).await.unwrap();
+    assert_eq!(
+        next(&mut events).await,
+        format!("socket {:?}", SessionEnd::ProtocolViolation(1002))
+    );
+    assert_eq!(
+        next(&mut events).await,
+        format!("disconnect {:?}", DisconnectReason::Drop)
+    );
+
+    let second = tokio::time::timeout(PATIENCE, sockets.recv())
+        .await
+        .expect("reconnects")
+        .expect("socket");
+    drop(second);
+    assert_eq!(
+        next(&mut events).await,
+        format!("socket {:?}", SessionEnd::ConnectionLost)
+    );
+    assert_eq!(
+        next(&mut events).await,
+        format!("disconnect {:?}", DisconnectReason::Drop)
+    );
+    let _third = tokio::time::timeout(PATIENCE, sockets.recv())
+        .await
+        .expect("reconnects again")
+        .expect("socket");
+    drop(first);
+    client.close();
+}

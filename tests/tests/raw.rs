@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use grest_ws::client::{ClientConfig, CloseReason, ConnectError, RawClient, ReconnectConfig};
+use grest_ws::client::{ClientConfig, ClientError, CloseReason, ConnectError, RawClient, ReconnectConfig};
 use grest_ws::server::{BuildError, GrestWs, RawConnected, RawSocket, ServerConfig, Sockets, WireHandler};
 use grest_ws::session::PushError;
 use grest_ws::session::{Heartbeat, RAW_PING, RAW_PONG, RawMessage};
@@ -892,7 +892,7 @@ async fn raw_client_reconnects_after_a_server_restart_with_its_message_handler()
 async fn raw_client_reports_failed_reconnects_and_gives_up_after_max_attempts() {
     let state = Arc::new(State::default());
     let mut server = start_raw_process("127.0.0.1:0".parse().unwrap(), state);
-    let errors = Arc::new(AtomicUsize::new(0));
+    let errors = Arc::new(Mutex::new(Vec::new()));
     let closes = Arc::new(Mutex::new(Vec::new()));
     let (counted, seen) = (errors.clone(), closes.clone());
     let config = quick_config().reconnect(Some(
@@ -903,8 +903,12 @@ async fn raw_client_reports_failed_reconnects_and_gives_up_after_max_attempts() 
     ));
     let client = stream_client(format!("ws://{}", server.addr()), "secret", &Inbox::default())
         .config(config)
-        .on_error(move |_| {
-            counted.fetch_add(1, Ordering::SeqCst);
+        .on_error(move |error| {
+            counted.lock().unwrap().push(match error {
+                ClientError::Socket(_) => "socket",
+                ClientError::Reconnect(_) => "reconnect",
+                _ => "other",
+            });
         })
         .on_close(move |reason, error| seen.lock().unwrap().push((reason, error.is_some())))
         .connect()
@@ -912,7 +916,11 @@ async fn raw_client_reports_failed_reconnects_and_gives_up_after_max_attempts() 
         .unwrap();
     server.kill();
     tokio::time::timeout(PATIENCE, client.closed()).await.unwrap();
-    assert_eq!(errors.load(Ordering::SeqCst), 3, "every failed attempt is reported");
+    assert_eq!(
+        *errors.lock().unwrap(),
+        ["socket", "reconnect", "reconnect", "reconnect"],
+        "the killed server's socket, then every failed attempt"
+    );
     assert_eq!(
         closes.lock().unwrap().as_slice(),
         [(CloseReason::RetriesExhausted, true)]
@@ -980,4 +988,127 @@ fn session_settings_for_a_path_nobody_serves_refuse_to_build() {
             .contains(r#"session settings for "/raw/flood", which no endpoint serves"#),
         "{refused}"
     );
+}
+
+/// `disconnect()` closes with 1000 and waits for the server's answer: the server reads a clean 1000 close, the
+/// client ends for good (a manual close, no reconnect), and `send` fails with `SendError::Closed`.
+#[tokio::test]
+async fn raw_disconnect_closes_with_1000_and_ends_for_good() {
+    use grest_ws::client::DisconnectReason;
+    use grest_ws::session::SendError;
+
+    let (url, mut sockets) = grest_ws_tests::handshaking_server().await;
+    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let (closes, disconnects) = (tx.clone(), tx);
+    let client = RawClient::new(STREAM_API, url)
+        .query(StreamQuery { room: "lab".into() })
+        .credential(TOKEN, "secret")
+        .config(quick_config())
+        .on_close(move |reason, _| {
+            let _ = closes.send(format!("close {reason:?}"));
+        })
+        .on_disconnect(move |reason| {
+            let _ = disconnects.send(format!("disconnect {reason:?}"));
+        })
+        .connect()
+        .await
+        .expect("connects");
+    let mut server_side = sockets.recv().await.expect("the socket");
+    let (code_tx, code) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let mut code_tx = Some(code_tx);
+        // Reading on answers the close (tungstenite queues the reply and writes it on the next poll).
+        while let Some(Ok(message)) = server_side.next().await {
+            if let Message::Close(frame) = message {
+                let code = frame.map(|f| u16::from(f.code));
+                if let Some(tx) = code_tx.take() {
+                    let _ = tx.send(code);
+                }
+            }
+        }
+    });
+    tokio::time::timeout(PATIENCE, client.disconnect())
+        .await
+        .expect("the close handshake completes in time");
+    assert_eq!(code.await.expect("the server read a Close"), Some(1000));
+    assert!(client.is_closed() && !client.is_connected());
+    assert!(matches!(client.send("late").await, Err(SendError::Closed)));
+    let mut seen = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        seen.push(event);
+    }
+    assert_eq!(
+        seen,
+        [
+            format!("disconnect {:?}", DisconnectReason::Manual),
+            format!("close {:?}", CloseReason::Manual)
+        ],
+        "a manual close, not a drop: nothing reconnects"
+    );
+}
+
+async fn next(events: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> String {
+    tokio::time::timeout(PATIENCE, events.recv())
+        .await
+        .expect("an event in time")
+        .expect("the sender lives")
+}
+
+/// The raw client's `on_error` reports socket faults as typed values before the drop: a frame that breaks the
+/// protocol (1002), then a connection dropped without a Close frame; it reconnects after each.
+#[tokio::test]
+async fn raw_on_error_reports_socket_faults_as_typed_values() {
+    use grest_ws::client::DisconnectReason;
+    use grest_ws::session::SessionEnd;
+
+    let (url, mut sockets) = grest_ws_tests::handshaking_server().await;
+    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let (errors, disconnects) = (tx.clone(), tx);
+    let client = RawClient::new(STREAM_API, url)
+        .query(StreamQuery { room: "lab".into() })
+        .credential(TOKEN, "secret")
+        .config(quick_config())
+        .on_error(move |error| {
+            let _ = errors.send(match error {
+                ClientError::Socket(end) => format!("socket {end:?}"),
+                other => format!("other {other}"),
+            });
+        })
+        .on_disconnect(move |reason| {
+            let _ = disconnects.send(format!("disconnect {reason:?}"));
+        })
+        .connect()
+        .await
+        .expect("connects");
+    let mut first = sockets.recv().await.expect("the first socket");
+    // FIN + reserved opcode 3: not a WebSocket frame.
+    first.get_mut().write_all(&[0x83, 0x00]).await.unwrap();
+    assert_eq!(
+        next(&mut events).await,
+        format!("socket {:?}", SessionEnd::ProtocolViolation(1002))
+    );
+    assert_eq!(
+        next(&mut events).await,
+        format!("disconnect {:?}", DisconnectReason::Drop)
+    );
+
+    let second = tokio::time::timeout(PATIENCE, sockets.recv())
+        .await
+        .expect("reconnects")
+        .expect("socket");
+    drop(second);
+    assert_eq!(
+        next(&mut events).await,
+        format!("socket {:?}", SessionEnd::ConnectionLost)
+    );
+    assert_eq!(
+        next(&mut events).await,
+        format!("disconnect {:?}", DisconnectReason::Drop)
+    );
+    let _third = tokio::time::timeout(PATIENCE, sockets.recv())
+        .await
+        .expect("reconnects again")
+        .expect("socket");
+    drop(first);
+    client.close();
 }

@@ -303,7 +303,16 @@ async fn terminal_handshake_error_stops_reconnecting_as_unrecoverable() {
         "{all:?}"
     );
     assert_eq!(events.count("close"), 1, "on_close fires once: {all:?}");
-    assert_eq!(events.count("error"), 1, "no retry after a terminal error: {all:?}");
+    assert_eq!(
+        events.count("error the socket failed: the connection ended without a Close frame"),
+        1,
+        "the killed server's socket: {all:?}"
+    );
+    assert_eq!(
+        events.count("error a reconnect attempt failed"),
+        1,
+        "no retry after a terminal error: {all:?}"
+    );
 }
 
 #[tokio::test]
@@ -323,7 +332,13 @@ async fn retries_exhausted_after_max_attempts() {
     .unwrap();
     server.kill();
     tokio::time::timeout(PATIENCE, client.handle().closed()).await.unwrap();
-    assert_eq!(events.count("error"), 3, "{:?}", events.all());
+    assert_eq!(
+        events.count("error a reconnect attempt failed"),
+        3,
+        "{:?}",
+        events.all()
+    );
+    assert_eq!(events.count("error the socket failed"), 1, "{:?}", events.all());
     assert_eq!(events.count("close RetriesExhausted"), 1, "{:?}", events.all());
     assert_eq!(events.count("disconnect Drop"), 1);
 }
@@ -458,6 +473,12 @@ async fn client_heartbeat_detects_a_half_open_link_and_reconnects() {
         events.count("disconnect Drop") == 1
     })
     .await;
+    assert_eq!(
+        events.count("error the socket failed: dropped: nothing heard within the heartbeat deadline"),
+        1,
+        "the missed heartbeat is reported before the drop: {:?}",
+        events.all()
+    );
     eventually("and replaced", || {
         client.is_connected() && setups.load(Ordering::SeqCst) == 2
     })
@@ -551,5 +572,12 @@ async fn without_reconnect_a_drop_is_final() {
     .unwrap();
     server.kill();
     tokio::time::timeout(PATIENCE, client.handle().closed()).await.unwrap();
-    assert_eq!(events.all(), ["disconnect Drop", "close Drop "]);
+    assert_eq!(
+        events.all(),
+        [
+            "error the socket failed: the connection ended without a Close frame (1006)",
+            "disconnect Drop",
+            "close Drop "
+        ]
+    );
 }

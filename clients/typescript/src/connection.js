@@ -126,7 +126,7 @@ export class Connection {
     return this.#on("disconnect", callback);
   }
 
-  /** Socket errors and every failed reconnect attempt. */
+  /** Socket errors (including a missed heartbeat) and every failed reconnect attempt. */
   onError(callback) {
     return this.#on("error", callback);
   }
@@ -391,7 +391,10 @@ export class Connection {
       if (this.#socket === socket && socket.readyState === OPEN) socket.send(this._pingFrame());
     }, intervalMs);
     const watchdog = setInterval(() => {
-      if (this.#socket === socket && Date.now() - this.#lastActivity > intervalMs + timeoutMs) this.#dropped(socket);
+      if (this.#socket === socket && Date.now() - this.#lastActivity > intervalMs + timeoutMs) {
+        this.#emit("error", serverError("WebSocket heartbeat timeout: nothing heard from the server"));
+        this.#dropped(socket);
+      }
     }, timeoutMs);
     this.#timers = [ping, watchdog];
   }

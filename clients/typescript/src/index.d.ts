@@ -285,7 +285,7 @@ export interface ConnectionLifecycle {
   onClose(callback: (reason: CloseReason, error?: unknown) => void): () => void;
   /** Every drop or manual close, before any reconnect attempt. */
   onDisconnect(callback: (reason: DisconnectReason) => void): () => void;
-  /** Socket errors and failed reconnect attempts. */
+  /** Socket errors (including a missed heartbeat) and failed reconnect attempts. */
   onError(callback: (error: unknown) => void): () => void;
   /** Every state change. */
   onStateChange(callback: (state: ConnectionState) => void): () => void;

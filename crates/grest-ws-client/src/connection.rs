@@ -6,16 +6,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use grest_ws_core::{ContractMeta, Direction};
-use grest_ws_session::{Call, Dispatch, DuplexContract, LogMode, OwnedDispatch, PeerHandle, Route, Routes, Session};
+use grest_ws_session::{
+    Call, Dispatch, DuplexContract, LogMode, OwnedDispatch, PeerHandle, Route, Routes, Session, SessionEnd,
+};
 
 use crate::open::{ClientSocket, Target};
 use crate::pool::PoolKey;
-use crate::{CloseReason, ConnectError, DisconnectReason, ParamSource, ReconnectConfig, SocketPool};
+use crate::{ClientError, CloseReason, ConnectError, DisconnectReason, ParamSource, ReconnectConfig, SocketPool};
 use grest_ws_session::Role;
 
 type CloseCallback = Box<dyn Fn(CloseReason, Option<&ConnectError>) + Send + Sync>;
 type DisconnectCallback = Box<dyn Fn(DisconnectReason) + Send + Sync>;
-type ErrorCallback = Box<dyn Fn(&ConnectError) + Send + Sync>;
+type ErrorCallback = Box<dyn Fn(&ClientError) + Send + Sync>;
 type ReconnectCallback = Box<dyn Fn() + Send + Sync>;
 
 /// The lifecycle callbacks of one client.
@@ -33,6 +35,29 @@ impl Callbacks {
         for callback in &self.on_reconnect {
             callback();
         }
+    }
+
+    /// Tells the `on_error` callbacks about a failure.
+    pub(crate) fn error(&self, error: &ClientError) {
+        for callback in &self.on_error {
+            callback(error);
+        }
+    }
+
+    /// Tells the `on_disconnect` callbacks that a socket went away.
+    pub(crate) fn disconnected(&self, reason: DisconnectReason) {
+        for callback in &self.on_disconnect {
+            callback(reason);
+        }
+    }
+
+    /// A socket's session ended while the client was not closing: a failure goes to `on_error`, then every end to
+    /// `on_disconnect` as a drop.
+    pub(crate) fn dropped(&self, end: &SessionEnd) {
+        if end.is_failure() {
+            self.error(&ClientError::Socket(end.clone()));
+        }
+        self.disconnected(DisconnectReason::Drop);
     }
 }
 
@@ -268,13 +293,17 @@ impl<C: DuplexContract, P: ParamSource<C>> Driver<C, P> {
         loop {
             let end = session.run(ws, &*self.modules).await;
             if self.handle.is_closing() {
-                self.emit_disconnect(DisconnectReason::Manual);
+                for callbacks in self.modules.callbacks() {
+                    callbacks.disconnected(DisconnectReason::Manual);
+                }
                 return self.finish(CloseReason::Manual, None);
             }
             if self.handle.log_mode() != LogMode::Off {
                 tracing::warn!(path, ?end, "ws drop");
             }
-            self.emit_disconnect(DisconnectReason::Drop);
+            for callbacks in self.modules.callbacks() {
+                callbacks.dropped(&end);
+            }
             let Some(reconnect) = self.connection.target.config.reconnect.clone() else {
                 return self.finish(CloseReason::Drop, None);
             };
@@ -302,10 +331,9 @@ impl<C: DuplexContract, P: ParamSource<C>> Driver<C, P> {
     ) -> Result<(ClientSocket, Session), (CloseReason, Option<ConnectError>)> {
         let target = &self.connection.target;
         let on_error = |error: &ConnectError| {
+            let error = ClientError::Reconnect(error.clone());
             for callbacks in self.modules.callbacks() {
-                for callback in &callbacks.on_error {
-                    callback(error);
-                }
+                callbacks.error(&error);
             }
         };
         let closing = || self.handle.closing();
@@ -319,14 +347,6 @@ impl<C: DuplexContract, P: ParamSource<C>> Driver<C, P> {
         )
         .await?;
         Ok((ws, Session::resume(&self.handle, target.config.socket_session())))
-    }
-
-    fn emit_disconnect(&self, reason: DisconnectReason) {
-        for callbacks in self.modules.callbacks() {
-            for callback in &callbacks.on_disconnect {
-                callback(reason);
-            }
-        }
     }
 
     fn finish(&self, reason: CloseReason, error: Option<&ConnectError>) {

@@ -72,8 +72,10 @@ macro_rules! builder_methods {
             self
         }
 
-        /// Called for every failed reconnect attempt.
-        pub fn on_error(mut self, callback: impl Fn(&ConnectError) + Send + Sync + 'static) -> Self {
+        /// Called when the socket fails — a read or write error, a broken protocol, a missed heartbeat, a close
+        /// without a Close frame or with a code other than 1000/1001 — before the drop is reported, and for every
+        /// failed reconnect attempt.
+        pub fn on_error(mut self, callback: impl Fn(&ClientError) + Send + Sync + 'static) -> Self {
             self.callbacks.on_error.push(Box::new(callback));
             self
         }
@@ -131,6 +133,7 @@ use grest_ws_core::{
 use std::sync::Arc;
 
 use connection::{Callbacks, Connection};
+pub use grest_ws_session::SessionEnd;
 use grest_ws_session::{DuplexContract, OwnedDispatch, PeerHandle};
 
 pub use config::{ClientConfig, ReconnectConfig, ShouldRetry};
@@ -183,6 +186,19 @@ pub enum ConnectError<E = ErrorEnvelope> {
         /// What failed.
         cause: TransportError,
     },
+}
+
+/// What [`Client::on_error`] reports: a live socket that failed, or a reconnect attempt that did.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The socket failed and was dropped (how it ended, see [`SessionEnd::is_failure`]); a reconnecting client
+    /// reconnects next.
+    #[error("the socket failed: {0}")]
+    Socket(SessionEnd),
+    /// A reconnect attempt failed.
+    #[error("a reconnect attempt failed: {0}")]
+    Reconnect(ConnectError),
 }
 
 /// ` with code 4000 (invalid query)`, or nothing without a code.
@@ -376,7 +392,8 @@ impl<C: DuplexContract, P: ParamSource<C>> Client<C, P> {
     }
 
     /// Connects with an untyped dispatcher for server-to-client messages, reused after reconnects: it gets every
-    /// inbound message of this contract with its route (test kits, proxies, adapters).
+    /// inbound message of this contract with its route (test kits, proxies, adapters). Handlers added with the
+    /// typed client's `on` do not reach such a client: its dispatcher is the only one.
     pub async fn connect_dispatch(
         self,
         dispatch: Arc<dyn OwnedDispatch>,
@@ -407,16 +424,24 @@ impl<C: DuplexContract, P: ParamSource<C>> Client<C, P> {
     }
 }
 
-/// The setup of a contract's handlers, without the contract's types (pooled sockets hold several).
+/// The setup of a contract's handlers, without the contract's types (pooled sockets hold several): installs them
+/// in the connection's live set of the contract, which the client's `on` adds to.
 fn module_setup<C: DuplexContract>(
     setup: impl Fn(Setup<C>) -> C::Handlers + Send + Sync + 'static,
 ) -> connection::SetupFn {
     Arc::new(move |handle: &PeerHandle, is_reconnect: bool| {
+        // The live set: a new attachment starts empty, a reconnection merges the setup's handlers over what the
+        // client added with `on` (as the original's setup re-running `incoming.on` does).
+        let live = handle.wiring().live_handlers::<C::Handlers>();
+        if !is_reconnect {
+            live.replace(C::Handlers::default());
+        }
         let handlers = setup(Setup {
             client: C::Client::from(handle.clone()),
             is_reconnect,
         });
-        Arc::new(handlers) as Arc<dyn OwnedDispatch>
+        live.merge(handlers);
+        live as Arc<dyn OwnedDispatch>
     })
 }
 

@@ -9,6 +9,7 @@
 //!     .connect()
 //!     .await?;
 //! pty.send("ls\n").await?;
+//! pty.disconnect().await; // Close 1000, then waits (bounded) for the server's answer
 //! ```
 
 use std::future::Future;
@@ -17,14 +18,15 @@ use std::sync::{Arc, Mutex};
 
 use grest_ws_core::auth::Wire;
 use grest_ws_core::{ErrorEnvelope, RawContract, RawSchema, WebSocketSchema};
-use grest_ws_session::{LogMode, RawMessage, RawSender, RawSession, SendError};
+use grest_ws_session::websocket::CLOSE_NORMAL;
+use grest_ws_session::{CloseFrame, LogMode, RawMessage, RawSender, RawSession, SendError};
 use tokio::sync::{Notify, mpsc};
 
 use crate::connection::{Callbacks, reconnect};
 use crate::open::{ClientSocket, Target};
 use crate::{
-    BeforeConnect, ClientConfig, ClientMiddleware, CloseReason, ConnectError, ConnectParams, DisconnectReason,
-    ParamSource, ReconnectConfig, StaticParams,
+    BeforeConnect, ClientConfig, ClientError, ClientMiddleware, CloseReason, ConnectError, ConnectParams,
+    DisconnectReason, ParamSource, ReconnectConfig, StaticParams,
 };
 
 type MessageCallback = Box<dyn Fn(&RawMessage) + Send + Sync>;
@@ -177,11 +179,12 @@ impl State {
         self.closing.load(Ordering::SeqCst)
     }
 
-    fn close(&self) {
+    /// Stops reconnecting and closes the current socket with `frame`.
+    fn close(&self, frame: Option<CloseFrame>) {
         self.closing.store(true, Ordering::SeqCst);
         self.closing_notify.notify_waiters();
         if let Some(sender) = self.current() {
-            sender.close();
+            sender.close_with(frame);
         }
     }
 
@@ -203,7 +206,7 @@ struct Owner {
 
 impl Drop for Owner {
     fn drop(&mut self) {
-        self.state.close();
+        self.state.close(None);
     }
 }
 
@@ -260,7 +263,16 @@ impl RawConnection {
 
     /// Closes for good, at once: stops reconnecting and closes the socket.
     pub fn close(&self) {
-        self.state.close();
+        self.state.close(None);
+    }
+
+    /// Closes for good, gracefully: stops reconnecting, sends what was already queued, then a Close frame with
+    /// 1000 (normal closure), and resolves once the server has answered it (or the session's
+    /// [`close_timeout`](grest_ws_session::SessionConfig::close_timeout) has passed) and the client has ended.
+    /// Sends fail with [`SendError::Closed`] from the moment it is called.
+    pub async fn disconnect(&self) {
+        self.state.close(Some(CloseFrame::new(CLOSE_NORMAL, "")));
+        self.closed().await;
     }
 
     /// Resolves once the client has ended for good (after [`RawConnection::close`], or when reconnect gives up).
@@ -316,13 +328,13 @@ impl<C: RawContract, P: ParamSource<C>> Driver<C, P> {
             }
             self.state.set_current(None);
             if self.state.is_closing() {
-                self.emit_disconnect(DisconnectReason::Manual);
+                self.callbacks.disconnected(DisconnectReason::Manual);
                 return self.finish(CloseReason::Manual, None);
             }
             if log_mode != LogMode::Off {
                 tracing::warn!(path, ?end, "raw ws drop");
             }
-            self.emit_disconnect(DisconnectReason::Drop);
+            self.callbacks.dropped(&end);
             let Some(policy) = self.target.config.reconnect.clone() else {
                 return self.finish(CloseReason::Drop, None);
             };
@@ -348,11 +360,7 @@ impl<C: RawContract, P: ParamSource<C>> Driver<C, P> {
 
     /// Attempts until one succeeds, the policy gives up, or the client is closed meanwhile.
     async fn reconnect(&self, policy: &ReconnectConfig) -> Result<ClientSocket, (CloseReason, Option<ConnectError>)> {
-        let on_error = |error: &ConnectError| {
-            for callback in &self.callbacks.on_error {
-                callback(error);
-            }
-        };
+        let on_error = |error: &ConnectError| self.callbacks.error(&ClientError::Reconnect(error.clone()));
         let closing = || self.state.closing();
         reconnect(
             &self.source,
@@ -363,12 +371,6 @@ impl<C: RawContract, P: ParamSource<C>> Driver<C, P> {
             on_error,
         )
         .await
-    }
-
-    fn emit_disconnect(&self, reason: DisconnectReason) {
-        for callback in &self.callbacks.on_disconnect {
-            callback(reason);
-        }
     }
 
     fn finish(&self, reason: CloseReason, error: Option<&ConnectError>) {
@@ -505,7 +507,7 @@ mod tests {
         let (_session, _inbound) = driver.attach();
         let current = state.current().expect("installed");
         assert!(!current.is_closed());
-        state.close();
+        state.close(None);
         assert!(current.is_closed());
         let (_session, _inbound) = driver.attach();
         assert!(

@@ -12,9 +12,11 @@ use grest_ws_core::error::{INVALID_ARGUMENTS, MethodError, RouteNotFound};
 use grest_ws_core::handler::{Cause, HandlerError, HandlerResult};
 use grest_ws_core::validate::{self, Validate};
 use grest_ws_core::{Contract, ErrorEnvelope, GrestError, ValidationError};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::PeerHandle;
+use crate::live::PartialHandlers;
 use crate::log_limit::LogLimit;
 
 /// A boxed, sendable future borrowing the handler.
@@ -185,7 +187,27 @@ pub trait DuplexContract: Contract {
     /// The client's typed handle to the server (client-to-server calls).
     type Client: From<PeerHandle> + AsRef<PeerHandle> + Clone + Send + Sync + 'static;
     /// The client's handlers for server-to-client methods (partial).
-    type Handlers: OwnedDispatch + Default + Clone + Send + Sync + 'static;
+    type Handlers: PartialHandlers;
+}
+
+/// One server-to-client method of a contract, as a type: `contract!` generates a marker per method (in the
+/// contract's `push` module), so tools generic over contracts — the test kit's push expectations — name a method
+/// by type and get its input typed.
+pub trait ServerToClientMethod: Copy + Send + Sync + 'static {
+    /// The contract the method belongs to.
+    type Contract: DuplexContract;
+    /// Its input (`()` without one).
+    type Input: Serialize + DeserializeOwned + Validate + Send + 'static;
+    /// Its wire path, `Contract.method`.
+    const PATH: &'static str;
+}
+
+/// A server-to-client method that expects an answer (request-response), with the types of the answer.
+pub trait ServerToClientRequest: ServerToClientMethod {
+    /// What the client answers on success.
+    type Success: Serialize + DeserializeOwned + Validate + Send + 'static;
+    /// The method's declared errors (its generated error enum).
+    type Error: MethodError + Send + 'static;
 }
 
 /// Implemented by `contract!` for every type that implements the contract's server trait: dispatches

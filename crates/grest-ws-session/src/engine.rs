@@ -35,8 +35,10 @@ const EAGER_WRITE: usize = 64 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SessionEnd {
-    /// The peer closed the socket (with its close code, if any).
+    /// The peer closed the socket with a Close frame (with its close code, if any).
     PeerClosed(Option<u16>),
+    /// The connection ended without a Close frame (1006): the peer's process or the network dropped it.
+    ConnectionLost,
     /// This side closed it through a handle.
     Closed,
     /// This side drained in-flight handlers and closed (server shutdown, 1001).
@@ -55,11 +57,25 @@ pub enum SessionEnd {
     Error(String),
 }
 
+impl SessionEnd {
+    /// Whether the socket ended by a fault rather than by a close either side asked for: a close code other than
+    /// 1000 (normal) or 1001 (going away) — a Close without a code counts as asked for — a connection that ended
+    /// without a Close frame (1006), a missed
+    /// heartbeat, a broken protocol, an oversized message, a slow reader or a transport error.
+    pub fn is_failure(&self) -> bool {
+        !matches!(
+            self,
+            SessionEnd::Closed | SessionEnd::Drained | SessionEnd::PeerClosed(None | Some(1000 | 1001))
+        )
+    }
+}
+
 impl std::fmt::Display for SessionEnd {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SessionEnd::PeerClosed(Some(code)) => write!(f, "closed by the peer (code {code})"),
             SessionEnd::PeerClosed(None) => f.write_str("closed by the peer"),
+            SessionEnd::ConnectionLost => f.write_str("the connection ended without a Close frame (1006)"),
             SessionEnd::Closed => f.write_str("closed by this side"),
             SessionEnd::Drained => f.write_str("drained and closed (shutdown, 1001)"),
             SessionEnd::HeartbeatTimeout => f.write_str("dropped: nothing heard within the heartbeat deadline"),
@@ -299,7 +315,7 @@ pub(crate) fn socket_turn<S>(
     };
     liveness.heard = true;
     match inbound {
-        None => Err(Ending::Now(SessionEnd::PeerClosed(None))),
+        None => Err(Ending::Now(SessionEnd::ConnectionLost)),
         Some(Err(error @ WsError::TooBig { .. })) => {
             warn_limited!("inbound message over the size limit; closing with 1009");
             Err(Ending::Close(error.close_frame(), SessionEnd::MessageTooBig))

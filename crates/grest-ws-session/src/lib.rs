@@ -44,6 +44,7 @@ macro_rules! warn_limited {
 mod dispatch;
 mod engine;
 mod io;
+mod live;
 mod log_limit;
 mod observe;
 mod outbound;
@@ -55,11 +56,12 @@ use std::time::Duration;
 
 pub use dispatch::{
     BoxFuture, Call, ConnectWith, ContractDispatch, Dispatch, DuplexContract, OwnedDispatch, Route, Router, Routes,
-    ServeWith, error_to_send,
+    ServeWith, ServerToClientMethod, ServerToClientRequest, error_to_send,
 };
 pub use engine::{Session, SessionEnd, close_socket};
 pub use grest_ws_core::envelope::Envelope;
 pub use io::QueuedIo;
+pub use live::{LiveHandlers, PartialHandlers};
 pub use log_limit::LogLimit;
 pub use observe::{ConnectionContext, MessageContext, Observer, current_message};
 pub use outbound::{CLOSE_SLOW_CONSUMER, PushError, SendError, SlowConsumer};

@@ -19,6 +19,7 @@ use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 
 use crate::SessionConfig;
+use crate::live::{LiveHandlers, LiveSets, PartialHandlers};
 use crate::observe::{ConnectionContext, Observer};
 use crate::outbound::{Control, Mailbox, Outgoing, PushError, SendError};
 use crate::websocket::{CloseFrame, Role, text_frame_header};
@@ -169,6 +170,8 @@ pub(crate) struct Shared {
     log_mode: AtomicU8,
     observer: OnceLock<Arc<dyn Observer>>,
     connection: OnceLock<Arc<ConnectionContext>>,
+    /// A client's live handler sets for server-to-client methods (empty on the server).
+    live: LiveSets,
 }
 
 /// Identifies one connection (one handle) across every server process of a deployment: the node that holds it
@@ -333,6 +336,7 @@ impl PeerHandle {
                 log_mode: AtomicU8::new(LogMode::Off as u8),
                 observer: OnceLock::new(),
                 connection: OnceLock::new(),
+                live: LiveSets::default(),
             }),
         }
     }
@@ -772,6 +776,12 @@ impl Wiring<'_> {
     /// Sets what handlers see of this connection in [`crate::current_message`] (once).
     pub fn set_connection_context(&self, context: ConnectionContext) {
         let _ = self.0.shared.connection.set(Arc::new(context));
+    }
+
+    /// The client's live handlers of handler type `H` on this connection (one set per contract; made empty on
+    /// first use). The typed client's `on` merges into it; the client dispatches inbound messages through it.
+    pub fn live_handlers<H: PartialHandlers>(&self) -> Arc<LiveHandlers<H>> {
+        self.0.shared.live.get::<H>()
     }
 
     /// Sets how much this handle logs.

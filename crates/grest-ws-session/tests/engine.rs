@@ -758,12 +758,24 @@ async fn the_peer_closing_ends_peer_closed_with_its_code() {
     assert_eq!(server.end().await, SessionEnd::PeerClosed(None));
 }
 
-/// The peer's stream ending without a Close frame ends the session with `PeerClosed(None)`.
+/// The peer's stream ending without a Close frame ends the session with `ConnectionLost`, a failure; the
+/// peer's Close, with or without a code, is a failure only with a code other than 1000/1001.
 #[tokio::test(start_paused = true)]
-async fn the_stream_ending_ends_peer_closed_without_a_code() {
+async fn the_stream_ending_ends_connection_lost() {
     let (server, peer) = connect(config());
     drop(peer);
-    assert_eq!(server.end().await, SessionEnd::PeerClosed(None));
+    let end = server.end().await;
+    assert_eq!(end, SessionEnd::ConnectionLost);
+    assert!(end.is_failure());
+    for (code, failure) in [
+        (None, false),
+        (Some(1000), false),
+        (Some(1001), false),
+        (Some(1011), true),
+    ] {
+        assert_eq!(SessionEnd::PeerClosed(code).is_failure(), failure, "{code:?}");
+    }
+    assert!(!SessionEnd::Closed.is_failure() && SessionEnd::HeartbeatTimeout.is_failure());
 }
 
 /// A message of exactly the socket's size limit is handled; one byte more closes with 1009 "Message too big"

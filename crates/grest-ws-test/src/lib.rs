@@ -1,9 +1,11 @@
 //! The grest-ws test kit (the original's `callOn(Schema)`), in the spirit of Phoenix.ChannelTest and tower-test:
 //! start your real server on an ephemeral loopback port, get a connected typed client per schema, assert on
-//! results, errors and validation issues, and script the server-to-client side with mocks. Every push the test
-//! did not expect fails it.
+//! results, errors and validation issues, expect the server's pushes typed, and answer its requests with typed
+//! mocks. A push the test did not expect fails it at the next expectation or call.
 //!
-//! The testing example of the grest-ts documentation, in Rust:
+//! Server-to-client methods are named by the marker types `contract!` generates in the contract's `push` module
+//! (`chat::push::NewMessage`), so an expected push arrives as its typed input and a mock answers with the method's
+//! typed result. The testing example of the grest-ts documentation, in Rust:
 //!
 //! ```
 //! # use grest_ws::{Permission, ServerError, Validate, ValidationError, WebSocketSchema, contract};
@@ -21,6 +23,7 @@
 //! #     pub Chat {
 //! #         client_to_server {
 //! #             send_message(SendMessageRequest) -> SendMessageResponse, errors: [ValidationError, ServerError];
+//! #             presence() -> bool, errors: [ServerError];
 //! #         }
 //! #         server_to_client { new_message(Message); are_you_there() -> bool, errors: [ServerError]; }
 //! #     }
@@ -32,8 +35,11 @@
 //! #         let _ = self.0.new_message(&Message { text: r.text }).await;
 //! #         Ok(SendMessageResponse { success: true, message_id: "m1".into() })
 //! #     }
+//! #     async fn presence(&self) -> grest_ws::HandlerResult<bool, chat::PresenceError> {
+//! #         Ok(self.0.are_you_there().await.unwrap_or(false))
+//! #     }
 //! # }
-//! use grest_ws_test::{ResultExt, TestServer, assert_issues};
+//! use grest_ws_test::{MatchExt, ResultExt, TestServer, assert_issues};
 //! use serde_json::json;
 //!
 //! #[tokio::main]
@@ -43,25 +49,25 @@
 //!         .build()
 //!         .unwrap();
 //!     let server = TestServer::start(router).await;
-//!     let mut api = server.call_on(CHAT_API).await;
+//!     let api = server.call_on(CHAT_API).await;
 //!
-//!     // A success that matches a partial object.
-//!     api.client
-//!         .send_message(&SendMessageRequest { text: "Hello".into(), channel_id: "general".into() })
+//!     // A success that matches a partial object (`api.sendMessage(…).toMatchObject(…)`).
+//!     api.send_message(&SendMessageRequest { text: "Hello".into(), channel_id: "general".into() })
 //!         .await
 //!         .expect_ok_matching(json!({"success": true}));
-//!     // The push that came with it.
-//!     api.expect_push("new_message").await.to_match(json!({"text": "Hello"}));
+//!     // The push that came with it, typed (`api.mock.newMessage.toMatchObject(…)`).
+//!     api.expect_push(chat::push::NewMessage).await.to_match(json!({"text": "Hello"}));
 //!
-//!     // An expected error, with its field issues.
-//!     let error = api.client
+//!     // An expected error, with its field issues (`.toBeError(VALIDATION_ERROR)`).
+//!     let error = api
 //!         .send_message(&SendMessageRequest { text: "".into(), channel_id: "general".into() })
 //!         .await
 //!         .expect_err_type::<ValidationError>();
 //!     assert_issues(&error, &[("text", "invalid.string.nonEmpty")]);
 //!
-//!     // Server-to-client requests are answered by mocks.
-//!     api.answer("are_you_there", json!(true));
+//!     // Server-to-client requests are answered by typed mocks.
+//!     api.mock(chat::push::AreYouThere, |()| async { Ok(true) });
+//!     assert!(api.presence().await.unwrap());
 //!
 //!     api.disconnect().await;
 //! }
@@ -69,20 +75,24 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use grest_ws::__private::session::{Call, OwnedDispatch, Route};
+use grest_ws::__private::session::{Call, OwnedDispatch, Route, error_to_send};
 use grest_ws::client::Client;
-use grest_ws::protocol::envelope::Envelope;
+use grest_ws::protocol::envelope::{Envelope, encode_result};
+use grest_ws::protocol::error::INVALID_ARGUMENTS;
+use grest_ws::protocol::validate::decode;
 use grest_ws::{
-    Direction, DuplexContract, ErrorEnvelope, GrestError, MethodError, ServerError, ValidationError, WebSocketSchema,
+    DuplexContract, GrestError, HandlerResult, MethodError, ServerToClientMethod, ServerToClientRequest,
+    ValidationError, WebSocketSchema,
 };
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 
 /// How long an expectation waits before failing the test.
 pub const PATIENCE: Duration = Duration::from_secs(5);
@@ -131,15 +141,13 @@ impl TestServer {
         C: DuplexContract,
         P: grest_ws::client::ParamSource<C>,
     {
-        let mocks = Arc::new(Mocks::new());
-        let (tx, pushes) = mpsc::unbounded_channel();
-        *mocks.pushes.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+        let kit = Arc::new(Kit::default());
         let client = builder
             .config(grest_ws::client::ClientConfig::default().reconnect(None))
-            .connect_dispatch(mocks.clone())
+            .connect_dispatch(kit.clone())
             .await
             .unwrap_or_else(|e| panic!("test client for {} failed to connect: {e}", C::META.name));
-        TestClient { client, mocks, pushes }
+        TestClient { client, kit }
     }
 }
 
@@ -149,13 +157,15 @@ impl Drop for TestServer {
     }
 }
 
-/// A connected, typed test client. `client` is the contract's real client; pushes and server requests go to the
-/// mocks.
+/// A connected test client. It dereferences to the contract's typed client, so calls read like the original's
+/// `api.sendMessage(…)`: `api.send_message(&request).await`. Every such access first asserts that no push is
+/// waiting that the test did not expect, so an unexpected push fails the next call naming it.
+///
+/// Server-to-client traffic goes to the kit, not to handlers: expect pushes with [`TestClient::expect_push`] and
+/// answer requests with [`TestClient::mock`] (handlers added with the client's `on` are not called).
 pub struct TestClient<C: DuplexContract> {
-    /// The typed client: call client-to-server methods on it.
-    pub client: C::Client,
-    mocks: Arc<Mocks>,
-    pushes: mpsc::UnboundedReceiver<Push>,
+    client: C::Client,
+    kit: Arc<Kit>,
 }
 
 impl<C: DuplexContract> std::fmt::Debug for TestClient<C> {
@@ -166,74 +176,87 @@ impl<C: DuplexContract> std::fmt::Debug for TestClient<C> {
     }
 }
 
-/// A server-to-client message the test received.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Push {
-    /// Its wire path.
-    pub path: &'static str,
-    /// Its data (`Null` when it had none).
-    pub data: Value,
-}
+impl<C: DuplexContract> std::ops::Deref for TestClient<C> {
+    type Target = C::Client;
 
-impl Push {
-    /// Asserts the data matches `expected` partially (objects: the listed keys; arrays and scalars: exactly).
     #[track_caller]
-    pub fn to_match(&self, expected: Value) -> &Self {
-        assert_partial(&self.data, &expected, self.path);
-        self
-    }
-
-    /// The data decoded into `T`.
-    #[track_caller]
-    pub fn decoded<T: serde::de::DeserializeOwned>(&self) -> T {
-        serde_json::from_value(self.data.clone())
-            .unwrap_or_else(|e| panic!("push {} does not decode: {e}; data: {}", self.path, self.data))
+    fn deref(&self) -> &C::Client {
+        self.assert_no_pushes();
+        &self.client
     }
 }
 
 impl<C: DuplexContract> TestClient<C> {
-    /// Waits for the next server-to-client message and asserts it is `method` (the Rust name, e.g.
-    /// `"new_message"`); fails on any other message, or after [`PATIENCE`].
-    #[track_caller]
-    pub fn expect_push(&mut self, method: &str) -> impl std::future::Future<Output = Push> + '_ {
-        let path = method_path(C::META, method);
+    /// Waits for the next server-to-client message and asserts it is `method`; returns its typed input. Fails on
+    /// any other message (naming it), on input that does not decode, when the socket closes, or after
+    /// [`PATIENCE`].
+    pub fn expect_push<M>(&self, method: M) -> impl Future<Output = M::Input> + '_
+    where
+        M: ServerToClientMethod<Contract = C>,
+    {
+        let _ = method;
         async move {
-            match tokio::time::timeout(PATIENCE, self.pushes.recv()).await {
-                Ok(Some(push)) if push.path == path => push,
-                Ok(Some(push)) => panic!("expected a push of {path}, got {} with {}", push.path, push.data),
-                Ok(None) => panic!("the socket closed while waiting for {path}"),
-                Err(_) => panic!("no push of {path} within {PATIENCE:?}"),
+            let push = self.next_push(M::PATH).await;
+            if push.path != M::PATH {
+                panic!("expected a push of {}, got {push}", M::PATH);
             }
+            decode_input::<M::Input>(push.data.as_deref())
+                .unwrap_or_else(|issues| panic!("push {push} does not decode as its input: {issues:?}"))
         }
     }
 
-    /// Answers every server-to-client request of `method` with `value` (validated by the contract on the way).
-    pub fn answer(&self, method: &str, value: Value) {
-        let path = method_path(C::META, method);
-        self.mocks.lock_answers().insert(path, Answer::Ok(value));
+    /// Answers the server's requests of `method` with `handler` from now on (replacing an earlier mock of it):
+    /// it gets the typed input and returns the typed result, a [`HandlerResult`] like a real client's handler
+    /// (so `?` works in it), which the contract checks on the way out. Input that breaks the contract is answered `VALIDATION_ERROR` without calling it.
+    pub fn mock<M, F, Fut>(&self, method: M, handler: F)
+    where
+        M: ServerToClientRequest<Contract = C>,
+        F: Fn(M::Input) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HandlerResult<M::Success, M::Error>> + Send + 'static,
+    {
+        let _ = method;
+        let answer: Answer = Arc::new(move |data| match decode_input::<M::Input>(data) {
+            Ok(input) => {
+                let pending = handler(input);
+                Call::Pending(Box::pin(async move {
+                    let result = pending.await.map_err(|failure| error_to_send(M::PATH, failure));
+                    encode_result(&result).unwrap_or_else(Envelope::failure)
+                }))
+            }
+            Err(issues) => Call::error(&ValidationError::with_display_message(issues, INVALID_ARGUMENTS)),
+        });
+        self.kit.lock_mocks().insert(M::PATH, answer);
     }
 
-    /// Answers every server-to-client request of `method` with an error.
-    pub fn answer_error(&self, method: &str, error: impl GrestError) {
-        let path = method_path(C::META, method);
-        self.mocks.lock_answers().insert(path, Answer::Err(error.to_envelope()));
-    }
-
-    /// Asserts no push arrived that the test did not consume.
+    /// Asserts that no push is waiting that the test did not expect.
     #[track_caller]
-    pub fn assert_no_pushes(&mut self) {
-        if let Ok(push) = self.pushes.try_recv() {
-            panic!(
-                "unexpected push {} with {}: all socket messages must be mocked or expected in tests",
-                push.path, push.data
-            );
+    pub fn assert_no_pushes(&self) {
+        if let Some(push) = self.kit.lock_pushes().front() {
+            panic!("unexpected push {push}: all socket messages must be mocked or expected in tests");
         }
     }
 
     /// Closes gracefully, after asserting no unexpected push is left.
-    pub async fn disconnect(mut self) {
+    #[track_caller]
+    pub fn disconnect(self) -> impl Future<Output = ()> {
         self.assert_no_pushes();
-        self.client.as_ref().disconnect(Duration::from_secs(5)).await;
+        async move { self.client.as_ref().disconnect(Duration::from_secs(5)).await }
+    }
+
+    /// The next push, waiting for it (up to [`PATIENCE`]); `expected` names what the test waits for.
+    async fn next_push(&self, expected: &str) -> Push {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let arrived = self.kit.arrived.notified();
+            if let Some(push) = self.kit.lock_pushes().pop_front() {
+                return push;
+            }
+            tokio::select! {
+                () = arrived => {}
+                () = self.client.as_ref().closed() => panic!("the socket closed while waiting for {expected}"),
+                () = tokio::time::sleep_until(deadline) => panic!("no push of {expected} within {PATIENCE:?}"),
+            }
+        }
     }
 }
 
@@ -245,59 +268,81 @@ impl<C: DuplexContract> Drop for TestClient<C> {
     }
 }
 
-fn method_path(meta: &'static grest_ws::ContractMeta, method: &str) -> &'static str {
-    meta.methods_in(Direction::ServerToClient)
-        .find(|(_, m)| m.name == method || m.path.ends_with(&format!(".{method}")))
-        .map(|(_, m)| m.path)
-        .unwrap_or_else(|| panic!("{} has no server-to-client method {method:?}", meta.name))
+/// A method's input from a frame's data; a frame without data carries `null` (the input of a method without one).
+fn decode_input<T: serde::de::DeserializeOwned + grest_ws::Validate>(
+    data: Option<&str>,
+) -> Result<T, grest_ws::protocol::validate::Issues> {
+    decode::<T>(Some(data.unwrap_or("null")))
 }
 
-enum Answer {
-    Ok(Value),
-    Err(ErrorEnvelope),
+/// A server-to-client message the kit received and no mock answered.
+struct Push {
+    path: &'static str,
+    /// Its JSON data, as sent.
+    data: Option<String>,
 }
 
-/// Records pushes and answers server-to-client requests for a test client.
-struct Mocks {
-    answers: Mutex<HashMap<&'static str, Answer>>,
-    pushes: Mutex<Option<mpsc::UnboundedSender<Push>>>,
-}
-
-impl Mocks {
-    fn new() -> Self {
-        Mocks {
-            answers: Mutex::new(HashMap::new()),
-            pushes: Mutex::new(None),
-        }
-    }
-
-    fn lock_answers(&self) -> std::sync::MutexGuard<'_, HashMap<&'static str, Answer>> {
-        self.answers.lock().unwrap_or_else(|e| e.into_inner())
+impl std::fmt::Display for Push {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} with {}", self.path, self.data.as_deref().unwrap_or("no data"))
     }
 }
 
-impl OwnedDispatch for Mocks {
+/// A mock: answers one method's requests from their raw data.
+type Answer = Arc<dyn Fn(Option<&str>) -> Call<'static> + Send + Sync>;
+
+/// What the kit's client dispatches to: the mocks, and the pushes waiting for the test.
+#[derive(Default)]
+struct Kit {
+    mocks: Mutex<HashMap<&'static str, Answer>>,
+    pushes: Mutex<VecDeque<Push>>,
+    arrived: Notify,
+}
+
+impl Kit {
+    fn lock_mocks(&self) -> std::sync::MutexGuard<'_, HashMap<&'static str, Answer>> {
+        self.mocks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lock_pushes(&self) -> std::sync::MutexGuard<'_, VecDeque<Push>> {
+        self.pushes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl OwnedDispatch for Kit {
     fn call_owned(&self, route: &Route, data: Option<&str>) -> Call<'static> {
         if route.is_request {
-            return match self.lock_answers().get(route.path) {
-                Some(Answer::Ok(value)) => {
-                    Envelope::ok(value).map_or_else(|_| Call::error(&ServerError::invalid_response()), Call::Ready)
-                }
-                Some(Answer::Err(error)) => Call::Ready(Envelope::failure(error.clone())),
-                None => {
-                    let data = data.and_then(|d| serde_json::from_str(d).ok()).unwrap_or(Value::Null);
-                    if let Some(tx) = self.pushes.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-                        let _ = tx.send(Push { path: route.path, data });
-                    }
-                    Call::route_not_found(route.path)
-                }
-            };
+            let mock = self.lock_mocks().get(route.path).cloned();
+            if let Some(answer) = mock {
+                return answer(data);
+            }
         }
-        let data = data.and_then(|d| serde_json::from_str(d).ok()).unwrap_or(Value::Null);
-        if let Some(tx) = self.pushes.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-            let _ = tx.send(Push { path: route.path, data });
+        // A push, or a request nothing mocks (answered as a client without its handler would be): the test must
+        // expect it.
+        self.lock_pushes().push_back(Push {
+            path: route.path,
+            data: data.map(str::to_owned),
+        });
+        self.arrived.notify_one();
+        if route.is_request {
+            Call::route_not_found(route.path)
+        } else {
+            Call::Ready(Envelope::OK_WITHOUT_DATA)
         }
-        Call::Ready(Envelope::OK_WITHOUT_DATA)
+    }
+}
+
+/// Partial matching of any serializable value, like the original's `toMatchObject`.
+pub trait MatchExt: Sized {
+    /// Asserts the value matches `expected` partially (see [`matches_partial`]); returns the value.
+    #[track_caller]
+    fn to_match(self, expected: Value) -> Self;
+}
+
+impl<T: serde::Serialize> MatchExt for T {
+    fn to_match(self, expected: Value) -> Self {
+        assert_matches(&self, &expected, "the value");
+        self
     }
 }
 
@@ -316,8 +361,7 @@ impl<T: serde::Serialize + std::fmt::Debug, M: MethodError> ResultExt<T> for Res
     fn expect_ok_matching(self, expected: Value) -> T {
         match self {
             Ok(value) => {
-                let actual = serde_json::to_value(&value).unwrap_or(Value::Null);
-                assert_partial(&actual, &expected, "the result");
+                assert_matches(&value, &expected, "the result");
                 value
             }
             Err(error) => panic!(
@@ -362,10 +406,12 @@ pub fn matches_partial(actual: &Value, expected: &Value) -> bool {
     }
 }
 
+/// Asserts `value`, as JSON, matches `expected` partially; `what` names it in the failure.
 #[track_caller]
-fn assert_partial(actual: &Value, expected: &Value, what: &str) {
+fn assert_matches<T: serde::Serialize>(value: &T, expected: &Value, what: &str) {
+    let actual = serde_json::to_value(value).unwrap_or(Value::Null);
     assert!(
-        matches_partial(actual, expected),
+        matches_partial(&actual, expected),
         "{what} does not match\n  expected (partial): {expected}\n  actual:             {actual}"
     );
 }

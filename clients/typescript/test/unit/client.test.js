@@ -415,11 +415,13 @@ test("retryable failures are retried until maxAttempts, then retries-exhausted",
   assert.equal(s.peers.length, 4);
 });
 
-test("the heartbeat sends p::: and drops a silent link, then reconnects", async () => {
+test("the heartbeat sends p::: and drops a silent link (reported to onError), then reconnects", async () => {
   const s = await server();
   const c = client(s.url, { reconnect: { initialDelayMs: 5, heartbeat: { intervalMs: 40, timeoutMs: 60 } } });
   const drops = [];
+  const errors = [];
   c.onDisconnect((reason) => drops.push(reason));
+  c.onError((error) => errors.push(error.context.displayMessage));
   const connecting = c.connect();
   const first = await s.nextPeer();
   await first.accept();
@@ -435,6 +437,7 @@ test("the heartbeat sends p::: and drops a silent link, then reconnects", async 
   // Then go silent: the client gives up on this socket within interval + 2 * timeout and opens another.
   const second = await s.nextPeer(1000);
   assert.deepEqual(drops, ["drop"]);
+  assert.deepEqual(errors, ["WebSocket heartbeat timeout: nothing heard from the server"], "reported before the drop");
   await second.accept();
   await eventually(() => c.isConnected);
 });

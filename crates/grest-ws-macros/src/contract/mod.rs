@@ -13,13 +13,15 @@
 //!    validates by, the `Extends` impl of a module, and the error enum of each request. An anchor is expanded here
 //!    entirely (marker type and `Anchor` impl): it has no methods to render.
 //! 4. **render** ([`render_server`], [`render_client`]): the server's `Server` trait, its `ServeWith` dispatch and
-//!    its `Peer` handle; the client's `Client` handle and its `Handlers`.
+//!    its `Peer` handle; the client's `Client` handle and its `Handlers`; the `push` module's marker type per
+//!    server-to-client method ([`markers`]).
 //!
 //! [`expand`] runs the steps in order and assembles the output: the marker type, then a module named after the
 //! contract holding every generated item.
 
 mod checks;
 mod errors;
+mod markers;
 mod metadata;
 mod method;
 mod parse;
@@ -66,6 +68,7 @@ pub(crate) fn expand(def: ContractDef) -> syn::Result<TokenStream> {
     let peer_handle = render_server::peer_handle(&def, &methods);
     let client_handle = render_client::client_handle(&methods);
     let handlers = render_client::handlers(&methods);
+    let push_module = markers::push_module(name, &methods);
     let serve_with_impl = render_server::serve_with_impl(&def, &methods);
     let method_checks = methods.iter().filter_map(checks::method_checks);
     let connect_checks = checks::connect_checks(&def);
@@ -94,6 +97,8 @@ pub(crate) fn expand(def: ContractDef) -> syn::Result<TokenStream> {
             #client_handle
 
             #handlers
+
+            #push_module
 
             #serve_with_impl
 

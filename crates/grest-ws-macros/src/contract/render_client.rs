@@ -33,6 +33,14 @@ pub(super) fn client_handle(methods: &[MethodTokens]) -> TokenStream {
         impl Client {
             #(#client_fns)*
 
+            /// Adds `handlers` to the live client, replacing the handlers of the methods they handle (the
+            /// original's `incoming.on(handlers)`): the next message of such a method goes to the new handler.
+            /// They stay across reconnects, except where the connect setup's handlers, merged in again on every
+            /// reconnection, handle the same method.
+            pub fn on(&self, handlers: Handlers) {
+                self.handle.wiring().live_handlers::<Handlers>().merge(handlers)
+            }
+
             /// The untyped session handle (close, on-close hooks, connection state).
             pub fn handle(&self) -> &#session::PeerHandle {
                 &self.handle
@@ -62,14 +70,15 @@ pub(super) fn client_handle(methods: &[MethodTokens]) -> TokenStream {
     }
 }
 
-/// `Handlers`: an optional handler per server-to-client method, their setters, and the dispatch to them
-/// (`OwnedDispatch`).
+/// `Handlers`: an optional handler per server-to-client method, their setters, the dispatch to them
+/// (`OwnedDispatch`) and their merge (`PartialHandlers`).
 pub(super) fn handlers(methods: &[MethodTokens]) -> TokenStream {
     let session = session_path();
     let to_client = || methods.iter().filter(|m| !m.def.to_server);
     let handler_fields = to_client().map(handler_field);
     let handler_setters = to_client().map(handler_setter);
     let handler_arms = to_client().map(handler_arm);
+    let handler_names: Vec<_> = to_client().map(|m| &m.def.name).collect();
     quote! {
         /// The client's handlers for server-to-client messages. Partial: an unhandled request is answered with
         /// `ROUTE_NOT_FOUND`, an unhandled message is ignored.
@@ -107,6 +116,16 @@ pub(super) fn handlers(methods: &[MethodTokens]) -> TokenStream {
             }
         }
 
+        impl #session::PartialHandlers for Handlers {
+            #[allow(unused_variables)]
+            fn merge(&mut self, newer: Self) {
+                #(
+                    if newer.#handler_names.is_some() {
+                        self.#handler_names = newer.#handler_names;
+                    }
+                )*
+            }
+        }
     }
 }
 
