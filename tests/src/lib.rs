@@ -768,9 +768,13 @@ impl Drop for Daemon {
     }
 }
 
-/// Retries `ready` until it holds, failing the test after [`PATIENCE`].
+/// How long a test waits for a server process it started to be ready: longer than [`PATIENCE`], since a Redis
+/// Cluster's nodes agree on its state by gossip, which a busy machine slows down.
+const STARTUP_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Retries `ready` until it holds, failing the test after [`STARTUP_PATIENCE`].
 async fn until_ready<F: std::future::Future<Output = bool>>(what: &str, ready: impl Fn() -> F) {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let deadline = tokio::time::Instant::now() + STARTUP_PATIENCE;
     while !ready().await {
         assert!(tokio::time::Instant::now() < deadline, "{what} did not start");
         tokio::time::sleep(Duration::from_millis(20)).await;
