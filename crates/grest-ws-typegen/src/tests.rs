@@ -9,12 +9,7 @@ use serde_json::{Value, json};
 use super::{GeneratedFile, Typegen, TypegenError, commonjs, javascript, kebab_case, typescript};
 
 const fn field(name: &'static str, shape: ShapeFn) -> Field {
-    Field {
-        name,
-        shape,
-        rules: Rules::NONE,
-        has_default: false,
-    }
+    Field::new(name, shape)
 }
 
 /// A named struct, as the derive writes it.

@@ -60,18 +60,23 @@
 mod check;
 mod coerce;
 mod decode;
+mod format;
 mod issue;
 mod path;
+mod pattern;
 mod rules;
 mod shape;
 mod std_impls;
 #[cfg(test)]
 mod tests;
+mod union;
 
 pub use check::check;
 pub use coerce::check_value;
 pub use decode::{decode, decode_query, decode_value};
+pub use format::Format;
 pub use issue::{Issue, Issues};
 pub use path::{Path, Segment};
+pub use pattern::{Pattern, PatternCache};
 pub use rules::Rules;
-pub use shape::{Field, Shape, ShapeFn, Validate};
+pub use shape::{Element, Field, Shape, ShapeFn, Tagging, Validate, Variant};

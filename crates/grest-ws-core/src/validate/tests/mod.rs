@@ -23,10 +23,8 @@ macro_rules! validated {
             fn shape() -> Shape {
                 fn object() -> Shape {
                     static FIELDS: &[Field] = &[$(Field {
-                        name: stringify!($field),
-                        shape: <$ty as Validate>::shape,
                         rules: validated!(@rules $($rules)?),
-                        has_default: false,
+                        ..Field::new(stringify!($field), <$ty as Validate>::shape)
                     }),*];
                     Shape::Object(FIELDS)
                 }
