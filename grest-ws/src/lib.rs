@@ -194,7 +194,8 @@ pub mod protocol {
     /// [`crate::Issue`] are at the crate root).
     pub mod validate {
         pub use grest_ws_core::validate::{
-            Field, Issues, Path, Rules, Segment, Shape, ShapeFn, check, check_value, decode, decode_query, decode_value,
+            Element, Field, Format, Issues, Path, Pattern, PatternCache, Rules, Segment, Shape, ShapeFn, Tagging,
+            Variant, check, check_value, decode, decode_query, decode_value, untagged_mismatch,
         };
     }
 }

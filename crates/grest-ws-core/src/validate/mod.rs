@@ -80,3 +80,4 @@ pub use path::{Path, Segment};
 pub use pattern::{Pattern, PatternCache};
 pub use rules::Rules;
 pub use shape::{Element, Field, Shape, ShapeFn, Tagging, Validate, Variant};
+pub use union::untagged_mismatch;

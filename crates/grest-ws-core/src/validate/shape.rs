@@ -92,6 +92,8 @@ pub struct Variant {
     /// The content's shape: `None` for a unit variant. A struct variant's fields are an object (merged with the
     /// tag under internal tagging), a newtype variant its type's shape, a tuple variant a [`Shape::Tuple`].
     pub shape: Option<ShapeFn>,
+    /// The constraints declared on a newtype variant's field, checked on its content.
+    pub rules: Rules,
 }
 
 /// One position of a [`Shape::Tuple`].

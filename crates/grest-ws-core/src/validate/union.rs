@@ -8,7 +8,6 @@ use serde_json::Value;
 use super::coerce::check_value;
 use super::issue::{Code, Issues, push_issue};
 use super::path::Path;
-use super::rules::Rules;
 use super::shape::{Shape, Tagging, Variant};
 
 /// Walks an enum's value (present, not a missing one) against its variants.
@@ -27,7 +26,7 @@ pub(super) fn check_union(
             };
             // The content's fields sit beside the tag, which the content's object shape does not know about.
             if let Some(shape) = variant.shape {
-                check_value(Some(value), &shape(), &Rules::NONE, path, issues);
+                check_value(Some(value), &shape(), &variant.rules, path, issues);
             }
         }
         Tagging::Adjacent { tag, content } => {
@@ -36,7 +35,7 @@ pub(super) fn check_union(
             };
             if let (Some(shape), Value::Object(entries)) = (variant.shape, value) {
                 let mark = path.push(content);
-                check_value(entries.get_mut(content), &shape(), &Rules::NONE, path, issues);
+                check_value(entries.get_mut(content), &shape(), &variant.rules, path, issues);
                 path.pop_to(mark);
             }
         }
@@ -87,7 +86,7 @@ fn external(value: &mut Value, variants: &'static [Variant], path: &mut Path, is
             let mark = path.push(variant.name);
             // serde reads a unit variant written as an object from `{"<name>": null}`.
             let shape = variant.shape.map_or(Shape::Null, |shape| shape());
-            check_value(Some(content), &shape, &Rules::NONE, path, issues);
+            check_value(Some(content), &shape, &variant.rules, path, issues);
             path.pop_to(mark);
         }
         Value::Object(_) => push_issue(
@@ -149,6 +148,13 @@ fn discriminate(
     found
 }
 
+/// Reports that a typed value of an untagged enum breaks its variant's constraints: one `invalid.union.invalid`
+/// issue at `path`, as the JSON walk reports a value no variant accepts (without the value, which a typed check
+/// does not have as JSON). The derived check of an untagged enum calls it in place of its variant's issues.
+pub fn untagged_mismatch(path: &Path, issues: &mut Issues) {
+    push_issue(issues, path, Code::UnionInvalid, &[], None);
+}
+
 /// The first variant the value satisfies (after coercion) wins, and its coerced value is kept; one
 /// `invalid.union.invalid` issue when none does.
 fn untagged(value: &mut Value, variants: &'static [Variant], path: &mut Path, issues: &mut Issues) {
@@ -161,7 +167,7 @@ fn untagged(value: &mut Value, variants: &'static [Variant], path: &mut Path, is
         };
         let mut candidate = value.clone();
         let mut found = Issues::new();
-        check_value(Some(&mut candidate), &shape(), &Rules::NONE, path, &mut found);
+        check_value(Some(&mut candidate), &shape(), &variant.rules, path, &mut found);
         if found.is_empty() {
             *value = candidate;
             return;

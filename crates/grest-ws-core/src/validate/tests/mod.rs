@@ -75,13 +75,18 @@ validated!(
 );
 
 /// Decodes `json` through [`decode`] (fast path when serde accepts it) and through [`decode_value`] (always the
-/// slow path), checks that both agree, and returns the result.
+/// slow path), checks that both agree, and returns the result. When serde accepts the input, the typed check
+/// ([`check`]) must find exactly the issues the slow path lists.
 ///
 /// [`decode`]: fn@decode
+/// [`check`]: fn@check
 fn both<T: DeserializeOwned + Validate + PartialEq + Debug>(json: &str) -> Result<T, Issues> {
     let via_decode = decode::<T>(Some(json));
     let via_slow = decode_value::<T>(serde_json::from_str(json).expect("test input must be valid JSON"));
     assert_eq!(via_decode, via_slow, "fast and slow path disagree on {json}");
+    if let Ok(typed) = serde_json::from_str::<T>(json) {
+        assert_eq!(check(&typed).err(), via_slow.as_ref().err().cloned(), "the typed check disagrees on {json}");
+    }
     via_decode
 }
 
