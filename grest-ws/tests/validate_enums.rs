@@ -99,7 +99,10 @@ enum Shadowing {
 fn externally_tagged_variants_decode_in_every_form() {
     assert_eq!(both::<Command>(r#""stop""#), Ok(Command::Stop));
     assert_eq!(both::<Command>(r#"{"say":"hi"}"#), Ok(Command::Say("hi".into())));
-    assert_eq!(both::<Command>(r#"{"move_to":{"x":"3","y":1}}"#), Ok(Command::MoveTo { x: 3, y: 1 }));
+    assert_eq!(
+        both::<Command>(r#"{"move_to":{"x":"3","y":1}}"#),
+        Ok(Command::MoveTo { x: 3, y: 1 })
+    );
     assert_eq!(both::<Command>(r#"{"point":[1,"2"]}"#), Ok(Command::Point(1, 2)));
     // serde reads a unit variant written as an object too.
     assert_eq!(both::<Command>(r#"{"stop":null}"#), Ok(Command::Stop));
@@ -168,10 +171,15 @@ fn tuple_variants_have_a_length() {
 fn internally_tagged_variants_share_the_object_with_their_tag() {
     assert_eq!(
         both::<Event>(r#"{"type":"joined","userName":"ann"}"#),
-        Ok(Event::Joined { user_name: "ann".into() })
+        Ok(Event::Joined {
+            user_name: "ann".into()
+        })
     );
     assert_eq!(both::<Event>(r#"{"type":"ping"}"#), Ok(Event::Ping));
-    assert_eq!(both::<Event>(r#"{"type":"left","reason":"bye"}"#), Ok(Event::Left(Leave { reason: "bye".into() })));
+    assert_eq!(
+        both::<Event>(r#"{"type":"left","reason":"bye"}"#),
+        Ok(Event::Left(Leave { reason: "bye".into() }))
+    );
     assert_eq!(
         issues::<Event>(r#"{"type":"msg","text":""}"#),
         json!([{"path": "text", "code": "invalid.string.nonEmpty", "message": "Value must not be empty", "value": ""}])
@@ -211,7 +219,10 @@ fn internally_tagged_discriminator_issues_are_at_the_tag() {
 fn adjacently_tagged_content_is_under_its_field() {
     assert_eq!(both::<Adjacent>(r#"{"t":"Unit"}"#), Ok(Adjacent::Unit));
     assert_eq!(both::<Adjacent>(r#"{"t":"Num","c":"3"}"#), Ok(Adjacent::Num(3)));
-    assert_eq!(both::<Adjacent>(r#"{"t":"Pair","c":["a",1]}"#), Ok(Adjacent::Pair("a".into(), 1)));
+    assert_eq!(
+        both::<Adjacent>(r#"{"t":"Pair","c":["a",1]}"#),
+        Ok(Adjacent::Pair("a".into(), 1))
+    );
     assert_eq!(
         issues::<Adjacent>(r#"{"t":"Num","c":6}"#),
         json!([{"path": "c", "code": "invalid.number.range", "message": "Value must be between 0 and 5",
@@ -226,9 +237,15 @@ fn adjacently_tagged_content_is_under_its_field() {
         issues::<Adjacent>(r#"{"t":"Num"}"#),
         json!([{"path": "c", "code": "required", "message": "Value is required"}])
     );
-    assert_eq!(issues::<Adjacent>(r#"{"t":"Pair","c":["a"]}"#)[0]["code"], "invalid.tuple.length");
+    assert_eq!(
+        issues::<Adjacent>(r#"{"t":"Pair","c":["a"]}"#)[0]["code"],
+        "invalid.tuple.length"
+    );
     assert_eq!(issues::<Adjacent>(r#"{"c":1}"#)[0]["path"], "t");
-    assert_eq!(issues::<Adjacent>(r#"{"c":1}"#)[0]["code"], "invalid.dunion.missingDiscriminator");
+    assert_eq!(
+        issues::<Adjacent>(r#"{"c":1}"#)[0]["code"],
+        "invalid.dunion.missingDiscriminator"
+    );
 }
 
 #[test]
@@ -236,14 +253,21 @@ fn untagged_takes_the_first_variant_that_fits() {
     assert_eq!(walk::<Loose>("5"), Ok(Loose::Count(5)));
     // After coercion, like every other value.
     assert_eq!(walk::<Loose>(r#""5""#), Ok(Loose::Count(5)));
-    assert_eq!(walk::<Loose>(r#"{"label":"a"}"#), Ok(Loose::Label { label: "a".into() }));
+    assert_eq!(
+        walk::<Loose>(r#"{"label":"a"}"#),
+        Ok(Loose::Label { label: "a".into() })
+    );
     assert_eq!(walk::<Loose>("null"), Ok(Loose::Nothing));
 }
 
 #[test]
 fn untagged_reports_one_issue_at_its_path() {
     let rejected = |input: &str| serde_json::to_value(walk::<Loose>(input).unwrap_err()).unwrap();
-    for (input, value) in [(r#"{"label":""}"#, json!({"label": ""})), (r#""x""#, json!("x")), ("[1]", json!([1]))] {
+    for (input, value) in [
+        (r#"{"label":""}"#, json!({"label": ""})),
+        (r#""x""#, json!("x")),
+        ("[1]", json!([1])),
+    ] {
         assert_eq!(
             rejected(input),
             json!([{"path": "", "code": "invalid.union.invalid", "message": "Value does not match any allowed variant",
@@ -253,7 +277,10 @@ fn untagged_reports_one_issue_at_its_path() {
     }
     // The typed check reports the same code at the same path (it has no JSON value to show).
     let typed = check(&Loose::Label { label: String::new() }).unwrap_err();
-    assert_eq!((typed[0].path.as_str(), typed[0].code.as_str(), typed.len()), ("", "invalid.union.invalid", 1));
+    assert_eq!(
+        (typed[0].path.as_str(), typed[0].code.as_str(), typed.len()),
+        ("", "invalid.union.invalid", 1)
+    );
 }
 
 #[test]
@@ -277,7 +304,10 @@ fn the_shape_describes_tagging_and_variants_as_data() {
     };
     assert_eq!(tagging, Tagging::Internal { tag: "type" });
     let names: Vec<_> = variants.iter().map(|v| (v.name, v.shape.is_some())).collect();
-    assert_eq!(names, [("joined", true), ("left", true), ("ping", false), ("msg", true)]);
+    assert_eq!(
+        names,
+        [("joined", true), ("left", true), ("ping", false), ("msg", true)]
+    );
     let Shape::Object(fields) = (variants[3].shape.unwrap())() else {
         panic!("a struct variant's content is an object");
     };

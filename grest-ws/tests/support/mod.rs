@@ -13,7 +13,11 @@ use serde_json::Value;
 pub(crate) fn both<T: DeserializeOwned + Validate + PartialEq + Debug>(json: &str) -> Result<T, Vec<Issue>> {
     let slow = walk::<T>(json);
     if let Ok(typed) = serde_json::from_str::<T>(json) {
-        assert_eq!(check(&typed).err(), slow.as_ref().err().cloned(), "the typed check disagrees on {json}");
+        assert_eq!(
+            check(&typed).err(),
+            slow.as_ref().err().cloned(),
+            "the typed check disagrees on {json}"
+        );
     }
     slow
 }

@@ -78,11 +78,7 @@ pub(super) fn serde_attrs(attrs: &[syn::Attribute]) -> syn::Result<Serde> {
 }
 
 /// The wire name of a field or variant: its own `rename`, else the enclosing `rename_all` rule, else its name.
-pub(super) fn wire_name(
-    ident: &syn::Ident,
-    attrs: &Serde,
-    rule: Option<&String>,
-) -> syn::Result<String> {
+pub(super) fn wire_name(ident: &syn::Ident, attrs: &Serde, rule: Option<&String>) -> syn::Result<String> {
     if let Some(rename) = &attrs.rename {
         return Ok(rename.clone());
     }
@@ -205,7 +201,10 @@ fn check_pattern(source: &LitStr) -> syn::Result<()> {
                     return refuse("a trailing backslash");
                 };
                 let shared = "dDwWsSbBntrfv^$\\.*+?()[]{}|/".contains(escaped) || (in_class && escaped == '-');
-                let hex = escaped == 'x' && chars.get(i + 2..i + 4).is_some_and(|h| h.iter().all(char::is_ascii_hexdigit));
+                let hex = escaped == 'x'
+                    && chars
+                        .get(i + 2..i + 4)
+                        .is_some_and(|h| h.iter().all(char::is_ascii_hexdigit));
                 if !(shared || hex) {
                     return refuse(&format!("the escape \\{escaped}"));
                 }
@@ -242,4 +241,49 @@ fn check_pattern(source: &LitStr) -> syn::Result<()> {
         i += 1;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pattern(source: &str) -> Result<(), String> {
+        check_pattern(&LitStr::new(source, proc_macro2::Span::call_site())).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn patterns_both_engines_read_alike_pass() {
+        for source in [
+            "^[a-z0-9-]+$",
+            r"^\d{3}-\d{4}$",
+            r"^(?:ab|cd)+?\.x*$",
+            r"^(?<year>\d{4})$",
+            r"[\-\]\\]",
+            r"^\x41\/\s\w\W$",
+            "a{2,}b{1,3}",
+        ] {
+            assert_eq!(pattern(source), Ok(()), "{source}");
+        }
+    }
+
+    #[test]
+    fn patterns_that_do_not_compile_or_differ_in_javascript_are_refused() {
+        assert!(pattern("(").unwrap_err().starts_with("invalid pattern"));
+        for (source, what) in [
+            ("(?i)abc", "inline flags"),
+            ("(?P<name>x)", "inline flags"),
+            (r"\Aabc\z", r"the escape \A"),
+            (r"a\-b", r"the escape \-"),
+            ("[[:alpha:]]", "a nested class"),
+            ("[]a]", "a leading `]`"),
+            ("a]", "an unescaped"),
+        ] {
+            let error = pattern(source).expect_err(source);
+            assert!(error.contains(what), "{source}: {error}");
+        }
+        // Class set operations: refused by the regex engine or by the JavaScript check.
+        for source in ["[a-z&&[^x]]", "[a-z--x]", "[a-z~~x]"] {
+            assert!(pattern(source).is_err(), "{source}");
+        }
+    }
 }

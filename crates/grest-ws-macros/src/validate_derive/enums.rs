@@ -203,7 +203,11 @@ impl Derive {
                 let declared = !constraints.is_empty();
                 let rules = self.rules(&constraints);
                 let check = self.value_check(ty, &quote!(value), &rules);
-                let condition = if declared { quote!(true) } else { quote!(<#ty as #core::Validate>::DEEP) };
+                let condition = if declared {
+                    quote!(true)
+                } else {
+                    quote!(<#ty as #core::Validate>::DEEP)
+                };
                 let checks = within_content(quote!(if #condition { #check }));
                 let arm = quote!(Self::#ident(value) => { #checks });
                 let shape = quote!(::core::option::Option::Some(<#ty as #core::Validate>::shape));
@@ -216,7 +220,9 @@ impl Derive {
                         "an internally tagged enum cannot have tuple variants (serde refuses them too)",
                     ));
                 }
-                let bindings: Vec<_> = (0..fields.unnamed.len()).map(|i| format_ident!("value_{}", i)).collect();
+                let bindings: Vec<_> = (0..fields.unnamed.len())
+                    .map(|i| format_ident!("value_{}", i))
+                    .collect();
                 let rendered = self.tuple_elements(fields, |i| {
                     let binding = &bindings[i];
                     quote!(#binding)

@@ -82,7 +82,11 @@ impl Derive {
                     ..#core::validate::Field::new(#wire, <#ty as #core::Validate>::shape)
                 }
             });
-            let condition = if declared { quote!(true) } else { quote!(<#ty as #core::Validate>::DEEP) };
+            let condition = if declared {
+                quote!(true)
+            } else {
+                quote!(<#ty as #core::Validate>::DEEP)
+            };
             deep.push(condition.clone());
             let check = self.value_check(ty, &value, &rules);
             checks.extend(quote! {
@@ -123,7 +127,11 @@ impl Derive {
             entries.push(quote! {
                 #core::validate::Element { shape: <#ty as #core::Validate>::shape, rules: #rules }
             });
-            let condition = if declared { quote!(true) } else { quote!(<#ty as #core::Validate>::DEEP) };
+            let condition = if declared {
+                quote!(true)
+            } else {
+                quote!(<#ty as #core::Validate>::DEEP)
+            };
             deep.push(condition.clone());
             let check = self.value_check(ty, &value, &rules);
             checks.extend(quote! {

@@ -85,7 +85,11 @@ fn both<T: DeserializeOwned + Validate + PartialEq + Debug>(json: &str) -> Resul
     let via_slow = decode_value::<T>(serde_json::from_str(json).expect("test input must be valid JSON"));
     assert_eq!(via_decode, via_slow, "fast and slow path disagree on {json}");
     if let Ok(typed) = serde_json::from_str::<T>(json) {
-        assert_eq!(check(&typed).err(), via_slow.as_ref().err().cloned(), "the typed check disagrees on {json}");
+        assert_eq!(
+            check(&typed).err(),
+            via_slow.as_ref().err().cloned(),
+            "the typed check disagrees on {json}"
+        );
     }
     via_decode
 }
