@@ -164,6 +164,7 @@ fn is_date_time(s: &str) -> bool {
     };
     let fraction_ok = fraction.is_none_or(|f| !f.is_empty() && f.chars().all(|c| c.is_ascii_digit()));
     let clock_ok = clock.len() == 8
+        && clock.is_ascii()
         && is_hh_mm(&clock[..5], 23)
         && clock.as_bytes()[5] == b':'
         && digits(&clock[6..], 2).is_some_and(|sec| sec <= 60);
@@ -173,6 +174,7 @@ fn is_date_time(s: &str) -> bool {
 /// `HH:MM` with hours up to `max_hour`.
 fn is_hh_mm(s: &str, max_hour: u32) -> bool {
     s.len() == 5
+        && s.is_ascii()
         && s.as_bytes()[2] == b':'
         && digits(&s[..2], 2).is_some_and(|h| h <= max_hour)
         && digits(&s[3..], 2).is_some_and(|m| m <= 59)
@@ -322,6 +324,9 @@ mod tests {
                 "2024-02-30T12:00:00Z",
                 "2024-01-01 12:00:00Z",
                 "2024-01-01T12:00:00+05:60",
+                "2024-01-01T1é:00:0Z",
+                "2024-01-01T12:00:00+0é:0",
+                "2024-01-01Té2:00:0Z",
             ],
         );
     }
