@@ -100,6 +100,9 @@
 //!
 //! # What else is here
 //!
+//! * Validation with grest's issue codes from `#[derive(Validate)]`: structs, tuples, flattened fields and enums
+//!   under each of serde's representations, with length, bound, `multiple_of`, `pattern` and format constraints
+//!   (the derive's documentation lists them).
 //! * Handshake queries (`connect { input: Query }`), credentials on [`Wire`]s bound to handlers, middleware and
 //!   [`Permission`]s: see [`server::GrestWs`] and [`client::Client`].
 //! * Rooms with non-blocking fan-out ([`server::Rooms`]), and the same rooms across server processes on a

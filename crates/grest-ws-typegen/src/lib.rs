@@ -3,8 +3,10 @@
 //! The generator reads only the contract's static description ([`Contract::META`]) and the [`Shape`]s of its
 //! payload types, so what the browser sees cannot drift from what the server checks:
 //!
-//! * [`typescript`] writes a `.ts` module: one `interface` per named payload struct, one string-literal union per
-//!   unit-only enum, a `<Name>Methods` type map (per direction: kind, input, success, declared errors) and the
+//! * [`typescript`] writes a `.ts` module: one `interface` per named payload struct (extending the structs it
+//!   flattens), one string-literal union per unit-only enum, one union of the variants' wire forms per other
+//!   enum (`"stop" | { say: string }`, `{ type: "circle"; radius: number } | …`), one `[A, B]` per tuple
+//!   struct, a `<Name>Methods` type map (per direction: kind, input, success, declared errors) and the
 //!   runtime descriptor `<Name>Contract` typed with them.
 //! * [`javascript`] writes the same runtime descriptor as a plain ES module, for pages that load scripts without
 //!   a build step. Put both files side by side: TypeScript resolves `./x.js` to `./x.ts`, browsers load `./x.js`.
@@ -14,7 +16,9 @@
 //!   small binary or a `build.rs` — and tells a test which committed files are stale.
 //!
 //! The descriptor carries the paths, kinds, declared errors and a data form of every shape (constraints
-//! included), which the client uses to validate outgoing input and incoming results exactly like the Rust side.
+//! included: lengths, bounds, `multipleOf`, pattern sources, formats; tuples' items; unions' tagging and variants;
+//! flattened fields), which the client uses to validate outgoing input and incoming results exactly like the Rust
+//! side.
 //!
 //! ```
 //! # use grest_ws_core::{Contract, ContractMeta, WebSocketSchema};
