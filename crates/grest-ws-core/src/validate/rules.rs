@@ -222,6 +222,38 @@ mod tests {
     }
 
     #[test]
+    fn pattern_format_and_multiple_of_report_their_codes() {
+        let mut issues = Issues::new();
+        let rules = Rules {
+            pattern: Some(Pattern::new("^a", |s| s.starts_with('a'))),
+            format: Some(Format::Ipv4),
+            multiple_of: Some(0.5),
+            ..Rules::NONE
+        };
+        rules.check_str("b", &Path::root(), &mut issues);
+        rules.check_str("a", &Path::root(), &mut issues);
+        rules.check_str("1.2.3.4", &Path::root(), &mut issues);
+        rules.check_number(1.5, &Path::root(), &mut issues);
+        rules.check_number(-0.75, &Path::root(), &mut issues);
+        let found: Vec<_> = issues.iter().map(|i| (i.code.as_str(), i.message.as_str())).collect();
+        assert_eq!(
+            found,
+            [
+                ("invalid.string.pattern", "Value must match the pattern ^a"),
+                ("invalid.string.ipv4", "Value must be a valid IPv4 address"),
+                ("invalid.string.ipv4", "Value must be a valid IPv4 address"),
+                ("invalid.string.pattern", "Value must match the pattern ^a"),
+                ("invalid.number.multipleOf", "Value must be a multiple of 0.5"),
+            ]
+        );
+        assert_eq!(
+            issues[4].params,
+            Some(serde_json::Map::from_iter([("multipleOf".to_owned(), 0.5.into())]))
+        );
+        assert_eq!(issues[4].value, Some((-0.75).into()));
+    }
+
+    #[test]
     fn every_rule_counts_as_a_constraint() {
         let pattern = Pattern::new("x", |_| true);
         for rules in [

@@ -105,6 +105,13 @@ fn issue_values<T: DeserializeOwned + Validate + PartialEq + Debug>(json: &str) 
     serde_json::to_value(both::<T>(json).expect_err("input must be rejected")).unwrap()
 }
 
+/// The slow path's walk alone: `input` checked against `shape`; the coerced value and the issues as JSON.
+fn walk(shape: &Shape, mut input: Value) -> (Value, Value) {
+    let mut issues = Issues::new();
+    check_value(Some(&mut input), shape, &Rules::NONE, &mut Path::root(), &mut issues);
+    (input, serde_json::to_value(issues).unwrap())
+}
+
 // Declared after `validated!`, which they use.
 mod coercion;
 mod containers;
@@ -115,3 +122,5 @@ mod presence;
 mod query;
 mod round_trip;
 mod strings;
+mod tuples;
+mod unions;
