@@ -625,10 +625,7 @@ impl Model {
     /// The TypeScript type of one variant of an enum, as serde writes it.
     fn variant_ts(&mut self, tagging: Tagging, variant: &Variant) -> Result<String, TypegenError> {
         let name = Value::from(variant.name).to_string();
-        let content = match variant.shape {
-            Some(shape) => Some(shape()),
-            None => None,
-        };
+        let content = variant.shape.map(|shape| shape());
         Ok(match (tagging, content) {
             (Tagging::External, None) => name,
             (Tagging::External, Some(content)) => format!("{{ {}: {} }}", property(variant.name), self.ts(&content)?),
