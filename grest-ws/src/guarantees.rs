@@ -151,6 +151,35 @@
 //! fn main() {}
 //! ```
 //!
+//! A validation pattern that is not a valid expression is refused when your crate compiles, not at the first
+//! message:
+//!
+//! ```compile_fail
+//! use grest_ws::Validate;
+//! #[derive(Validate)]
+//! struct Slug { #[validate(pattern = "^[a-z+$")] slug: String }
+//! fn main() {}
+//! ```
+//!
+//! So is one the TypeScript client's `RegExp` would read differently (here an inline flag):
+//!
+//! ```compile_fail
+//! use grest_ws::Validate;
+//! #[derive(Validate)]
+//! struct Slug { #[validate(pattern = "(?i)^[a-z]+$")] slug: String }
+//! fn main() {}
+//! ```
+//!
+//! A newtype is its field on the wire, so constraints go where the newtype is used, not on its field (they would
+//! be lost):
+//!
+//! ```compile_fail
+//! use grest_ws::Validate;
+//! #[derive(Validate)]
+//! struct Email(#[validate(email)] String);
+//! fn main() {}
+//! ```
+//!
 //! For contrast, the same declarations done right compile:
 //!
 //! ```
@@ -171,6 +200,12 @@
 //! contract! { pub Module extends Hub { client_to_server {} server_to_client {} } }
 //! const HUB_SOCKET: grest_ws::AnchorSchema<Hub> = grest_ws::AnchorSchema::new("ws/hub");
 //! const MODULE_API: WebSocketSchema<Module> = HUB_SOCKET.extend();
+//! #[derive(grest_ws::Validate)]
+//! struct Slug { #[validate(pattern = "^[a-z]+$")] slug: String }
+//! #[derive(grest_ws::Validate)]
+//! struct Email(String);
+//! #[derive(grest_ws::Validate)]
+//! struct Contact { #[validate(email)] email: Email }
 //! fn main() {
 //!     assert_eq!(<Chat as grest_ws::Contract>::META.methods[0].path, "ChatV2.sendMessage");
 //!     grest_ws::define_error! { pub struct Fine = ("FINE_1", 418); }

@@ -107,6 +107,9 @@
 //!
 //! # What else is here
 //!
+//! * Validation with grest's issue codes from `#[derive(Validate)]`: structs, tuples, flattened fields and enums
+//!   under each of serde's representations, with length, bound, `multiple_of`, `pattern` and format constraints
+//!   (the derive's documentation lists them).
 //! * Handshake queries (`connect { input: Query }`), credentials on [`Wire`]s bound to handlers, ambient wires,
 //!   middleware in the schema's order, and [`Permission`]s on sockets and HTTP guards: see [`server::GrestWs`] and
 //!   [`client::Client`]. Message handlers read their connection — peer address, port, principals per wire — through
@@ -207,7 +210,8 @@ pub mod protocol {
     /// [`crate::Issue`] are at the crate root).
     pub mod validate {
         pub use grest_ws_core::validate::{
-            Field, Issues, Path, Rules, Segment, Shape, ShapeFn, check, check_value, decode, decode_query, decode_value,
+            Element, Field, Format, Issues, Path, Pattern, PatternCache, Rules, Segment, Shape, ShapeFn, Tagging,
+            Variant, check, check_value, decode, decode_query, decode_value, untagged_mismatch,
         };
     }
 }

@@ -15,14 +15,43 @@ export type Shape =
   | { kind: "array"; item: Shape }
   | { kind: "record"; item: Shape }
   | { kind: "object"; fields: readonly FieldShape[] }
+  | { kind: "tuple"; items: readonly { shape: Shape; rules?: Rules }[] }
+  | {
+      kind: "union";
+      tagging: "external" | "internal" | "adjacent" | "untagged";
+      /** The discriminator field (internal and adjacent tagging). */
+      tag?: string;
+      /** The content field (adjacent tagging). */
+      content?: string;
+      /** The variants; a unit variant has no shape. */
+      variants: readonly { name: string; shape?: Shape; rules?: Rules }[];
+    }
   | { kind: "ref"; name: string };
+
+/** A string format a field may declare; its issue code is `invalid.string.<format>`. */
+export type StringFormat = "email" | "url" | "uuid" | "date" | "dateTime" | "ip" | "ipv4" | "ipv6";
+
+/** The constraints declared on a field, tuple element or newtype variant. */
+export interface Rules {
+  nonEmpty?: boolean;
+  minLength?: number;
+  maxLength?: number;
+  min?: number;
+  max?: number;
+  multipleOf?: number;
+  /** A regular expression source, run as `new RegExp(pattern, "u")`. */
+  pattern?: string;
+  format?: StringFormat;
+}
 
 /** One field of an object shape, with its declared constraints. */
 export interface FieldShape {
   name: string;
   shape: Shape;
-  rules?: { nonEmpty?: boolean; minLength?: number; maxLength?: number; min?: number; max?: number };
+  rules?: Rules;
   hasDefault?: boolean;
+  /** `#[serde(flatten)]`: the shape's fields are read from the enclosing object. */
+  flatten?: boolean;
 }
 
 /** An error type a method or the handshake declares. */

@@ -2,6 +2,7 @@
 // same coercions and the same issues as the Rust side's slow path (crates/grest-ws-core/src/validate/coerce.rs).
 
 import { isObject } from "./errors.js";
+import { FORMATS } from "./formats.js";
 
 const TEMPLATES = {
   required: "Value is required",
@@ -23,6 +24,22 @@ const TEMPLATES = {
   "invalid.array.minLength": "Array must have at least {min} items",
   "invalid.array.maxLength": "Array must have at most {max} items",
   "invalid.array.range": "Array length must be between {min} and {max}",
+  "invalid.string.pattern": "Value must match the pattern {pattern}",
+  "invalid.string.email": "Value must be a valid email address",
+  "invalid.string.url": "Value must be a valid URL",
+  "invalid.string.uuid": "Value must be a valid UUID",
+  "invalid.string.date": "Value must be a valid date (YYYY-MM-DD)",
+  "invalid.string.dateTime": "Value must be a valid date-time (RFC 3339)",
+  "invalid.string.ip": "Value must be a valid IP address",
+  "invalid.string.ipv4": "Value must be a valid IPv4 address",
+  "invalid.string.ipv6": "Value must be a valid IPv6 address",
+  "invalid.number.multipleOf": "Value must be a multiple of {multipleOf}",
+  "invalid.tuple.type": "Value must be an array",
+  "invalid.tuple.length": "Array must have exactly {length} items",
+  "invalid.union.invalid": "Value does not match any allowed variant",
+  "invalid.dunion.notObject": "Value must be an object",
+  "invalid.dunion.missingDiscriminator": "Value must name its variant, one of: {expected}",
+  "invalid.dunion.unknownVariant": "Unknown variant; expected one of: {expected}",
 };
 
 const NO_RULES = Object.freeze({});
@@ -68,7 +85,7 @@ function join(path, segment) {
 
 function walk(value, rawShape, rules, path, issues, shapes) {
   const shape = resolve(rawShape, shapes);
-  if (value === undefined || (value === null && shape.kind !== "null" && shape.kind !== "any")) {
+  if (value === undefined || (value === null && !takesNull(shape))) {
     if (shape.kind !== "optional") push(issues, path, "required", {}, value);
     return value;
   }
@@ -94,6 +111,10 @@ function walk(value, rawShape, rules, path, issues, shapes) {
       }
       if (rules.nonEmpty && s === "") push(issues, path, "invalid.string.nonEmpty", {}, s);
       checkLength(s.length, rules, path, issues, "string", s);
+      if (rules.pattern !== undefined && !regExp(rules.pattern).test(s)) {
+        push(issues, path, "invalid.string.pattern", { pattern: rules.pattern }, s);
+      }
+      if (rules.format !== undefined && !FORMATS[rules.format](s)) push(issues, path, `invalid.string.${rules.format}`, {}, s);
       return s;
     }
     case "literal":
@@ -111,6 +132,9 @@ function walk(value, rawShape, rules, path, issues, shapes) {
       const lo = maxOf(shape.min, rules.min);
       const hi = minOf(shape.max, rules.max);
       checkBounds(n, lo, hi, path, issues);
+      if (rules.multipleOf !== undefined && n % rules.multipleOf !== 0) {
+        push(issues, path, "invalid.number.multipleOf", { multipleOf: rules.multipleOf }, n);
+      }
       return n;
     }
     case "array": {
@@ -134,12 +158,33 @@ function walk(value, rawShape, rules, path, issues, shapes) {
       }
       return value;
     }
+    case "tuple": {
+      if (!Array.isArray(value)) {
+        push(issues, path, "invalid.tuple.type", {}, value);
+        return value;
+      }
+      if (value.length !== shape.items.length) {
+        push(issues, path, "invalid.tuple.length", { length: shape.items.length }, value);
+        return value;
+      }
+      return value.map((item, i) => {
+        const element = shape.items[i];
+        return walk(item, element.shape, element.rules ?? NO_RULES, join(path, i), issues, shapes);
+      });
+    }
+    case "union":
+      return walkUnion(value, shape, path, issues, shapes);
     case "object": {
       if (!isObject(value)) {
         push(issues, path, "invalid.object.type", {}, value);
         return value;
       }
       for (const field of shape.fields) {
+        // A flattened type's fields are the enclosing object's own.
+        if (field.flatten) {
+          walk(value, field.shape, field.rules ?? NO_RULES, path, issues, shapes);
+          continue;
+        }
         const present = Object.prototype.hasOwnProperty.call(value, field.name);
         const entry = present ? value[field.name] : undefined;
         // A field with a default takes it when missing or null, as grest applies defaults.
@@ -159,6 +204,98 @@ function walk(value, rawShape, rules, path, issues, shapes) {
     default:
       throw new TypeError(`unknown shape kind ${JSON.stringify(shape.kind)}`);
   }
+}
+
+/** Whether `null` is a value of the shape rather than a missing one. */
+function takesNull(shape) {
+  if (shape.kind === "null" || shape.kind === "any") return true;
+  return shape.kind === "union" && shape.tagging === "untagged" && shape.variants.some((v) => v.shape === undefined);
+}
+
+/** An enum: its variant found as serde's representation names it, then its content walked. */
+function walkUnion(value, shape, path, issues, shapes) {
+  const expected = { expected: shape.variants.map((v) => v.name).join(", ") };
+  const find = (name) => shape.variants.find((v) => v.name === name);
+  switch (shape.tagging) {
+    case "external": {
+      if (typeof value === "string") {
+        const variant = find(value);
+        if (variant === undefined) push(issues, path, "invalid.dunion.unknownVariant", expected, value);
+        else if (variant.shape !== undefined) push(issues, path, "invalid.dunion.notObject", {}, value);
+        return value;
+      }
+      if (!isObject(value)) {
+        push(issues, path, "invalid.dunion.notObject", {}, value);
+        return value;
+      }
+      const keys = Object.keys(value);
+      if (keys.length !== 1) {
+        push(issues, path, "invalid.dunion.missingDiscriminator", expected, value);
+        return value;
+      }
+      const variant = find(keys[0]);
+      if (variant === undefined) {
+        push(issues, path, "invalid.dunion.unknownVariant", expected, keys[0]);
+        return value;
+      }
+      // A unit variant written as an object holds `null`.
+      const content = variant.shape ?? { kind: "null" };
+      value[keys[0]] = walk(value[keys[0]], content, variant.rules ?? NO_RULES, join(path, keys[0]), issues, shapes);
+      return value;
+    }
+    case "internal":
+    case "adjacent": {
+      if (!isObject(value)) {
+        push(issues, path, "invalid.dunion.notObject", {}, value);
+        return value;
+      }
+      const tagPath = join(path, shape.tag);
+      const tag = value[shape.tag];
+      if (tag === undefined || tag === null) {
+        push(issues, tagPath, "invalid.dunion.missingDiscriminator", expected, tag);
+        return value;
+      }
+      const variant = typeof tag === "string" ? find(tag) : undefined;
+      if (variant === undefined) {
+        push(issues, tagPath, "invalid.dunion.unknownVariant", expected, tag);
+        return value;
+      }
+      if (variant.shape === undefined) return value;
+      const rules = variant.rules ?? NO_RULES;
+      if (shape.tagging === "internal") return walk(value, variant.shape, rules, path, issues, shapes);
+      const content = walk(value[shape.content], variant.shape, rules, join(path, shape.content), issues, shapes);
+      if (content !== undefined) value[shape.content] = content;
+      return value;
+    }
+    case "untagged": {
+      // The first variant the value satisfies (after coercion) wins; one issue when none does.
+      for (const variant of shape.variants) {
+        if (variant.shape === undefined) {
+          if (value === null) return value;
+          continue;
+        }
+        const found = [];
+        const candidate = walk(structuredClone(value), variant.shape, variant.rules ?? NO_RULES, path, found, shapes);
+        if (found.length === 0) return candidate;
+      }
+      push(issues, path, "invalid.union.invalid", {}, value);
+      return value;
+    }
+    default:
+      throw new TypeError(`unknown union tagging ${JSON.stringify(shape.tagging)}`);
+  }
+}
+
+const REGEXPS = new Map();
+
+/** A pattern's RegExp, compiled once (`u`: code points, and the strict syntax the Rust side also accepts). */
+function regExp(source) {
+  let compiled = REGEXPS.get(source);
+  if (compiled === undefined) {
+    compiled = new RegExp(source, "u");
+    REGEXPS.set(source, compiled);
+  }
+  return compiled;
 }
 
 function maxOf(a, b) {

@@ -16,20 +16,13 @@ impl Validate for Msg {
     fn shape() -> Shape {
         static FIELDS: [Field; 2] = [
             Field {
-                name: "text",
-                shape: <String as Validate>::shape,
                 rules: Rules {
                     non_empty: true,
                     ..Rules::NONE
                 },
-                has_default: false,
+                ..Field::new("text", <String as Validate>::shape)
             },
-            Field {
-                name: "n",
-                shape: <u32 as Validate>::shape,
-                rules: Rules::NONE,
-                has_default: false,
-            },
+            Field::new("n", <u32 as Validate>::shape),
         ];
         Shape::Object(&FIELDS)
     }

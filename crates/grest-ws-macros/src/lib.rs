@@ -93,9 +93,73 @@ pub fn contract(input: TokenStream) -> TokenStream {
         .into()
 }
 
-/// Derives `Validate`: the type's JSON shape and the checks of its `#[validate(...)]` field constraints
-/// (`non_empty`, `min_length = N`, `max_length = N`, `min = N`, `max = N`). Honours serde's `rename`,
-/// `rename_all`, `default` and `skip`.
+/// Derives `Validate`: the type's JSON shape (as data, for the slow path and code generators) and the checks of
+/// its `#[validate(...)]` constraints, with grest's issue codes.
+///
+/// # Types
+///
+/// * A struct with named fields is an object; a newtype is its field (as serde writes it; its field takes no
+///   constraints: declare them where the newtype is used); a tuple struct is an
+///   array of fixed length (`invalid.tuple.type`, `invalid.tuple.length` with `{length}`); a unit struct is `null`.
+/// * A unit-only enum is a string literal (`invalid.literal.invalid`).
+/// * Any other enum is a union under serde's representation: externally tagged (the default: `"Unit"` or
+///   `{"Variant": content}`), internally tagged (`#[serde(tag = "type")]`), adjacently tagged
+///   (`#[serde(tag = "t", content = "c")]`) or `#[serde(untagged)]`, with unit, newtype, tuple and struct
+///   variants as serde allows them. A tagged value that is not an object is `invalid.dunion.notObject`, one
+///   without a variant name `invalid.dunion.missingDiscriminator`, one naming no variant
+///   `invalid.dunion.unknownVariant` (both with `{expected}`, the variant names; at `<path>.<tag>` for internal
+///   and adjacent tagging, at the enum's path for external). An untagged value that fits no variant is one
+///   `invalid.union.invalid` issue at the enum's path. Content is checked where serde reads it: beside the tag
+///   (internal), under the content field (adjacent), under the variant name (external).
+/// * Rust tuples `(A, B, ..)` (up to 8) are fixed-length arrays too.
+///
+/// serde's `rename` (also `deserialize = ".."`), `rename_all`, `rename_all_fields`, `default`, `skip`,
+/// `skip_deserializing`, `transparent`, `tag`, `content`, `untagged` and `flatten` (a struct field whose
+/// fields, with their constraints, become the enclosing object's) are honoured. Generic types are not supported.
+///
+/// # Constraints
+///
+/// On a field (named, tuple, or the field of a newtype variant):
+///
+/// | constraint | applies to | code |
+/// |---|---|---|
+/// | `non_empty` | strings | `invalid.string.nonEmpty` |
+/// | `min_length = N`, `max_length = N` | strings (UTF-16 units, as JavaScript counts) and arrays (items) | `invalid.string.minLength`…, `invalid.array.minLength`… (`range` when both are set) |
+/// | `min = N`, `max = N`, `range(min = N, max = N)` | numbers (narrowing the type's own bounds) | `invalid.number.min`, `max`, `range` |
+/// | `multiple_of = N` | numbers (`n % N == 0`, as JavaScript's `%`) | `invalid.number.multipleOf` (`{multipleOf}`) |
+/// | `pattern = "regex"` | strings: an unanchored search | `invalid.string.pattern` (`{pattern}`) |
+/// | `email`, `url`, `uuid`, `date`, `date_time`, `ip`, `ipv4`, `ipv6` (one per field) | strings | `invalid.string.<format>` (`dateTime` for `date_time`) |
+///
+/// A pattern is compiled when it is first used and checked when your crate compiles: an invalid expression, or
+/// syntax the TypeScript client's `RegExp` would read differently, is a compile error (the subset both share is
+/// documented on `grest_ws::protocol::validate::Pattern`). What each format accepts is documented on
+/// `grest_ws::protocol::validate::Format`.
+///
+/// ```
+/// use grest_ws::Validate;
+/// use grest_ws::protocol::validate::{check, decode};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Debug, Serialize, Deserialize, Validate)]
+/// #[serde(tag = "type", rename_all = "camelCase")]
+/// pub enum Invite {
+///     Email {
+///         #[validate(email)]
+///         address: String,
+///     },
+///     Link {
+///         #[validate(pattern = "^[a-z0-9-]{3,32}$")]
+///         slug: String,
+///         #[validate(date)]
+///         expires: Option<String>,
+///     },
+/// }
+///
+/// let issues = check(&Invite::Email { address: "ann@".into() }).unwrap_err();
+/// assert_eq!((issues[0].path.as_str(), issues[0].code.as_str()), ("address", "invalid.string.email"));
+/// let issues = decode::<Invite>(Some(r#"{"type":"sms"}"#)).unwrap_err();
+/// assert_eq!((issues[0].path.as_str(), issues[0].code.as_str()), ("type", "invalid.dunion.unknownVariant"));
+/// ```
 #[proc_macro_derive(Validate, attributes(validate))]
 pub fn derive_validate(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);

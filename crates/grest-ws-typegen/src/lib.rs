@@ -3,8 +3,10 @@
 //! The generator reads only the contract's static description ([`Contract::META`]) and the [`Shape`]s of its
 //! payload types, so what the browser sees cannot drift from what the server checks:
 //!
-//! * [`typescript`] writes a `.ts` module: one `interface` per named payload struct, one string-literal union per
-//!   unit-only enum, a `<Name>Methods` type map (per direction: kind, input, success, declared errors) and the
+//! * [`typescript`] writes a `.ts` module: one `interface` per named payload struct (extending the structs it
+//!   flattens), one string-literal union per unit-only enum, one union of the variants' wire forms per other
+//!   enum (`"stop" | { say: string }`, `{ type: "circle"; radius: number } | …`), one `[A, B]` per tuple
+//!   struct, a `<Name>Methods` type map (per direction: kind, input, success, declared errors) and the
 //!   runtime descriptor `<Name>Contract` typed with them.
 //! * [`javascript`] writes the same runtime descriptor as a plain ES module, for pages that load scripts without
 //!   a build step. Put both files side by side: TypeScript resolves `./x.js` to `./x.ts`, browsers load `./x.js`.
@@ -14,7 +16,9 @@
 //!   small binary or a `build.rs` — and tells a test which committed files are stale.
 //!
 //! The descriptor carries the paths, kinds, declared errors and a data form of every shape (constraints
-//! included), which the client uses to validate outgoing input and incoming results exactly like the Rust side.
+//! included: lengths, bounds, `multipleOf`, pattern sources, formats; tuples' items; unions' tagging and variants;
+//! flattened fields), which the client uses to validate outgoing input and incoming results exactly like the Rust
+//! side.
 //!
 //! ```
 //! # use grest_ws_core::{Contract, ContractMeta, WebSocketSchema};
@@ -42,7 +46,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use grest_ws_core::contract::{Direction, ErrorMeta, MethodMeta};
-use grest_ws_core::validate::{Field, Rules, Shape};
+use grest_ws_core::validate::{Field, Rules, Shape, Tagging, Variant};
 use grest_ws_core::{Contract, WebSocketSchema};
 use serde_json::{Map, Value, json};
 
@@ -507,9 +511,24 @@ impl Model {
         let body = self.ts_body(inner)?;
         let shape = self.data(inner)?;
         let declaration = match inner {
-            Shape::Object(fields) => {
-                let mut text = format!("/** Rust `{name}`. */\nexport interface {name} {{\n");
-                for field in *fields {
+            // An interface, extending the named objects it flattens.
+            Shape::Object(fields)
+                if fields
+                    .iter()
+                    .filter(|f| f.flatten)
+                    .all(|f| is_named_object(&(f.shape)())) =>
+            {
+                let mut extends = Vec::new();
+                for field in fields.iter().filter(|f| f.flatten) {
+                    extends.push(self.ts(&(field.shape)())?);
+                }
+                let extends = if extends.is_empty() {
+                    String::new()
+                } else {
+                    format!(" extends {}", extends.join(", "))
+                };
+                let mut text = format!("/** Rust `{name}`. */\nexport interface {name}{extends} {{\n");
+                for field in fields.iter().filter(|f| !f.flatten) {
                     let (optional, ty) = self.field(field)?;
                     let notes = notes(field);
                     if !notes.is_empty() {
@@ -565,7 +584,12 @@ impl Model {
             Shape::Record(item) => format!("Record<string, {}>", self.ts(&item())?),
             Shape::Object(fields) => {
                 let mut parts = Vec::new();
+                let mut flattened = Vec::new();
                 for field in *fields {
+                    if field.flatten {
+                        flattened.push(self.ts(&(field.shape)())?);
+                        continue;
+                    }
                     let (optional, ty) = self.field(field)?;
                     parts.push(format!(
                         "{}{}: {ty}",
@@ -573,13 +597,62 @@ impl Model {
                         if optional { "?" } else { "" }
                     ));
                 }
-                if parts.is_empty() {
-                    "Record<string, never>".to_owned()
+                let own = if parts.is_empty() && !flattened.is_empty() {
+                    None
+                } else if parts.is_empty() {
+                    Some("Record<string, never>".to_owned())
                 } else {
-                    format!("{{ {} }}", parts.join("; "))
+                    Some(format!("{{ {} }}", parts.join("; ")))
+                };
+                own.into_iter().chain(flattened).collect::<Vec<_>>().join(" & ")
+            }
+            Shape::Tuple(elements) => {
+                let mut items = Vec::new();
+                for element in *elements {
+                    items.push(self.ts(&(element.shape)())?);
                 }
+                format!("[{}]", items.join(", "))
+            }
+            Shape::Union { variants: [], .. } => "never".to_owned(),
+            Shape::Union { tagging, variants } => {
+                let mut members = Vec::new();
+                for variant in *variants {
+                    members.push(self.variant_ts(*tagging, variant)?);
+                }
+                members.join(" | ")
             }
             Shape::Named(name, inner) => self.named(name, &inner())?.to_owned(),
+        })
+    }
+
+    /// The TypeScript type of one variant of an enum, as serde writes it.
+    fn variant_ts(&mut self, tagging: Tagging, variant: &Variant) -> Result<String, TypegenError> {
+        let name = Value::from(variant.name).to_string();
+        let content = variant.shape.map(|shape| shape());
+        Ok(match (tagging, content) {
+            (Tagging::External, None) => name,
+            (Tagging::External, Some(content)) => format!("{{ {}: {} }}", property(variant.name), self.ts(&content)?),
+            (Tagging::Internal { tag }, None) => format!("{{ {}: {name} }}", property(tag)),
+            // A struct variant's fields sit beside the tag.
+            (Tagging::Internal { tag }, Some(Shape::Object(fields))) if !fields.is_empty() => {
+                let body = self.ts_body(&Shape::Object(fields))?;
+                match body.strip_prefix("{ ") {
+                    Some(rest) => format!("{{ {}: {name}; {rest}", property(tag)),
+                    None => format!("{{ {}: {name} }} & {body}", property(tag)),
+                }
+            }
+            (Tagging::Internal { tag }, Some(content)) => {
+                format!("{{ {}: {name} }} & {}", property(tag), self.ts(&content)?)
+            }
+            (Tagging::Adjacent { tag, .. }, None) => format!("{{ {}: {name} }}", property(tag)),
+            (Tagging::Adjacent { tag, content: key }, Some(content)) => format!(
+                "{{ {}: {name}; {}: {} }}",
+                property(tag),
+                property(key),
+                self.ts(&content)?
+            ),
+            (Tagging::Untagged, None) => "null".to_owned(),
+            (Tagging::Untagged, Some(content)) => self.ts(&content)?,
         })
     }
 
@@ -625,9 +698,55 @@ impl Model {
                     if field.has_default {
                         out.insert("hasDefault".to_owned(), Value::Bool(true));
                     }
+                    if field.flatten {
+                        out.insert("flatten".to_owned(), Value::Bool(true));
+                    }
                     list.push(Value::Object(out));
                 }
                 json!({ "kind": "object", "fields": list })
+            }
+            Shape::Tuple(elements) => {
+                let mut items = Vec::new();
+                for element in *elements {
+                    let mut out = Map::new();
+                    out.insert("shape".to_owned(), self.data(&(element.shape)())?);
+                    if let Some(rules) = rules(&element.rules) {
+                        out.insert("rules".to_owned(), rules);
+                    }
+                    items.push(Value::Object(out));
+                }
+                json!({ "kind": "tuple", "items": items })
+            }
+            Shape::Union { tagging, variants } => {
+                let mut out = Map::new();
+                out.insert("kind".to_owned(), Value::from("union"));
+                let (name, tag, content) = match *tagging {
+                    Tagging::External => ("external", None, None),
+                    Tagging::Internal { tag } => ("internal", Some(tag), None),
+                    Tagging::Adjacent { tag, content } => ("adjacent", Some(tag), Some(content)),
+                    Tagging::Untagged => ("untagged", None, None),
+                };
+                out.insert("tagging".to_owned(), Value::from(name));
+                if let Some(tag) = tag {
+                    out.insert("tag".to_owned(), Value::from(tag));
+                }
+                if let Some(content) = content {
+                    out.insert("content".to_owned(), Value::from(content));
+                }
+                let mut list = Vec::new();
+                for variant in *variants {
+                    let mut entry = Map::new();
+                    entry.insert("name".to_owned(), Value::from(variant.name));
+                    if let Some(shape) = variant.shape {
+                        entry.insert("shape".to_owned(), self.data(&shape())?);
+                    }
+                    if let Some(rules) = rules(&variant.rules) {
+                        entry.insert("rules".to_owned(), rules);
+                    }
+                    list.push(Value::Object(entry));
+                }
+                out.insert("variants".to_owned(), Value::Array(list));
+                Value::Object(out)
             }
             Shape::Named(name, inner) => json!({ "kind": "ref", "name": self.named(name, &inner())? }),
         })
@@ -667,6 +786,15 @@ fn rules(rules: &Rules) -> Option<Value> {
     if let Some(n) = rules.max {
         out.insert("max".to_owned(), number(n));
     }
+    if let Some(n) = rules.multiple_of {
+        out.insert("multipleOf".to_owned(), number(n));
+    }
+    if let Some(pattern) = &rules.pattern {
+        out.insert("pattern".to_owned(), Value::from(pattern.source()));
+    }
+    if let Some(format) = rules.format {
+        out.insert("format".to_owned(), Value::from(format.name()));
+    }
     (!out.is_empty()).then_some(Value::Object(out))
 }
 
@@ -689,6 +817,16 @@ fn notes(field: &Field) -> String {
     if let Some(n) = r.max {
         notes.push(format!("at most {}", number(n)));
     }
+    if let Some(n) = r.multiple_of {
+        notes.push(format!("a multiple of {}", number(n)));
+    }
+    if let Some(pattern) = &r.pattern {
+        // `*/` would end the comment.
+        notes.push(format!("matches `{}`", pattern.source().replace("*/", "*\\/")));
+    }
+    if let Some(format) = r.format {
+        notes.push(format!("format: {}", format.name()));
+    }
     if field.has_default {
         notes.push("defaults when missing".to_owned());
     }
@@ -698,6 +836,11 @@ fn notes(field: &Field) -> String {
         .next()
         .map(|first| first.to_uppercase().chain(chars).collect())
         .unwrap_or_default()
+}
+
+/// Whether a shape is a named object type (which an interface can extend).
+fn is_named_object(shape: &Shape) -> bool {
+    matches!(shape, Shape::Named(_, inner) if matches!(inner(), Shape::Object(_)))
 }
 
 /// A property name, quoted unless it is a plain identifier.

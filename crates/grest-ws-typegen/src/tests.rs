@@ -9,12 +9,7 @@ use serde_json::{Value, json};
 use super::{GeneratedFile, Typegen, TypegenError, commonjs, javascript, kebab_case, typescript};
 
 const fn field(name: &'static str, shape: ShapeFn) -> Field {
-    Field {
-        name,
-        shape,
-        rules: Rules::NONE,
-        has_default: false,
-    }
+    Field::new(name, shape)
 }
 
 /// A named struct, as the derive writes it.
@@ -515,4 +510,188 @@ fn write_to_creates_the_folder_writes_what_is_stale_and_leaves_current_files_alo
     assert_eq!(typegen.write_to(&dir).unwrap(), [all[2].clone()]);
     assert_eq!(std::fs::read_to_string(&all[2]).unwrap(), commonjs(ROOM_API).unwrap());
     std::fs::remove_dir_all(dir.parent().unwrap().parent().unwrap()).unwrap();
+}
+
+/// Enums under each representation, a tuple and a flattened struct, as the derive writes them.
+mod unions {
+    use grest_ws_core::validate::{Element, Format, Pattern, Tagging, Variant};
+
+    use super::*;
+
+    const fn variant(name: &'static str, shape: Option<ShapeFn>) -> Variant {
+        Variant {
+            name,
+            shape,
+            rules: Rules::NONE,
+        }
+    }
+
+    fn union(tagging: Tagging) -> Shape {
+        static VARIANTS: &[Variant] = &[
+            variant("idle", None),
+            Variant {
+                rules: Rules {
+                    format: Some(Format::Email),
+                    ..Rules::NONE
+                },
+                ..variant("mail", Some(String::shape))
+            },
+            variant("move", Some(inline_shape)),
+            variant("ack", Some(Ack::shape)),
+        ];
+        Shape::Union {
+            tagging,
+            variants: VARIANTS,
+        }
+    }
+
+    fn pair() -> Shape {
+        static ELEMENTS: &[Element] = &[
+            Element {
+                shape: String::shape,
+                rules: Rules {
+                    pattern: Some(Pattern::new("^[a-z]+$", |_| true)),
+                    ..Rules::NONE
+                },
+            },
+            Element {
+                shape: u8::shape,
+                rules: Rules {
+                    multiple_of: Some(2.0),
+                    ..Rules::NONE
+                },
+            },
+        ];
+        Shape::Named("Pair", || Shape::Tuple(ELEMENTS))
+    }
+
+    named_object!(
+        Paged,
+        "Paged",
+        [
+            field("query", String::shape),
+            Field {
+                flatten: true,
+                ..field("page", Ack::shape)
+            },
+        ]
+    );
+
+    struct Kinds;
+    impl Contract for Kinds {
+        const META: &'static ContractMeta = &ContractMeta {
+            name: "Kinds",
+            connect: ConnectMeta {
+                query: None,
+                errors: &[],
+                permission: None,
+            },
+            methods: &[
+                method(
+                    "external",
+                    "Kinds.external",
+                    Direction::ClientToServer,
+                    Some(|| Shape::Named("External", || union(Tagging::External))),
+                    None,
+                    &[],
+                ),
+                method(
+                    "internal",
+                    "Kinds.internal",
+                    Direction::ClientToServer,
+                    Some(|| Shape::Named("Internal", || union(Tagging::Internal { tag: "type" }))),
+                    None,
+                    &[],
+                ),
+                method(
+                    "adjacent",
+                    "Kinds.adjacent",
+                    Direction::ClientToServer,
+                    Some(|| Shape::Named("Adjacent", || union(Tagging::Adjacent { tag: "t", content: "c" }))),
+                    None,
+                    &[],
+                ),
+                method(
+                    "untagged",
+                    "Kinds.untagged",
+                    Direction::ClientToServer,
+                    Some(|| Shape::Named("Untagged", || union(Tagging::Untagged))),
+                    None,
+                    &[],
+                ),
+                method("pair", "Kinds.pair", Direction::ClientToServer, Some(pair), None, &[]),
+                method(
+                    "paged",
+                    "Kinds.paged",
+                    Direction::ClientToServer,
+                    Some(Paged::shape),
+                    None,
+                    &[],
+                ),
+                method(
+                    "inline",
+                    "Kinds.inline",
+                    Direction::ClientToServer,
+                    Some(|| Shape::Array(|| Shape::Tuple(&[]))),
+                    None,
+                    &[],
+                ),
+            ],
+        };
+        type Query = ();
+        type ConnectError = grest_ws_core::contract::RawConnectError;
+        fn decode_query(_: Vec<(String, String)>) -> Result<(), Issues> {
+            Ok(())
+        }
+    }
+
+    const KINDS_API: WebSocketSchema<Kinds> = WebSocketSchema::new("ws/kinds");
+
+    #[test]
+    fn enums_become_unions_of_their_wire_forms() {
+        let ts = typescript(KINDS_API).unwrap();
+        for declaration in [
+            "export type External = \"idle\" | { mail: string } | { move: { x: number } } | { ack: Ack };",
+            "export type Internal = { type: \"idle\" } | { type: \"mail\" } & string | { type: \"move\"; x: number } \
+             | { type: \"ack\" } & Ack;",
+            "export type Adjacent = { t: \"idle\" } | { t: \"mail\"; c: string } | { t: \"move\"; c: { x: number } } \
+             | { t: \"ack\"; c: Ack };",
+            "export type Untagged = null | string | { x: number } | Ack;",
+            "/** Rust `Pair`. */\nexport type Pair = [string, number];",
+            "/** Rust `Paged`. */\nexport interface Paged extends Ack {\n  query: string;\n}",
+            "input: [][];",
+        ] {
+            assert!(ts.contains(declaration), "{declaration}\nnot in\n{ts}");
+        }
+    }
+
+    #[test]
+    fn descriptors_carry_tagging_variants_tuples_flatten_and_the_new_rules() {
+        let shapes = &descriptor(&javascript(KINDS_API).unwrap())["shapes"];
+        assert_eq!(
+            shapes["Adjacent"],
+            json!({"kind": "union", "tagging": "adjacent", "tag": "t", "content": "c", "variants": [
+                {"name": "idle"},
+                {"name": "mail", "shape": {"kind": "string"}, "rules": {"format": "email"}},
+                {"name": "move", "shape": {"kind": "object", "fields": [
+                    {"name": "x", "shape": {"kind": "number", "integer": false}}]}},
+                {"name": "ack", "shape": {"kind": "ref", "name": "Ack"}},
+            ]})
+        );
+        assert_eq!(shapes["External"]["tagging"], "external");
+        assert_eq!(shapes["External"].get("tag"), None);
+        assert_eq!(shapes["Internal"]["tag"], "type");
+        assert_eq!(shapes["Untagged"]["tagging"], "untagged");
+        assert_eq!(
+            shapes["Pair"],
+            json!({"kind": "tuple", "items": [
+                {"shape": {"kind": "string"}, "rules": {"pattern": "^[a-z]+$"}},
+                {"shape": {"kind": "number", "integer": true, "min": 0, "max": 255}, "rules": {"multipleOf": 2}},
+            ]})
+        );
+        assert_eq!(
+            shapes["Paged"]["fields"][1],
+            json!({"name": "page", "shape": {"kind": "ref", "name": "Ack"}, "flatten": true})
+        );
+    }
 }

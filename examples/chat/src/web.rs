@@ -38,6 +38,7 @@ pub const CLIENT_FILES: &[(&str, &str)] = &[
         include_str!("../../../clients/typescript/src/connection.js"),
     ),
     ("errors.js", include_str!("../../../clients/typescript/src/errors.js")),
+    ("formats.js", include_str!("../../../clients/typescript/src/formats.js")),
     ("frame.js", include_str!("../../../clients/typescript/src/frame.js")),
     ("raw.js", include_str!("../../../clients/typescript/src/raw.js")),
     (

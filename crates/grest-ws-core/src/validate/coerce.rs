@@ -4,8 +4,9 @@ use serde_json::Value;
 
 use super::issue::{Code, Issues, number_value, push_issue};
 use super::path::Path;
-use super::rules::{Rules, check_bounds, max_opt, min_opt};
-use super::shape::Shape;
+use super::rules::{Rules, max_opt, min_opt};
+use super::shape::{Shape, Tagging};
+use super::union::check_union;
 
 /// Walks a JSON value against a shape, coercing in place like grest, and lists every issue.
 ///
@@ -15,7 +16,7 @@ pub fn check_value(value: Option<&mut Value>, shape: &Shape, rules: &Rules, path
         return check_value(value, &inner(), rules, path, issues);
     }
     let value = match value {
-        Some(v) if !v.is_null() || matches!(shape, Shape::Null | Shape::Any) => v,
+        Some(v) if !v.is_null() || takes_null(shape) => v,
         other => {
             if !matches!(shape, Shape::Optional(_)) {
                 // grest hands the offending value to the issue: `null` is kept, a missing value is `undefined`.
@@ -83,7 +84,7 @@ pub fn check_value(value: Option<&mut Value>, shape: &Shape, rules: &Rules, path
             // `IsUint32.min(5)` would be.
             let lo = max_opt(*min, rules.min);
             let hi = min_opt(*max, rules.max);
-            check_bounds(n, lo, hi, path, issues);
+            rules.check_number_within(n, lo, hi, path, issues);
         }
         Shape::Array(item) => {
             let Value::Array(items) = value else {
@@ -116,12 +117,38 @@ pub fn check_value(value: Option<&mut Value>, shape: &Shape, rules: &Rules, path
                 path.pop_to(mark);
             }
         }
-        Shape::Object(fields) => {
-            let Value::Object(entries) = value else {
-                push_issue(issues, path, Code::ObjectType, &[], Some(value.clone()));
+        Shape::Tuple(elements) => {
+            let Value::Array(items) = value else {
+                push_issue(issues, path, Code::TupleType, &[], Some(value.clone()));
                 return;
             };
+            if items.len() != elements.len() {
+                let params = [("length", Value::from(elements.len()))];
+                push_issue(issues, path, Code::TupleLength, &params, Some(value.clone()));
+                return;
+            }
+            for (i, (item, element)) in items.iter_mut().zip(*elements).enumerate() {
+                let mark = path.push(i);
+                check_value(Some(item), &(element.shape)(), &element.rules, path, issues);
+                path.pop_to(mark);
+            }
+        }
+        Shape::Union { tagging, variants } => check_union(value, *tagging, variants, path, issues),
+        Shape::Object(fields) => {
+            if !value.is_object() {
+                push_issue(issues, path, Code::ObjectType, &[], Some(value.clone()));
+                return;
+            }
             for field in *fields {
+                if field.flatten {
+                    // The flattened type's fields are the enclosing object's own.
+                    check_value(Some(value), &(field.shape)(), &field.rules, path, issues);
+                    continue;
+                }
+                // Checked above; a flattened type's walk leaves the object an object.
+                let Value::Object(entries) = &mut *value else {
+                    return;
+                };
                 let mark = path.push(field.name);
                 let shape = (field.shape)();
                 match entries.get_mut(field.name) {
@@ -137,6 +164,19 @@ pub fn check_value(value: Option<&mut Value>, shape: &Shape, rules: &Rules, path
                 path.pop_to(mark);
             }
         }
+    }
+}
+
+/// Whether `null` is a value of the shape rather than a missing one: `null` itself, anything, or an untagged enum
+/// with a unit variant.
+fn takes_null(shape: &Shape) -> bool {
+    match shape {
+        Shape::Null | Shape::Any => true,
+        Shape::Union {
+            tagging: Tagging::Untagged,
+            variants,
+        } => variants.iter().any(|variant| variant.shape.is_none()),
+        _ => false,
     }
 }
 

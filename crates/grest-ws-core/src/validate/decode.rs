@@ -12,11 +12,18 @@ use super::shape::Validate;
 
 /// Decodes and validates a payload (`None` = no payload) into `T`, returning every issue on failure.
 ///
+/// Input serde accepts and whose constraints hold costs one typed decode and check; anything else is walked as
+/// JSON (the slow path), which lists the issues.
+///
 /// Invalid JSON counts as no payload, as in the original (docs/protocol.md §1.2 rule 5).
 pub fn decode<T: DeserializeOwned + Validate>(data: Option<&str>) -> Result<T, Issues> {
     if let Some(text) = data {
         if let Ok(value) = serde_json::from_str::<T>(text) {
-            return check(&value).map(|()| value);
+            if check(&value).is_ok() {
+                return Ok(value);
+            }
+            // Rejected input takes the JSON walk too: its issues are grest's exactly (the offending values as
+            // sent, one issue for an untagged enum whatever its variant broke).
         }
     }
     let value = data.and_then(|text| serde_json::from_str::<Value>(text).ok());
@@ -40,8 +47,10 @@ fn decode_slow<T: DeserializeOwned + Validate>(mut value: Option<Value>) -> Resu
     if !issues.is_empty() {
         return Err(issues);
     }
-    serde_json::from_value::<T>(value.unwrap_or(Value::Null))
-        .map_err(|e| vec![Issue::new("", "invalid.type", e.to_string())])
+    let value = serde_json::from_value::<T>(value.unwrap_or(Value::Null))
+        .map_err(|e| vec![Issue::new("", "invalid.type", e.to_string())])?;
+    // serde may pick another variant of an untagged enum than the walk did: the typed value must hold too.
+    check(&value).map(|()| value)
 }
 
 /// Decodes a query string (`a=1&b=x`, already split off the URL) into `T` with coercion, as the original does

@@ -4,9 +4,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::format::Format;
 use super::path::Path;
-use super::rules::Rules;
-use super::shape::{Field, Shape, ShapeFn, Validate};
+use super::shape::{Field, Shape, Validate};
 
 /// One validation issue: `{path, code, message, params?, value?}` in that key order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,20 +50,12 @@ pub type Issues = Vec<Issue>;
 
 impl Validate for Issue {
     fn shape() -> Shape {
-        const fn field(name: &'static str, shape: ShapeFn) -> Field {
-            Field {
-                name,
-                shape,
-                rules: Rules::NONE,
-                has_default: false,
-            }
-        }
         static FIELDS: [Field; 5] = [
-            field("path", String::shape),
-            field("code", String::shape),
-            field("message", String::shape),
-            field("params", Option::<Map<String, Value>>::shape),
-            field("value", Option::<Value>::shape),
+            Field::new("path", String::shape),
+            Field::new("code", String::shape),
+            Field::new("message", String::shape),
+            Field::new("params", Option::<Map<String, Value>>::shape),
+            Field::new("value", Option::<Value>::shape),
         ];
         Shape::Object(&FIELDS)
     }
@@ -91,6 +83,15 @@ pub(super) enum Code {
     ArrayMaxLength,
     ArrayRange,
     RecordType,
+    StringPattern,
+    StringFormat(Format),
+    NumberMultipleOf,
+    TupleType,
+    TupleLength,
+    UnionInvalid,
+    DunionNotObject,
+    DunionMissingDiscriminator,
+    DunionUnknownVariant,
 }
 
 impl Code {
@@ -115,6 +116,24 @@ impl Code {
             Code::ArrayMaxLength => "invalid.array.maxLength",
             Code::ArrayRange => "invalid.array.range",
             Code::RecordType => "invalid.record.type",
+            Code::StringPattern => "invalid.string.pattern",
+            Code::StringFormat(format) => match format {
+                Format::Email => "invalid.string.email",
+                Format::Url => "invalid.string.url",
+                Format::Uuid => "invalid.string.uuid",
+                Format::Date => "invalid.string.date",
+                Format::DateTime => "invalid.string.dateTime",
+                Format::Ip => "invalid.string.ip",
+                Format::Ipv4 => "invalid.string.ipv4",
+                Format::Ipv6 => "invalid.string.ipv6",
+            },
+            Code::NumberMultipleOf => "invalid.number.multipleOf",
+            Code::TupleType => "invalid.tuple.type",
+            Code::TupleLength => "invalid.tuple.length",
+            Code::UnionInvalid => "invalid.union.invalid",
+            Code::DunionNotObject => "invalid.dunion.notObject",
+            Code::DunionMissingDiscriminator => "invalid.dunion.missingDiscriminator",
+            Code::DunionUnknownVariant => "invalid.dunion.unknownVariant",
         }
     }
 
@@ -133,11 +152,27 @@ impl Code {
             Code::NumberRange => "Value must be between {min} and {max}",
             Code::BooleanType => "Value must be a boolean",
             Code::LiteralInvalid => "Value must be one of: {expected}",
-            Code::ObjectType | Code::RecordType => "Value must be an object",
-            Code::ArrayType => "Value must be an array",
+            Code::ObjectType | Code::RecordType | Code::DunionNotObject => "Value must be an object",
+            Code::ArrayType | Code::TupleType => "Value must be an array",
             Code::ArrayMinLength => "Array must have at least {min} items",
             Code::ArrayMaxLength => "Array must have at most {max} items",
             Code::ArrayRange => "Array length must be between {min} and {max}",
+            Code::StringPattern => "Value must match the pattern {pattern}",
+            Code::StringFormat(format) => match format {
+                Format::Email => "Value must be a valid email address",
+                Format::Url => "Value must be a valid URL",
+                Format::Uuid => "Value must be a valid UUID",
+                Format::Date => "Value must be a valid date (YYYY-MM-DD)",
+                Format::DateTime => "Value must be a valid date-time (RFC 3339)",
+                Format::Ip => "Value must be a valid IP address",
+                Format::Ipv4 => "Value must be a valid IPv4 address",
+                Format::Ipv6 => "Value must be a valid IPv6 address",
+            },
+            Code::NumberMultipleOf => "Value must be a multiple of {multipleOf}",
+            Code::TupleLength => "Array must have exactly {length} items",
+            Code::UnionInvalid => "Value does not match any allowed variant",
+            Code::DunionMissingDiscriminator => "Value must name its variant, one of: {expected}",
+            Code::DunionUnknownVariant => "Unknown variant; expected one of: {expected}",
         }
     }
 }

@@ -3,14 +3,18 @@
 
 use serde_json::Value;
 
+use super::format::Format;
 use super::issue::{Code, Issues, number_value, push_issue};
 use super::path::Path;
+use super::pattern::Pattern;
 
 /// Constraints declared on a field (`#[validate(non_empty, min_length = 2, max = 10)]`).
 ///
-/// Each applies to whatever the field holds: lengths to strings (characters) and arrays (items), bounds to
-/// numbers. When both a minimum and a maximum are set, grest reports one `range` issue instead of `min`/`max`.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+/// Each applies to whatever the field holds: lengths to strings (characters) and arrays (items), bounds and
+/// `multiple_of` to numbers, `pattern` and `format` to strings. When both a minimum and a maximum are set, grest
+/// reports one `range` issue instead of `min`/`max`. A string is checked in this order: `non_empty`, length,
+/// `pattern`, `format`; each rule it breaks is one issue.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rules {
     /// A string must not be empty.
     pub non_empty: bool,
@@ -22,6 +26,18 @@ pub struct Rules {
     pub min: Option<f64>,
     /// Maximum number.
     pub max: Option<f64>,
+    /// A number must be a whole multiple of this (`n % multiple_of == 0`, as JavaScript's `%` computes it).
+    pub multiple_of: Option<f64>,
+    /// A regular expression a string must match.
+    pub pattern: Option<Pattern>,
+    /// A well-known format a string must be in.
+    pub format: Option<Format>,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules::NONE
+    }
 }
 
 impl Rules {
@@ -32,6 +48,9 @@ impl Rules {
         max_length: None,
         min: None,
         max: None,
+        multiple_of: None,
+        pattern: None,
+        format: None,
     };
 
     /// Whether there is no constraint at all.
@@ -41,6 +60,9 @@ impl Rules {
             && self.max_length.is_none()
             && self.min.is_none()
             && self.max.is_none()
+            && self.multiple_of.is_none()
+            && self.pattern.is_none()
+            && self.format.is_none()
     }
 
     /// Checks a string value.
@@ -57,6 +79,17 @@ impl Rules {
                 [Code::StringMinLength, Code::StringMaxLength, Code::StringRange],
                 || Value::from(s),
             );
+        }
+        if let Some(pattern) = &self.pattern {
+            if !pattern.is_match(s) {
+                let params = [("pattern", Value::from(pattern.source()))];
+                push_issue(issues, path, Code::StringPattern, &params, Some(Value::from(s)));
+            }
+        }
+        if let Some(format) = self.format {
+            if !format.matches(s) {
+                push_issue(issues, path, Code::StringFormat(format), &[], Some(Value::from(s)));
+            }
         }
     }
 
@@ -98,14 +131,33 @@ impl Rules {
         }
     }
 
-    /// Checks a number against the declared bounds.
+    /// Checks a number against the declared bounds and `multiple_of`.
     pub fn check_number(&self, n: f64, path: &Path, issues: &mut Issues) {
-        check_bounds(n, self.min, self.max, path, issues);
+        self.check_number_within(n, self.min, self.max, path, issues);
+    }
+
+    /// Checks a number against the given bounds (the declared ones, narrowed by the number type's own) and
+    /// `multiple_of`.
+    pub(super) fn check_number_within(
+        &self,
+        n: f64,
+        min: Option<f64>,
+        max: Option<f64>,
+        path: &Path,
+        issues: &mut Issues,
+    ) {
+        check_bounds(n, min, max, path, issues);
+        if let Some(step) = self.multiple_of {
+            if n % step != 0.0 {
+                let params = [("multipleOf", number_value(step))];
+                push_issue(issues, path, Code::NumberMultipleOf, &params, Some(number_value(n)));
+            }
+        }
     }
 }
 
 /// Checks a number against optional bounds: one `range` issue when both are set, else a `min` or a `max` issue.
-pub(super) fn check_bounds(n: f64, min: Option<f64>, max: Option<f64>, path: &Path, issues: &mut Issues) {
+fn check_bounds(n: f64, min: Option<f64>, max: Option<f64>, path: &Path, issues: &mut Issues) {
     let below = min.is_some_and(|m| n < m);
     let above = max.is_some_and(|m| n > m);
     if !(below || above) {
@@ -167,5 +219,59 @@ mod tests {
         rules.check_str("", &Path::root(), &mut issues);
         let codes: Vec<_> = issues.iter().map(|i| i.code.as_str()).collect();
         assert_eq!(codes, ["invalid.string.nonEmpty", "invalid.string.minLength"]);
+    }
+
+    #[test]
+    fn pattern_format_and_multiple_of_report_their_codes() {
+        let mut issues = Issues::new();
+        let rules = Rules {
+            pattern: Some(Pattern::new("^a", |s| s.starts_with('a'))),
+            format: Some(Format::Ipv4),
+            multiple_of: Some(0.5),
+            ..Rules::NONE
+        };
+        rules.check_str("b", &Path::root(), &mut issues);
+        rules.check_str("a", &Path::root(), &mut issues);
+        rules.check_str("1.2.3.4", &Path::root(), &mut issues);
+        rules.check_number(1.5, &Path::root(), &mut issues);
+        rules.check_number(-0.75, &Path::root(), &mut issues);
+        let found: Vec<_> = issues.iter().map(|i| (i.code.as_str(), i.message.as_str())).collect();
+        assert_eq!(
+            found,
+            [
+                ("invalid.string.pattern", "Value must match the pattern ^a"),
+                ("invalid.string.ipv4", "Value must be a valid IPv4 address"),
+                ("invalid.string.ipv4", "Value must be a valid IPv4 address"),
+                ("invalid.string.pattern", "Value must match the pattern ^a"),
+                ("invalid.number.multipleOf", "Value must be a multiple of 0.5"),
+            ]
+        );
+        assert_eq!(
+            issues[4].params,
+            Some(serde_json::Map::from_iter([("multipleOf".to_owned(), 0.5.into())]))
+        );
+        assert_eq!(issues[4].value, Some((-0.75).into()));
+    }
+
+    #[test]
+    fn every_rule_counts_as_a_constraint() {
+        let pattern = Pattern::new("x", |_| true);
+        for rules in [
+            Rules {
+                multiple_of: Some(2.0),
+                ..Rules::NONE
+            },
+            Rules {
+                pattern: Some(pattern),
+                ..Rules::NONE
+            },
+            Rules {
+                format: Some(Format::Uuid),
+                ..Rules::NONE
+            },
+        ] {
+            assert!(!rules.is_none(), "{rules:?}");
+        }
+        assert!(Rules::NONE.is_none());
     }
 }

@@ -1,5 +1,5 @@
-//! What a type declares about its input: its JSON [`Shape`] (objects as [`Field`]s) and the [`Validate`] trait
-//! that gives it.
+//! What a type declares about its input: its JSON [`Shape`] (objects as [`Field`]s, tuples as [`Element`]s,
+//! enums as [`Variant`]s under a [`Tagging`]) and the [`Validate`] trait that gives it.
 
 use super::issue::Issues;
 use super::path::Path;
@@ -8,7 +8,8 @@ use super::rules::Rules;
 /// A lazily built shape, so recursive types describe themselves without infinite recursion.
 pub type ShapeFn = fn() -> Shape;
 
-/// The JSON shape of a type: what the slow path walks, and what docs and code generators read.
+/// The JSON shape of a type: what the slow path walks, and what docs and code generators read. Every constraint
+/// a type declares is in it as data.
 #[derive(Debug, Clone)]
 pub enum Shape {
     /// Anything (`serde_json::Value`).
@@ -38,9 +39,70 @@ pub enum Shape {
     Record(ShapeFn),
     /// An object with named fields.
     Object(&'static [Field]),
-    /// A named type (`#[derive(Validate)]` on a struct with named fields or a unit-only enum): the Rust type name
-    /// and its shape. Validation looks straight through it; code generators use the name.
+    /// A fixed-length array with one shape per position (a Rust tuple or tuple struct). An input that is not an
+    /// array is `invalid.tuple.type`; one of another length is `invalid.tuple.length` (`{length}`).
+    Tuple(&'static [Element]),
+    /// An enum whose variants serde writes as [`Tagging`] says (any enum but a plain unit-only one).
+    Union {
+        /// How the variant is told apart on the wire.
+        tagging: Tagging,
+        /// The variants, in declaration order.
+        variants: &'static [Variant],
+    },
+    /// A named type (`#[derive(Validate)]` on a struct or an enum): the Rust type name and its shape. Validation
+    /// looks straight through it; code generators use the name.
     Named(&'static str, ShapeFn),
+}
+
+/// How serde tells an enum's variants apart (the `#[serde(tag, content, untagged)]` container attributes).
+///
+/// The tagged forms are discriminated unions: an input that is not an object is `invalid.dunion.notObject`, one
+/// without a variant name `invalid.dunion.missingDiscriminator` and one naming no variant
+/// `invalid.dunion.unknownVariant` (both with `{expected}`, the variant names). An untagged input that matches no
+/// variant is one `invalid.union.invalid` issue at the union's path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tagging {
+    /// serde's default: a unit variant is its name (`"Idle"`); any other variant is an object with one key, its
+    /// name, holding its content (`{"Move": {"x": 1}}`). Discriminator issues are reported at the union's path.
+    External,
+    /// `#[serde(tag = "type")]`: an object whose `tag` field names the variant, next to the variant's own fields
+    /// (`{"type": "Move", "x": 1}`). Discriminator issues are reported at `<path>.<tag>`.
+    Internal {
+        /// The discriminator field's name.
+        tag: &'static str,
+    },
+    /// `#[serde(tag = "t", content = "c")]`: `{"t": "Move", "c": {"x": 1}}`; a unit variant has no content.
+    /// Discriminator issues are reported at `<path>.<tag>`, content issues under `<path>.<content>`.
+    Adjacent {
+        /// The discriminator field's name.
+        tag: &'static str,
+        /// The content field's name.
+        content: &'static str,
+    },
+    /// `#[serde(untagged)]`: the content alone; the first variant it satisfies (after coercion) is the one. A unit
+    /// variant is `null`.
+    Untagged,
+}
+
+/// One variant of a [`Shape::Union`].
+#[derive(Debug, Clone)]
+pub struct Variant {
+    /// The variant's name on the wire (after serde renames); informational for an untagged enum.
+    pub name: &'static str,
+    /// The content's shape: `None` for a unit variant. A struct variant's fields are an object (merged with the
+    /// tag under internal tagging), a newtype variant its type's shape, a tuple variant a [`Shape::Tuple`].
+    pub shape: Option<ShapeFn>,
+    /// The constraints declared on a newtype variant's field, checked on its content.
+    pub rules: Rules,
+}
+
+/// One position of a [`Shape::Tuple`].
+#[derive(Debug, Clone)]
+pub struct Element {
+    /// The element's shape.
+    pub shape: ShapeFn,
+    /// The declared constraints (on a tuple struct's field).
+    pub rules: Rules,
 }
 
 /// One field of an object shape.
@@ -54,6 +116,22 @@ pub struct Field {
     pub rules: Rules,
     /// Whether the field may be missing even though its shape is not optional (`#[serde(default)]`).
     pub has_default: bool,
+    /// `#[serde(flatten)]`: the field's own fields are read from the enclosing object (at its path), not from a
+    /// field named `name`. Its shape is an object (usually a [`Shape::Named`] one).
+    pub flatten: bool,
+}
+
+impl Field {
+    /// A plain field: no constraints, no default, not flattened.
+    pub const fn new(name: &'static str, shape: ShapeFn) -> Field {
+        Field {
+            name,
+            shape,
+            rules: Rules::NONE,
+            has_default: false,
+            flatten: false,
+        }
+    }
 }
 
 /// A type that can be validated with grest's issue codes.

@@ -1,4 +1,4 @@
-//! [`Validate`] for std and serde_json types: numbers carry their type's range, containers walk their
+//! [`Validate`] for std and serde_json types: numbers carry their type's range, containers and tuples walk their
 //! elements.
 
 use std::collections::{BTreeMap, HashMap};
@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 
 use super::issue::Issues;
 use super::path::Path;
-use super::rules::{Rules, check_bounds, max_opt, min_opt};
-use super::shape::{Shape, Validate};
+use super::rules::{Rules, max_opt, min_opt};
+use super::shape::{Element, Shape, Validate};
 
 macro_rules! impl_int {
     ($($t:ty),*) => {$(
@@ -21,7 +21,7 @@ macro_rules! impl_int {
             fn check_rules(&self, rules: &Rules, path: &Path, issues: &mut Issues) {
                 // Declared bounds narrow the type's own, exactly as on the slow path.
                 let (lo, hi) = (Some(<$t>::MIN as f64), Some(<$t>::MAX as f64));
-                check_bounds(*self as f64, max_opt(lo, rules.min), min_opt(hi, rules.max), path, issues);
+                rules.check_number_within(*self as f64, max_opt(lo, rules.min), min_opt(hi, rules.max), path, issues);
             }
         }
     )*};
@@ -37,7 +37,7 @@ macro_rules! impl_wide_int {
             }
             fn check_rules(&self, rules: &Rules, path: &Path, issues: &mut Issues) {
                 // Declared bounds narrow the type's own, exactly as on the slow path.
-                check_bounds(*self as f64, max_opt($min, rules.min), rules.max, path, issues);
+                rules.check_number_within(*self as f64, max_opt($min, rules.min), rules.max, path, issues);
             }
         }
     )*};
@@ -170,6 +170,45 @@ impl<T: Validate> Validate for BTreeMap<String, T> {
         validate_entries(self.iter(), path, issues);
     }
 }
+
+/// A tuple's element shapes, as a constant (a generic function cannot promote a slice of its type parameters'
+/// functions to `'static`; an associated constant can hold it).
+trait TupleElements {
+    const ELEMENTS: &'static [Element];
+}
+
+macro_rules! impl_tuple {
+    ($(($($t:ident . $i:tt),+)),*) => {$(
+        impl<$($t: Validate),+> TupleElements for ($($t,)+) {
+            const ELEMENTS: &'static [Element] = &[$(Element { shape: <$t>::shape, rules: Rules::NONE }),+];
+        }
+
+        /// A JSON array with one element per position (as serde writes a tuple).
+        impl<$($t: Validate),+> Validate for ($($t,)+) {
+            const DEEP: bool = false $(|| <$t>::DEEP)+;
+            fn shape() -> Shape {
+                Shape::Tuple(<Self as TupleElements>::ELEMENTS)
+            }
+            fn validate(&self, path: &mut Path, issues: &mut Issues) {
+                $(if <$t>::DEEP {
+                    let mark = path.push($i as usize);
+                    self.$i.validate(path, issues);
+                    path.pop_to(mark);
+                })+
+            }
+        }
+    )*};
+}
+impl_tuple!(
+    (A.0),
+    (A.0, B.1),
+    (A.0, B.1, C.2),
+    (A.0, B.1, C.2, D.3),
+    (A.0, B.1, C.2, D.3, E.4),
+    (A.0, B.1, C.2, D.3, E.4, F.5),
+    (A.0, B.1, C.2, D.3, E.4, F.5, G.6),
+    (A.0, B.1, C.2, D.3, E.4, F.5, G.6, H.7)
+);
 
 impl Validate for Map<String, Value> {
     const DEEP: bool = false;

@@ -23,10 +23,8 @@ macro_rules! validated {
             fn shape() -> Shape {
                 fn object() -> Shape {
                     static FIELDS: &[Field] = &[$(Field {
-                        name: stringify!($field),
-                        shape: <$ty as Validate>::shape,
                         rules: validated!(@rules $($rules)?),
-                        has_default: false,
+                        ..Field::new(stringify!($field), <$ty as Validate>::shape)
                     }),*];
                     Shape::Object(FIELDS)
                 }
@@ -77,13 +75,22 @@ validated!(
 );
 
 /// Decodes `json` through [`decode`] (fast path when serde accepts it) and through [`decode_value`] (always the
-/// slow path), checks that both agree, and returns the result.
+/// slow path), checks that both agree, and returns the result. When serde accepts the input, the typed check
+/// ([`check`]) must find exactly the issues the slow path lists.
 ///
 /// [`decode`]: fn@decode
+/// [`check`]: fn@check
 fn both<T: DeserializeOwned + Validate + PartialEq + Debug>(json: &str) -> Result<T, Issues> {
     let via_decode = decode::<T>(Some(json));
     let via_slow = decode_value::<T>(serde_json::from_str(json).expect("test input must be valid JSON"));
     assert_eq!(via_decode, via_slow, "fast and slow path disagree on {json}");
+    if let Ok(typed) = serde_json::from_str::<T>(json) {
+        assert_eq!(
+            check(&typed).err(),
+            via_slow.as_ref().err().cloned(),
+            "the typed check disagrees on {json}"
+        );
+    }
     via_decode
 }
 
@@ -98,6 +105,13 @@ fn issue_values<T: DeserializeOwned + Validate + PartialEq + Debug>(json: &str) 
     serde_json::to_value(both::<T>(json).expect_err("input must be rejected")).unwrap()
 }
 
+/// The slow path's walk alone: `input` checked against `shape`; the coerced value and the issues as JSON.
+fn walk(shape: &Shape, mut input: Value) -> (Value, Value) {
+    let mut issues = Issues::new();
+    check_value(Some(&mut input), shape, &Rules::NONE, &mut Path::root(), &mut issues);
+    (input, serde_json::to_value(issues).unwrap())
+}
+
 // Declared after `validated!`, which they use.
 mod coercion;
 mod containers;
@@ -108,3 +122,5 @@ mod presence;
 mod query;
 mod round_trip;
 mod strings;
+mod tuples;
+mod unions;

@@ -19,17 +19,10 @@ impl Validate for Defaulted {
     fn shape() -> Shape {
         static FIELDS: [Field; 2] = [
             Field {
-                name: "n",
-                shape: <u32 as Validate>::shape,
-                rules: Rules::NONE,
                 has_default: true,
+                ..Field::new("n", <u32 as Validate>::shape)
             },
-            Field {
-                name: "text",
-                shape: <String as Validate>::shape,
-                rules: Rules::NONE,
-                has_default: false,
-            },
+            Field::new("text", <String as Validate>::shape),
         ];
         Shape::Object(&FIELDS)
     }
