@@ -481,6 +481,49 @@ pub async fn handshaking_server() -> (String, tokio::sync::mpsc::UnboundedReceiv
     (format!("ws://{addr}"), sockets)
 }
 
+/// Plays two socket faults against a client of [`handshaking_server`] whose `on_error` sends `socket {SessionEnd:?}`
+/// and whose `on_disconnect` sends `disconnect {DisconnectReason:?}` into `events`, checking each is reported before
+/// the drop and that the client reconnects after each: a frame that breaks the protocol (the client fails the
+/// connection with 1002), then a connection dropped without a Close frame.
+pub async fn expect_socket_faults_reported(
+    sockets: &mut tokio::sync::mpsc::UnboundedReceiver<WebSocketStream<TcpStream>>,
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
+    use grest_ws::client::DisconnectReason;
+    use grest_ws::session::SessionEnd;
+    use tokio::io::AsyncWriteExt;
+
+    async fn next(events: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> String {
+        tokio::time::timeout(PATIENCE, events.recv())
+            .await
+            .expect("an event in time")
+            .expect("the sender lives")
+    }
+    async fn next_socket(
+        sockets: &mut tokio::sync::mpsc::UnboundedReceiver<WebSocketStream<TcpStream>>,
+    ) -> WebSocketStream<TcpStream> {
+        tokio::time::timeout(PATIENCE, sockets.recv())
+            .await
+            .expect("connects in time")
+            .expect("the server lives")
+    }
+
+    let mut first = next_socket(sockets).await;
+    // FIN + reserved opcode 3: not a WebSocket frame.
+    first.get_mut().write_all(&[0x83, 0x00]).await.expect("write");
+    assert_eq!(
+        next(events).await,
+        format!("socket {:?}", SessionEnd::ProtocolViolation(1002))
+    );
+    assert_eq!(next(events).await, format!("disconnect {:?}", DisconnectReason::Drop));
+
+    drop(next_socket(sockets).await);
+    assert_eq!(next(events).await, format!("socket {:?}", SessionEnd::ConnectionLost));
+    assert_eq!(next(events).await, format!("disconnect {:?}", DisconnectReason::Drop));
+    let _third = next_socket(sockets).await;
+    drop(first);
+}
+
 /// Parses the JSON data of a text frame `type:path:id:data`.
 pub fn frame_data(frame: &str) -> serde_json::Value {
     let data = frame.splitn(4, ':').nth(3).expect("frame has data");

@@ -625,9 +625,7 @@ async fn live_handlers_outlive_a_reconnect_under_the_setups_own() {
 /// the client reconnects after each.
 #[tokio::test]
 async fn on_error_reports_socket_faults_as_typed_values() {
-    use grest_ws::client::{ClientError, DisconnectReason, ReconnectConfig};
-    use grest_ws::session::SessionEnd;
-    use tokio::io::AsyncWriteExt;
+    use grest_ws::client::{ClientError, ReconnectConfig};
 
     let (url, mut sockets) = grest_ws_tests::handshaking_server().await;
     let (tx, mut events) = mpsc::unbounded_channel();
@@ -649,35 +647,6 @@ async fn on_error_reports_socket_faults_as_typed_values() {
         .connect(lab::Handlers::new())
         .await
         .expect("connect");
-    let mut first = sockets.recv().await.expect("the first socket");
-    // FIN + reserved opcode 3: not a WebSocket frame.
-    first.get_mut().write_all(&[0x83, 0x00]).await.unwrap();
-    assert_eq!(
-        next(&mut events).await,
-        format!("socket {:?}", SessionEnd::ProtocolViolation(1002))
-    );
-    assert_eq!(
-        next(&mut events).await,
-        format!("disconnect {:?}", DisconnectReason::Drop)
-    );
-
-    let second = tokio::time::timeout(PATIENCE, sockets.recv())
-        .await
-        .expect("reconnects")
-        .expect("socket");
-    drop(second);
-    assert_eq!(
-        next(&mut events).await,
-        format!("socket {:?}", SessionEnd::ConnectionLost)
-    );
-    assert_eq!(
-        next(&mut events).await,
-        format!("disconnect {:?}", DisconnectReason::Drop)
-    );
-    let _third = tokio::time::timeout(PATIENCE, sockets.recv())
-        .await
-        .expect("reconnects again")
-        .expect("socket");
-    drop(first);
+    grest_ws_tests::expect_socket_faults_reported(&mut sockets, &mut events).await;
     client.close();
 }

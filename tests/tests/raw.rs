@@ -1047,20 +1047,10 @@ async fn raw_disconnect_closes_with_1000_and_ends_for_good() {
     );
 }
 
-async fn next(events: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> String {
-    tokio::time::timeout(PATIENCE, events.recv())
-        .await
-        .expect("an event in time")
-        .expect("the sender lives")
-}
-
 /// The raw client's `on_error` reports socket faults as typed values before the drop: a frame that breaks the
 /// protocol (1002), then a connection dropped without a Close frame; it reconnects after each.
 #[tokio::test]
 async fn raw_on_error_reports_socket_faults_as_typed_values() {
-    use grest_ws::client::DisconnectReason;
-    use grest_ws::session::SessionEnd;
-
     let (url, mut sockets) = grest_ws_tests::handshaking_server().await;
     let (tx, mut events) = tokio::sync::mpsc::unbounded_channel();
     let (errors, disconnects) = (tx.clone(), tx);
@@ -1080,35 +1070,6 @@ async fn raw_on_error_reports_socket_faults_as_typed_values() {
         .connect()
         .await
         .expect("connects");
-    let mut first = sockets.recv().await.expect("the first socket");
-    // FIN + reserved opcode 3: not a WebSocket frame.
-    first.get_mut().write_all(&[0x83, 0x00]).await.unwrap();
-    assert_eq!(
-        next(&mut events).await,
-        format!("socket {:?}", SessionEnd::ProtocolViolation(1002))
-    );
-    assert_eq!(
-        next(&mut events).await,
-        format!("disconnect {:?}", DisconnectReason::Drop)
-    );
-
-    let second = tokio::time::timeout(PATIENCE, sockets.recv())
-        .await
-        .expect("reconnects")
-        .expect("socket");
-    drop(second);
-    assert_eq!(
-        next(&mut events).await,
-        format!("socket {:?}", SessionEnd::ConnectionLost)
-    );
-    assert_eq!(
-        next(&mut events).await,
-        format!("disconnect {:?}", DisconnectReason::Drop)
-    );
-    let _third = tokio::time::timeout(PATIENCE, sockets.recv())
-        .await
-        .expect("reconnects again")
-        .expect("socket");
-    drop(first);
+    grest_ws_tests::expect_socket_faults_reported(&mut sockets, &mut events).await;
     client.close();
 }
