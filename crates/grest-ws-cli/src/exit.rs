@@ -193,6 +193,10 @@ impl fmt::Display for Failure {
                     f,
                     "{url} did not answer the handshake in time (is it a grest endpoint? raise --handshake-timeout)"
                 ),
+                ConnectError::Closed { code: Some(4000), .. } => write!(
+                    f,
+                    "cannot connect to {url}: {error} (check the query parameters: --query or the URL's)"
+                ),
                 other => write!(f, "cannot connect to {url}: {other}"),
             },
             Failure::Closed { url, reason, error } => match (reason, error) {

@@ -41,6 +41,7 @@ pub struct Greeting {
 /// The handshake query.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, Validate)]
 pub struct DeskQuery {
+    #[validate(non_empty)]
     room: Option<String>,
 }
 
@@ -417,7 +418,8 @@ async fn invalid_json_is_refused_before_connecting() {
     assert!(refused.failed(3, "the JSON input is not valid JSON (").is_empty());
 }
 
-/// No server, a wrong path, a refused handshake, a reply that does not come, a malformed command line.
+/// No server, a wrong path, a refused handshake, a query the server refuses, a reply that does not come, a
+/// malformed command line.
 #[tokio::test]
 async fn connection_failures_say_what_failed_and_exit_by_kind() {
     let (server, _seen) = start().await;
@@ -448,6 +450,24 @@ async fn connection_failures_say_what_failed_and_exit_by_kind() {
     assert!(
         envelope.starts_with(r#"{"success":false,"type":"NOT_AUTHORIZED","statusCode":401"#),
         "{envelope}"
+    );
+
+    let bad_query = ran(&[
+        "call",
+        &desk,
+        "Desk.crash",
+        "--bearer",
+        "secret-ada",
+        "--query",
+        "room=",
+    ])
+    .await;
+    bad_query.failed(
+        6,
+        &format!(
+            "cannot connect to {desk}: the server closed the connection during the handshake with code 4000 (Invalid \
+             query parameters) (check the query parameters"
+        ),
     );
 
     let slow = ran(&["call", &desk, "Desk.slow", "--bearer", "secret-ada", "--timeout", "0.5"]).await;
