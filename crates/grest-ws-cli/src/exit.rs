@@ -56,7 +56,7 @@ impl Exit {
         ),
         (
             Exit::Closed,
-            "the connection closed during the handshake or before the reply",
+            "the connection closed (during the handshake, before the reply, or while listening)",
         ),
         (Exit::Timeout, "no connection or no reply within the timeout"),
         (Exit::RouteNotFound, "ROUTE_NOT_FOUND: no such method"),

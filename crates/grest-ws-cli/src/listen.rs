@@ -20,7 +20,8 @@ pub(crate) async fn run(args: ListenArgs) -> Result<(), Failure> {
             break Ok(());
         }
         let event = tokio::select! {
-            _ = &mut interrupted => break Ok(()),
+            // Without a Ctrl-C handler (`Err`), only --count or the end of the connection stops it.
+            Ok(()) = &mut interrupted => break Ok(()),
             event = connection.next() => event,
         };
         match event {

@@ -3,12 +3,13 @@
 //! and every kind of failure with its one-line message and its exit code. Each test waits for what it expects
 //! (the program's exit, its output lines, what the server recorded), never for time to pass.
 
+use std::path::PathBuf;
 use std::process::{Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use grest_ws::server::{Connected, GrestWs, WireHandler};
+use grest_ws::server::{Connected, GrestWs, TlsIdentity, WireHandler};
 use grest_ws::{
     ErrorEnvelope, Forbidden, HandlerResult, NotAuthorized, Permission, RouteNotFound, ServerError, Validate,
     ValidationError, WebSocketSchema, Wire, contract, define_error,
@@ -176,8 +177,8 @@ impl Shared {
     }
 }
 
-/// A server with the three endpoints, and what it saw.
-async fn start() -> (TestServer, Seen) {
+/// The three endpoints, and what they saw.
+fn app() -> (axum::Router, Seen) {
     let (notes, notes_seen) = mpsc::unbounded_channel();
     let (answers, answers_seen) = mpsc::unbounded_channel();
     let shared = Shared {
@@ -206,6 +207,12 @@ async fn start() -> (TestServer, Seen) {
         notes: notes_seen,
         answers: answers_seen,
     };
+    (router, seen)
+}
+
+/// The app on a loopback port.
+async fn start() -> (TestServer, Seen) {
+    let (router, seen) = app();
     (TestServer::start(router).await, seen)
 }
 
@@ -483,6 +490,94 @@ fn closed_port() -> std::net::SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("a free port")
+}
+
+/// A self-signed certificate for `localhost` in a folder of its own, removed when dropped.
+struct Certificate {
+    dir: PathBuf,
+}
+
+impl Certificate {
+    fn generate() -> Certificate {
+        let rcgen::CertifiedKey { cert, signing_key } =
+            rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("a certificate");
+        let dir = std::env::temp_dir().join(format!(
+            "grest-ws-cli-tls-{}-{}",
+            std::process::id(),
+            closed_port().port()
+        ));
+        std::fs::create_dir_all(&dir).expect("a temporary folder");
+        std::fs::write(dir.join("cert.pem"), cert.pem()).expect("cert.pem written");
+        std::fs::write(dir.join("key.pem"), signing_key.serialize_pem()).expect("key.pem written");
+        Certificate { dir }
+    }
+
+    fn cert(&self) -> String {
+        self.dir.join("cert.pem").to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for Certificate {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `wss://` with a self-signed certificate: trusted through `--ca`, refused without it; an unreadable `--ca` is a
+/// usage error.
+#[tokio::test]
+async fn wss_trusts_the_certificates_of_ca() {
+    let certificate = Certificate::generate();
+    let key = certificate.dir.join("key.pem");
+    let identity = TlsIdentity::from_pem_files(certificate.cert(), key).expect("a usable identity");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+    let port = listener.local_addr().expect("bound").port();
+    let (router, _seen) = app();
+    let server = tokio::spawn(async move { grest_ws::server::serve(listener, router).tls(identity).await });
+    let desk = format!("wss://localhost:{port}/ws/desk");
+    let call = |extra: &'static [&'static str]| {
+        let desk = desk.clone();
+        async move {
+            let mut args = vec![
+                "call",
+                desk.as_str(),
+                "Desk.greet",
+                r#"{"name":"tls"}"#,
+                "--bearer",
+                "secret-ada",
+            ];
+            args.extend(extra);
+            ran(&args).await
+        }
+    };
+
+    let cert = certificate.cert();
+    let trusted = ran(&[
+        "call",
+        &desk,
+        "Desk.greet",
+        r#"{"name":"tls"}"#,
+        "--bearer",
+        "secret-ada",
+        "--ca",
+        &cert,
+    ])
+    .await;
+    assert_eq!(trusted.code, 0, "{:?}", trusted.stderr);
+    assert!(trusted.stdout.starts_with("\"hello tls from ada"), "{}", trusted.stdout);
+
+    call(&[])
+        .await
+        .failed(4, &format!("cannot connect to {desk}: TLS handshake failed"));
+
+    let unreadable = call(&["--ca", "/nonexistent/ca.pem"]).await;
+    assert_eq!(unreadable.code, 2, "{:?}", unreadable.stderr);
+    assert!(
+        unreadable.stderr[0].contains("cannot read CA certificates from /nonexistent/ca.pem"),
+        "{:?}",
+        unreadable.stderr
+    );
+    server.abort();
 }
 
 // ---- listen --------------------------------------------------------------------------------------------------
