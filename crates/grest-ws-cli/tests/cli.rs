@@ -63,6 +63,8 @@ contract! {
             slow() -> bool, errors: [ServerError], permission: Permission::Public;
             /// Fire-and-forget: recorded.
             note(String), permission: Permission::Public;
+            /// The connection's number; never answered on a connection that is dropped.
+            attempt() -> u32, errors: [ServerError], permission: Permission::Public;
         }
         server_to_client {
             /// Pushed on the live endpoints, with the connection's number.
@@ -109,6 +111,10 @@ struct Seen {
 struct Session {
     greeting: String,
     notes: mpsc::UnboundedSender<String>,
+    /// The live connection's number (0 on the calls-only endpoint).
+    number: u32,
+    /// Whether the connection is dropped after its question (so `attempt` never answers on it).
+    doomed: bool,
 }
 
 impl desk::Server for Session {
@@ -131,6 +137,12 @@ impl desk::Server for Session {
     async fn note(&self, text: String) {
         let _ = self.notes.send(text);
     }
+    async fn attempt(&self) -> HandlerResult<u32, desk::AttemptError> {
+        if self.doomed {
+            std::future::pending::<()>().await;
+        }
+        Ok(self.number)
+    }
 }
 
 /// What every connection shares.
@@ -142,22 +154,28 @@ struct Shared {
 }
 
 impl Shared {
-    fn session(&self, greeting: String) -> Session {
+    fn session(&self, greeting: String, number: u32, doomed: bool) -> Session {
         Session {
             greeting,
             notes: self.notes.clone(),
+            number,
+            doomed,
         }
     }
 
     /// A calls-only connection: its greeting says what the handshake carried.
     fn desk(&self, conn: &Connected<Desk>) -> Session {
-        self.session(format!(
-            "from {} via {}, {} theme, room {}",
-            conn.principal::<String>(TOKEN).map_or("-", String::as_str),
-            conn.wire(CLIENT).unwrap_or("-"),
-            conn.wire(THEME).unwrap_or("-"),
-            conn.query.room.as_deref().unwrap_or("-"),
-        ))
+        self.session(
+            format!(
+                "from {} via {}, {} theme, room {}",
+                conn.principal::<String>(TOKEN).map_or("-", String::as_str),
+                conn.wire(CLIENT).unwrap_or("-"),
+                conn.wire(THEME).unwrap_or("-"),
+                conn.query.room.as_deref().unwrap_or("-"),
+            ),
+            0,
+            false,
+        )
     }
 
     /// A live connection: a tick with its number, then the question; the first is dropped after it when
@@ -166,14 +184,15 @@ impl Shared {
         let number = self.connections.fetch_add(1, Ordering::SeqCst) + 1;
         let answers = self.answers.clone();
         let peer = conn.peer;
+        let doomed = drop_first && number == 1;
         tokio::spawn(async move {
             let _ = peer.tick(&number).await;
             let _ = answers.send(peer.ask_name().await);
-            if drop_first && number == 1 {
+            if doomed {
                 peer.handle().close();
             }
         });
-        self.session(String::new())
+        self.session(String::new(), number, doomed)
     }
 }
 
@@ -415,6 +434,25 @@ async fn error_replies_print_their_envelope_and_exit_by_type() {
         let envelope: serde_json::Value = serde_json::from_str(envelope).expect("the envelope is JSON");
         assert_eq!(envelope["success"], false, "{envelope}");
     }
+}
+
+/// With `--reconnect`, a call whose connection drops before the reply is sent again on the next connection.
+#[tokio::test]
+async fn a_call_with_reconnect_is_sent_again_after_a_drop() {
+    let (server, _seen) = start().await;
+    let flaky = url(&server, "ws/desk-flaky");
+    let once = ran(&["call", &flaky, "Desk.attempt", "--bearer", "secret-ada", "--reconnect"]).await;
+    assert_eq!((once.code, once.stdout.as_str()), (0, "2\n"), "{:?}", once.stderr);
+    assert!(
+        once.stderr.iter().any(|line| line.starts_with("reconnected to ")),
+        "{:?}",
+        once.stderr
+    );
+
+    let (server, _seen) = start().await;
+    let flaky = url(&server, "ws/desk-flaky");
+    let dropped = ran(&["call", &flaky, "Desk.attempt", "--bearer", "secret-ada"]).await;
+    dropped.failed(6, &format!("the connection to {flaky} closed"));
 }
 
 /// Invalid JSON input is refused before connecting (here there is no server at all).
