@@ -1,0 +1,42 @@
+//! `grest-ws`: a command line for grest WebSocket endpoints — what grpcurl is to gRPC. It speaks only the wire
+//! protocol (docs/protocol.md), so it works against any grest-ws or grest-ts server without the contract:
+//!
+//! * `grest-ws call <url> <Module.method> [json]` sends a request and prints the result's data as JSON; an error
+//!   reply goes to stderr as its envelope, and the exit code says which error it was ([`exit::Exit`]).
+//! * `grest-ws listen <url>` prints every push and server-to-client request as one JSON line, answering the
+//!   requests from `--answer` rules.
+//!
+//! Both take handshake headers, cookies, query parameters and a bearer token, `wss://` with a private CA, and
+//! `--reconnect`. Run `grest-ws --help` for the flags, examples and the exit code table.
+
+mod answer;
+mod args;
+mod call;
+mod connect;
+mod exit;
+mod listen;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+use crate::exit::Exit;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let outcome = match Cli::parse().command {
+        Command::Call(args) => call::run(args).await,
+        Command::Listen(args) => listen::run(args).await,
+    };
+    match outcome {
+        Ok(()) => Exit::Ok.into(),
+        Err(failure) => {
+            if let Some(envelope) = failure.envelope() {
+                eprintln!("{envelope}");
+            }
+            eprintln!("error: {failure}");
+            failure.exit().into()
+        }
+    }
+}
