@@ -726,3 +726,30 @@ async fn listen_without_reconnect_ends_when_the_connection_drops() {
         "{stderr}"
     );
 }
+
+/// The repository README's exit-code table lists exactly the codes `--help` lists, in the same order.
+#[tokio::test]
+async fn the_readme_lists_the_exit_codes_help_lists() {
+    let help = ran(&["--help"]).await;
+    assert_eq!(help.code, 0);
+    let from_help: Vec<String> = help
+        .stdout
+        .lines()
+        .skip_while(|line| !line.starts_with("Exit codes:"))
+        .skip(1)
+        .map_while(|line| line.trim_start().split_once("  ").map(|(code, _)| code.to_owned()))
+        .collect();
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).expect("README");
+    let from_readme: Vec<String> = readme
+        .lines()
+        .skip_while(|line| !line.starts_with("| exit code |"))
+        .skip(2)
+        .map_while(|line| {
+            line.strip_prefix("| ")
+                .and_then(|row| row.split_once(" |"))
+                .map(|(code, _)| code.to_owned())
+        })
+        .collect();
+    assert!(from_help.len() > 10, "{:?}", help.stdout);
+    assert_eq!(from_readme, from_help);
+}
