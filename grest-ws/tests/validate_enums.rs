@@ -299,7 +299,7 @@ fn the_shape_describes_tagging_and_variants_as_data() {
     let Shape::Named("Event", inner) = Event::shape() else {
         panic!("a named shape");
     };
-    let Shape::Union { tagging, variants } = inner() else {
+    let Shape::Union { tagging, variants } = inner.get() else {
         panic!("a union");
     };
     assert_eq!(tagging, Tagging::Internal { tag: "type" });
@@ -308,7 +308,7 @@ fn the_shape_describes_tagging_and_variants_as_data() {
         names,
         [("joined", true), ("left", true), ("ping", false), ("msg", true)]
     );
-    let Shape::Object(fields) = (variants[3].shape.unwrap())() else {
+    let Shape::Object(fields) = variants[3].shape.unwrap().get() else {
         panic!("a struct variant's content is an object");
     };
     assert!(fields[0].rules.non_empty);

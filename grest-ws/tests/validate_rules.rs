@@ -146,7 +146,7 @@ fn a_pattern_is_data_in_the_shape() {
     let Shape::Named(_, object) = Patterned::shape() else {
         panic!("named")
     };
-    let Shape::Object(fields) = object() else {
+    let Shape::Object(fields) = object.get() else {
         panic!("object")
     };
     let pattern = fields[0].rules.pattern.expect("a pattern");
@@ -194,7 +194,7 @@ fn formats_are_data_in_the_shape() {
     let Shape::Named(_, object) = Formats::shape() else {
         panic!("named")
     };
-    let Shape::Object(fields) = object() else {
+    let Shape::Object(fields) = object.get() else {
         panic!("object")
     };
     let formats: Vec<_> = fields.iter().map(|f| f.rules.format.map(Format::name)).collect();

@@ -133,7 +133,7 @@ fn shapes_and_fast_paths() {
     let Shape::Named("Range", inner) = Range::shape() else {
         panic!("named")
     };
-    let Shape::Tuple(elements) = inner() else {
+    let Shape::Tuple(elements) = inner.get() else {
         panic!("a tuple")
     };
     assert_eq!(
@@ -145,7 +145,7 @@ fn shapes_and_fast_paths() {
     let Shape::Named(_, object) = Search::shape() else {
         panic!("named")
     };
-    let Shape::Object(fields) = object() else {
+    let Shape::Object(fields) = object.get() else {
         panic!("object")
     };
     let flattened: Vec<_> = fields.iter().map(|f| (f.name, f.flatten)).filter(|f| f.1).collect();

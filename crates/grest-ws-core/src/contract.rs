@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::auth::Wire;
-use crate::validate::{Issues, Shape, ShapeFn, Validate};
+use crate::validate::{Issues, Shape, Validate};
 
 // Declared in `auth`, next to the grants that satisfy it, so that `auth` needs nothing from this module; contracts
 // name one per connection and per method.
@@ -78,16 +78,16 @@ pub struct MethodMeta {
     /// The declared permission, if any.
     pub permission: Option<Permission>,
     /// The input shape; `None` when the method takes no input.
-    pub input: Option<ShapeFn>,
+    pub input: Option<fn() -> Shape>,
     /// The success shape; `None` for fire-and-forget.
-    pub success: Option<ShapeFn>,
+    pub success: Option<fn() -> Shape>,
 }
 
 /// The handshake part of a contract.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectMeta {
     /// The query shape; `None` when the contract takes no query.
-    pub query: Option<ShapeFn>,
+    pub query: Option<fn() -> Shape>,
     /// The declared handshake errors.
     pub errors: &'static [ErrorMeta],
     /// The connection permission, if any.

@@ -46,7 +46,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use grest_ws_core::contract::{Direction, ErrorMeta, MethodMeta};
-use grest_ws_core::validate::{Field, Rules, Shape, Tagging, Variant};
+use grest_ws_core::validate::{Field, Rules, Shape, ShapeFn, Tagging, Variant};
 use grest_ws_core::{Contract, WebSocketSchema};
 use serde_json::{Map, Value, json};
 
@@ -463,10 +463,7 @@ impl Model {
         )
     }
 
-    fn optional_shape(
-        &mut self,
-        shape: Option<grest_ws_core::validate::ShapeFn>,
-    ) -> Result<(String, Value), TypegenError> {
+    fn optional_shape(&mut self, shape: Option<fn() -> Shape>) -> Result<(String, Value), TypegenError> {
         match shape {
             Some(shape) => {
                 let shape = shape();
@@ -516,11 +513,11 @@ impl Model {
                 if fields
                     .iter()
                     .filter(|f| f.flatten)
-                    .all(|f| is_named_object(&(f.shape)())) =>
+                    .all(|f| is_named_object(&f.shape.get())) =>
             {
                 let mut extends = Vec::new();
                 for field in fields.iter().filter(|f| f.flatten) {
-                    extends.push(self.ts(&(field.shape)())?);
+                    extends.push(self.ts(&field.shape.get())?);
                 }
                 let extends = if extends.is_empty() {
                     String::new()
@@ -552,7 +549,7 @@ impl Model {
     /// The TypeScript type of a shape.
     fn ts(&mut self, shape: &Shape) -> Result<String, TypegenError> {
         match shape {
-            Shape::Named(name, inner) => self.named(name, &inner()).map(str::to_owned),
+            Shape::Named(name, inner) => self.named(name, &inner.get()).map(str::to_owned),
             other => self.ts_body(other),
         }
     }
@@ -571,9 +568,9 @@ impl Model {
                 .map(|v| Value::from(*v).to_string())
                 .collect::<Vec<_>>()
                 .join(" | "),
-            Shape::Optional(inner) => format!("{} | null", self.ts(&inner())?),
+            Shape::Optional(inner) => format!("{} | null", self.ts(&inner.get())?),
             Shape::Array(item) => {
-                let item = item();
+                let item = item.get();
                 let text = self.ts(&item)?;
                 if needs_parens(&item) {
                     format!("({text})[]")
@@ -581,13 +578,13 @@ impl Model {
                     format!("{text}[]")
                 }
             }
-            Shape::Record(item) => format!("Record<string, {}>", self.ts(&item())?),
+            Shape::Record(item) => format!("Record<string, {}>", self.ts(&item.get())?),
             Shape::Object(fields) => {
                 let mut parts = Vec::new();
                 let mut flattened = Vec::new();
                 for field in *fields {
                     if field.flatten {
-                        flattened.push(self.ts(&(field.shape)())?);
+                        flattened.push(self.ts(&field.shape.get())?);
                         continue;
                     }
                     let (optional, ty) = self.field(field)?;
@@ -609,7 +606,7 @@ impl Model {
             Shape::Tuple(elements) => {
                 let mut items = Vec::new();
                 for element in *elements {
-                    items.push(self.ts(&(element.shape)())?);
+                    items.push(self.ts(&element.shape.get())?);
                 }
                 format!("[{}]", items.join(", "))
             }
@@ -621,14 +618,14 @@ impl Model {
                 }
                 members.join(" | ")
             }
-            Shape::Named(name, inner) => self.named(name, &inner())?.to_owned(),
+            Shape::Named(name, inner) => self.named(name, &inner.get())?.to_owned(),
         })
     }
 
     /// The TypeScript type of one variant of an enum, as serde writes it.
     fn variant_ts(&mut self, tagging: Tagging, variant: &Variant) -> Result<String, TypegenError> {
         let name = Value::from(variant.name).to_string();
-        let content = variant.shape.map(|shape| shape());
+        let content = variant.shape.map(ShapeFn::get);
         Ok(match (tagging, content) {
             (Tagging::External, None) => name,
             (Tagging::External, Some(content)) => format!("{{ {}: {} }}", property(variant.name), self.ts(&content)?),
@@ -658,7 +655,7 @@ impl Model {
 
     /// Whether a field may be left out, and its type.
     fn field(&mut self, field: &Field) -> Result<(bool, String), TypegenError> {
-        let shape = (field.shape)();
+        let shape = field.shape.get();
         let optional = field.has_default || matches!(shape, Shape::Optional(_));
         Ok((optional, self.ts(&shape)?))
     }
@@ -683,15 +680,15 @@ impl Model {
                 Value::Object(out)
             }
             Shape::Literal(values) => json!({ "kind": "literal", "values": values }),
-            Shape::Optional(inner) => json!({ "kind": "optional", "inner": self.data(&inner())? }),
-            Shape::Array(item) => json!({ "kind": "array", "item": self.data(&item())? }),
-            Shape::Record(item) => json!({ "kind": "record", "item": self.data(&item())? }),
+            Shape::Optional(inner) => json!({ "kind": "optional", "inner": self.data(&inner.get())? }),
+            Shape::Array(item) => json!({ "kind": "array", "item": self.data(&item.get())? }),
+            Shape::Record(item) => json!({ "kind": "record", "item": self.data(&item.get())? }),
             Shape::Object(fields) => {
                 let mut list = Vec::new();
                 for field in *fields {
                     let mut out = Map::new();
                     out.insert("name".to_owned(), Value::from(field.name));
-                    out.insert("shape".to_owned(), self.data(&(field.shape)())?);
+                    out.insert("shape".to_owned(), self.data(&field.shape.get())?);
                     if let Some(rules) = rules(&field.rules) {
                         out.insert("rules".to_owned(), rules);
                     }
@@ -709,7 +706,7 @@ impl Model {
                 let mut items = Vec::new();
                 for element in *elements {
                     let mut out = Map::new();
-                    out.insert("shape".to_owned(), self.data(&(element.shape)())?);
+                    out.insert("shape".to_owned(), self.data(&element.shape.get())?);
                     if let Some(rules) = rules(&element.rules) {
                         out.insert("rules".to_owned(), rules);
                     }
@@ -738,7 +735,7 @@ impl Model {
                     let mut entry = Map::new();
                     entry.insert("name".to_owned(), Value::from(variant.name));
                     if let Some(shape) = variant.shape {
-                        entry.insert("shape".to_owned(), self.data(&shape())?);
+                        entry.insert("shape".to_owned(), self.data(&shape.get())?);
                     }
                     if let Some(rules) = rules(&variant.rules) {
                         entry.insert("rules".to_owned(), rules);
@@ -748,7 +745,7 @@ impl Model {
                 out.insert("variants".to_owned(), Value::Array(list));
                 Value::Object(out)
             }
-            Shape::Named(name, inner) => json!({ "kind": "ref", "name": self.named(name, &inner())? }),
+            Shape::Named(name, inner) => json!({ "kind": "ref", "name": self.named(name, &inner.get())? }),
         })
     }
 }
@@ -840,7 +837,7 @@ fn notes(field: &Field) -> String {
 
 /// Whether a shape is a named object type (which an interface can extend).
 fn is_named_object(shape: &Shape) -> bool {
-    matches!(shape, Shape::Named(_, inner) if matches!(inner(), Shape::Object(_)))
+    matches!(shape, Shape::Named(_, inner) if matches!(inner.get(), Shape::Object(_)))
 }
 
 /// A property name, quoted unless it is a plain identifier.

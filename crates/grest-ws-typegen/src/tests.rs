@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::{GeneratedFile, Typegen, TypegenError, commonjs, javascript, kebab_case, typescript};
 
-const fn field(name: &'static str, shape: ShapeFn) -> Field {
+const fn field(name: &'static str, shape: fn() -> Shape) -> Field {
     Field::new(name, shape)
 }
 
@@ -22,7 +22,7 @@ macro_rules! named_object {
                     static FIELDS: &[Field] = &[$($field),*];
                     Shape::Object(FIELDS)
                 }
-                Shape::Named($name, object)
+                Shape::Named($name, ShapeFn::new(object))
             }
         }
     };
@@ -31,7 +31,7 @@ macro_rules! named_object {
 struct Color;
 impl Validate for Color {
     fn shape() -> Shape {
-        Shape::Named("Color", || Shape::Literal(&["red", "dark-green"]))
+        Shape::Named("Color", ShapeFn::new(|| Shape::Literal(&["red", "dark-green"])))
     }
 }
 
@@ -62,8 +62,8 @@ named_object!(
             },
             ..field("text", String::shape)
         },
-        field("colors", || Shape::Array(Color::shape)),
-        field("maybe", || Shape::Array(Option::<Color>::shape)),
+        field("colors", || Shape::Array(ShapeFn::new(Color::shape))),
+        field("maybe", || Shape::Array(ShapeFn::new(Option::<Color>::shape))),
         field("tags", std::collections::BTreeMap::<String, u8>::shape),
         Field {
             has_default: true,
@@ -101,7 +101,7 @@ named_object!(
     "Tree",
     [
         field("label", String::shape),
-        field("children", || Shape::Array(Tree::shape))
+        field("children", || Shape::Array(ShapeFn::new(Tree::shape)))
     ]
 );
 
@@ -109,8 +109,8 @@ const fn method(
     name: &'static str,
     path: &'static str,
     direction: Direction,
-    input: Option<ShapeFn>,
-    success: Option<ShapeFn>,
+    input: Option<fn() -> Shape>,
+    success: Option<fn() -> Shape>,
     errors: &'static [ErrorMeta],
 ) -> MethodMeta {
     MethodMeta {
@@ -328,7 +328,7 @@ impl Validate for OtherPost {
             static FIELDS: &[Field] = &[field("body", String::shape)];
             Shape::Object(FIELDS)
         }
-        Shape::Named("Post", object)
+        Shape::Named("Post", ShapeFn::new(object))
     }
 }
 
@@ -336,7 +336,7 @@ impl Validate for OtherPost {
 struct Reserved;
 impl Validate for Reserved {
     fn shape() -> Shape {
-        Shape::Named("ClashMethods", || Shape::Literal(&["a"]))
+        Shape::Named("ClashMethods", ShapeFn::new(|| Shape::Literal(&["a"])))
     }
 }
 
@@ -518,10 +518,13 @@ mod unions {
 
     use super::*;
 
-    const fn variant(name: &'static str, shape: Option<ShapeFn>) -> Variant {
+    const fn variant(name: &'static str, shape: Option<fn() -> Shape>) -> Variant {
         Variant {
             name,
-            shape,
+            shape: match shape {
+                Some(shape) => Some(ShapeFn::new(shape)),
+                None => None,
+            },
             rules: Rules::NONE,
         }
     }
@@ -548,21 +551,21 @@ mod unions {
     fn pair() -> Shape {
         static ELEMENTS: &[Element] = &[
             Element {
-                shape: String::shape,
+                shape: ShapeFn::new(String::shape),
                 rules: Rules {
                     pattern: Some(Pattern::new("^[a-z]+$", |_| true)),
                     ..Rules::NONE
                 },
             },
             Element {
-                shape: u8::shape,
+                shape: ShapeFn::new(u8::shape),
                 rules: Rules {
                     multiple_of: Some(2.0),
                     ..Rules::NONE
                 },
             },
         ];
-        Shape::Named("Pair", || Shape::Tuple(ELEMENTS))
+        Shape::Named("Pair", ShapeFn::new(|| Shape::Tuple(ELEMENTS)))
     }
 
     named_object!(
@@ -591,7 +594,7 @@ mod unions {
                     "external",
                     "Kinds.external",
                     Direction::ClientToServer,
-                    Some(|| Shape::Named("External", || union(Tagging::External))),
+                    Some(|| Shape::Named("External", ShapeFn::new(|| union(Tagging::External)))),
                     None,
                     &[],
                 ),
@@ -599,7 +602,7 @@ mod unions {
                     "internal",
                     "Kinds.internal",
                     Direction::ClientToServer,
-                    Some(|| Shape::Named("Internal", || union(Tagging::Internal { tag: "type" }))),
+                    Some(|| Shape::Named("Internal", ShapeFn::new(|| union(Tagging::Internal { tag: "type" })))),
                     None,
                     &[],
                 ),
@@ -607,7 +610,12 @@ mod unions {
                     "adjacent",
                     "Kinds.adjacent",
                     Direction::ClientToServer,
-                    Some(|| Shape::Named("Adjacent", || union(Tagging::Adjacent { tag: "t", content: "c" }))),
+                    Some(|| {
+                        Shape::Named(
+                            "Adjacent",
+                            ShapeFn::new(|| union(Tagging::Adjacent { tag: "t", content: "c" })),
+                        )
+                    }),
                     None,
                     &[],
                 ),
@@ -615,7 +623,7 @@ mod unions {
                     "untagged",
                     "Kinds.untagged",
                     Direction::ClientToServer,
-                    Some(|| Shape::Named("Untagged", || union(Tagging::Untagged))),
+                    Some(|| Shape::Named("Untagged", ShapeFn::new(|| union(Tagging::Untagged)))),
                     None,
                     &[],
                 ),
@@ -632,7 +640,7 @@ mod unions {
                     "inline",
                     "Kinds.inline",
                     Direction::ClientToServer,
-                    Some(|| Shape::Array(|| Shape::Tuple(&[]))),
+                    Some(|| Shape::Array(ShapeFn::new(|| Shape::Tuple(&[])))),
                     None,
                     &[],
                 ),

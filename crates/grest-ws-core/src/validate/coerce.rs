@@ -13,7 +13,7 @@ use super::union::check_union;
 /// `value` is `None` when the field (or the whole payload) is missing.
 pub fn check_value(value: Option<&mut Value>, shape: &Shape, rules: &Rules, path: &mut Path, issues: &mut Issues) {
     if let Shape::Named(_, inner) = shape {
-        return check_value(value, &inner(), rules, path, issues);
+        return check_value(value, &inner.get(), rules, path, issues);
     }
     let value = match value {
         Some(v) if !v.is_null() || takes_null(shape) => v,
@@ -29,7 +29,7 @@ pub fn check_value(value: Option<&mut Value>, shape: &Shape, rules: &Rules, path
         // A named shape was looked through above.
         Shape::Any | Shape::Named(..) => {}
         Shape::Null => {}
-        Shape::Optional(inner) => check_value(Some(value), &inner(), rules, path, issues),
+        Shape::Optional(inner) => check_value(Some(value), &inner.get(), rules, path, issues),
         Shape::Boolean => {
             let coerced = match value {
                 Value::Bool(b) => Some(*b),
@@ -92,7 +92,7 @@ pub fn check_value(value: Option<&mut Value>, shape: &Shape, rules: &Rules, path
                 return;
             };
             // grest coerces the whole value first, then reports a length issue *instead of* the elements' issues.
-            let item_shape = item();
+            let item_shape = item.get();
             let mut element_issues = Issues::new();
             for (i, element) in items.iter_mut().enumerate() {
                 let mark = path.push(i);
@@ -110,7 +110,7 @@ pub fn check_value(value: Option<&mut Value>, shape: &Shape, rules: &Rules, path
                 push_issue(issues, path, Code::RecordType, &[], Some(value.clone()));
                 return;
             };
-            let item_shape = item();
+            let item_shape = item.get();
             for (key, element) in entries.iter_mut() {
                 let mark = path.push(key);
                 check_value(Some(element), &item_shape, &Rules::NONE, path, issues);
@@ -129,7 +129,7 @@ pub fn check_value(value: Option<&mut Value>, shape: &Shape, rules: &Rules, path
             }
             for (i, (item, element)) in items.iter_mut().zip(*elements).enumerate() {
                 let mark = path.push(i);
-                check_value(Some(item), &(element.shape)(), &element.rules, path, issues);
+                check_value(Some(item), &element.shape.get(), &element.rules, path, issues);
                 path.pop_to(mark);
             }
         }
@@ -142,7 +142,7 @@ pub fn check_value(value: Option<&mut Value>, shape: &Shape, rules: &Rules, path
             for field in *fields {
                 if field.flatten {
                     // The flattened type's fields are the enclosing object's own.
-                    check_value(Some(value), &(field.shape)(), &field.rules, path, issues);
+                    check_value(Some(value), &field.shape.get(), &field.rules, path, issues);
                     continue;
                 }
                 // Checked above; a flattened type's walk leaves the object an object.
@@ -150,7 +150,7 @@ pub fn check_value(value: Option<&mut Value>, shape: &Shape, rules: &Rules, path
                     return;
                 };
                 let mark = path.push(field.name);
-                let shape = (field.shape)();
+                let shape = field.shape.get();
                 match entries.get_mut(field.name) {
                     // A field with a default takes it when missing or null, as grest applies defaults.
                     None if field.has_default => {}

@@ -1,12 +1,60 @@
 //! What a type declares about its input: its JSON [`Shape`] (objects as [`Field`]s, tuples as [`Element`]s,
 //! enums as [`Variant`]s under a [`Tagging`]) and the [`Validate`] trait that gives it.
 
+use std::fmt;
+use std::sync::OnceLock;
+
 use super::issue::Issues;
 use super::path::Path;
 use super::rules::Rules;
 
-/// A lazily built shape, so recursive types describe themselves without infinite recursion.
-pub type ShapeFn = fn() -> Shape;
+/// How a shape refers to another one, built when it is asked for ([`ShapeFn::get`]), so that recursive types
+/// describe themselves without infinite recursion.
+///
+/// Types declare their shapes with functions ([`ShapeFn::new`], what the derive and the std impls use); a shape
+/// read at run time from a document ([`read_shape`](super::read_shape)) refers to shapes it built itself
+/// ([`ShapeFn::built`]).
+#[derive(Clone, Copy)]
+pub struct ShapeFn(Source);
+
+#[derive(Clone, Copy)]
+enum Source {
+    /// A function that builds the shape (usually a type's [`Validate::shape`]).
+    Function(fn() -> Shape),
+    /// A shape built at run time; it is set once the whole document has been read (so a shape may refer to
+    /// itself).
+    Built(&'static OnceLock<Shape>),
+}
+
+impl ShapeFn {
+    /// A shape built by a function, usually a type's [`Validate::shape`] (`ShapeFn::new(String::shape)`).
+    pub const fn new(build: fn() -> Shape) -> Self {
+        ShapeFn(Source::Function(build))
+    }
+
+    /// A shape built at run time, set in `cell` before it is first asked for. An empty cell reads as
+    /// [`Shape::Any`].
+    pub const fn built(cell: &'static OnceLock<Shape>) -> Self {
+        ShapeFn(Source::Built(cell))
+    }
+
+    /// The shape.
+    pub fn get(self) -> Shape {
+        match self.0 {
+            Source::Function(build) => build(),
+            Source::Built(cell) => cell.get().cloned().unwrap_or(Shape::Any),
+        }
+    }
+}
+
+impl fmt::Debug for ShapeFn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Source::Function(build) => f.debug_tuple("ShapeFn").field(&build).finish(),
+            Source::Built(_) => f.write_str("ShapeFn(built)"),
+        }
+    }
+}
 
 /// The JSON shape of a type: what the slow path walks, and what docs and code generators read. Every constraint
 /// a type declares is in it as data.
@@ -122,11 +170,12 @@ pub struct Field {
 }
 
 impl Field {
-    /// A plain field: no constraints, no default, not flattened.
-    pub const fn new(name: &'static str, shape: ShapeFn) -> Field {
+    /// A plain field of the shape `shape` builds (usually a type's [`Validate::shape`]): no constraints, no
+    /// default, not flattened.
+    pub const fn new(name: &'static str, shape: fn() -> Shape) -> Field {
         Field {
             name,
-            shape,
+            shape: ShapeFn::new(shape),
             rules: Rules::NONE,
             has_default: false,
             flatten: false,

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use super::issue::Issues;
 use super::path::Path;
 use super::rules::{Rules, max_opt, min_opt};
-use super::shape::{Element, Shape, Validate};
+use super::shape::{Element, Shape, ShapeFn, Validate};
 
 macro_rules! impl_int {
     ($($t:ty),*) => {$(
@@ -93,7 +93,7 @@ impl Validate for Value {
 impl<T: Validate> Validate for Option<T> {
     const DEEP: bool = T::DEEP;
     fn shape() -> Shape {
-        Shape::Optional(T::shape)
+        Shape::Optional(ShapeFn::new(T::shape))
     }
     fn validate(&self, path: &mut Path, issues: &mut Issues) {
         if let Some(v) = self {
@@ -123,7 +123,7 @@ impl<T: Validate> Validate for Box<T> {
 impl<T: Validate + Serialize> Validate for Vec<T> {
     const DEEP: bool = T::DEEP;
     fn shape() -> Shape {
-        Shape::Array(T::shape)
+        Shape::Array(ShapeFn::new(T::shape))
     }
     fn validate(&self, path: &mut Path, issues: &mut Issues) {
         for (i, item) in self.iter().enumerate() {
@@ -154,7 +154,7 @@ fn validate_entries<'a, T: Validate + 'a>(
 impl<T: Validate, S> Validate for HashMap<String, T, S> {
     const DEEP: bool = T::DEEP;
     fn shape() -> Shape {
-        Shape::Record(T::shape)
+        Shape::Record(ShapeFn::new(T::shape))
     }
     fn validate(&self, path: &mut Path, issues: &mut Issues) {
         validate_entries(self.iter(), path, issues);
@@ -164,7 +164,7 @@ impl<T: Validate, S> Validate for HashMap<String, T, S> {
 impl<T: Validate> Validate for BTreeMap<String, T> {
     const DEEP: bool = T::DEEP;
     fn shape() -> Shape {
-        Shape::Record(T::shape)
+        Shape::Record(ShapeFn::new(T::shape))
     }
     fn validate(&self, path: &mut Path, issues: &mut Issues) {
         validate_entries(self.iter(), path, issues);
@@ -180,7 +180,7 @@ trait TupleElements {
 macro_rules! impl_tuple {
     ($(($($t:ident . $i:tt),+)),*) => {$(
         impl<$($t: Validate),+> TupleElements for ($($t,)+) {
-            const ELEMENTS: &'static [Element] = &[$(Element { shape: <$t>::shape, rules: Rules::NONE }),+];
+            const ELEMENTS: &'static [Element] = &[$(Element { shape: ShapeFn::new(<$t>::shape), rules: Rules::NONE }),+];
         }
 
         /// A JSON array with one element per position (as serde writes a tuple).
@@ -213,6 +213,6 @@ impl_tuple!(
 impl Validate for Map<String, Value> {
     const DEEP: bool = false;
     fn shape() -> Shape {
-        Shape::Record(Value::shape)
+        Shape::Record(ShapeFn::new(Value::shape))
     }
 }

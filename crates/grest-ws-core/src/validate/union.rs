@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::coerce::check_value;
 use super::issue::{Code, Issues, push_issue};
 use super::path::Path;
-use super::shape::{Shape, Tagging, Variant};
+use super::shape::{Shape, ShapeFn, Tagging, Variant};
 
 /// Walks an enum's value (present, not a missing one) against its variants.
 pub(super) fn check_union(
@@ -26,7 +26,7 @@ pub(super) fn check_union(
             };
             // The content's fields sit beside the tag, which the content's object shape does not know about.
             if let Some(shape) = variant.shape {
-                check_value(Some(value), &shape(), &variant.rules, path, issues);
+                check_value(Some(value), &shape.get(), &variant.rules, path, issues);
             }
         }
         Tagging::Adjacent { tag, content } => {
@@ -35,7 +35,7 @@ pub(super) fn check_union(
             };
             if let (Some(shape), Value::Object(entries)) = (variant.shape, value) {
                 let mark = path.push(content);
-                check_value(entries.get_mut(content), &shape(), &variant.rules, path, issues);
+                check_value(entries.get_mut(content), &shape.get(), &variant.rules, path, issues);
                 path.pop_to(mark);
             }
         }
@@ -85,7 +85,7 @@ fn external(value: &mut Value, variants: &'static [Variant], path: &mut Path, is
             };
             let mark = path.push(variant.name);
             // serde reads a unit variant written as an object from `{"<name>": null}`.
-            let shape = variant.shape.map_or(Shape::Null, |shape| shape());
+            let shape = variant.shape.map_or(Shape::Null, ShapeFn::get);
             check_value(Some(content), &shape, &variant.rules, path, issues);
             path.pop_to(mark);
         }
@@ -167,7 +167,7 @@ fn untagged(value: &mut Value, variants: &'static [Variant], path: &mut Path, is
         };
         let mut candidate = value.clone();
         let mut found = Issues::new();
-        check_value(Some(&mut candidate), &shape(), &variant.rules, path, &mut found);
+        check_value(Some(&mut candidate), &shape.get(), &variant.rules, path, &mut found);
         if found.is_empty() {
             *value = candidate;
             return;

@@ -104,7 +104,7 @@ impl Derive {
                     static VARIANTS: [#core::validate::Variant; #count] = [#(#entries),*];
                     #core::validate::Shape::Union { tagging: #tagging, variants: &VARIANTS }
                 }
-                #core::validate::Shape::Named(#type_name, union)
+                #core::validate::Shape::Named(#type_name, #core::validate::ShapeFn::new(union))
             }
             #[allow(unused_variables)]
             fn validate(&self, path: &mut #core::validate::Path, issues: &mut #core::validate::Issues) {
@@ -193,7 +193,7 @@ impl Derive {
                 };
                 let checks = within_content(rendered.checks);
                 let arm = quote!(Self::#ident { #(#bindings,)* .. } => { #checks });
-                let shape = quote!(::core::option::Option::Some(#content));
+                let shape = quote!(::core::option::Option::Some(#core::validate::ShapeFn::new(#content)));
                 (shape, quote!(#core::validate::Rules::NONE), items, arm, rendered.deep)
             }
             Fields::Unnamed(fields) if fields.unnamed.len() == 1 => {
@@ -210,7 +210,7 @@ impl Derive {
                 };
                 let checks = within_content(quote!(if #condition { #check }));
                 let arm = quote!(Self::#ident(value) => { #checks });
-                let shape = quote!(::core::option::Option::Some(<#ty as #core::Validate>::shape));
+                let shape = quote!(::core::option::Option::Some(#core::validate::ShapeFn::new(<#ty as #core::Validate>::shape)));
                 (shape, rules, TokenStream::new(), arm, vec![condition])
             }
             Fields::Unnamed(fields) => {
@@ -237,7 +237,7 @@ impl Derive {
                 };
                 let checks = within_content(rendered.checks);
                 let arm = quote!(Self::#ident(#(#bindings),*) => { #checks });
-                let shape = quote!(::core::option::Option::Some(#content));
+                let shape = quote!(::core::option::Option::Some(#core::validate::ShapeFn::new(#content)));
                 (shape, quote!(#core::validate::Rules::NONE), items, arm, rendered.deep)
             }
         };

@@ -125,7 +125,7 @@ impl Derive {
             let declared = !constraints.is_empty();
             let rules = self.rules(&constraints);
             entries.push(quote! {
-                #core::validate::Element { shape: <#ty as #core::Validate>::shape, rules: #rules }
+                #core::validate::Element { shape: #core::validate::ShapeFn::new(<#ty as #core::Validate>::shape), rules: #rules }
             });
             let condition = if declared {
                 quote!(true)

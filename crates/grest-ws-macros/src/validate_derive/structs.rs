@@ -45,7 +45,7 @@ impl Derive {
                             static FIELDS: [#core::validate::Field; #count] = [#(#entries),*];
                             #core::validate::Shape::Object(&FIELDS)
                         }
-                        #core::validate::Shape::Named(#type_name, object)
+                        #core::validate::Shape::Named(#type_name, #core::validate::ShapeFn::new(object))
                     }
                     #[allow(unused_variables)]
                     fn validate(&self, path: &mut #core::validate::Path, issues: &mut #core::validate::Issues) {
@@ -88,7 +88,7 @@ impl Derive {
                             static ELEMENTS: [#core::validate::Element; #count] = [#(#entries),*];
                             #core::validate::Shape::Tuple(&ELEMENTS)
                         }
-                        #core::validate::Shape::Named(#type_name, tuple)
+                        #core::validate::Shape::Named(#type_name, #core::validate::ShapeFn::new(tuple))
                     }
                     fn validate(&self, path: &mut #core::validate::Path, issues: &mut #core::validate::Issues) {
                         #checks

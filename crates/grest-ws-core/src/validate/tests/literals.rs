@@ -18,7 +18,7 @@ enum Color {
 
 impl Validate for Color {
     fn shape() -> Shape {
-        Shape::Named("Color", || Shape::Literal(&["red", "green"]))
+        Shape::Named("Color", ShapeFn::new(|| Shape::Literal(&["red", "green"])))
     }
 }
 
@@ -50,8 +50,8 @@ fn named_shapes_carry_the_type_name_and_validate_as_their_inner_shape() {
         panic!("a derived struct has a named shape")
     };
     assert_eq!(name, "Painted");
-    assert!(matches!(inner(), Shape::Object(fields) if fields.len() == 1 && fields[0].name == "color"));
-    assert!(matches!(Color::shape(), Shape::Named("Color", inner) if matches!(inner(), Shape::Literal(_))));
+    assert!(matches!(inner.get(), Shape::Object(fields) if fields.len() == 1 && fields[0].name == "color"));
+    assert!(matches!(Color::shape(), Shape::Named("Color", inner) if matches!(inner.get(), Shape::Literal(_))));
     // A missing or null named value is `required`, exactly as the unnamed shape would be.
     assert_eq!(
         issue_values::<Painted>(r#"{"color":null}"#),

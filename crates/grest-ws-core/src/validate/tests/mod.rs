@@ -28,7 +28,7 @@ macro_rules! validated {
                     }),*];
                     Shape::Object(FIELDS)
                 }
-                Shape::Named(stringify!($name), object)
+                Shape::Named(stringify!($name), ShapeFn::new(object))
             }
             fn validate(&self, path: &mut Path, issues: &mut Issues) {
                 $({

@@ -6,11 +6,11 @@ use super::*;
 fn pair() -> Shape {
     static ELEMENTS: &[Element] = &[
         Element {
-            shape: String::shape,
+            shape: ShapeFn::new(String::shape),
             rules: NON_EMPTY,
         },
         Element {
-            shape: u8::shape,
+            shape: ShapeFn::new(u8::shape),
             rules: Rules::NONE,
         },
     ];

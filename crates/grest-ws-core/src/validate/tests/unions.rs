@@ -22,12 +22,12 @@ static VARIANTS: &[Variant] = &[
     },
     Variant {
         name: "move",
-        shape: Some(move_content),
+        shape: Some(ShapeFn::new(move_content)),
         rules: Rules::NONE,
     },
     Variant {
         name: "say",
-        shape: Some(String::shape),
+        shape: Some(ShapeFn::new(String::shape)),
         rules: NON_EMPTY,
     },
 ];
