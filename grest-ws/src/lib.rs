@@ -206,12 +206,13 @@ pub mod protocol {
         };
     }
 
-    /// Validation with grest's issue codes: shapes, rules, the checks and the decoders ([`crate::Validate`] and
-    /// [`crate::Issue`] are at the crate root).
+    /// Validation with grest's issue codes: shapes, rules, the checks and the decoders, and shapes as JSON
+    /// descriptors and back ([`crate::Validate`] and [`crate::Issue`] are at the crate root).
     pub mod validate {
         pub use grest_ws_core::validate::{
-            Element, Field, Format, Issues, Path, Pattern, PatternCache, Rules, Segment, Shape, ShapeFn, Tagging,
-            Variant, check, check_value, decode, decode_query, decode_value, untagged_mismatch,
+            DescriptorError, Element, Field, Format, InvalidPattern, Issues, Path, Pattern, PatternCache, Rules,
+            Segment, Shape, ShapeFn, ShapeReader, Tagging, Variant, check, check_value, decode, decode_query,
+            decode_value, definitions, describe, describe_rules, number_value, untagged_mismatch,
         };
     }
 }

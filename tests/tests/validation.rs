@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use grest_ws::protocol::validate::{Issues, Rules, check_value};
+use grest_ws::protocol::validate::{Issues, Rules, Shape, ShapeReader, check_value, definitions, describe};
 use grest_ws::server::{Connected, GrestWs};
 use grest_ws::typegen::Typegen;
 use grest_ws::{Contract, Validate, ValidationError, WebSocketSchema, contract};
@@ -361,26 +361,36 @@ fn cases() -> Vec<(&'static str, Value)> {
     cases
 }
 
+/// The input shape of a method of `Shapes`.
+fn input_shape(method: &str) -> Shape {
+    let meta = Shapes::META
+        .methods
+        .iter()
+        .find(|m| m.name == method)
+        .expect("a method of Shapes");
+    meta.input.expect("every method has an input")()
+}
+
+/// What the walk makes of an input: the coerced value and the issues.
+fn walk(shape: &Shape, input: &Value) -> (Value, Issues) {
+    let mut value = input.clone();
+    let mut issues = Issues::new();
+    check_value(
+        Some(&mut value),
+        shape,
+        &Rules::NONE,
+        &mut Default::default(),
+        &mut issues,
+    );
+    (value, issues)
+}
+
 /// The committed table: for each case, the coerced value and the issues of the Rust walk.
 fn table() -> Value {
     let rows: Vec<Value> = cases()
         .into_iter()
         .map(|(method, input)| {
-            let meta = Shapes::META
-                .methods
-                .iter()
-                .find(|m| m.name == method)
-                .expect("a method of Shapes");
-            let shape = meta.input.expect("every method has an input");
-            let mut value = input.clone();
-            let mut issues = Issues::new();
-            check_value(
-                Some(&mut value),
-                &shape(),
-                &Rules::NONE,
-                &mut Default::default(),
-                &mut issues,
-            );
+            let (value, issues) = walk(&input_shape(method), &input);
             json!({"method": method, "input": input, "value": value, "issues": issues})
         })
         .collect();
@@ -409,4 +419,25 @@ fn the_typescript_client_s_case_table_is_what_the_rust_walk_says() {
         Some(table),
         "{table_path:?} stale: {hint}"
     );
+}
+
+/// What a tool that only has a served document (the `grest-ws` command line) checks: each input shape written as a
+/// descriptor with its definitions, read back, and walked over every case of the table to the same value and the
+/// same issues as the type's own shape.
+#[test]
+fn a_shape_read_back_from_its_descriptor_walks_every_case_like_the_type_s_own() {
+    let shapes: Vec<Shape> = Shapes::META
+        .methods
+        .iter()
+        .filter_map(|m| m.input)
+        .map(|f| f())
+        .collect();
+    let reader = ShapeReader::new(&definitions(shapes).unwrap()).unwrap();
+    let cases = cases();
+    assert!(cases.len() > 50, "the table covers every kind: {}", cases.len());
+    for (method, input) in cases {
+        let shape = input_shape(method);
+        let read = reader.read(&describe(&shape)).unwrap();
+        assert_eq!(walk(&read, &input), walk(&shape, &input), "{method} {input}");
+    }
 }

@@ -46,7 +46,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use grest_ws_core::contract::{Direction, ErrorMeta, MethodMeta};
-use grest_ws_core::validate::{Field, Rules, Shape, ShapeFn, Tagging, Variant};
+use grest_ws_core::validate::{Field, Shape, ShapeFn, Tagging, Variant, describe, number_value};
 use grest_ws_core::{Contract, WebSocketSchema};
 use serde_json::{Map, Value, json};
 
@@ -310,7 +310,7 @@ impl Model {
         let (query_ts, query_shape) = match meta.connect.query {
             Some(query) => {
                 let shape = query();
-                (model.ts(&shape)?, model.data(&shape)?)
+                (model.ts(&shape)?, describe(&shape))
             }
             None => ("void".to_owned(), Value::Null),
         };
@@ -467,7 +467,7 @@ impl Model {
         match shape {
             Some(shape) => {
                 let shape = shape();
-                Ok((self.ts(&shape)?, self.data(&shape)?))
+                Ok((self.ts(&shape)?, describe(&shape)))
             }
             None => Ok(("void".to_owned(), Value::Null)),
         }
@@ -506,7 +506,7 @@ impl Model {
     /// The TypeScript body, declaration and data form of a named type.
     fn render_named(&mut self, name: &str, inner: &Shape) -> Result<(String, String, Value), TypegenError> {
         let body = self.ts_body(inner)?;
-        let shape = self.data(inner)?;
+        let shape = describe(inner);
         let declaration = match inner {
             // An interface, extending the named objects it flattens.
             Shape::Object(fields)
@@ -659,95 +659,6 @@ impl Model {
         let optional = field.has_default || matches!(shape, Shape::Optional(_));
         Ok((optional, self.ts(&shape)?))
     }
-
-    /// The data form of a shape (what the client's validator walks); named types become `{kind: "ref"}`.
-    fn data(&mut self, shape: &Shape) -> Result<Value, TypegenError> {
-        Ok(match shape {
-            Shape::Any => json!({ "kind": "any" }),
-            Shape::Null => json!({ "kind": "null" }),
-            Shape::Boolean => json!({ "kind": "boolean" }),
-            Shape::String => json!({ "kind": "string" }),
-            Shape::Number { integer, min, max } => {
-                let mut out = Map::new();
-                out.insert("kind".to_owned(), Value::from("number"));
-                out.insert("integer".to_owned(), Value::from(*integer));
-                if let Some(min) = min {
-                    out.insert("min".to_owned(), number(*min));
-                }
-                if let Some(max) = max {
-                    out.insert("max".to_owned(), number(*max));
-                }
-                Value::Object(out)
-            }
-            Shape::Literal(values) => json!({ "kind": "literal", "values": values }),
-            Shape::Optional(inner) => json!({ "kind": "optional", "inner": self.data(&inner.get())? }),
-            Shape::Array(item) => json!({ "kind": "array", "item": self.data(&item.get())? }),
-            Shape::Record(item) => json!({ "kind": "record", "item": self.data(&item.get())? }),
-            Shape::Object(fields) => {
-                let mut list = Vec::new();
-                for field in *fields {
-                    let mut out = Map::new();
-                    out.insert("name".to_owned(), Value::from(field.name));
-                    out.insert("shape".to_owned(), self.data(&field.shape.get())?);
-                    if let Some(rules) = rules(&field.rules) {
-                        out.insert("rules".to_owned(), rules);
-                    }
-                    if field.has_default {
-                        out.insert("hasDefault".to_owned(), Value::Bool(true));
-                    }
-                    if field.flatten {
-                        out.insert("flatten".to_owned(), Value::Bool(true));
-                    }
-                    list.push(Value::Object(out));
-                }
-                json!({ "kind": "object", "fields": list })
-            }
-            Shape::Tuple(elements) => {
-                let mut items = Vec::new();
-                for element in *elements {
-                    let mut out = Map::new();
-                    out.insert("shape".to_owned(), self.data(&element.shape.get())?);
-                    if let Some(rules) = rules(&element.rules) {
-                        out.insert("rules".to_owned(), rules);
-                    }
-                    items.push(Value::Object(out));
-                }
-                json!({ "kind": "tuple", "items": items })
-            }
-            Shape::Union { tagging, variants } => {
-                let mut out = Map::new();
-                out.insert("kind".to_owned(), Value::from("union"));
-                let (name, tag, content) = match *tagging {
-                    Tagging::External => ("external", None, None),
-                    Tagging::Internal { tag } => ("internal", Some(tag), None),
-                    Tagging::Adjacent { tag, content } => ("adjacent", Some(tag), Some(content)),
-                    Tagging::Untagged => ("untagged", None, None),
-                };
-                out.insert("tagging".to_owned(), Value::from(name));
-                if let Some(tag) = tag {
-                    out.insert("tag".to_owned(), Value::from(tag));
-                }
-                if let Some(content) = content {
-                    out.insert("content".to_owned(), Value::from(content));
-                }
-                let mut list = Vec::new();
-                for variant in *variants {
-                    let mut entry = Map::new();
-                    entry.insert("name".to_owned(), Value::from(variant.name));
-                    if let Some(shape) = variant.shape {
-                        entry.insert("shape".to_owned(), self.data(&shape.get())?);
-                    }
-                    if let Some(rules) = rules(&variant.rules) {
-                        entry.insert("rules".to_owned(), rules);
-                    }
-                    list.push(Value::Object(entry));
-                }
-                out.insert("variants".to_owned(), Value::Array(list));
-                Value::Object(out)
-            }
-            Shape::Named(name, inner) => json!({ "kind": "ref", "name": self.named(name, &inner.get())? }),
-        })
-    }
 }
 
 fn errors(errors: &[ErrorMeta]) -> Value {
@@ -755,44 +666,6 @@ fn errors(errors: &[ErrorMeta]) -> Value {
         .iter()
         .map(|e| json!({ "type": e.error_type, "statusCode": e.status_code }))
         .collect()
-}
-
-/// A number as JavaScript writes it: whole values without a fraction.
-fn number(n: f64) -> Value {
-    if n.fract() == 0.0 && n.abs() < 9.0e15 {
-        Value::from(n as i64)
-    } else {
-        serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number)
-    }
-}
-
-fn rules(rules: &Rules) -> Option<Value> {
-    let mut out = Map::new();
-    if rules.non_empty {
-        out.insert("nonEmpty".to_owned(), Value::Bool(true));
-    }
-    if let Some(n) = rules.min_length {
-        out.insert("minLength".to_owned(), Value::from(n));
-    }
-    if let Some(n) = rules.max_length {
-        out.insert("maxLength".to_owned(), Value::from(n));
-    }
-    if let Some(n) = rules.min {
-        out.insert("min".to_owned(), number(n));
-    }
-    if let Some(n) = rules.max {
-        out.insert("max".to_owned(), number(n));
-    }
-    if let Some(n) = rules.multiple_of {
-        out.insert("multipleOf".to_owned(), number(n));
-    }
-    if let Some(pattern) = &rules.pattern {
-        out.insert("pattern".to_owned(), Value::from(pattern.source()));
-    }
-    if let Some(format) = rules.format {
-        out.insert("format".to_owned(), Value::from(format.name()));
-    }
-    (!out.is_empty()).then_some(Value::Object(out))
 }
 
 /// The declared constraints of a field, as a doc comment.
@@ -809,13 +682,13 @@ fn notes(field: &Field) -> String {
         notes.push(format!("at most {n} long"));
     }
     if let Some(n) = r.min {
-        notes.push(format!("at least {}", number(n)));
+        notes.push(format!("at least {}", number_value(n)));
     }
     if let Some(n) = r.max {
-        notes.push(format!("at most {}", number(n)));
+        notes.push(format!("at most {}", number_value(n)));
     }
     if let Some(n) = r.multiple_of {
-        notes.push(format!("a multiple of {}", number(n)));
+        notes.push(format!("a multiple of {}", number_value(n)));
     }
     if let Some(pattern) = &r.pattern {
         // `*/` would end the comment.

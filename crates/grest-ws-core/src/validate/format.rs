@@ -47,6 +47,23 @@ impl Format {
         }
     }
 
+    /// Every format, in declaration order.
+    pub const ALL: [Format; 8] = [
+        Format::Email,
+        Format::Url,
+        Format::Uuid,
+        Format::Date,
+        Format::DateTime,
+        Format::Ip,
+        Format::Ipv4,
+        Format::Ipv6,
+    ];
+
+    /// The format [`Format::name`] names.
+    pub fn from_name(name: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|format| format.name() == name)
+    }
+
     /// Whether `s` is in this format.
     pub fn matches(self, s: &str) -> bool {
         match self {

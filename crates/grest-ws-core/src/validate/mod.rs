@@ -51,6 +51,14 @@
 //! untagged enum whose variant breaks a constraint is one `invalid.union.invalid` issue
 //! ([`untagged_mismatch`]), as on the slow path.
 //!
+//! # Shapes as data
+//!
+//! [`describe`] writes a shape as a JSON *descriptor* (named types as references, [`definitions`] collects
+//! them), what the TypeScript client's validator walks and what a served AsyncAPI document carries.
+//! [`ShapeReader`] reads descriptors back into shapes that [`check_value`] walks exactly like a type's own: a tool
+//! that only has the document checks input as the server will. [`ShapeFn`] is how a shape refers to another,
+//! through a function (declared types) or a shape built at run time (read ones).
+//!
 //! # Issues and paths
 //!
 //! An [`Issue`] is `{path, code, message, params?, value?}`, in that key order; [`Issues`] is the list a check
@@ -64,6 +72,7 @@
 mod check;
 mod coerce;
 mod decode;
+mod descriptor;
 mod format;
 mod issue;
 mod path;
@@ -78,10 +87,11 @@ mod union;
 pub use check::check;
 pub use coerce::check_value;
 pub use decode::{decode, decode_query, decode_value};
+pub use descriptor::{DescriptorError, ShapeReader, definitions, describe, describe_rules};
 pub use format::Format;
-pub use issue::{Issue, Issues};
+pub use issue::{Issue, Issues, number_value};
 pub use path::{Path, Segment};
-pub use pattern::{Pattern, PatternCache};
+pub use pattern::{InvalidPattern, Pattern, PatternCache};
 pub use rules::Rules;
 pub use shape::{Element, Field, Shape, ShapeFn, Tagging, Validate, Variant};
 pub use union::untagged_mismatch;

@@ -32,13 +32,32 @@ use std::sync::OnceLock;
 #[derive(Clone, Copy)]
 pub struct Pattern {
     source: &'static str,
-    matcher: fn(&str) -> bool,
+    matcher: Matcher,
+}
+
+#[derive(Clone, Copy)]
+enum Matcher {
+    /// A function for the source (what the derive writes).
+    Function(fn(&str) -> bool),
+    /// A cache that holds the compiled source (a pattern read at run time).
+    Cache(&'static PatternCache),
 }
 
 impl Pattern {
     /// A pattern from its source and a matcher for that source (usually a [`PatternCache`] in a `static`).
     pub const fn new(source: &'static str, matcher: fn(&str) -> bool) -> Self {
-        Pattern { source, matcher }
+        Pattern {
+            source,
+            matcher: Matcher::Function(matcher),
+        }
+    }
+
+    /// A pattern matched by `cache`, whose source it is ([`PatternCache::compile`] checks the source up front).
+    pub const fn cached(cache: &'static PatternCache) -> Self {
+        Pattern {
+            source: cache.source,
+            matcher: Matcher::Cache(cache),
+        }
     }
 
     /// The expression as written.
@@ -48,7 +67,10 @@ impl Pattern {
 
     /// Whether the expression matches somewhere in `s`.
     pub fn is_match(&self, s: &str) -> bool {
-        (self.matcher)(s)
+        match self.matcher {
+            Matcher::Function(matcher) => matcher(s),
+            Matcher::Cache(cache) => cache.is_match(s),
+        }
     }
 }
 
@@ -80,6 +102,19 @@ impl PatternCache {
         }
     }
 
+    /// A cache for `source`, compiled now: an invalid expression is an error here rather than a panic at its
+    /// first use (for patterns that arrive at run time, such as a served document's).
+    pub fn compile(source: &'static str) -> Result<Self, InvalidPattern> {
+        let compiled = regex_lite::Regex::new(source).map_err(|error| InvalidPattern {
+            source: source.to_owned(),
+            reason: error.to_string(),
+        })?;
+        Ok(PatternCache {
+            source,
+            compiled: OnceLock::from(compiled),
+        })
+    }
+
     /// Whether the expression matches somewhere in `s`, compiling it on first use.
     ///
     /// # Panics
@@ -95,6 +130,23 @@ impl PatternCache {
             .is_match(s)
     }
 }
+
+/// A regular expression that does not compile ([`PatternCache::compile`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidPattern {
+    /// The expression as written.
+    pub source: String,
+    /// Why it does not compile.
+    pub reason: String,
+}
+
+impl fmt::Display for InvalidPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid pattern {:?}: {}", self.source, self.reason)
+    }
+}
+
+impl std::error::Error for InvalidPattern {}
 
 impl fmt::Debug for PatternCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -115,6 +167,18 @@ mod tests {
         let pattern = Pattern::new("[0-9]{2}", |s| CACHE.is_match(s));
         assert_eq!(pattern, Pattern::new("[0-9]{2}", |_| false));
         assert_eq!(format!("{pattern:?}"), r#"Pattern("[0-9]{2}")"#);
+    }
+
+    #[test]
+    fn a_compiled_cache_reports_a_bad_expression_and_matches_through_a_pattern() {
+        let error = PatternCache::compile("(").unwrap_err();
+        assert_eq!(error.source, "(");
+        assert!(error.to_string().starts_with("invalid pattern \"(\": "), "{error}");
+        let cache: &'static PatternCache = Box::leak(Box::new(PatternCache::compile("^a+$").unwrap()));
+        let pattern = Pattern::cached(cache);
+        assert_eq!(pattern.source(), "^a+$");
+        assert!(pattern.is_match("aaa"));
+        assert!(!pattern.is_match("ab"));
     }
 
     #[test]

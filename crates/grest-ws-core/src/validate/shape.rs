@@ -12,7 +12,7 @@ use super::rules::Rules;
 /// describe themselves without infinite recursion.
 ///
 /// Types declare their shapes with functions ([`ShapeFn::new`], what the derive and the std impls use); a shape
-/// read at run time from a document ([`read_shape`](super::read_shape)) refers to shapes it built itself
+/// read at run time from a document ([`ShapeReader`](super::ShapeReader)) refers to shapes it built itself
 /// ([`ShapeFn::built`]).
 #[derive(Clone, Copy)]
 pub struct ShapeFn(Source);
