@@ -210,9 +210,9 @@ pub mod protocol {
     /// descriptors and back ([`crate::Validate`] and [`crate::Issue`] are at the crate root).
     pub mod validate {
         pub use grest_ws_core::validate::{
-            DescriptorError, Element, Field, Format, InvalidPattern, Issues, Path, Pattern, PatternCache, Rules,
-            Segment, Shape, ShapeFn, ShapeReader, Tagging, Variant, check, check_value, decode, decode_query,
-            decode_value, definitions, describe, describe_rules, number_value, untagged_mismatch,
+            DescriptorError, Element, Field, Format, InvalidPattern, Issues, NameCollision, Path, Pattern,
+            PatternCache, Rules, Segment, Shape, ShapeFn, ShapeReader, Tagging, Variant, check, check_value, decode,
+            decode_query, decode_value, definitions, describe, describe_rules, number_value, untagged_mismatch,
         };
     }
 }

@@ -45,10 +45,10 @@ use std::fmt::{self, Write as _};
 use std::io;
 use std::path::{Path, PathBuf};
 
-use grest_ws_core::contract::{Direction, ErrorMeta, MethodMeta};
-use grest_ws_core::validate::{Field, Shape, ShapeFn, Tagging, Variant, describe, number_value};
+use grest_ws_core::contract::{ContractDescriptor, Direction, MethodMeta};
+use grest_ws_core::validate::{Field, NameCollision, Shape, ShapeFn, Tagging, Variant, number_value};
 use grest_ws_core::{Contract, WebSocketSchema};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 /// The module the generated `.ts` file imports the client's types from (the npm package in `clients/typescript`).
 pub const CLIENT_MODULE: &str = "@grest-ws/client";
@@ -250,13 +250,10 @@ enum ModuleKind {
 
 /// One named payload type, rendered.
 struct Named {
-    name: &'static str,
     /// The TypeScript of the inner shape, to tell a second type of the same name apart.
     body: String,
     /// `export interface …` / `export type …`.
     declaration: String,
-    /// The data form of the inner shape.
-    shape: Value,
 }
 
 /// One method, rendered.
@@ -267,7 +264,6 @@ struct Method {
     input_ts: String,
     success_ts: String,
     errors_ts: String,
-    descriptor: Value,
 }
 
 impl Method {
@@ -292,11 +288,14 @@ struct Model {
     index: HashMap<&'static str, usize>,
     methods: Vec<Method>,
     query_ts: String,
-    descriptor: Value,
+    /// The runtime descriptor.
+    descriptor: ContractDescriptor,
 }
 
 impl Model {
     fn build(path: &str, meta: &'static grest_ws_core::ContractMeta) -> Result<Model, TypegenError> {
+        let descriptor =
+            ContractDescriptor::new(path, meta).map_err(|NameCollision(name)| TypegenError::NameCollision(name))?;
         let mut model = Model {
             name: meta.name,
             path: path.to_owned(),
@@ -305,27 +304,17 @@ impl Model {
             index: HashMap::new(),
             methods: Vec::new(),
             query_ts: String::new(),
-            descriptor: Value::Null,
+            descriptor,
         };
-        let (query_ts, query_shape) = match meta.connect.query {
-            Some(query) => {
-                let shape = query();
-                (model.ts(&shape)?, describe(&shape))
-            }
-            None => ("void".to_owned(), Value::Null),
-        };
-        model.query_ts = query_ts;
+        model.query_ts = model.optional_ts(meta.connect.query)?;
         for method in meta.methods {
             let key = method
                 .path
                 .strip_prefix(meta.name)
                 .and_then(|rest| rest.strip_prefix('.'))
                 .unwrap_or(method.path);
-            let (input_ts, input) = model.optional_shape(method.input)?;
-            let (success_ts, success) = match method.success {
-                Some(_) => model.optional_shape(method.success)?,
-                None => ("void".to_owned(), Value::Null),
-            };
+            let input_ts = model.optional_ts(method.input)?;
+            let success_ts = model.optional_ts(method.success)?;
             let errors_ts = if method.errors.is_empty() {
                 "never".to_owned()
             } else {
@@ -336,20 +325,12 @@ impl Model {
                     .collect::<Vec<_>>()
                     .join(" | ")
             };
-            let descriptor = json!({
-                "path": method.path,
-                "request": method.is_request,
-                "input": input,
-                "success": success,
-                "errors": errors(method.errors),
-            });
             model.methods.push(Method {
                 meta: method,
                 key,
                 input_ts,
                 success_ts,
                 errors_ts,
-                descriptor,
             });
         }
         // The names the generated file declares or imports itself.
@@ -361,34 +342,6 @@ impl Model {
         if let Some(name) = reserved.into_iter().find(|r| model.index.contains_key(r.as_str())) {
             return Err(TypegenError::NameCollision(name));
         }
-        let mut directions = Map::new();
-        for (key, direction) in [
-            ("clientToServer", Direction::ClientToServer),
-            ("serverToClient", Direction::ServerToClient),
-        ] {
-            let methods: Map<String, Value> = model
-                .methods
-                .iter()
-                .filter(|m| m.meta.direction == direction)
-                .map(|m| (m.key.to_owned(), m.descriptor.clone()))
-                .collect();
-            directions.insert(key.to_owned(), Value::Object(methods));
-        }
-        let shapes: Map<String, Value> = model
-            .named
-            .iter()
-            .map(|n| (n.name.to_owned(), n.shape.clone()))
-            .collect();
-        let mut descriptor = Map::new();
-        descriptor.insert("name".to_owned(), Value::from(meta.name));
-        descriptor.insert("path".to_owned(), Value::from(path));
-        descriptor.insert(
-            "connect".to_owned(),
-            json!({ "query": query_shape, "errors": errors(meta.connect.errors) }),
-        );
-        descriptor.extend(directions);
-        descriptor.insert("shapes".to_owned(), Value::Object(shapes));
-        model.descriptor = Value::Object(descriptor);
         Ok(model)
     }
 
@@ -463,13 +416,11 @@ impl Model {
         )
     }
 
-    fn optional_shape(&mut self, shape: Option<fn() -> Shape>) -> Result<(String, Value), TypegenError> {
+    /// The TypeScript type of an optional shape (`void` when there is none).
+    fn optional_ts(&mut self, shape: Option<fn() -> Shape>) -> Result<String, TypegenError> {
         match shape {
-            Some(shape) => {
-                let shape = shape();
-                Ok((self.ts(&shape)?, describe(&shape)))
-            }
-            None => Ok(("void".to_owned(), Value::Null)),
+            Some(shape) => self.ts(&shape()),
+            None => Ok("void".to_owned()),
         }
     }
 
@@ -492,21 +443,18 @@ impl Model {
         self.in_progress.push(name);
         let rendered = self.render_named(name, inner);
         self.in_progress.retain(|n| *n != name);
-        let (body, declaration, shape) = rendered?;
+        let (body, declaration) = rendered?;
         self.index.insert(name, self.named.len());
         self.named.push(Named {
-            name,
             body,
             declaration,
-            shape,
         });
         Ok(name)
     }
 
     /// The TypeScript body, declaration and data form of a named type.
-    fn render_named(&mut self, name: &str, inner: &Shape) -> Result<(String, String, Value), TypegenError> {
+    fn render_named(&mut self, name: &str, inner: &Shape) -> Result<(String, String), TypegenError> {
         let body = self.ts_body(inner)?;
-        let shape = describe(inner);
         let declaration = match inner {
             // An interface, extending the named objects it flattens.
             Shape::Object(fields)
@@ -543,7 +491,7 @@ impl Model {
             }
             _ => format!("/** Rust `{name}`. */\nexport type {name} = {body};\n"),
         };
-        Ok((body, declaration, shape))
+        Ok((body, declaration))
     }
 
     /// The TypeScript type of a shape.
@@ -659,13 +607,6 @@ impl Model {
         let optional = field.has_default || matches!(shape, Shape::Optional(_));
         Ok((optional, self.ts(&shape)?))
     }
-}
-
-fn errors(errors: &[ErrorMeta]) -> Value {
-    errors
-        .iter()
-        .map(|e| json!({ "type": e.error_type, "statusCode": e.status_code }))
-        .collect()
 }
 
 /// The declared constraints of a field, as a doc comment.

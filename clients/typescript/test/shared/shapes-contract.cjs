@@ -117,24 +117,6 @@ exports.ShapesContract = {
   },
   "serverToClient": {},
   "shapes": {
-    "Side": {
-      "kind": "object",
-      "fields": [
-        {
-          "name": "side",
-          "shape": {
-            "kind": "number",
-            "integer": true,
-            "min": 0,
-            "max": 4294967295
-          },
-          "rules": {
-            "min": 1,
-            "max": 10
-          }
-        }
-      ]
-    },
     "Figure": {
       "kind": "union",
       "tagging": "internal",
@@ -167,6 +149,24 @@ exports.ShapesContract = {
         },
         {
           "name": "empty"
+        }
+      ]
+    },
+    "Side": {
+      "kind": "object",
+      "fields": [
+        {
+          "name": "side",
+          "shape": {
+            "kind": "number",
+            "integer": true,
+            "min": 0,
+            "max": 4294967295
+          },
+          "rules": {
+            "min": 1,
+            "max": 10
+          }
         }
       ]
     },
@@ -309,42 +309,6 @@ exports.ShapesContract = {
         }
       ]
     },
-    "Page": {
-      "kind": "object",
-      "fields": [
-        {
-          "name": "page",
-          "shape": {
-            "kind": "number",
-            "integer": true,
-            "min": 0
-          },
-          "rules": {
-            "min": 1
-          }
-        }
-      ]
-    },
-    "Span": {
-      "kind": "tuple",
-      "items": [
-        {
-          "shape": {
-            "kind": "number",
-            "integer": true
-          },
-          "rules": {
-            "min": 0
-          }
-        },
-        {
-          "shape": {
-            "kind": "number",
-            "integer": true
-          }
-        }
-      ]
-    },
     "Search": {
       "kind": "object",
       "fields": [
@@ -394,6 +358,42 @@ exports.ShapesContract = {
                 }
               ]
             }
+          }
+        }
+      ]
+    },
+    "Page": {
+      "kind": "object",
+      "fields": [
+        {
+          "name": "page",
+          "shape": {
+            "kind": "number",
+            "integer": true,
+            "min": 0
+          },
+          "rules": {
+            "min": 1
+          }
+        }
+      ]
+    },
+    "Span": {
+      "kind": "tuple",
+      "items": [
+        {
+          "shape": {
+            "kind": "number",
+            "integer": true
+          },
+          "rules": {
+            "min": 0
+          }
+        },
+        {
+          "shape": {
+            "kind": "number",
+            "integer": true
           }
         }
       ]

@@ -115,24 +115,6 @@ export const ShapesContract = {
   },
   "serverToClient": {},
   "shapes": {
-    "Side": {
-      "kind": "object",
-      "fields": [
-        {
-          "name": "side",
-          "shape": {
-            "kind": "number",
-            "integer": true,
-            "min": 0,
-            "max": 4294967295
-          },
-          "rules": {
-            "min": 1,
-            "max": 10
-          }
-        }
-      ]
-    },
     "Figure": {
       "kind": "union",
       "tagging": "internal",
@@ -165,6 +147,24 @@ export const ShapesContract = {
         },
         {
           "name": "empty"
+        }
+      ]
+    },
+    "Side": {
+      "kind": "object",
+      "fields": [
+        {
+          "name": "side",
+          "shape": {
+            "kind": "number",
+            "integer": true,
+            "min": 0,
+            "max": 4294967295
+          },
+          "rules": {
+            "min": 1,
+            "max": 10
+          }
         }
       ]
     },
@@ -307,42 +307,6 @@ export const ShapesContract = {
         }
       ]
     },
-    "Page": {
-      "kind": "object",
-      "fields": [
-        {
-          "name": "page",
-          "shape": {
-            "kind": "number",
-            "integer": true,
-            "min": 0
-          },
-          "rules": {
-            "min": 1
-          }
-        }
-      ]
-    },
-    "Span": {
-      "kind": "tuple",
-      "items": [
-        {
-          "shape": {
-            "kind": "number",
-            "integer": true
-          },
-          "rules": {
-            "min": 0
-          }
-        },
-        {
-          "shape": {
-            "kind": "number",
-            "integer": true
-          }
-        }
-      ]
-    },
     "Search": {
       "kind": "object",
       "fields": [
@@ -392,6 +356,42 @@ export const ShapesContract = {
                 }
               ]
             }
+          }
+        }
+      ]
+    },
+    "Page": {
+      "kind": "object",
+      "fields": [
+        {
+          "name": "page",
+          "shape": {
+            "kind": "number",
+            "integer": true,
+            "min": 0
+          },
+          "rules": {
+            "min": 1
+          }
+        }
+      ]
+    },
+    "Span": {
+      "kind": "tuple",
+      "items": [
+        {
+          "shape": {
+            "kind": "number",
+            "integer": true
+          },
+          "rules": {
+            "min": 0
+          }
+        },
+        {
+          "shape": {
+            "kind": "number",
+            "integer": true
           }
         }
       ]

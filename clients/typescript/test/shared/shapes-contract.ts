@@ -190,24 +190,6 @@ export const ShapesContract: ContractDescriptor<ShapesMethods, void> = {
   },
   "serverToClient": {},
   "shapes": {
-    "Side": {
-      "kind": "object",
-      "fields": [
-        {
-          "name": "side",
-          "shape": {
-            "kind": "number",
-            "integer": true,
-            "min": 0,
-            "max": 4294967295
-          },
-          "rules": {
-            "min": 1,
-            "max": 10
-          }
-        }
-      ]
-    },
     "Figure": {
       "kind": "union",
       "tagging": "internal",
@@ -240,6 +222,24 @@ export const ShapesContract: ContractDescriptor<ShapesMethods, void> = {
         },
         {
           "name": "empty"
+        }
+      ]
+    },
+    "Side": {
+      "kind": "object",
+      "fields": [
+        {
+          "name": "side",
+          "shape": {
+            "kind": "number",
+            "integer": true,
+            "min": 0,
+            "max": 4294967295
+          },
+          "rules": {
+            "min": 1,
+            "max": 10
+          }
         }
       ]
     },
@@ -382,42 +382,6 @@ export const ShapesContract: ContractDescriptor<ShapesMethods, void> = {
         }
       ]
     },
-    "Page": {
-      "kind": "object",
-      "fields": [
-        {
-          "name": "page",
-          "shape": {
-            "kind": "number",
-            "integer": true,
-            "min": 0
-          },
-          "rules": {
-            "min": 1
-          }
-        }
-      ]
-    },
-    "Span": {
-      "kind": "tuple",
-      "items": [
-        {
-          "shape": {
-            "kind": "number",
-            "integer": true
-          },
-          "rules": {
-            "min": 0
-          }
-        },
-        {
-          "shape": {
-            "kind": "number",
-            "integer": true
-          }
-        }
-      ]
-    },
     "Search": {
       "kind": "object",
       "fields": [
@@ -467,6 +431,42 @@ export const ShapesContract: ContractDescriptor<ShapesMethods, void> = {
                 }
               ]
             }
+          }
+        }
+      ]
+    },
+    "Page": {
+      "kind": "object",
+      "fields": [
+        {
+          "name": "page",
+          "shape": {
+            "kind": "number",
+            "integer": true,
+            "min": 0
+          },
+          "rules": {
+            "min": 1
+          }
+        }
+      ]
+    },
+    "Span": {
+      "kind": "tuple",
+      "items": [
+        {
+          "shape": {
+            "kind": "number",
+            "integer": true
+          },
+          "rules": {
+            "min": 0
+          }
+        },
+        {
+          "shape": {
+            "kind": "number",
+            "integer": true
           }
         }
       ]

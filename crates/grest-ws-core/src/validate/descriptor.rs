@@ -163,7 +163,7 @@ pub fn describe_rules(rules: &Rules) -> Option<Value> {
 /// The definition of every named type the shapes refer to, directly or through one another, by name.
 ///
 /// Two different types under one name are an error: a reference could not tell them apart.
-pub fn definitions(shapes: impl IntoIterator<Item = Shape>) -> Result<Map<String, Value>, DescriptorError> {
+pub fn definitions(shapes: impl IntoIterator<Item = Shape>) -> Result<Map<String, Value>, NameCollision> {
     let mut found = Map::new();
     for shape in shapes {
         collect(&shape, &mut found)?;
@@ -171,8 +171,8 @@ pub fn definitions(shapes: impl IntoIterator<Item = Shape>) -> Result<Map<String
     Ok(found)
 }
 
-fn collect(shape: &Shape, found: &mut Map<String, Value>) -> Result<(), DescriptorError> {
-    fn each(shapes: impl Iterator<Item = Shape>, found: &mut Map<String, Value>) -> Result<(), DescriptorError> {
+fn collect(shape: &Shape, found: &mut Map<String, Value>) -> Result<(), NameCollision> {
+    fn each(shapes: impl Iterator<Item = Shape>, found: &mut Map<String, Value>) -> Result<(), NameCollision> {
         shapes.into_iter().try_for_each(|shape| collect(&shape, found))
     }
     match shape {
@@ -186,7 +186,7 @@ fn collect(shape: &Shape, found: &mut Map<String, Value>) -> Result<(), Descript
             let body = describe(&inner);
             match found.get(*name) {
                 Some(known) if *known == body => Ok(()),
-                Some(_) => Err(DescriptorError::NameCollision((*name).to_owned())),
+                Some(_) => Err(NameCollision((*name).to_owned())),
                 None => {
                     // Entered before the walk below, so that a recursive type stops at itself.
                     found.insert((*name).to_owned(), body);
@@ -197,11 +197,21 @@ fn collect(shape: &Shape, found: &mut Map<String, Value>) -> Result<(), Descript
     }
 }
 
-/// Why a descriptor could not be written or read.
+/// Two different types share the name in it: a reference could not tell them apart ([`definitions`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameCollision(pub String);
+
+impl fmt::Display for NameCollision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "two different types are both named `{}`", self.0)
+    }
+}
+
+impl std::error::Error for NameCollision {}
+
+/// Why a descriptor could not be read ([`ShapeReader`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DescriptorError {
-    /// Two different types are named alike.
-    NameCollision(String),
     /// A value is not what its place in a descriptor needs (`at` is a JSON pointer into the descriptor).
     Malformed {
         /// Where, as a JSON pointer from the descriptor (or the definition) being read.
@@ -220,7 +230,6 @@ pub enum DescriptorError {
 impl fmt::Display for DescriptorError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DescriptorError::NameCollision(name) => write!(f, "two different types are both named `{name}`"),
             DescriptorError::Malformed { at, expected } => write!(f, "malformed descriptor at {at:?}: {expected}"),
             DescriptorError::UnknownReference(name) => write!(f, "reference to an undefined type `{name}`"),
             DescriptorError::UnknownFormat(name) => write!(f, "unknown string format {name:?}"),

@@ -87,7 +87,7 @@ mod union;
 pub use check::check;
 pub use coerce::check_value;
 pub use decode::{decode, decode_query, decode_value};
-pub use descriptor::{DescriptorError, ShapeReader, definitions, describe, describe_rules};
+pub use descriptor::{DescriptorError, NameCollision, ShapeReader, definitions, describe, describe_rules};
 pub use format::Format;
 pub use issue::{Issue, Issues, number_value};
 pub use path::{Path, Segment};

@@ -52,10 +52,7 @@ fn two_types_under_one_name_are_refused() {
     fn other() -> Shape {
         Shape::Named("Tree", ShapeFn::new(|| Shape::String))
     }
-    assert_eq!(
-        definitions([tree(), other()]),
-        Err(DescriptorError::NameCollision("Tree".to_owned()))
-    );
+    assert_eq!(definitions([tree(), other()]), Err(NameCollision("Tree".to_owned())));
 }
 
 #[test]

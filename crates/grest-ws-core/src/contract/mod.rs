@@ -9,6 +9,10 @@ use serde::de::DeserializeOwned;
 use crate::auth::Wire;
 use crate::validate::{Issues, Shape, Validate};
 
+mod descriptor;
+
+pub use descriptor::{ConnectDescriptor, ContractDescriptor, ErrorDescriptor, MethodDescriptor};
+
 // Declared in `auth`, next to the grants that satisfy it, so that `auth` needs nothing from this module; contracts
 // name one per connection and per method.
 pub use crate::auth::Permission;
