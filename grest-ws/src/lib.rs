@@ -193,6 +193,11 @@ pub mod guarantees;
 pub mod protocol {
     pub use grest_ws_core::{envelope, frame};
 
+    /// A contract as JSON data: what the TypeScript client reads and a served AsyncAPI document carries.
+    pub mod contract {
+        pub use grest_ws_core::contract::{ConnectDescriptor, ContractDescriptor, ErrorDescriptor, MethodDescriptor};
+    }
+
     /// Credential sources of a handshake.
     pub mod auth {
         pub use grest_ws_core::auth::{Outbound, WireSource, cookie_value};

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use grest_ws::client::TlsConfig;
+use grest_ws::client::{ClientConfig, TlsConfig};
 use grest_ws_core::contract::is_valid_socket_path;
 use serde_json::value::RawValue;
 
@@ -14,6 +14,7 @@ use crate::exit;
 
 const EXAMPLES: &str = "\
 Examples:
+  grest-ws describe ws://127.0.0.1:3000/ws/chat
   grest-ws call ws://127.0.0.1:3000/ws/chat Chat.sendMessage '{\"text\":\"hi\",\"channelId\":\"general\"}'
   grest-ws call ws://127.0.0.1:3000/ws/chat Chat.markAsRead '{\"messageId\":\"1\"}' --send
   grest-ws listen ws://127.0.0.1:3000/ws/chat --answer Chat.areYouThere=true
@@ -25,9 +26,10 @@ fn long_help() -> String {
     format!("{EXAMPLES}\n\n{}", exit::table())
 }
 
-/// A command line for grest WebSocket endpoints (grest-ws or grest-ts servers): call a method, send a
-/// fire-and-forget message, or listen to what the server pushes. Speaks only the wire protocol, so it needs no
-/// contract.
+/// A command line for grest WebSocket endpoints (grest-ws or grest-ts servers): describe an endpoint, call a
+/// method, send a fire-and-forget message, or listen to what the server pushes. Speaks only the wire protocol, so
+/// it needs no contract; where the server serves its AsyncAPI document, `describe` prints it and `call` checks
+/// its input against it before sending.
 #[derive(Debug, Parser)]
 #[command(name = "grest-ws", version, after_help = EXAMPLES, after_long_help = long_help())]
 pub(crate) struct Cli {
@@ -39,6 +41,10 @@ pub(crate) struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Prints an endpoint's contract, read from the AsyncAPI document its server serves: the handshake, every
+    /// method in both directions with its input, success and declared errors, and the payload types with their
+    /// constraints.
+    Describe(DescribeArgs),
     /// Calls a client-to-server method (an `r` frame) and prints the result's data as JSON on stdout; an error reply
     /// goes to stderr as its envelope, with an exit code per error type (see --help).
     Call(CallArgs),
@@ -66,6 +72,39 @@ pub(crate) struct CallArgs {
     /// How long to wait for the connection and the reply, in seconds.
     #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = seconds)]
     pub(crate) timeout: Duration,
+    /// Where the endpoint's contract is read from to check the input before sending (see `describe`).
+    #[command(flatten)]
+    pub(crate) document: DocumentArgs,
+    /// Send the input without checking it against the served contract.
+    #[arg(long)]
+    pub(crate) no_check: bool,
+}
+
+/// `grest-ws describe`.
+#[derive(Debug, Args)]
+#[command(after_help = EXAMPLES, after_long_help = long_help())]
+pub(crate) struct DescribeArgs {
+    /// The endpoint: ws:// or wss://, host, port and the socket's path (e.g. ws://127.0.0.1:3000/ws/chat).
+    #[arg(value_name = "URL", value_parser = Endpoint::parse)]
+    pub(crate) url: Endpoint,
+    /// Where the contract is read from.
+    #[command(flatten)]
+    pub(crate) document: DocumentArgs,
+    /// Trust the CA certificates in this PEM file for https:// and wss:// instead of the web-PKI roots.
+    #[arg(long, value_name = "PEM", value_parser = ca_file)]
+    pub(crate) ca: Option<TlsConfig>,
+    /// How long the server has to answer, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = seconds)]
+    pub(crate) timeout: Duration,
+}
+
+/// Where an endpoint's AsyncAPI document is.
+#[derive(Debug, Args)]
+pub(crate) struct DocumentArgs {
+    /// The AsyncAPI document: an http(s):// URL or a file. By default, /asyncapi.json on the endpoint's host
+    /// (http:// for ws://, https:// for wss://).
+    #[arg(long, value_name = "URL|FILE")]
+    pub(crate) document: Option<String>,
 }
 
 /// `grest-ws listen`.
@@ -80,7 +119,16 @@ pub(crate) struct ListenArgs {
     pub(crate) count: Option<u64>,
 }
 
-/// How to reach the endpoint and what to send with the handshake; shared by every command.
+/// The client settings every command starts from: how long the server has to answer, and the TLS roots.
+pub(crate) fn client_config(timeout: Duration, ca: Option<&TlsConfig>) -> ClientConfig {
+    let config = ClientConfig::default().handshake_timeout(timeout);
+    match ca {
+        Some(tls) => config.tls(tls.clone()),
+        None => config,
+    }
+}
+
+/// How to reach the endpoint and what to send with the handshake; shared by `call` and `listen`.
 #[derive(Debug, Args)]
 pub(crate) struct ConnectArgs {
     /// The endpoint: ws:// or wss://, host, port and the socket's path (e.g. ws://127.0.0.1:3000/ws/chat); query
@@ -130,6 +178,15 @@ pub(crate) struct Endpoint {
 }
 
 impl Endpoint {
+    /// Where its server serves the AsyncAPI document by default: `/asyncapi.json` on the same host.
+    pub(crate) fn default_document(&self) -> String {
+        let base = self
+            .base
+            .strip_prefix("ws")
+            .map_or_else(|| self.base.clone(), |rest| format!("http{rest}"));
+        format!("{base}/asyncapi.json")
+    }
+
     fn parse(url: &str) -> Result<Endpoint, String> {
         let (scheme, rest) = url
             .split_once("://")
@@ -233,6 +290,11 @@ mod tests {
             [("name".into(), "ada".into()), ("x".into(), "a b".into())]
         );
         assert_eq!(Endpoint::parse("wss://h/a").unwrap().base, "wss://h");
+        assert_eq!(endpoint.default_document(), "http://127.0.0.1:3000/asyncapi.json");
+        assert_eq!(
+            Endpoint::parse("wss://h:8443/a").unwrap().default_document(),
+            "https://h:8443/asyncapi.json"
+        );
         for bad in [
             "http://h/ws",
             "ws://h",

@@ -5,7 +5,7 @@
 //! (or `ROUTE_NOT_FOUND`), and drops and reconnects are reported on stderr.
 
 use grest_ws::client::{
-    ClientConfig, ClientError, ClientMiddleware, CloseReason, ConnectError, DisconnectReason, RawClient, RawConnection,
+    ClientError, ClientMiddleware, CloseReason, ConnectError, DisconnectReason, RawClient, RawConnection,
     ReconnectConfig,
 };
 use grest_ws::protocol::auth::Outbound;
@@ -15,7 +15,7 @@ use grest_ws::{RawContract, RawSchema, Wire};
 use tokio::sync::mpsc;
 
 use crate::answer::Answers;
-use crate::args::ConnectArgs;
+use crate::args::{ConnectArgs, client_config};
 use crate::exit::Failure;
 
 /// Any grest endpoint, seen as a stream of text frames: the commands write and read the frames themselves.
@@ -72,12 +72,8 @@ impl Connection {
         let endpoint = &args.url;
         // The schema wants a path for the whole program's life; one per run.
         let path: &'static str = Box::leak(endpoint.path.clone().into_boxed_str());
-        let mut config = ClientConfig::default()
-            .handshake_timeout(args.handshake_timeout)
+        let config = client_config(args.handshake_timeout, args.ca.as_ref())
             .reconnect(args.reconnect.then(ReconnectConfig::default));
-        if let Some(tls) = &args.ca {
-            config = config.tls(tls.clone());
-        }
         let (sender, events) = mpsc::unbounded_channel();
         let mut client = RawClient::new(RawSchema::<AnyEndpoint>::new(path), endpoint.base.as_str())
             .config(config)

@@ -6,7 +6,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use grest_ws::client::{CloseReason, ConnectError};
-use grest_ws::{ErrorEnvelope, Forbidden, GrestError, NotAuthorized, RouteNotFound, ServerError, ValidationError};
+use grest_ws::{
+    ErrorEnvelope, Forbidden, GrestError, Issue, NotAuthorized, RouteNotFound, ServerError, ValidationError,
+};
+
+use crate::served::DocumentFailure;
 
 /// The exit codes, each with what it means. Clap's usage errors exit with 2, which no variant takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,11 +39,13 @@ pub(crate) enum Exit {
     Forbidden = 11,
     /// `SERVER_ERROR`.
     ServerError = 12,
+    /// The endpoint's AsyncAPI document cannot be read, or does not describe the endpoint.
+    Document = 13,
 }
 
 impl Exit {
     /// Every code, in order, with the meaning the table shows.
-    const TABLE: [(Exit, &'static str); 12] = [
+    const TABLE: [(Exit, &'static str); 13] = [
         (Exit::Ok, "success (call: the data is on stdout)"),
         (
             Exit::OtherError,
@@ -59,11 +65,21 @@ impl Exit {
             "the connection closed (during the handshake, before the reply, or while listening)",
         ),
         (Exit::Timeout, "no connection or no reply within the timeout"),
-        (Exit::RouteNotFound, "ROUTE_NOT_FOUND: no such method"),
-        (Exit::ValidationError, "VALIDATION_ERROR: the input was refused"),
+        (
+            Exit::RouteNotFound,
+            "ROUTE_NOT_FOUND: no such method (from the server, or from its document: nothing was sent)",
+        ),
+        (
+            Exit::ValidationError,
+            "VALIDATION_ERROR: the input was refused (by the server, or by its document: nothing was sent)",
+        ),
         (Exit::NotAuthorized, "NOT_AUTHORIZED"),
         (Exit::Forbidden, "FORBIDDEN"),
         (Exit::ServerError, "SERVER_ERROR"),
+        (
+            Exit::Document,
+            "the endpoint's AsyncAPI document cannot be read or does not describe it (describe, --document)",
+        ),
     ];
 
     /// The exit code of an error reply of this type.
@@ -131,6 +147,26 @@ pub(crate) enum Failure {
         /// For how long.
         after: Duration,
     },
+    /// The endpoint's document could not be used.
+    Document(DocumentFailure),
+    /// The endpoint's document has no such client-to-server method; nothing was sent.
+    UnknownMethod {
+        /// The method asked for.
+        path: String,
+        /// The endpoint.
+        url: String,
+        /// The methods the client may call there.
+        callable: Vec<String>,
+        /// Whether the method exists, going the other way (server to client).
+        server_to_client: bool,
+    },
+    /// The input breaks the method's input shape in the endpoint's document; nothing was sent.
+    InvalidInput {
+        /// The method.
+        path: String,
+        /// What is wrong, as the server would say it.
+        issues: Vec<Issue>,
+    },
     /// The server answered a request with an error.
     ErrorReply {
         /// The method.
@@ -155,6 +191,9 @@ impl Failure {
             },
             Failure::Closed { .. } => Exit::Closed,
             Failure::Timeout { .. } => Exit::Timeout,
+            Failure::Document(_) => Exit::Document,
+            Failure::UnknownMethod { .. } => Exit::RouteNotFound,
+            Failure::InvalidInput { .. } => Exit::ValidationError,
             Failure::ErrorReply { envelope, .. } => Exit::of_error_type(&envelope.error_type),
         }
     }
@@ -164,6 +203,7 @@ impl Failure {
     pub(crate) fn envelope(&self) -> Option<String> {
         match self {
             Failure::ErrorReply { text, .. } => Some(text.clone()),
+            Failure::InvalidInput { issues, .. } => Some(local_validation_error(issues).to_envelope().to_json()),
             Failure::Connect {
                 error: ConnectError::Rejected(envelope),
                 ..
@@ -215,8 +255,38 @@ impl fmt::Display for Failure {
             Failure::ErrorReply { path, envelope, .. } => {
                 write!(f, "{path} failed: {}{}", describe(envelope), hint(&envelope.error_type))
             }
+            Failure::Document(failure) => failure.fmt(f),
+            Failure::UnknownMethod {
+                path,
+                url,
+                callable,
+                server_to_client,
+            } => {
+                let callable = match callable.is_empty() {
+                    true => "none".to_owned(),
+                    false => callable.join(", "),
+                };
+                let why = match server_to_client {
+                    true => "is a server-to-client method (see it with listen)",
+                    false => "is not a method",
+                };
+                write!(
+                    f,
+                    "{path} {why} of {url}; nothing was sent (it has: {callable}; --no-check sends anyway)"
+                )
+            }
+            Failure::InvalidInput { path, issues } => write!(
+                f,
+                "{path}: the input breaks the served contract, nothing was sent: {} (--no-check sends anyway)",
+                describe(&local_validation_error(issues).to_envelope())
+            ),
         }
     }
+}
+
+/// The `VALIDATION_ERROR` the server would answer for these input issues.
+fn local_validation_error(issues: &[Issue]) -> ValidationError {
+    ValidationError::with_display_message(issues.to_vec(), grest_ws::protocol::error::INVALID_ARGUMENTS)
 }
 
 /// `TYPE (status): display message`, with a validation error's issues.

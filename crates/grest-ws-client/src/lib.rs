@@ -115,10 +115,12 @@ macro_rules! static_param_methods {
 
 mod config;
 mod connection;
+mod document;
 mod open;
 mod params;
 mod pool;
 mod raw;
+mod response;
 #[cfg(feature = "tls")]
 mod tls;
 mod transport;
@@ -137,6 +139,7 @@ pub use grest_ws_session::SessionEnd;
 use grest_ws_session::{DuplexContract, OwnedDispatch, PeerHandle};
 
 pub use config::{ClientConfig, ReconnectConfig, ShouldRetry};
+pub use document::{DocumentError, MAX_DOCUMENT, fetch_document};
 use open::Target;
 pub use params::{BeforeConnect, ConnectParams, ParamSource, StaticParams};
 pub use pool::SocketPool;

@@ -98,6 +98,16 @@ pub(crate) async fn connect(uri: &http::Uri, config: &crate::ClientConfig) -> Re
             )));
         }
     };
+    open(uri, secure, config).await
+}
+
+/// Opens a connection to `uri`'s host: TLS over TCP when `secure` (on port 443 unless the URL names one), plain TCP
+/// otherwise (port 80).
+pub(crate) async fn open(
+    uri: &http::Uri,
+    secure: bool,
+    config: &crate::ClientConfig,
+) -> Result<Stream, TransportError> {
     let host = uri
         .host()
         .unwrap_or_default()

@@ -3,14 +3,10 @@
 
 use grest_ws_session::websocket::{accept_key, client_key};
 use grest_ws_session::{Role, WebSocket};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
+use crate::response::{HeadError, read_head};
 use crate::{ConnectError, TransportError};
-
-/// The largest response head accepted.
-const MAX_HEAD: usize = 16 * 1024;
-/// The most response headers accepted.
-const MAX_HEADERS: usize = 32;
 
 /// Sends the upgrade request for `request` (its URI, plus its headers: cookies, extras) and reads the answer;
 /// a `101` with the right accept key becomes a client WebSocket reading messages of up to `max_message` bytes.
@@ -27,50 +23,23 @@ where
         cause,
     };
     let transport = |e: std::io::Error| fail(TransportError::from(e));
-    let invalid = |what: &str| fail(TransportError::Upgrade(what.to_owned()));
     let key = client_key();
     io.write_all(&request_head(request, &key)).await.map_err(transport)?;
-    let mut buf = Vec::with_capacity(1024);
-    loop {
-        if buf.len() >= MAX_HEAD {
-            return Err(invalid("the response head is too large"));
-        }
-        buf.reserve(1024);
-        if io.read_buf(&mut buf).await.map_err(transport)? == 0 {
-            return Err(invalid("the server closed the connection before answering"));
-        }
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut response = httparse::Response::new(&mut headers);
-        let head_len = match response.parse(&buf) {
-            Ok(httparse::Status::Complete(len)) => len,
-            Ok(httparse::Status::Partial) => continue,
-            Err(e) => return Err(invalid(&format!("the answer is not HTTP ({e})"))),
-        };
-        let status = response.code.unwrap_or(0);
-        if status != 101 {
-            return Err(ConnectError::Refused(status));
-        }
-        let header = |name: &str| {
-            response
-                .headers
-                .iter()
-                .find(|h| h.name.eq_ignore_ascii_case(name))
-                .map(|h| h.value)
-        };
-        let has_token = |name: &str, token: &str| {
-            header(name)
-                .and_then(|v| std::str::from_utf8(v).ok())
-                .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-        };
-        if !has_token("upgrade", "websocket") || !has_token("connection", "upgrade") {
-            return Err(invalid("the server's 101 response is not a WebSocket upgrade"));
-        }
-        if header("sec-websocket-accept") != Some(accept_key(key.as_bytes()).as_bytes()) {
-            return Err(invalid("the server's Sec-WebSocket-Accept does not match the key sent"));
-        }
-        let early = buf.split_off(head_len);
-        return Ok(WebSocket::with_read(io, Role::Client, max_message, early));
+    let head = read_head(&mut io).await.map_err(|error| match error {
+        HeadError::Transport(cause) => fail(cause),
+        HeadError::Malformed(what) => fail(TransportError::Upgrade(what)),
+    })?;
+    if head.status != 101 {
+        return Err(ConnectError::Refused(head.status));
     }
+    let invalid = |what: &str| fail(TransportError::Upgrade(what.to_owned()));
+    if !head.has_token("upgrade", "websocket") || !head.has_token("connection", "upgrade") {
+        return Err(invalid("the server's 101 response is not a WebSocket upgrade"));
+    }
+    if head.header("sec-websocket-accept") != Some(accept_key(key.as_bytes()).as_bytes()) {
+        return Err(invalid("the server's Sec-WebSocket-Accept does not match the key sent"));
+    }
+    Ok(WebSocket::with_read(io, Role::Client, max_message, head.rest))
 }
 
 /// The request head: request line, `Host`, the upgrade headers with `key`, then the request's own headers.

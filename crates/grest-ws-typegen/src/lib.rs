@@ -445,10 +445,7 @@ impl Model {
         self.in_progress.retain(|n| *n != name);
         let (body, declaration) = rendered?;
         self.index.insert(name, self.named.len());
-        self.named.push(Named {
-            body,
-            declaration,
-        });
+        self.named.push(Named { body, declaration });
         Ok(name)
     }
 
