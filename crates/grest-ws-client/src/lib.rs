@@ -32,6 +32,10 @@
 //! # Ok(()) }
 //! # fn main() {}
 //! ```
+//!
+//! [`RawClient`] connects to byte-stream sockets, [`SocketPool`] shares one socket among clients of one endpoint,
+//! and [`fetch_document`] reads the JSON document a server serves about its endpoints (the AsyncAPI document)
+//! with the same transport and TLS settings.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
