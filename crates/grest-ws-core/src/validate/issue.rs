@@ -208,8 +208,8 @@ pub(super) fn push_issue(
     });
 }
 
-/// A number as grest writes it in params: integral values without a fraction.
-pub(super) fn number_value(n: f64) -> Value {
+/// A number as grest writes it in params (and as JavaScript prints it): integral values without a fraction.
+pub fn number_value(n: f64) -> Value {
     if n.fract() == 0.0 && n.abs() < 9.0e15 {
         Value::from(n as i64)
     } else {

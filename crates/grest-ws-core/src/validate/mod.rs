@@ -79,7 +79,7 @@ pub use check::check;
 pub use coerce::check_value;
 pub use decode::{decode, decode_query, decode_value};
 pub use format::Format;
-pub use issue::{Issue, Issues};
+pub use issue::{Issue, Issues, number_value};
 pub use path::{Path, Segment};
 pub use pattern::{Pattern, PatternCache};
 pub use rules::Rules;
