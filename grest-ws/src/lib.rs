@@ -235,6 +235,13 @@ pub mod typegen {
     pub use grest_ws_typegen::*;
 }
 
+/// The AsyncAPI 3.0 document of a server's sockets, generated from their contracts (the `grest-ws-asyncapi` crate;
+/// feature `asyncapi`, which also adds `GrestWs::asyncapi` to the server).
+#[cfg(feature = "asyncapi")]
+pub mod asyncapi {
+    pub use grest_ws_asyncapi::*;
+}
+
 #[doc(hidden)]
 pub mod __private {
     pub use grest_ws_core as core;
