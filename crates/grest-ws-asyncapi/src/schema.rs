@@ -124,22 +124,20 @@ impl Schemas {
             (Tagging::Internal { tag } | Tagging::Adjacent { tag, .. }, None) => tagged(tag, name),
             // The content's fields sit beside the tag: merged into one object when the content is a plain one.
             (Tagging::Internal { tag }, Some(content)) => match content {
-                Value::Object(mut fields) if fields.get("type") == Some(&Value::from("object")) => {
+                Value::Object(fields) if fields.get("type") == Some(&Value::from("object")) => {
                     let Value::Object(mut merged) = tagged(tag, name) else {
                         unreachable!("a tag is an object schema")
                     };
-                    if let Some(Value::Object(properties)) = fields.remove("properties") {
-                        if let Some(Value::Object(own)) = merged.get_mut("properties") {
-                            own.extend(properties);
+                    for (key, value) in fields {
+                        match (merged.get_mut(&key), value) {
+                            (Some(Value::Object(own)), Value::Object(more)) => own.extend(more),
+                            (Some(Value::Array(own)), Value::Array(more)) => own.extend(more),
+                            (Some(_), _) => {}
+                            (None, value) => {
+                                merged.insert(key, value);
+                            }
                         }
                     }
-                    if let Some(Value::Array(required)) = fields.remove("required") {
-                        if let Some(Value::Array(own)) = merged.get_mut("required") {
-                            own.extend(required);
-                        }
-                    }
-                    fields.remove("type");
-                    merged.extend(fields);
                     Value::Object(merged)
                 }
                 content => json!({ "allOf": [tagged(tag, name), content] }),
@@ -269,18 +267,17 @@ fn insert_number(schema: &mut Map<String, Value>, key: &str, value: Option<f64>)
 /// A schema that also accepts `null` (an `Option`): `"type": [t, "null"]` for a plain typed schema, else `anyOf`.
 fn nullable(schema: Value) -> Value {
     match schema {
-        Value::Object(mut plain)
+        Value::Object(plain)
             if plain.get("type").is_some_and(Value::is_string)
                 && ["enum", "const", "anyOf", "oneOf", "allOf", "not"]
                     .iter()
                     .all(|keyword| !plain.contains_key(*keyword)) =>
         {
-            let kind = plain.remove("type").unwrap_or_default();
-            // `type` first again, as everywhere else.
-            let mut typed = Map::new();
-            typed.insert("type".to_owned(), json!([kind, "null"]));
-            typed.extend(plain);
-            Value::Object(typed)
+            let typed = plain.into_iter().map(|(key, value)| match key.as_str() {
+                "type" => (key, json!([value, "null"])),
+                _ => (key, value),
+            });
+            Value::Object(typed.collect())
         }
         // Anything already includes `null`.
         Value::Object(any) if any.is_empty() => Value::Object(any),

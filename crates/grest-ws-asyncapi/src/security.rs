@@ -92,7 +92,7 @@ fn carrier(wire: &Wire) -> String {
         ),
         WireSource::Cookie { name } => format!("the cookie `{name}` of the upgrade request"),
         WireSource::Query { name } => format!("the query parameter `{name}` of the upgrade URL"),
-        WireSource::Middleware => "nothing of its own: a middleware bound on the server reads the handshake".into(),
+        WireSource::Middleware => "where a middleware bound on the server reads what it needs".into(),
     }
 }
 
@@ -100,7 +100,7 @@ fn carrier(wire: &Wire) -> String {
 fn kind(wire: &Wire) -> &'static str {
     match (wire.is_middleware(), wire.is_ambient()) {
         (true, _) => "middleware slot",
-        (false, true) => "ambient wire (kept for handlers, never verified)",
+        (false, true) => "ambient wire",
         (false, false) => "credential wire",
     }
 }
@@ -114,8 +114,13 @@ pub(crate) fn uses_text(wires: &[Wire]) -> String {
         .iter()
         .map(|wire| format!("{} `{}`, {}", kind(wire), wire.name(), carrier(wire)))
         .collect();
+    let ambient = if wires.iter().any(Wire::is_ambient) {
+        " Ambient values are kept for handlers, never verified."
+    } else {
+        ""
+    };
     format!(
-        "At the handshake the server runs, in this order: {}; then the server-wide middleware.",
+        "At the handshake the server runs, in this order: {}; then the server-wide middleware.{ambient}",
         steps.join("; ")
     )
 }
