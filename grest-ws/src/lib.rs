@@ -121,6 +121,7 @@
 //! * Metrics through the [`metrics`](https://docs.rs/metrics) facade (the table is in [`server::metrics`]) and a
 //!   `tracing` span per connection and per message.
 //! * TypeScript types and a runtime contract descriptor for the TypeScript client (`typegen`, feature `typegen`).
+//! * An AsyncAPI 3.0 document of the server's sockets, built or served (`asyncapi`, feature `asyncapi`).
 //! * A test kit that starts your real server on an ephemeral port, with typed push expectations and typed mocks of
 //!   server-to-client requests: [grest-ws-test](https://docs.rs/grest-ws-test).
 //! * What the compiler refuses, so that mistakes never reach the wire: [`guarantees`].
@@ -136,6 +137,7 @@
 //! | `client-tls-native-roots` | no | the client can trust the operating system's certificate store |
 //! | `server-tls` | no | `Serve::tls`: HTTPS and `wss://` served directly (rustls) |
 //! | `typegen` | no | the `typegen` module: TypeScript generated from a contract |
+//! | `asyncapi` | no | the `asyncapi` module and `GrestWs::asyncapi`: an AsyncAPI document generated from contracts |
 //! | `full` | no | all of the above but `client-tls-native-roots` |
 //!
 //! Without `server` or `client`, the crate is the contract vocabulary alone: a crate that only declares the
@@ -153,6 +155,7 @@
 //! | [grest-ws-server](https://docs.rs/grest-ws-server) | the axum server ([`server`]) |
 //! | [grest-ws-client](https://docs.rs/grest-ws-client) | the native client ([`client`]) |
 //! | [grest-ws-typegen](https://docs.rs/grest-ws-typegen) | TypeScript generation (`typegen`) |
+//! | [grest-ws-asyncapi](https://docs.rs/grest-ws-asyncapi) | the AsyncAPI document (`asyncapi`) |
 //! | [grest-ws-redis](https://docs.rs/grest-ws-redis), [grest-ws-nats](https://docs.rs/grest-ws-nats) | backplanes: rooms across server processes |
 //! | [grest-ws-test](https://docs.rs/grest-ws-test) | the test kit |
 //!
@@ -239,6 +242,13 @@ pub mod client {
 #[cfg(feature = "typegen")]
 pub mod typegen {
     pub use grest_ws_typegen::*;
+}
+
+/// The AsyncAPI 3.0 document of a server's sockets, generated from their contracts (the `grest-ws-asyncapi` crate;
+/// feature `asyncapi`, which also adds `GrestWs::asyncapi` to the server).
+#[cfg(feature = "asyncapi")]
+pub mod asyncapi {
+    pub use grest_ws_asyncapi::*;
 }
 
 #[doc(hidden)]

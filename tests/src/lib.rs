@@ -566,6 +566,12 @@ pub fn issue_codes(e: &ValidationError) -> Vec<(String, String)> {
 
 /// A minimal HTTP/1.1 GET with extra headers: status code and body.
 pub async fn http_get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let (status, _, body) = http_get_with_head(addr, path, headers).await;
+    (status, body)
+}
+
+/// A minimal HTTP/1.1 GET with extra headers: status code, the response's head (status line and headers) and body.
+pub async fn http_get_with_head(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut tcp = TcpStream::connect(addr).await.expect("connect");
     let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
@@ -577,11 +583,8 @@ pub async fn http_get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) ->
     let mut response = String::new();
     tcp.read_to_string(&mut response).await.expect("read");
     let status = response[9..12].parse().expect("status code");
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((response.as_str(), ""));
+    (status, head.to_owned(), body.to_owned())
 }
 
 /// A server in its own runtime on its own thread: [`Process::kill`] drops the runtime, so every socket dies at

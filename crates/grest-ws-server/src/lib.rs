@@ -56,6 +56,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod addresses;
+#[cfg(feature = "asyncapi")]
+mod asyncapi;
 mod auth;
 mod backplane;
 mod connection;
@@ -208,6 +210,8 @@ pub struct GrestWs {
     events: std::sync::Mutex<HashMap<String, Arc<server_events::Hub>>>,
     endpoint_sessions: HashMap<String, SessionConfig>,
     backplane: Option<Arc<dyn Backplane>>,
+    #[cfg(feature = "asyncapi")]
+    asyncapi: asyncapi::Endpoints,
 }
 
 impl Default for GrestWs {
@@ -244,6 +248,8 @@ impl GrestWs {
             rooms: std::sync::Mutex::new(HashMap::new()),
             events: std::sync::Mutex::new(HashMap::new()),
             backplane: None,
+            #[cfg(feature = "asyncapi")]
+            asyncapi: asyncapi::Endpoints::default(),
         }
     }
 
@@ -399,6 +405,8 @@ impl GrestWs {
     {
         let path = schema.route_path();
         let rooms = self.registry(&path);
+        #[cfg(feature = "asyncapi")]
+        self.asyncapi.typed(schema);
         self.registrations.push(Registration {
             path,
             meta: C::META,
@@ -482,6 +490,10 @@ impl GrestWs {
                 problems.push(format!("session settings for {path:?}, which no endpoint serves"));
             }
         }
+        #[cfg(feature = "asyncapi")]
+        let document = self
+            .asyncapi
+            .render(|path| typed_paths.contains(&path) || raw.has_route(path), &mut problems);
         if !problems.is_empty() {
             return Err(BuildError::Refused(problems));
         }
@@ -519,6 +531,10 @@ impl GrestWs {
             if let Ok(runtime) = runtime {
                 backplane::Cluster::start(&runtime, backplane, clustered, events);
             }
+        }
+        #[cfg(feature = "asyncapi")]
+        if let Some((path, body)) = document {
+            router = asyncapi::mount(router, &path, body);
         }
         Ok(raw.mount(router, &shared))
     }

@@ -203,6 +203,8 @@ impl GrestWs {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let handler = Arc::new(handler);
+        #[cfg(feature = "asyncapi")]
+        self.asyncapi.raw(schema);
         let path = schema.route_path();
         let endpoint_path = path.clone();
         self.raw.push(RawRegistration {
@@ -317,6 +319,14 @@ impl RawPlan {
     /// Whether a raw endpoint is registered at `path`.
     pub(crate) fn serves(&self, path: &str) -> bool {
         self.endpoints.iter().any(|planned| planned.path == path)
+    }
+
+    /// Whether a raw endpoint is mounted at the axum route `route` (a prefix endpoint has two).
+    #[cfg(feature = "asyncapi")]
+    pub(crate) fn has_route(&self, route: &str) -> bool {
+        self.endpoints
+            .iter()
+            .any(|planned| planned.routes.iter().any(|r| r == route))
     }
 
     /// Mounts every raw endpoint on `router`. Exact paths beat prefixes and longer prefixes beat shorter ones

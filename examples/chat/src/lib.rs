@@ -1,6 +1,7 @@
 //! The chat of the grest-ts documentation, served by grest-ws on the rooms API: the `Chat` contract at `ws/chat`, a
 //! bounded in-memory message ring, and HTTP routes on the same listener (`GET /health`, `GET /metrics`,
-//! `GET /api/presence`, and the chat web page with the TypeScript client, see [`web`]).
+//! `GET /api/presence`, the AsyncAPI document of the socket at [`ASYNCAPI_PATH`], and the chat web page with the
+//! TypeScript client, see [`web`]).
 //!
 //! What a connection sees, in order: `k` (connected), a [`History`] push with the last [`HISTORY`] messages (so
 //! every reconnect starts from the same list), an [`Online`] push with the number of connections (pushed to
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 use axum::routing::get;
 use axum::{Json, Router};
+use grest_ws::asyncapi::{AsyncApi, AsyncApiInfo};
 use grest_ws::server::{Backplane, BuildError, Connected, GrestWs, Rooms, ServerEventReceiver, ServerEvents, Sockets};
 use grest_ws::session::NodeId;
 use grest_ws::{Permission, ServerError, Validate, ValidationError, WebSocketSchema, contract};
@@ -159,6 +161,17 @@ contract! {
 
 /// The chat endpoint.
 pub const CHAT_API: WebSocketSchema<Chat> = WebSocketSchema::new("ws/chat");
+
+/// Where the server serves the AsyncAPI document of its socket.
+pub const ASYNCAPI_PATH: &str = "/asyncapi.json";
+
+/// The base of the chat's AsyncAPI document (its info); the server adds the socket.
+pub fn asyncapi() -> AsyncApi {
+    AsyncApi::new(AsyncApiInfo::new("grest-ws chat", "1.0.0").description(
+        "The chat of the grest-ts documentation: post messages, mark them read, and get every new message, the last \
+         messages on (re)connect, who is typing and how many are online.",
+    ))
+}
 
 /// The chat's state: the message ring, the endpoint's rooms and the presence cache. Cheap to clone.
 #[derive(Clone)]
@@ -463,10 +476,12 @@ fn app_on(
 ) -> Result<ChatApp, BuildError> {
     let state = ChatState::new(server.rooms(CHAT_API), peers, presence_ttl);
     let ws_state = state.clone();
-    let ws = server.ws(CHAT_API, move |conn: Connected<Chat>| {
-        let state = ws_state.clone();
-        async move { state.open(conn).await }
-    });
+    let ws = server
+        .asyncapi(ASYNCAPI_PATH, asyncapi())
+        .ws(CHAT_API, move |conn: Connected<Chat>| {
+            let state = ws_state.clone();
+            async move { state.open(conn).await }
+        });
     let sockets = ws.sockets();
     // The recorder first: `build` hands it the metrics' descriptions (`# HELP`).
     let metrics = metrics_handle();

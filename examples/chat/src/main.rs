@@ -1,4 +1,5 @@
-//! The chat server: the chat page, its typed WebSocket API, `/api/presence` and `/metrics` on one port. Run
+//! The chat server: the chat page, its typed WebSocket API and the API's AsyncAPI document (`/asyncapi.json`),
+//! `/api/presence` and `/metrics` on one port. Run
 //! `cargo run --release -p chat -- --help` for the options: the address, a backplane to share rooms with other chat
 //! servers (Redis, a Redis Cluster or NATS), and a certificate to serve HTTPS and `wss://` directly.
 
@@ -21,7 +22,8 @@ Examples:
                                                    one of several servers sharing rooms through Redis
   chat --tls-cert cert.pem --tls-key key.pem       serve https:// and wss:// with this certificate";
 
-/// The grest-ws chat example: a chat page, a typed WebSocket API (`/ws/chat`), presence and metrics on one port.
+/// The grest-ws chat example: a chat page, a typed WebSocket API (`/ws/chat`) described at `/asyncapi.json`,
+/// presence and metrics on one port.
 #[derive(Parser)]
 #[command(version, after_help = EXAMPLES)]
 struct Args {

@@ -69,7 +69,7 @@ impl Derive {
                 const DEEP: bool = false;
                 fn shape() -> #core::validate::Shape {
                     fn literal() -> #core::validate::Shape { #core::validate::Shape::Literal(&[#(#names),*]) }
-                    #core::validate::Shape::Named(#type_name, literal)
+                    #core::validate::Shape::Named(#type_name, #core::validate::ShapeFn::new(literal))
                 }
             });
         }
