@@ -66,6 +66,9 @@ pub(crate) struct Document {
 #[derive(Debug, Clone)]
 struct Channel {
     id: String,
+    /// What its operations' keys start with: nothing, or the channel's name when its contract is served at an
+    /// earlier channel too.
+    operations: String,
     /// The path as registered (with its `/*` for a wildcard): what tells two endpoints apart.
     route: String,
     address: String,
@@ -206,7 +209,8 @@ impl Document {
         if !endpoint.custom_client {
             self.handshake(index, &endpoint.meta.connect, endpoint.wires)?;
         }
-        let messages = [message_ref(name, "text"), message_ref(name, "binary")];
+        let (id, prefix) = (self.channels[index].id.clone(), self.channels[index].operations.clone());
+        let messages = [message_ref(&id, "text"), message_ref(&id, "binary")];
         for (direction, summary) in [
             (
                 Direction::ClientToServer,
@@ -224,8 +228,10 @@ impl Document {
             };
             let mut operation = self.operation(index, direction, name, about);
             operation.insert("messages".to_owned(), Value::from(messages.to_vec()));
-            self.operations
-                .insert(format!("{}.{name}", direction_key(direction)), Value::Object(operation));
+            self.operations.insert(
+                format!("{prefix}{}.{name}", direction_key(direction)),
+                Value::Object(operation),
+            );
         }
         Ok(())
     }
@@ -241,9 +247,24 @@ impl Document {
         wires: &[Wire],
         protocols: &[&str],
     ) -> Result<Channel, AsyncApiError> {
-        if self.channels.iter().any(|c| c.id == id) {
-            return Err(AsyncApiError::DuplicateChannel(id.to_owned()));
-        }
+        // One contract may be served at several paths: the later channels are named after their path too, and
+        // their operations carry the channel's name.
+        let (id, operations) = match self.channels.iter().any(|c| c.id == id) {
+            false => (id.to_owned(), String::new()),
+            true => {
+                let path: String = route
+                    .trim_start_matches('/')
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+                    .collect();
+                let id = format!("{id}_{path}");
+                if self.channels.iter().any(|c| c.id == id) {
+                    return Err(AsyncApiError::DuplicateChannel(id));
+                }
+                let operations = format!("{id}.");
+                (id, operations)
+            }
+        };
         let security = self.security.register(wires)?;
         let declared = match query.map(|query| query()) {
             None | Some(Shape::Null) => None,
@@ -259,7 +280,8 @@ impl Document {
             bindings["ws"]["headers"] = headers;
         }
         Ok(Channel {
-            id: id.to_owned(),
+            id,
+            operations,
             route,
             address,
             group: None,
@@ -428,6 +450,7 @@ impl Document {
         if let Some(permission) = &method.permission {
             operation.insert("x-grest-permission".to_owned(), security::permission(permission));
         }
+        let key = format!("{}{key}", self.channels[index].operations);
         self.operations.insert(key, Value::Object(operation));
         Ok(())
     }

@@ -166,8 +166,8 @@ impl AsyncApiInfo {
 pub enum AsyncApiError {
     /// Two different payload types share one Rust type name (`components.schemas` has one namespace).
     NameCollision(String),
-    /// Two endpoints on one path that are not modules of one anchor, a module added twice, or two endpoints whose
-    /// channels would have the same name (their contracts, anchors or raw contracts share a name).
+    /// Two endpoints on one path that are not modules of one anchor, or a module added twice. (One contract at
+    /// several paths is several channels: the later ones are named `<Contract>_<path>`.)
     DuplicateChannel(String),
     /// Two different wires share one name (security schemes are keyed by wire name).
     WireCollision(String),

@@ -8,7 +8,6 @@ use serde_json::{Map, Value, json};
 
 use crate::AsyncApiError;
 
-
 /// The schemas of named types (`components.schemas`), filled while payloads are converted.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Schemas {

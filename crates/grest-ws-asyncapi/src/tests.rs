@@ -280,11 +280,33 @@ fn what_the_document_cannot_tell_apart_is_refused() {
         AsyncApiError::WireCollision("token".into())
     );
     assert_eq!(
-        lab().schema(clash::LAB_AGAIN).unwrap_err(),
-        AsyncApiError::DuplicateChannel("Lab".into())
-    );
-    assert_eq!(
         lab().schema(LAB_API).unwrap_err(),
         AsyncApiError::DuplicateChannel("/ws/lab".into())
+    );
+}
+
+#[test]
+fn one_contract_at_two_paths_is_two_channels_with_their_own_operations() {
+    let document = AsyncApi::new(AsyncApiInfo::new("Lab", "1"))
+        .schema(LAB_API)
+        .unwrap()
+        .schema(clash::LAB_AGAIN)
+        .unwrap()
+        .document();
+    let channels = document["channels"].as_object().unwrap();
+    assert_eq!(channels.keys().collect::<Vec<_>>(), ["Lab", "Lab_ws_lab-again"]);
+    assert_eq!(channels["Lab_ws_lab-again"]["address"], "/ws/lab-again");
+    assert_eq!(
+        channels["Lab_ws_lab-again"]["x-grest-contracts"][0]["path"],
+        "/ws/lab-again"
+    );
+    let operations = &document["operations"];
+    assert_eq!(
+        operations["clientToServer.Lab.limits"]["channel"]["$ref"],
+        "#/channels/Lab"
+    );
+    assert_eq!(
+        operations["Lab_ws_lab-again.clientToServer.Lab.limits"]["channel"]["$ref"],
+        "#/channels/Lab_ws_lab-again"
     );
 }

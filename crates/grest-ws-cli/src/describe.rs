@@ -92,7 +92,7 @@ fn errors(errors: &[ErrorDescriptor]) -> String {
         .join(", ")
 }
 
-/// Rows in aligned columns, indented by two, with an optional header row.
+/// Rows in aligned columns two spaces apart, indented by two, with an optional header row.
 fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let header: Vec<String> = header.iter().map(|h| (*h).to_owned()).collect();
     let all: Vec<&Vec<String>> = (!header.is_empty())
@@ -112,9 +112,9 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         .collect();
     let mut out = String::new();
     for row in all {
-        let mut line = String::from(" ");
+        let mut line = String::new();
         for (c, cell) in row.iter().enumerate() {
-            let _ = write!(line, " {cell:<width$}", width = widths[c]);
+            let _ = write!(line, "  {cell:<width$}", width = widths[c]);
         }
         out.push_str(line.trim_end());
         out.push('\n');
@@ -244,7 +244,7 @@ mod tests {
         ];
         assert_eq!(
             table(&["METHOD", "KIND"], &rows),
-            "  METHOD           KIND\n  Chat.sendMessage request\n  Chat.ping        message\n"
+            "  METHOD            KIND\n  Chat.sendMessage  request\n  Chat.ping         message\n"
         );
     }
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use grest_ws::asyncapi::{AsyncApi, AsyncApiInfo};
 use grest_ws::server::{Connected, GrestWs, TlsIdentity, WireHandler};
 use grest_ws::{
     ErrorEnvelope, Forbidden, HandlerResult, NotAuthorized, Permission, RouteNotFound, ServerError, Validate,
@@ -196,8 +197,9 @@ impl Shared {
     }
 }
 
-/// The three endpoints, and what they saw.
-fn app() -> (axum::Router, Seen) {
+/// The three endpoints, and what they saw; with `document`, the app serves its AsyncAPI document at
+/// `/asyncapi.json` as well.
+fn app(document: bool) -> (axum::Router, Seen) {
     let (notes, notes_seen) = mpsc::unbounded_channel();
     let (answers, answers_seen) = mpsc::unbounded_channel();
     let shared = Shared {
@@ -206,7 +208,11 @@ fn app() -> (axum::Router, Seen) {
         connections: Arc::default(),
     };
     let (desk, live, flaky) = (shared.clone(), shared.clone(), shared);
-    let router = GrestWs::new()
+    let mut server = GrestWs::new();
+    if document {
+        server = server.asyncapi("/asyncapi.json", AsyncApi::new(AsyncApiInfo::new("Desk", "1.0.0")));
+    }
+    let router = server
         .bind(TOKEN, Tokens)
         .ws(DESK_API, move |conn: Connected<Desk>| {
             let session = desk.desk(&conn);
@@ -229,9 +235,15 @@ fn app() -> (axum::Router, Seen) {
     (router, seen)
 }
 
-/// The app on a loopback port.
+/// The app on a loopback port, without an AsyncAPI document (so calls go out unchecked, as to a grest-ts server).
 async fn start() -> (TestServer, Seen) {
-    let (router, seen) = app();
+    let (router, seen) = app(false);
+    (TestServer::start(router).await, seen)
+}
+
+/// The app on a loopback port, serving its AsyncAPI document.
+async fn start_documented() -> (TestServer, Seen) {
+    let (router, seen) = app(true);
     (TestServer::start(router).await, seen)
 }
 
@@ -570,7 +582,7 @@ async fn wss_trusts_the_certificates_of_ca() {
     let identity = TlsIdentity::from_pem_files(certificate.cert(), key).expect("a usable identity");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
     let port = listener.local_addr().expect("bound").port();
-    let (router, _seen) = app();
+    let (router, _seen) = app(false);
     let server = tokio::spawn(async move { grest_ws::server::serve(listener, router).tls(identity).await });
     let desk = format!("wss://localhost:{port}/ws/desk");
     let call = |extra: &'static [&'static str]| {
@@ -728,6 +740,135 @@ async fn listen_without_reconnect_ends_when_the_connection_drops() {
 }
 
 /// The repository README's exit-code table lists exactly the codes `--help` lists, in the same order.
+#[tokio::test]
+async fn describe_prints_the_contract_the_server_serves() {
+    let (server, _seen) = start_documented().await;
+    let described = ran(&["describe", &url(&server, "ws/desk")]).await;
+    assert_eq!(described.code, 0, "{:?}", described.stderr);
+    let out = &described.stdout;
+    let document = format!("http://{}/asyncapi.json", server.addr());
+    assert!(
+        out.starts_with(&format!(
+            "ws://{}/ws/desk\n  described by {document} (Desk 1.0.0)\n",
+            server.addr()
+        )),
+        "{out}"
+    );
+    for line in [
+        "Contract Desk",
+        "  handshake query   DeskQuery",
+        "  handshake errors  NOT_AUTHORIZED 401, SERVER_ERROR 500",
+        "Client to server",
+        "  Desk.greet    request  Greeting  string   VALIDATION_ERROR 422, SERVER_ERROR 500",
+        "  Desk.note     message  string    -        none",
+        "Server to client",
+        "  Desk.tick     message  integer  -        none",
+        "  Greeting   { name: string (nonEmpty) }",
+        "  DeskQuery  { room?: string | null (nonEmpty) }",
+    ] {
+        assert!(out.contains(line), "{line:?} missing from:\n{out}");
+    }
+
+    let nowhere = ran(&["describe", &url(&server, "ws/nope")]).await;
+    nowhere.failed(
+        13,
+        &format!("the AsyncAPI document {document} describes no endpoint at /ws/nope (it has: /ws/desk, /ws/desk-live, /ws/desk-flaky)"),
+    );
+    let (plain, _seen) = start().await;
+    let undocumented = ran(&["describe", &url(&plain, "ws/desk")]).await;
+    undocumented.failed(
+        13,
+        &format!(
+            "no AsyncAPI document at http://{}/asyncapi.json (404): the server does not serve one there",
+            plain.addr()
+        ),
+    );
+    let missing = ran(&[
+        "describe",
+        &url(&server, "ws/desk"),
+        "--document",
+        "/nonexistent/asyncapi.json",
+    ])
+    .await;
+    missing.failed(13, "cannot read the AsyncAPI document /nonexistent/asyncapi.json: ");
+}
+
+#[tokio::test]
+async fn a_call_is_checked_against_the_served_contract_before_anything_is_sent() {
+    let (server, mut seen) = start_documented().await;
+    let desk = url(&server, "ws/desk");
+    let call = |method: &'static str, json: &'static str, extra: &'static [&'static str]| {
+        let desk = desk.clone();
+        async move {
+            let mut args = vec!["call", desk.as_str(), method, json, "--bearer", "secret-ada"];
+            args.extend_from_slice(extra);
+            ran(&args).await
+        }
+    };
+
+    // The server's own coercions: a number where a string is declared is the string "5".
+    let coerced = call("Desk.greet", r#"{"name": 5}"#, &[]).await;
+    assert_eq!(
+        (coerced.code, coerced.stdout.as_str()),
+        (0, "\"hello 5 from ada via -, - theme, room -\"\n")
+    );
+
+    let invalid = call("Desk.greet", r#"{"name": ""}"#, &[]).await;
+    let envelope = invalid.failed(
+        9,
+        "Desk.greet: the input breaks the served contract, nothing was sent: VALIDATION_ERROR (422): Invalid arguments \
+         — name: Value must not be empty (--no-check sends anyway)",
+    );
+    let envelope: serde_json::Value = serde_json::from_str(&envelope[0]).expect("the envelope on stderr");
+    assert_eq!(envelope["type"], "VALIDATION_ERROR");
+    assert_eq!(envelope["data"][0]["code"], "invalid.string.nonEmpty");
+
+    // Nothing reaches the server: the first note it records is the valid one sent after the invalid one.
+    let refused = call("Desk.note", r#"{"not": "a string"}"#, &["--send"]).await;
+    refused.failed(
+        9,
+        "Desk.note: the input breaks the served contract, nothing was sent: VALIDATION_ERROR (422)",
+    );
+    let sent = call("Desk.note", r#""valid""#, &["--send"]).await;
+    assert_eq!(sent.code, 0, "{:?}", sent.stderr);
+    let note = tokio::time::timeout(WAIT, seen.notes.recv())
+        .await
+        .expect("a note in time");
+    assert_eq!(note.as_deref(), Some("valid"));
+
+    let unknown = call("Desk.nope", "null", &[]).await;
+    unknown.failed(
+        8,
+        &format!(
+            "Desk.nope is not a method of {desk}; nothing was sent (it has: Desk.greet, Desk.book, Desk.crash, Desk.admin, \
+             Desk.slow, Desk.note, Desk.attempt; --no-check sends anyway)"
+        ),
+    );
+    let backwards = call("Desk.tick", "1", &[]).await;
+    backwards.failed(
+        8,
+        &format!("Desk.tick is a server-to-client method (see it with listen) of {desk}"),
+    );
+
+    // --no-check sends it: the server refuses it.
+    let unchecked = call("Desk.greet", r#"{"name": ""}"#, &["--no-check"]).await;
+    unchecked.failed(
+        9,
+        "Desk.greet failed: VALIDATION_ERROR (422): Invalid arguments — name: ",
+    );
+    let unchecked = call("Desk.nope", "null", &["--no-check"]).await;
+    unchecked.failed(8, "Desk.nope failed: ROUTE_NOT_FOUND (404)");
+
+    // An explicit document that cannot be read stops the call.
+    let missing = call(
+        "Desk.greet",
+        r#"{"name": "ada"}"#,
+        &["--document", "/nonexistent/asyncapi.json"],
+    )
+    .await;
+    missing.failed(13, "cannot read the AsyncAPI document /nonexistent/asyncapi.json: ");
+}
+
 #[tokio::test]
 async fn the_readme_lists_the_exit_codes_help_lists() {
     let help = ran(&["--help"]).await;
