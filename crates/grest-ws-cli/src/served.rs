@@ -90,10 +90,17 @@ impl Served {
                 .and_then(Value::as_str)
                 .map(|address| format!("/{}", address.trim_start_matches('/')))
         };
+        // A wildcard endpoint's address ends with `/{path}`: it serves every path below its base.
+        let serves = |address: &str| match address.strip_suffix("/{path}") {
+            Some(base) => path
+                .strip_prefix(base)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/')),
+            None => address == path,
+        };
         let Some(channel) = channels
             .into_iter()
             .flat_map(|channels| channels.values())
-            .find(|channel| address(channel).as_deref() == Some(path))
+            .find(|channel| address(channel).is_some_and(|address| serves(&address)))
         else {
             let available = channels
                 .into_iter()
@@ -193,7 +200,8 @@ mod tests {
             "info": {"title": "Chat", "version": "1.0.0"},
             "channels": {
                 "chat": {"address": "/ws/chat", "x-grest-contracts": [contract]},
-                "pty": {"address": "ws/pty"}
+                "pty": {"address": "ws/pty"},
+                "desktop": {"address": "/desktop/{path}"}
             }
         });
         let served = Served::find("doc".into(), &document, "/ws/chat").unwrap();
@@ -210,7 +218,7 @@ mod tests {
         let missing = Served::find("doc".into(), &document, "/ws/other").unwrap_err();
         assert_eq!(
             missing.to_string(),
-            "the AsyncAPI document doc describes no endpoint at /ws/other (it has: /ws/chat, /ws/pty)"
+            "the AsyncAPI document doc describes no endpoint at /ws/other (it has: /ws/chat, /ws/pty, /desktop/{path})"
         );
         let broken = json!({"channels": {"c": {"address": "/a", "x-grest-contracts": [1]}}});
         assert!(matches!(
