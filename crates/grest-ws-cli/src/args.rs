@@ -15,6 +15,7 @@ use crate::exit;
 const EXAMPLES: &str = "\
 Examples:
   grest-ws describe ws://127.0.0.1:3000/ws/chat
+  grest-ws describe ws://127.0.0.1:3000/ws/chat --json
   grest-ws call ws://127.0.0.1:3000/ws/chat Chat.sendMessage '{\"text\":\"hi\",\"channelId\":\"general\"}'
   grest-ws call ws://127.0.0.1:3000/ws/chat Chat.markAsRead '{\"messageId\":\"1\"}' --send
   grest-ws listen ws://127.0.0.1:3000/ws/chat --answer Chat.areYouThere=true
@@ -72,12 +73,6 @@ pub(crate) struct CallArgs {
     /// How long to wait for the connection and the reply, in seconds.
     #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = seconds)]
     pub(crate) timeout: Duration,
-    /// Where the endpoint's contract is read from to check the input before sending (see `describe`).
-    #[command(flatten)]
-    pub(crate) document: DocumentArgs,
-    /// Send the input without checking it against the served contract.
-    #[arg(long)]
-    pub(crate) no_check: bool,
 }
 
 /// `grest-ws describe`.
@@ -96,6 +91,9 @@ pub(crate) struct DescribeArgs {
     /// How long the server has to answer, in seconds.
     #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = seconds)]
     pub(crate) timeout: Duration,
+    /// Print the endpoint's contracts as JSON (their grest descriptors) instead of tables.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// Where an endpoint's AsyncAPI document is.
@@ -162,6 +160,13 @@ pub(crate) struct ConnectArgs {
     /// listen keeps printing).
     #[arg(long)]
     pub(crate) reconnect: bool,
+    /// Where the endpoint's contract is read from, to check a call's input and the --answer rules before anything
+    /// is sent (see `describe`).
+    #[command(flatten)]
+    pub(crate) document: DocumentArgs,
+    /// Send without checking the input and the --answer rules against the served contract.
+    #[arg(long)]
+    pub(crate) no_check: bool,
 }
 
 /// An endpoint URL split the way the client takes it.

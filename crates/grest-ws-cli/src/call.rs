@@ -5,16 +5,15 @@ use std::fmt;
 
 use grest_ws::protocol::envelope::decode_reply;
 use grest_ws::protocol::frame::{Frame, FrameKind, frame};
-use grest_ws::protocol::validate::{DescriptorError, Path, Rules, ShapeReader, check_value};
-use grest_ws::{Direction, ErrorEnvelope, GrestError, MethodError, ServerError};
+use grest_ws::{ErrorEnvelope, GrestError, MethodError, ServerError};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use tokio::time::{Instant, timeout_at};
 
-use crate::args::{CallArgs, client_config};
+use crate::args::CallArgs;
+use crate::check;
 use crate::connect::{Connection, Event};
 use crate::exit::Failure;
-use crate::served::{DocumentFailure, Served};
 
 /// The id of the request: one request per connection.
 const REQUEST_ID: &str = "1";
@@ -22,8 +21,9 @@ const REQUEST_ID: &str = "1";
 /// Runs the call; on success the data is on stdout (`null` when the method returns none).
 pub(crate) async fn run(args: CallArgs) -> Result<(), Failure> {
     let input = args.json.as_deref().map(input).transpose()?;
-    if !args.no_check {
-        check(&args, input.as_deref()).await?;
+    if let Some(served) = check::served(&args.connect).await? {
+        check::call(&served, &args.connect, &args.method, input.as_deref())?;
+        check::answers(&served, &args.connect)?;
     }
     let (kind, id) = match args.send {
         true => (FrameKind::Message, None),
@@ -51,58 +51,6 @@ pub(crate) async fn run(args: CallArgs) -> Result<(), Failure> {
 /// The JSON input, checked before anything is sent.
 fn input(json: &str) -> Result<Box<RawValue>, Failure> {
     serde_json::from_str(json).map_err(Failure::InvalidJson)
-}
-
-/// Checks the call against the endpoint's served contract: the method is one the client may call, and the input
-/// fits its shape (with the server's own coercions and issue codes). Without `--document`, a server that serves
-/// no document (a grest-ts server, a grest-ws app without `GrestWs::asyncapi`) or one that does not describe the
-/// endpoint is called unchecked, as is a byte-stream socket.
-async fn check(args: &CallArgs, input: Option<&RawValue>) -> Result<(), Failure> {
-    let config = client_config(args.connect.handshake_timeout, args.connect.ca.as_ref());
-    let served = match Served::load(&args.connect.url, &args.document, &config).await {
-        Ok(served) => served,
-        Err(DocumentFailure::Fetch { .. } | DocumentFailure::NoChannel { .. }) if args.document.document.is_none() => {
-            return Ok(());
-        }
-        Err(failure) => return Err(Failure::Document(failure)),
-    };
-    if served.contracts.is_empty() {
-        return Ok(());
-    }
-    let unknown = |server_to_client| Failure::UnknownMethod {
-        path: args.method.clone(),
-        url: args.connect.url.url.clone(),
-        callable: served.callable().into_iter().map(str::to_owned).collect(),
-        server_to_client,
-    };
-    let (contract, method) = match served.method(&args.method) {
-        Some((contract, Direction::ClientToServer, method)) => (contract, method),
-        Some((_, Direction::ServerToClient, _)) => return Err(unknown(true)),
-        None => return Err(unknown(false)),
-    };
-    let Some(descriptor) = &method.input else {
-        return Ok(());
-    };
-    let malformed = |error: DescriptorError| {
-        Failure::Document(DocumentFailure::Malformed {
-            source: served.source.clone(),
-            reason: format!("{}: {error}", method.path),
-        })
-    };
-    let shape = ShapeReader::new(&contract.shapes)
-        .and_then(|reader| reader.read(descriptor))
-        .map_err(malformed)?;
-    // Parsed already: the raw value is JSON.
-    let mut value = input.and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok());
-    let mut issues = Vec::new();
-    check_value(value.as_mut(), &shape, &Rules::NONE, &mut Path::root(), &mut issues);
-    match issues.is_empty() {
-        true => Ok(()),
-        false => Err(Failure::InvalidInput {
-            path: args.method.clone(),
-            issues,
-        }),
-    }
 }
 
 /// Sends the frame (again after each reconnect) until it is through: for a request, until its reply, whose data

@@ -1,10 +1,11 @@
-//! `grest-ws describe`: an endpoint's contract, read from its server's AsyncAPI document, printed as tables: the
-//! handshake, the methods of each direction, and the payload types with their constraints.
+//! `grest-ws describe`: an endpoint's contract, read from its server's AsyncAPI document, printed as tables (the
+//! handshake, the methods of each direction, and the payload types with their constraints) or, with `--json`, as
+//! its grest descriptors.
 
 use std::fmt::Write as _;
 
 use grest_ws::protocol::contract::{ContractDescriptor, ErrorDescriptor, MethodDescriptor};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::args::{DescribeArgs, client_config};
 use crate::exit::Failure;
@@ -16,7 +17,17 @@ pub(crate) async fn run(args: DescribeArgs) -> Result<(), Failure> {
     let served = Served::load(&args.url, &args.document, &config)
         .await
         .map_err(Failure::Document)?;
-    print!("{}", render(&args.url.url, &served));
+    if args.json {
+        let described = json!({
+            "endpoint": args.url.url,
+            "document": served.source,
+            "title": served.title,
+            "contracts": served.contracts,
+        });
+        println!("{described:#}");
+    } else {
+        print!("{}", render(&args.url.url, &served));
+    }
     Ok(())
 }
 

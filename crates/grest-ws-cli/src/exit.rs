@@ -119,6 +119,15 @@ pub(crate) fn table() -> String {
 /// The exit code of clap's usage errors.
 const USAGE: u8 = 2;
 
+/// What the served contract refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sent {
+    /// A call's input.
+    Input,
+    /// The data of an `--answer` rule.
+    Answer,
+}
+
 /// Why a run failed.
 #[derive(Debug)]
 pub(crate) enum Failure {
@@ -160,11 +169,22 @@ pub(crate) enum Failure {
         /// Whether the method exists, going the other way (server to client).
         server_to_client: bool,
     },
-    /// The input breaks the method's input shape in the endpoint's document; nothing was sent.
-    InvalidInput {
+    /// An `--answer` rule names no server-to-client request of the endpoint's document; nothing was sent.
+    UnknownAnswer {
+        /// The rule's method.
+        path: String,
+        /// The endpoint.
+        url: String,
+        /// The server-to-client requests there.
+        requests: Vec<String>,
+    },
+    /// What would be sent breaks its shape in the endpoint's document; nothing was sent.
+    Refused {
         /// The method.
         path: String,
-        /// What is wrong, as the server would say it.
+        /// What was checked.
+        sent: Sent,
+        /// What is wrong, as the server (or a grest client) would say it.
         issues: Vec<Issue>,
     },
     /// The server answered a request with an error.
@@ -192,8 +212,8 @@ impl Failure {
             Failure::Closed { .. } => Exit::Closed,
             Failure::Timeout { .. } => Exit::Timeout,
             Failure::Document(_) => Exit::Document,
-            Failure::UnknownMethod { .. } => Exit::RouteNotFound,
-            Failure::InvalidInput { .. } => Exit::ValidationError,
+            Failure::UnknownMethod { .. } | Failure::UnknownAnswer { .. } => Exit::RouteNotFound,
+            Failure::Refused { .. } => Exit::ValidationError,
             Failure::ErrorReply { envelope, .. } => Exit::of_error_type(&envelope.error_type),
         }
     }
@@ -203,7 +223,7 @@ impl Failure {
     pub(crate) fn envelope(&self) -> Option<String> {
         match self {
             Failure::ErrorReply { text, .. } => Some(text.clone()),
-            Failure::InvalidInput { issues, .. } => Some(local_validation_error(issues).to_envelope().to_json()),
+            Failure::Refused { issues, .. } => Some(local_validation_error(issues).to_envelope().to_json()),
             Failure::Connect {
                 error: ConnectError::Rejected(envelope),
                 ..
@@ -275,11 +295,28 @@ impl fmt::Display for Failure {
                     "{path} {why} of {url}; nothing was sent (it has: {callable}; --no-check sends anyway)"
                 )
             }
-            Failure::InvalidInput { path, issues } => write!(
-                f,
-                "{path}: the input breaks the served contract, nothing was sent: {} (--no-check sends anyway)",
-                describe(&local_validation_error(issues).to_envelope())
-            ),
+            Failure::UnknownAnswer { path, url, requests } => {
+                let requests = match requests.is_empty() {
+                    true => "none".to_owned(),
+                    false => requests.join(", "),
+                };
+                write!(
+                    f,
+                    "--answer {path}: not a server-to-client request of {url}; nothing was sent (its requests: \
+                     {requests}; --no-check sends anyway)"
+                )
+            }
+            Failure::Refused { path, sent, issues } => {
+                let (subject, what) = match sent {
+                    Sent::Input => (path.clone(), "the input"),
+                    Sent::Answer => (format!("--answer {path}"), "the answer"),
+                };
+                write!(
+                    f,
+                    "{subject}: {what} breaks the served contract, nothing was sent: {} (--no-check sends anyway)",
+                    describe(&local_validation_error(issues).to_envelope())
+                )
+            }
         }
     }
 }

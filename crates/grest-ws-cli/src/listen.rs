@@ -5,11 +5,15 @@ use grest_ws::protocol::frame::{Frame, FrameKind};
 use serde_json::{Value, json};
 
 use crate::args::ListenArgs;
+use crate::check;
 use crate::connect::{Connection, Event};
 use crate::exit::Failure;
 
 /// Listens; Ctrl-C and `--count` end it with a graceful close (1000).
 pub(crate) async fn run(args: ListenArgs) -> Result<(), Failure> {
+    if let Some(served) = check::served(&args.connect).await? {
+        check::answers(&served, &args.connect)?;
+    }
     let mut connection = Connection::open(&args.connect).await?;
     eprintln!("listening on {} (Ctrl-C stops)", args.connect.url.url);
     let interrupted = tokio::signal::ctrl_c();

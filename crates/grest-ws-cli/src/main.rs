@@ -14,6 +14,7 @@
 mod answer;
 mod args;
 mod call;
+mod check;
 mod connect;
 mod describe;
 mod exit;

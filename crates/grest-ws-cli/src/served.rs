@@ -137,12 +137,16 @@ impl Served {
         })
     }
 
-    /// Every client-to-server method's wire path.
-    pub(crate) fn callable(&self) -> Vec<&str> {
+    /// The wire paths of the methods going `direction` (only the request-response ones with `requests`).
+    pub(crate) fn methods(&self, direction: Direction, requests: bool) -> Vec<String> {
         self.contracts
             .iter()
-            .flat_map(|contract| contract.client_to_server.values())
-            .map(|method| method.path.as_str())
+            .flat_map(|contract| match direction {
+                Direction::ClientToServer => contract.client_to_server.values(),
+                Direction::ServerToClient => contract.server_to_client.values(),
+            })
+            .filter(|method| method.request || !requests)
+            .map(|method| method.path.clone())
             .collect()
     }
 }
@@ -206,7 +210,8 @@ mod tests {
         });
         let served = Served::find("doc".into(), &document, "/ws/chat").unwrap();
         assert_eq!(served.title, "Chat 1.0.0");
-        assert_eq!(served.callable(), ["Chat.send"]);
+        assert_eq!(served.methods(Direction::ClientToServer, false), ["Chat.send"]);
+        assert!(served.methods(Direction::ServerToClient, true).is_empty());
         assert!(served.method("Chat.send").is_some() && served.method("Chat.nope").is_none());
         assert!(
             Served::find("doc".into(), &document, "/ws/pty")

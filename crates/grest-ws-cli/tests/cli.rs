@@ -870,6 +870,67 @@ async fn a_call_is_checked_against_the_served_contract_before_anything_is_sent()
 }
 
 #[tokio::test]
+async fn describe_json_prints_the_descriptors() {
+    let (server, _seen) = start_documented().await;
+    let described = ran(&["describe", &url(&server, "ws/desk"), "--json"]).await;
+    assert_eq!(described.code, 0, "{:?}", described.stderr);
+    let json: serde_json::Value = serde_json::from_str(&described.stdout).expect("JSON on stdout");
+    assert_eq!(json["endpoint"], url(&server, "ws/desk"));
+    assert_eq!(json["title"], "Desk 1.0.0");
+    let desk = &json["contracts"][0];
+    assert_eq!(desk["name"], "Desk");
+    assert_eq!(desk["clientToServer"]["greet"]["path"], "Desk.greet");
+    assert_eq!(desk["serverToClient"]["askName"]["request"], true);
+    assert_eq!(
+        desk["shapes"]["Greeting"]["fields"][0]["rules"],
+        serde_json::json!({"nonEmpty": true})
+    );
+}
+
+/// The --answer rules are checked against the served contract too, before connecting; a rule that fits is used.
+#[tokio::test]
+async fn answers_are_checked_against_the_served_contract() {
+    let (server, mut seen) = start_documented().await;
+    let live = url(&server, "ws/desk-live");
+    let not_a_request = ran(&["listen", &live, "--bearer", "secret-ada", "--answer", "Desk.tick=1"]).await;
+    not_a_request.failed(
+        8,
+        &format!(
+            "--answer Desk.tick: not a server-to-client request of {live}; nothing was sent (its requests: \
+             Desk.askName; --no-check sends anyway)"
+        ),
+    );
+    let wrong_data = ran(&[
+        "call",
+        &url(&server, "ws/desk"),
+        "Desk.crash",
+        "--answer",
+        r#"Desk.askName={"a":1}"#,
+    ])
+    .await;
+    let envelope = wrong_data.failed(
+        9,
+        "--answer Desk.askName: the answer breaks the served contract, nothing was sent: VALIDATION_ERROR (422)",
+    );
+    assert!(envelope[0].contains("invalid.string.type"), "{envelope:?}");
+
+    let (mut child, mut lines) = spawn(&[
+        "listen",
+        &live,
+        "--bearer",
+        "secret-ada",
+        "--answer",
+        r#"Desk.askName="cy""#,
+        "--count",
+        "2",
+    ]);
+    assert_eq!(next_line(&mut lines).await["path"], "Desk.tick");
+    assert_eq!(next_line(&mut lines).await["path"], "Desk.askName");
+    assert_eq!(answer(&mut seen).await.expect("answered"), "cy");
+    assert_eq!(exit_code(&mut child).await, 0);
+}
+
+#[tokio::test]
 async fn the_readme_lists_the_exit_codes_help_lists() {
     let help = ran(&["--help"]).await;
     assert_eq!(help.code, 0);
