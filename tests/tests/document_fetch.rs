@@ -8,6 +8,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
 use grest_ws::client::{ClientConfig, DocumentError, MAX_DOCUMENT, TransportError, fetch_document};
+use grest_ws_tests::http_get_with_head;
 use serde_json::json;
 use tokio::net::TcpListener;
 
@@ -46,6 +47,16 @@ async fn a_served_document_is_read_whole_or_refused_with_a_reason() {
         let config = &config;
         async move { fetch_document(&url, config).await }
     };
+
+    // The two bodies are framed the two ways a server frames one.
+    let address = base.trim_start_matches("http://").parse().unwrap();
+    let (_, head, _) = http_get_with_head(address, "/doc.json", &[]).await;
+    assert!(head.to_ascii_lowercase().contains("content-length: 25"), "{head}");
+    let (_, head, _) = http_get_with_head(address, "/chunked.json", &[]).await;
+    assert!(
+        head.to_ascii_lowercase().contains("transfer-encoding: chunked"),
+        "{head}"
+    );
 
     assert_eq!(fetch("/doc.json").await.unwrap(), json!({"info": {"title": "Chat"}}));
     assert_eq!(

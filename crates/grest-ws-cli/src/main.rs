@@ -6,9 +6,9 @@
 //!   a request and prints the result's data as JSON; an error reply goes to stderr as its envelope, and the exit
 //!   code says which error it was ([`exit::Exit`]).
 //! * `grest-ws listen <url>` prints every push and server-to-client request as one JSON line, answering the
-//!   requests from `--answer` rules.
+//!   requests from `--answer` rules (checked against the document like a call's input).
 //!
-//! Both take handshake headers, cookies, query parameters and a bearer token, `wss://` with a private CA, and
+//! `call` and `listen` take handshake headers, cookies, query parameters and a bearer token, `wss://` with a private CA, and
 //! `--reconnect`. Run `grest-ws --help` for the flags, examples and the exit code table.
 
 mod answer;
